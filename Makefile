@@ -1,0 +1,96 @@
+# MUTT build. Every library comes from Debian through pkg-config (third_party/README.md).
+# Required flags live in MUTT_CFLAGS so `make CFLAGS=...` cannot drop them.
+PKGS       := libh2o libuv hiredis libpq libcurl jansson libpcre2-8 openssl libarchive
+TEST_PKGS  := cmocka
+BUILD      ?= build
+CC         ?= gcc
+CFLAGS     ?= -O2 -g
+LDFLAGS    ?=
+BIN        ?= mutt
+GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+PKG_CFLAGS  = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+TEST_LIBS   = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+MUTT_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -DH2O_USE_LIBUV=1 \
+              -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) -DMUTT_GIT_REV='"$(GIT_REV)"' -MMD -MP
+
+SRCS       := $(shell find src -name '*.c' | sort)
+MAIN_SRC   := src/main.c
+LIB_SRCS   := $(filter-out $(MAIN_SRC),$(SRCS))
+LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+MAIN_OBJ   := $(BUILD)/src/main.o
+UI_FILES   := $(sort $(wildcard src/web/ui/*))
+
+UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
+INTEG_SRCS := $(sort $(wildcard tests/integration/test_*.c))
+TEST_SUPPORT_SRCS := $(sort $(wildcard tests/support/*.c))
+TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRCS))
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
+SINK_BIN   := $(BUILD)/tests/mutt-sink
+
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest clean
+all: $(BIN)
+
+# Packages (apt) only when something is missing; see tests/harness/deps.sh.
+deps:
+	@bash tests/harness/deps.sh
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libmutt.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/libmutt.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The dashboard is embedded in the binary (W39: no CDN, nothing to install).
+$(BUILD)/gen/ui_assets.h: $(UI_FILES) tests/harness/embed.sh
+	@mkdir -p $(dir $@)
+	bash tests/harness/embed.sh $@ $(UI_FILES)
+$(BUILD)/src/web/ui_assets.o: $(BUILD)/gen/ui_assets.h
+
+# A test binary may list extra link flags (for --wrap mocks) in tests/<tier>/<name>.ldflags.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libmutt.a $(TEST_SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) -Itests/support $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(BUILD)/libmutt.a \
+	    $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(TEST_LIBS) $(PKG_LIBS)
+$(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libmutt.a $(TEST_SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) -Itests/support $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(BUILD)/libmutt.a \
+	    $(shell cat tests/integration/$*.ldflags 2>/dev/null) $(TEST_LIBS) $(PKG_LIBS)
+$(SINK_BIN): tests/harness/sink.c $(BUILD)/libmutt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
+
+tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN)
+
+# Two-command set-up: both targets install what is missing first.
+run: deps
+	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
+	@bash tests/harness/run-dev.sh
+
+test: deps
+	@$(MAKE) --no-print-directory tests-build
+	@bash tests/harness/run-tests.sh
+
+test-unit: $(UNIT_BINS)
+	@bash tests/harness/run-tests.sh --unit-only
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/mutt CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" tests-build
+	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh
+
+bench-ingest: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@bash bench/ingest.sh
+
+clean:
+	rm -rf build $(BIN)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,66 @@
+/* Owns a small pool of nonblocking libpq connections on the loop (DB_POOL_MIN_CONN..MAX_CONN),
+ * a bounded FIFO of parameterised queries, reconnects with backoff and CURRENT/NEXT passwords.
+ * Knows no table: callers pass SQL. Loop thread only. */
+#ifndef MUTT_PG_H
+#define MUTT_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <libpq-fe.h>
+
+struct mutt_pg;
+
+struct mutt_pg_opts {
+    const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr) */
+    int port;
+    const char *dbname;
+    const char *user;
+    const char *pass_current;
+    const char *pass_next;
+    bool tls;                  /* sslmode=require (verify-full when ca_file set) else disable */
+    const char *ca_file;
+    int pool_min;
+    int pool_max;
+    size_t queue_max;          /* queued (not yet sent) queries; above it: MUTT_EFULL */
+    uint64_t connect_timeout_ms;
+    uint64_t query_timeout_ms; /* 0 = none; on expiry the query is cancelled, cb gets MUTT_ETIMEDOUT */
+    const char *application_name;
+};
+
+/* Called exactly once per accepted query. res is borrowed (PQclear'd after cb returns) and
+ * non-NULL when status is 0 (PGRES_COMMAND_OK/TUPLES_OK) or MUTT_EIO with a server error
+ * (read PQresultErrorField(res, PG_DIAG_SQLSTATE), e.g. "23505" unique violation).
+ * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. */
+typedef void mutt_pg_result_cb(void *privdata, PGresult *res, int status);
+
+struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts);
+int mutt_pg_start(struct mutt_pg *pg);   /* opens pool_min connections */
+void mutt_pg_stop(struct mutt_pg *pg);   /* queued/in-flight queries get MUTT_ECANCELED */
+void mutt_pg_destroy(struct mutt_pg *pg);
+void mutt_pg_set_passwords(struct mutt_pg *pg, const char *current, const char *next);
+/* True when at least one connection is ready (what /health reports as "database"). */
+bool mutt_pg_connected(const struct mutt_pg *pg);
+
+/* Queues a parameterised query (values copied; NULL entries are SQL NULL). Returns 0 and calls cb
+ * exactly once, or fails synchronously: MUTT_EFULL (queue at cap), MUTT_EDISCONNECTED (no
+ * connection and none coming up: fail fast), MUTT_ECANCELED (stopped). */
+int mutt_pg_query(struct mutt_pg *pg, const char *sql, int nparams, const char *const *values,
+                  mutt_pg_result_cb *cb, void *privdata);
+
+/* Runs several statements in one transaction on one connection (BEGIN ... COMMIT; ROLLBACK on
+ * the first error). Each statement is parameterised. cb receives the last statement's result. */
+struct mutt_pg_stmt {
+    const char *sql;
+    int nparams;
+    const char *const *values;
+};
+int mutt_pg_transaction(struct mutt_pg *pg, const struct mutt_pg_stmt *stmts, int nstmts,
+                        mutt_pg_result_cb *cb, void *privdata);
+
+/* Builds a libpq conninfo string for opts with the given password (for blocking CLI use, e.g.
+ * `mutt migrate`, which runs before/without the loop). Returns malloc'd string or NULL. */
+char *mutt_pg_conninfo(const struct mutt_pg_opts *opts, const char *password);
+
+#endif
