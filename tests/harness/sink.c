@@ -1,0 +1,302 @@
+/* mutt-sink: a webhook destination for `make run` and the e2e/fault tests. It uses h2o and libuv
+ * only (no MUTT module), so it builds even while the rest of the tree is in flux.
+ *
+ *   mutt-sink --port P [--bind 127.0.0.1] [--out FILE] [--status CODE] [--delay-ms N]
+ *
+ *   POST <any path>            answered with the current status (default 200), body {"ok":true},
+ *                              after --delay-ms. A body answered 2xx counts as delivered: it is
+ *                              appended as one line (CR/LF turned into spaces) to FILE or stdout.
+ *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
+ *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
+ *   GET  /health               200 {"status":"ok"}
+ *   POST /control?status=503&delay_ms=0&reset=1   change behaviour at run time (any subset)
+ *
+ * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
+ * printed on stderr as "mutt-sink: listening on ADDR:PORT". */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <h2o.h>
+
+struct sink_op { /* one delayed reply */
+    uv_timer_t timer;
+    h2o_req_t *req; /* NULL once h2o disposed the request (client gone, shutdown) */
+    int status;     /* decided when the request arrived, as was the delivered count */
+    struct sink_op **guard;
+    struct sink_op *prev, *next;
+};
+
+static struct {
+    uv_loop_t *loop;
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept;
+    h2o_hostconf_t *hosts[2];
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    FILE *out;
+    int status;
+    unsigned delay_ms;
+    unsigned long long delivered, received;
+    char *last_body, *last_auth, *last_ctype;
+    size_t last_len;
+    struct sink_op *pending;
+} g;
+
+static void reply(h2o_req_t *req, int status, const char *body)
+{
+    req->res.status = status;
+    req->res.reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Sink";
+    req->res.content_length = strlen(body); /* without it h2o 2.2.5 drops keep-alive */
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, body, strlen(body));
+}
+
+static char *header_dup(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    return i == -1 ? strdup("") : strndup(req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+}
+
+/* Value of `name=` in the query string, or -1. */
+static long query_long(h2o_req_t *req, const char *name)
+{
+    if (req->query_at == SIZE_MAX)
+        return -1;
+    char *q = h2o_strdup(&req->pool, req->path.base + req->query_at + 1, req->path.len - req->query_at - 1).base;
+    size_t n = strlen(name);
+    for (char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == '=')
+            return strtol(p + n + 1, NULL, 10);
+    return -1;
+}
+
+static void op_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void op_unlink(struct sink_op *op)
+{
+    if (op->req)
+        *op->guard = NULL;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        g.pending = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    uv_close((uv_handle_t *)&op->timer, op_free);
+}
+
+static void on_guard_dispose(void *p)
+{
+    struct sink_op *op = *(struct sink_op **)p;
+    if (op)
+        op->req = NULL;
+}
+
+static void on_delay(uv_timer_t *t)
+{
+    struct sink_op *op = t->data;
+    h2o_req_t *req = op->req;
+    int status = op->status;
+    op_unlink(op);
+    if (req)
+        reply(req, status, "{\"ok\":true}");
+}
+
+static void record(h2o_req_t *req)
+{
+    g.received++;
+    free(g.last_body);
+    free(g.last_auth);
+    free(g.last_ctype);
+    g.last_len = req->entity.base ? req->entity.len : 0;
+    g.last_body = malloc(g.last_len + 1);
+    if (g.last_len)
+        memcpy(g.last_body, req->entity.base, g.last_len);
+    g.last_body[g.last_len] = '\0';
+    g.last_auth = header_dup(req, H2O_TOKEN_AUTHORIZATION);
+    g.last_ctype = header_dup(req, H2O_TOKEN_CONTENT_TYPE);
+    if (g.status < 200 || g.status > 299)
+        return;
+    g.delivered++;
+    for (size_t i = 0; i < g.last_len; i++)
+        fputc(g.last_body[i] == '\n' || g.last_body[i] == '\r' ? ' ' : g.last_body[i], g.out);
+    fputc('\n', g.out);
+    fflush(g.out);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    char buf[160];
+#define PATH_IS(s) h2o_memis(req->path.base, plen, H2O_STRLIT(s))
+    if (is_post && PATH_IS("/control")) {
+        long v;
+        if ((v = query_long(req, "status")) >= 100 && v <= 599)
+            g.status = (int)v;
+        if ((v = query_long(req, "delay_ms")) >= 0)
+            g.delay_ms = (unsigned)v;
+        if (query_long(req, "reset") == 1)
+            g.delivered = g.received = 0;
+        snprintf(buf, sizeof(buf), "{\"status\":%d,\"delay_ms\":%u}", g.status, g.delay_ms);
+        reply(req, 200, buf);
+    } else if (is_post) {
+        record(req);
+        if (g.delay_ms == 0) {
+            reply(req, g.status, "{\"ok\":true}");
+            return 0;
+        }
+        struct sink_op *op = calloc(1, sizeof(*op));
+        op->req = req;
+        op->status = g.status;
+        op->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*op->guard), on_guard_dispose);
+        *op->guard = op;
+        op->next = g.pending;
+        if (g.pending)
+            g.pending->prev = op;
+        g.pending = op;
+        uv_timer_init(g.loop, &op->timer);
+        op->timer.data = op;
+        uv_timer_start(&op->timer, on_delay, g.delay_ms, 0);
+    } else if (PATH_IS("/count")) {
+        snprintf(buf, sizeof(buf), "{\"count\":%llu,\"received\":%llu,\"status\":%d}", g.delivered, g.received,
+                 g.status);
+        reply(req, 200, buf);
+    } else if (PATH_IS("/last")) {
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-last-authorization"), 0, NULL,
+                              g.last_auth ? g.last_auth : "", g.last_auth ? strlen(g.last_auth) : 0);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-last-content-type"), 0, NULL,
+                              g.last_ctype ? g.last_ctype : "", g.last_ctype ? strlen(g.last_ctype) : 0);
+        reply(req, 200, g.last_body ? g.last_body : "");
+    } else if (PATH_IS("/health")) {
+        reply(req, 200, "{\"status\":\"ok\"}");
+    } else {
+        reply(req, 404, "{\"error\":\"not found\"}");
+    }
+#undef PATH_IS
+    return 0;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    if (status != 0)
+        return;
+    uv_tcp_t *conn = h2o_mem_alloc(sizeof(*conn));
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    h2o_accept(&g.accept, h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free));
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    fprintf(stderr, "mutt-sink: signal %d, stopping (delivered %llu, received %llu)\n", signum, g.delivered,
+            g.received);
+    uv_close((uv_handle_t *)&g.listener, NULL);
+    uv_close((uv_handle_t *)&g.sigint, NULL);
+    uv_close((uv_handle_t *)&g.sigterm, NULL);
+    while (g.pending)
+        op_unlink(g.pending);
+    uv_stop(g.loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: mutt-sink --port P [--bind ADDR] [--out FILE] [--status CODE] [--delay-ms N]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    const char *bind = "127.0.0.1", *out = NULL;
+    int port = -1;
+    g.status = 200;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            return usage();
+        if (!strcmp(argv[i], "--port"))
+            port = atoi(v);
+        else if (!strcmp(argv[i], "--bind"))
+            bind = v;
+        else if (!strcmp(argv[i], "--out"))
+            out = v;
+        else if (!strcmp(argv[i], "--status"))
+            g.status = atoi(v);
+        else if (!strcmp(argv[i], "--delay-ms"))
+            g.delay_ms = (unsigned)atoi(v);
+        else
+            return usage();
+        i++;
+    }
+    if (port < 0 || port > 65535 || g.status < 100 || g.status > 599)
+        return usage();
+    g.out = out ? fopen(out, "a") : stdout;
+    if (!g.out) {
+        perror(out);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    g.loop = uv_default_loop();
+
+    h2o_config_init(&g.config);
+    g.config.max_request_entity_size = 16 * 1024 * 1024;
+    g.config.http1.upgrade_to_http2 = 0;
+    g.hosts[0] = h2o_config_register_host(&g.config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(g.hosts[0], "/", 0);
+    h2o_create_handler(pathconf, sizeof(h2o_handler_t))->on_req = on_req;
+    h2o_context_init(&g.ctx, g.loop, &g.config);
+    g.accept.ctx = &g.ctx;
+    g.accept.hosts = g.hosts;
+
+    struct sockaddr_storage addr;
+    int addrlen = sizeof(addr), r;
+    uv_tcp_init(g.loop, &g.listener);
+    if ((r = uv_ip4_addr(bind, port, (struct sockaddr_in *)&addr)) != 0 &&
+        (r = uv_ip6_addr(bind, port, (struct sockaddr_in6 *)&addr)) != 0) {
+        fprintf(stderr, "mutt-sink: bad --bind %s\n", bind);
+        return 2;
+    }
+    if ((r = uv_tcp_bind(&g.listener, (struct sockaddr *)&addr, 0)) != 0 ||
+        (r = uv_listen((uv_stream_t *)&g.listener, 1024, on_accept)) != 0) {
+        fprintf(stderr, "mutt-sink: listen on %s:%d: %s\n", bind, port, uv_strerror(r));
+        return 1;
+    }
+    uv_tcp_getsockname(&g.listener, (struct sockaddr *)&addr, &addrlen);
+    port = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                            : ((struct sockaddr_in *)&addr)->sin_port);
+    uv_signal_init(g.loop, &g.sigint);
+    uv_signal_start(&g.sigint, on_signal, SIGINT);
+    uv_signal_init(g.loop, &g.sigterm);
+    uv_signal_start(&g.sigterm, on_signal, SIGTERM);
+    fprintf(stderr, "mutt-sink: listening on %s:%d (status %d, delay %u ms)\n", bind, port, g.status, g.delay_ms);
+
+    uv_run(g.loop, UV_RUN_DEFAULT);
+
+    uv_run(g.loop, UV_RUN_NOWAIT);
+    h2o_context_dispose(&g.ctx);
+    uv_walk(g.loop, close_walk, NULL);
+    uv_run(g.loop, UV_RUN_DEFAULT);
+    uv_loop_close(g.loop);
+    h2o_config_dispose(&g.config);
+    free(g.last_body);
+    free(g.last_auth);
+    free(g.last_ctype);
+    if (out)
+        fclose(g.out);
+    return 0;
+}
