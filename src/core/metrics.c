@@ -700,7 +700,8 @@ int mutt_metrics_render(struct mutt_metrics *m, char **out, size_t *len)
     *out = NULL;
     *len = 0;
     struct outbuf b = {0};
-    out_reserve(&b, 0); /* an empty registry still yields "" rather than NULL */
+    if (out_reserve(&b, 0)) /* an empty registry still yields "" rather than NULL */
+        b.p[0] = '\0';
     for (const struct family *f = m ? m->first : NULL; f; f = f->next) {
         out_str(&b, "# HELP ");
         out_str(&b, f->name);
