@@ -52,6 +52,11 @@ void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const c
 
 /* The shared pipelined command connection. Never NULL after create. */
 struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r);
+/* The pub/sub connection, to observe its state with mutt_redis_conn_on_state: it reports
+ * connected once every channel's SUBSCRIBE was confirmed (after each reconnect too, so a
+ * subscriber can re-read what it may have missed). NULL until the first mutt_redis_subscribe.
+ * Owned by the manager; commands on it fail with MUTT_EINVAL. */
+struct mutt_redis_conn *mutt_redis_pubsub(struct mutt_redis *r);
 /* A new dedicated connection (for BRPOPLPUSH and other blocking commands), started at once
  * when the manager is started. Owned by the manager; freed by mutt_redis_conn_close or stop.
  * `name` (copied) appears in logs. NULL on allocation failure. */

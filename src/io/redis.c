@@ -1,0 +1,1074 @@
+/* Owns the Redis connections on the loop (command, dedicated blocking, pub/sub): connect with a
+ * deadline, the AUTH/SELECT/SCRIPT LOAD (or SUBSCRIBE) handshake, reconnects with capped jittered
+ * backoff, and the promise that every accepted command is answered exactly once. Knows no queue
+ * names. Loop thread only; the libuv glue for hiredis is in redis_uv.c. */
+#include "mutt/redis.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <hiredis/async.h>
+#include <openssl/evp.h>
+
+#include "mutt/error.h"
+#include "mutt/log.h"
+#include "redis_uv.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_RECONNECT_MIN_MS 100
+#define DEFAULT_RECONNECT_MAX_MS 5000
+#define DEFAULT_MAX_INFLIGHT 10000 /* max_inflight 0 = this cap: nothing grows without one */
+#define MAX_SCRIPTS 64
+#define MAX_OBSERVERS 16
+#define MAX_SUBSCRIPTIONS 256
+
+enum conn_kind { CONN_CMD, CONN_DEDICATED, CONN_PUBSUB };
+
+enum conn_state {
+    CONN_IDLE,       /* manager not started yet */
+    CONN_RESOLVING,  /* uv_getaddrinfo in flight (host is a name) */
+    CONN_CONNECTING, /* TCP connect in flight; the deadline timer runs */
+    CONN_HANDSHAKE,  /* AUTH / SELECT / SCRIPT LOAD / SUBSCRIBE replies awaited; deadline runs */
+    CONN_READY,      /* commands accepted */
+    CONN_BACKOFF,    /* waiting for the retry timer */
+    CONN_CLOSED,     /* stopped or closed: never reconnects */
+};
+
+struct observer {
+    mutt_redis_state_cb *cb;
+    void *privdata;
+};
+
+struct script {
+    char *name;
+    char *source;
+    char sha[41]; /* computed locally, so EVALSHA can be sent before any SCRIPT LOAD reply */
+};
+
+struct subscription {
+    char *channel;
+    mutt_redis_message_cb *cb;
+    void *privdata;
+};
+
+/* A uv_getaddrinfo request outlives a connection closed meanwhile: conn is cleared then. */
+struct resolve {
+    uv_getaddrinfo_t req;
+    struct mutt_redis_conn *conn;
+};
+
+struct mutt_redis_conn {
+    struct mutt_redis *r;
+    struct mutt_redis_conn *next; /* manager's list of connections not yet freed */
+    char *name;
+    enum conn_kind kind;
+    enum conn_state state;
+    redisAsyncContext *ac;   /* set while CONNECTING/HANDSHAKE/READY, else NULL */
+    struct resolve *resolve; /* in-flight name lookup or NULL */
+    uv_timer_t timer;        /* connect/handshake deadline, then the backoff delay */
+    bool free_on_close;      /* closed by mutt_redis_conn_close: free when the timer closed */
+    unsigned consecutive_failures; /* backoff exponent; reset when READY */
+    int pass_index;          /* which candidate password the running AUTH used */
+    size_t handshake_pending; /* SCRIPT LOAD / SUBSCRIBE replies still awaited */
+    bool handshake_kick;     /* connected: the timer's next expiry starts the handshake */
+    bool handshake_last_step; /* SCRIPT LOAD / SUBSCRIBE sent (AUTH and SELECT answered) */
+    size_t inflight;         /* accepted user commands not yet answered */
+    int reported;            /* -1 nothing told yet, 0 down, 1 up: last state told to observers */
+    int null_reply_status;   /* status for callbacks hiredis runs with reply == NULL */
+    struct observer observers[MAX_OBSERVERS];
+    size_t nobservers;
+};
+
+struct mutt_redis {
+    uv_loop_t *loop;
+    char *host;
+    int port;
+    int db;
+    char *pass_current;
+    char *pass_next;
+    uint64_t connect_timeout_ms;
+    uint64_t reconnect_min_ms;
+    uint64_t reconnect_max_ms;
+    size_t max_inflight;
+    bool host_is_ip;
+    bool started;
+    bool stopped;
+    bool destroy_pending; /* destroy asked while timers were still closing */
+    size_t open_timers;   /* connection timers whose close callback has not run yet */
+    struct mutt_redis_conn *cmd;
+    struct mutt_redis_conn *pubsub;
+    struct mutt_redis_conn *conns;
+    struct script scripts[MAX_SCRIPTS];
+    size_t nscripts;
+    struct subscription subs[MAX_SUBSCRIPTIONS];
+    size_t nsubs;
+};
+
+/* One accepted user command. EVALSHA keeps its argv so it can be re-sent as EVAL on NOSCRIPT. */
+struct op {
+    struct mutt_redis_conn *conn;
+    mutt_redis_reply_cb *cb;
+    void *privdata;
+    int script_id; /* -1 for plain commands */
+    bool retried;
+    int argc;
+    const char **argv; /* EVALSHA only: points into this allocation */
+    size_t *argvlen;
+};
+
+static void conn_connect(struct mutt_redis_conn *c);
+static void conn_failed(struct mutt_redis_conn *c, const char *why);
+static void handshake_start(struct mutt_redis_conn *c);
+
+/* ------------------------------------------------------------------------------ helpers */
+
+static char *dup_or_null(const char *s)
+{
+    return (s && *s) ? strdup(s) : NULL;
+}
+
+static bool is_ip_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return uv_inet_pton(AF_INET, host, buf) == 0 || uv_inet_pton(AF_INET6, host, buf) == 0;
+}
+
+static const char *kind_name(const struct mutt_redis_conn *c)
+{
+    return c->name ? c->name : "redis";
+}
+
+static void sha1_hex(const char *data, size_t len, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) != 1 || mdlen != 20) {
+        out[0] = '\0'; /* EVALSHA then always falls back to EVAL */
+        return;
+    }
+    for (unsigned i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[40] = '\0';
+}
+
+/* Passwords tried in order at AUTH: CURRENT, then NEXT (secrets rotation), empty ones skipped. */
+static const char *password_at(const struct mutt_redis *r, int idx)
+{
+    const char *cands[2];
+    int n = 0;
+    if (r->pass_current)
+        cands[n++] = r->pass_current;
+    if (r->pass_next && !(r->pass_current && strcmp(r->pass_current, r->pass_next) == 0))
+        cands[n++] = r->pass_next;
+    return idx < n ? cands[idx] : NULL;
+}
+
+/* Jitter only needs to differ between pods: splitmix64 over the clock, no shared state. */
+static uint64_t jitter_random(void)
+{
+    static uint64_t x;
+    if (!x)
+        x = uv_hrtime() ^ ((uint64_t)(uintptr_t)&x << 16);
+    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Capped exponential backoff; the jitter takes up to a quarter off so pods restarted together
+ * do not reconnect in lockstep. */
+static uint64_t backoff_delay_ms(const struct mutt_redis *r, unsigned failures)
+{
+    uint64_t d = r->reconnect_min_ms;
+    for (unsigned i = 0; i < failures && d < r->reconnect_max_ms; i++)
+        d *= 2;
+    if (d > r->reconnect_max_ms)
+        d = r->reconnect_max_ms;
+    uint64_t quarter = d / 4;
+    if (quarter)
+        d -= jitter_random() % (quarter + 1);
+    return d ? d : 1;
+}
+
+/* ------------------------------------------------------------------------------ state */
+
+static void notify(struct mutt_redis_conn *c, bool up)
+{
+    c->reported = up ? 1 : 0;
+    /* by index: an observer may add observers */
+    for (size_t i = 0; i < c->nobservers; i++)
+        c->observers[i].cb(c->observers[i].privdata, c, up);
+}
+
+/* The one place a connection's state changes; observers hear about up/down edges only (plus
+ * the first failure, so a never-reachable server still reports "down"). */
+static void set_state(struct mutt_redis_conn *c, enum conn_state s)
+{
+    c->state = s;
+    if (s == CONN_READY && c->reported != 1)
+        notify(c, true);
+    else if (s == CONN_BACKOFF && c->reported != 0)
+        notify(c, false);
+    else if (s == CONN_CLOSED && c->reported == 1)
+        notify(c, false);
+}
+
+/* Drops the current context. Pending callbacks run with reply == NULL (now, or right after the
+ * hiredis callback we are inside of returns) and report c->null_reply_status. */
+static void drop_context(struct mutt_redis_conn *c)
+{
+    redisAsyncContext *ac = c->ac;
+    if (!ac)
+        return;
+    c->ac = NULL; /* before the free: on_disconnect must see it is not ours any more */
+    redisAsyncFree(ac);
+}
+
+static void abort_connection(struct mutt_redis_conn *c, const char *why)
+{
+    drop_context(c);
+    conn_failed(c, why);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct mutt_redis_conn *c = t->data;
+    if (c->state == CONN_BACKOFF) {
+        conn_connect(c);
+    } else if (c->state == CONN_HANDSHAKE && c->handshake_kick) {
+        c->handshake_kick = false;
+        uv_timer_start(&c->timer, on_timer, c->r->connect_timeout_ms, 0);
+        handshake_start(c);
+    } else if (c->state == CONN_RESOLVING) {
+        if (c->resolve) {
+            c->resolve->conn = NULL;
+            uv_cancel((uv_req_t *)&c->resolve->req); /* may fail if already running: on_resolved copes */
+            c->resolve = NULL;
+        }
+        conn_failed(c, "name lookup timed out");
+    } else if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) {
+        char why[96];
+        snprintf(why, sizeof(why), "%s timed out after %llu ms",
+                 c->state == CONN_CONNECTING ? "connect" : "handshake",
+                 (unsigned long long)c->r->connect_timeout_ms);
+        abort_connection(c, why);
+    }
+}
+
+/* The context is gone (or never existed): schedule the next attempt. */
+static void conn_failed(struct mutt_redis_conn *c, const char *why)
+{
+    if (c->state == CONN_CLOSED || c->r->stopped)
+        return;
+    uv_timer_stop(&c->timer);
+    uint64_t delay = backoff_delay_ms(c->r, c->consecutive_failures);
+    c->consecutive_failures++;
+    mutt_log_warn("redis", "%s (%s:%d): %s; reconnecting in %llu ms (attempt %u)", kind_name(c), c->r->host,
+                  c->r->port, why && *why ? why : "connection lost", (unsigned long long)delay,
+                  c->consecutive_failures);
+    set_state(c, CONN_BACKOFF);
+    if (c->state == CONN_BACKOFF) /* an observer may have stopped the manager */
+        uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+static void conn_ready(struct mutt_redis_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    if (c->consecutive_failures)
+        mutt_log_info("redis", "%s (%s:%d): connected after %u failed attempts", kind_name(c), c->r->host,
+                      c->r->port, c->consecutive_failures);
+    c->consecutive_failures = 0;
+    set_state(c, CONN_READY);
+}
+
+/* ------------------------------------------------------------------------------ handshake */
+
+static void handshake_scripts_or_subscribe(struct mutt_redis_conn *c);
+
+static bool reply_is_error(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR;
+}
+
+/* Is this reply one of the handshake's, on the live context? NULL replies come from a context
+ * being freed: whoever freed it already decided what happens next. */
+static bool handshake_reply_live(struct mutt_redis_conn *c, redisAsyncContext *ac, redisReply *reply)
+{
+    return reply && c->ac == ac && c->state == CONN_HANDSHAKE;
+}
+
+static void on_select_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct mutt_redis_conn *c = privdata;
+    redisReply *reply = r;
+    if (!handshake_reply_live(c, ac, reply))
+        return;
+    if (reply_is_error(reply)) {
+        char why[192];
+        snprintf(why, sizeof(why), "SELECT %d refused: %.150s", c->r->db, reply->str);
+        abort_connection(c, why);
+        return;
+    }
+    handshake_scripts_or_subscribe(c);
+}
+
+static void handshake_select(struct mutt_redis_conn *c)
+{
+    if (c->r->db <= 0) {
+        handshake_scripts_or_subscribe(c);
+        return;
+    }
+    if (redisAsyncCommand(c->ac, on_select_reply, c, "SELECT %d", c->r->db) != REDIS_OK)
+        abort_connection(c, "SELECT could not be sent");
+}
+
+static int send_auth(struct mutt_redis_conn *c, const char *password);
+
+static void on_auth_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct mutt_redis_conn *c = privdata;
+    redisReply *reply = r;
+    if (!handshake_reply_live(c, ac, reply))
+        return;
+    if (!reply_is_error(reply)) {
+        handshake_select(c);
+        return;
+    }
+    /* A server without a password refuses AUTH; it needs none, so go on (rotation to "no
+     * password" must not take the service down). */
+    if (strstr(reply->str, "without any password configured") || strstr(reply->str, "no password is set")) {
+        mutt_log_warn("redis", "%s: server has no password; AUTH skipped", kind_name(c));
+        handshake_select(c);
+        return;
+    }
+    const char *next = password_at(c->r, c->pass_index + 1);
+    if (next) {
+        mutt_log_warn("redis", "%s: AUTH with the current password refused (%.100s); trying the next password",
+                      kind_name(c), reply->str);
+        c->pass_index++;
+        if (send_auth(c, next) != 0)
+            abort_connection(c, "AUTH could not be sent");
+        return;
+    }
+    char why[192];
+    snprintf(why, sizeof(why), "AUTH refused: %.150s", reply->str);
+    abort_connection(c, why);
+}
+
+static int send_auth(struct mutt_redis_conn *c, const char *password)
+{
+    const char *argv[2] = {"AUTH", password};
+    size_t lens[2] = {4, strlen(password)};
+    return redisAsyncCommandArgv(c->ac, on_auth_reply, c, 2, argv, lens) == REDIS_OK ? 0 : MUTT_EIO;
+}
+
+static void on_script_load_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct mutt_redis_conn *c = privdata;
+    redisReply *reply = r;
+    if (!handshake_reply_live(c, ac, reply))
+        return;
+    if (reply_is_error(reply)) {
+        char why[192];
+        snprintf(why, sizeof(why), "SCRIPT LOAD refused: %.150s", reply->str);
+        abort_connection(c, why);
+        return;
+    }
+    if (--c->handshake_pending == 0)
+        conn_ready(c);
+}
+
+static bool channel_subscribed_before(const struct mutt_redis *r, size_t idx)
+{
+    for (size_t i = 0; i < idx; i++)
+        if (strcmp(r->subs[i].channel, r->subs[idx].channel) == 0)
+            return true;
+    return false;
+}
+
+static void on_pubsub_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    struct mutt_redis_conn *c = privdata;
+    redisReply *reply = rp;
+    if (!reply || c->ac != ac)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = reply->element[0]->str;
+    const char *channel = reply->element[1]->str;
+    if (strcasecmp(kind, "subscribe") == 0) {
+        /* the pub/sub connection counts as up once every channel is confirmed, so a publisher
+         * that waits for "up" cannot race the re-subscription */
+        if (c->state == CONN_HANDSHAKE && c->handshake_pending > 0 && --c->handshake_pending == 0)
+            conn_ready(c);
+        return;
+    }
+    if (strcasecmp(kind, "message") != 0 || reply->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    struct mutt_redis *r = c->r;
+    const redisReply *msg = reply->element[2];
+    for (size_t i = 0; i < r->nsubs; i++) { /* by index: a callback may subscribe more */
+        if (strcmp(r->subs[i].channel, channel) == 0)
+            r->subs[i].cb(r->subs[i].privdata, channel, msg->str, msg->len);
+        if (c->state == CONN_CLOSED) /* a callback stopped the manager */
+            return;
+    }
+}
+
+static int send_subscribe(struct mutt_redis_conn *c, const char *channel)
+{
+    const char *argv[2] = {"SUBSCRIBE", channel};
+    size_t lens[2] = {9, strlen(channel)};
+    return redisAsyncCommandArgv(c->ac, on_pubsub_reply, c, 2, argv, lens) == REDIS_OK ? 0 : MUTT_EIO;
+}
+
+static int send_script_load(struct mutt_redis_conn *c, const struct script *s, redisCallbackFn *fn)
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", s->source};
+    size_t lens[3] = {6, 4, strlen(s->source)};
+    return redisAsyncCommandArgv(c->ac, fn, c, 3, argv, lens) == REDIS_OK ? 0 : MUTT_EIO;
+}
+
+static void handshake_scripts_or_subscribe(struct mutt_redis_conn *c)
+{
+    struct mutt_redis *r = c->r;
+    c->handshake_pending = 0;
+    c->handshake_last_step = true;
+    if (c->kind == CONN_PUBSUB) {
+        for (size_t i = 0; i < r->nsubs; i++) {
+            if (channel_subscribed_before(r, i))
+                continue;
+            if (send_subscribe(c, r->subs[i].channel) != 0) {
+                abort_connection(c, "SUBSCRIBE could not be sent");
+                return;
+            }
+            c->handshake_pending++;
+        }
+    } else {
+        for (size_t i = 0; i < r->nscripts; i++) {
+            if (send_script_load(c, &r->scripts[i], on_script_load_reply) != 0) {
+                abort_connection(c, "SCRIPT LOAD could not be sent");
+                return;
+            }
+            c->handshake_pending++;
+        }
+    }
+    if (c->handshake_pending == 0)
+        conn_ready(c);
+}
+
+static void handshake_start(struct mutt_redis_conn *c)
+{
+    c->pass_index = 0;
+    c->handshake_last_step = false;
+    const char *password = password_at(c->r, 0);
+    if (!password) {
+        handshake_select(c);
+        return;
+    }
+    if (send_auth(c, password) != 0)
+        abort_connection(c, "AUTH could not be sent");
+}
+
+/* ------------------------------------------------------------------------------ connect */
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct mutt_redis_conn *c = ac->data;
+    if (!c || c->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        char why[160];
+        snprintf(why, sizeof(why), "connect failed: %s", ac->c.errstr[0] ? ac->c.errstr : "error");
+        c->ac = NULL; /* hiredis frees it when we return; never free it from in here */
+        conn_failed(c, why);
+        return;
+    }
+    /* Nothing that may free this context (a failed send, or observers told "up" that stop the
+     * manager) may run in here: hiredis goes on using `ac` after this callback returns, and a
+     * free from here is not deferred the way one from a reply callback is. So the handshake
+     * starts from the timer, on the next loop turn; its deadline then covers the handshake too,
+     * so a server that accepts but never answers cannot leave us "connecting" forever. */
+    c->state = CONN_HANDSHAKE;
+    c->handshake_kick = true;
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    struct mutt_redis_conn *c = ac->data;
+    if (!c || c->ac != ac) /* we dropped it ourselves and already decided what follows */
+        return;
+    char why[160];
+    snprintf(why, sizeof(why), "disconnected: %s", ac->c.errstr[0] ? ac->c.errstr : "connection closed");
+    c->ac = NULL;
+    conn_failed(c, why);
+}
+
+static void conn_connect_ip(struct mutt_redis_conn *c, const char *ip)
+{
+    struct mutt_redis *r = c->r;
+    redisAsyncContext *ac = redisAsyncConnect(ip, r->port);
+    if (!ac) {
+        conn_failed(c, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[160];
+        snprintf(why, sizeof(why), "connect failed: %s", ac->errstr);
+        redisAsyncFree(ac);
+        conn_failed(c, why);
+        return;
+    }
+    if (mutt_redis_uv_attach(ac, r->loop) != 0) {
+        redisAsyncFree(ac);
+        conn_failed(c, "cannot watch the socket");
+        return;
+    }
+    ac->data = c;
+    /* attach first, callbacks second: setting the connect callback arms the write watcher */
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    c->ac = ac;
+    c->null_reply_status = MUTT_EDISCONNECTED;
+    c->state = CONN_CONNECTING;
+    uv_timer_start(&c->timer, on_timer, r->connect_timeout_ms, 0);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct resolve *rs = req->data;
+    struct mutt_redis_conn *c = rs->conn;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (status == 0 && res) {
+        /* prefer IPv4: redis-server is usually bound to 127.0.0.1 / an IPv4 address */
+        const struct addrinfo *pick = res;
+        for (const struct addrinfo *a = res; a; a = a->ai_next)
+            if (a->ai_family == AF_INET) {
+                pick = a;
+                break;
+            }
+        if (pick->ai_family == AF_INET)
+            uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof(ip));
+        else if (pick->ai_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, sizeof(ip));
+    }
+    if (res)
+        uv_freeaddrinfo(res);
+    free(rs);
+    if (!c) /* connection closed while we were resolving */
+        return;
+    c->resolve = NULL;
+    if (!ip[0]) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->r->host, status ? uv_strerror(status) : "no address");
+        conn_failed(c, why);
+        return;
+    }
+    conn_connect_ip(c, ip);
+}
+
+static void conn_connect(struct mutt_redis_conn *c)
+{
+    struct mutt_redis *r = c->r;
+    if (c->state == CONN_CLOSED || r->stopped || c->ac || c->resolve)
+        return;
+    if (r->host_is_ip) {
+        conn_connect_ip(c, r->host);
+        return;
+    }
+    /* hiredis resolves names with a blocking getaddrinfo: resolve on the threadpool first */
+    struct resolve *rs = calloc(1, sizeof(*rs));
+    if (!rs) {
+        conn_failed(c, "out of memory");
+        return;
+    }
+    rs->conn = c;
+    rs->req.data = rs;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    c->state = CONN_RESOLVING;
+    int rc = uv_getaddrinfo(r->loop, &rs->req, on_resolved, r->host, NULL, &hints);
+    if (rc != 0) {
+        free(rs);
+        char why[160];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", r->host, uv_strerror(rc));
+        conn_failed(c, why);
+        return;
+    }
+    c->resolve = rs;
+    uv_timer_start(&c->timer, on_timer, r->connect_timeout_ms, 0);
+}
+
+/* ------------------------------------------------------------------------------ lifecycle */
+
+static void free_conn(struct mutt_redis_conn *c)
+{
+    free(c->name);
+    free(c);
+}
+
+static void free_manager(struct mutt_redis *r)
+{
+    while (r->conns) {
+        struct mutt_redis_conn *c = r->conns;
+        r->conns = c->next;
+        free_conn(c);
+    }
+    for (size_t i = 0; i < r->nscripts; i++) {
+        free(r->scripts[i].name);
+        free(r->scripts[i].source);
+    }
+    for (size_t i = 0; i < r->nsubs; i++)
+        free(r->subs[i].channel);
+    free(r->host);
+    free(r->pass_current);
+    free(r->pass_next);
+    free(r);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct mutt_redis_conn *c = h->data;
+    struct mutt_redis *r = c->r;
+    r->open_timers--;
+    if (c->free_on_close)
+        free_conn(c);
+    if (r->destroy_pending && r->open_timers == 0)
+        free_manager(r);
+}
+
+static struct mutt_redis_conn *conn_new(struct mutt_redis *r, enum conn_kind kind, const char *name)
+{
+    struct mutt_redis_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->name = strdup(name ? name : "redis");
+    if (!c->name) {
+        free(c);
+        return NULL;
+    }
+    c->r = r;
+    c->kind = kind;
+    c->state = CONN_IDLE;
+    c->reported = -1;
+    c->null_reply_status = MUTT_EDISCONNECTED;
+    uv_timer_init(r->loop, &c->timer);
+    c->timer.data = c;
+    r->open_timers++;
+    c->next = r->conns;
+    r->conns = c;
+    return c;
+}
+
+/* Closes one connection for good: its pending commands are answered MUTT_ECANCELED. The struct
+ * stays valid until its timer's close callback (or until destroy, for stop). */
+static void conn_shutdown(struct mutt_redis_conn *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->null_reply_status = MUTT_ECANCELED;
+    c->state = CONN_CLOSED; /* first: callbacks run below must see a closed connection */
+    if (c->resolve) {
+        c->resolve->conn = NULL;
+        uv_cancel((uv_req_t *)&c->resolve->req); /* may fail if already running: on_resolved copes */
+        c->resolve = NULL;
+    }
+    drop_context(c);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    set_state(c, CONN_CLOSED);
+}
+
+struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_opts *opts)
+{
+    if (!loop || !opts)
+        return NULL;
+    struct mutt_redis *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->host = strdup(opts->host && *opts->host ? opts->host : "127.0.0.1");
+    r->port = opts->port > 0 ? opts->port : 6379;
+    r->db = opts->db;
+    r->pass_current = dup_or_null(opts->pass_current);
+    r->pass_next = dup_or_null(opts->pass_next);
+    if (!r->host || (opts->pass_current && *opts->pass_current && !r->pass_current) ||
+        (opts->pass_next && *opts->pass_next && !r->pass_next)) {
+        free_manager(r);
+        return NULL;
+    }
+    r->host_is_ip = is_ip_literal(r->host);
+    r->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    r->reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : DEFAULT_RECONNECT_MIN_MS;
+    r->reconnect_max_ms = opts->reconnect_max_ms ? opts->reconnect_max_ms : DEFAULT_RECONNECT_MAX_MS;
+    if (r->reconnect_max_ms < r->reconnect_min_ms)
+        r->reconnect_max_ms = r->reconnect_min_ms;
+    r->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
+    r->cmd = conn_new(r, CONN_CMD, "redis-cmd");
+    if (!r->cmd) {
+        free_manager(r);
+        return NULL;
+    }
+    return r;
+}
+
+int mutt_redis_start(struct mutt_redis *r)
+{
+    if (r->stopped)
+        return MUTT_ESTATE;
+    if (r->started)
+        return 0;
+    r->started = true;
+    for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
+        if (c->state == CONN_IDLE)
+            conn_connect(c);
+    return 0;
+}
+
+void mutt_redis_stop(struct mutt_redis *r)
+{
+    if (!r || r->stopped)
+        return;
+    r->stopped = true;
+    /* connections stay in the list (callers may still hold pointers and get MUTT_EDISCONNECTED)
+     * until destroy frees them */
+    for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
+        conn_shutdown(c);
+}
+
+void mutt_redis_destroy(struct mutt_redis *r)
+{
+    if (!r)
+        return;
+    mutt_redis_stop(r);
+    if (r->open_timers == 0)
+        free_manager(r);
+    else
+        r->destroy_pending = true; /* freed by the last timer close callback, during uv_run */
+}
+
+void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const char *next)
+{
+    char *cur = dup_or_null(current);
+    char *nxt = dup_or_null(next);
+    if ((current && *current && !cur) || (next && *next && !nxt)) {
+        free(cur); /* keep the old pair rather than half of a new one */
+        free(nxt);
+        return;
+    }
+    free(r->pass_current);
+    free(r->pass_next);
+    r->pass_current = cur;
+    r->pass_next = nxt;
+}
+
+struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r)
+{
+    return r->cmd;
+}
+
+struct mutt_redis_conn *mutt_redis_pubsub(struct mutt_redis *r)
+{
+    return r->pubsub;
+}
+
+struct mutt_redis_conn *mutt_redis_conn_open(struct mutt_redis *r, const char *name)
+{
+    if (r->stopped)
+        return NULL;
+    struct mutt_redis_conn *c = conn_new(r, CONN_DEDICATED, name);
+    if (!c)
+        return NULL;
+    if (r->started)
+        conn_connect(c);
+    return c;
+}
+
+void mutt_redis_conn_close(struct mutt_redis_conn *c)
+{
+    if (!c || c->kind != CONN_DEDICATED)
+        return; /* the command and pub/sub connections belong to the manager */
+    struct mutt_redis *r = c->r;
+    if (c->state == CONN_CLOSED)
+        return; /* stopped: destroy frees it */
+    for (struct mutt_redis_conn **p = &r->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    c->next = NULL;
+    c->free_on_close = true;
+    conn_shutdown(c);
+}
+
+bool mutt_redis_conn_connected(const struct mutt_redis_conn *c)
+{
+    return c && c->state == CONN_READY;
+}
+
+int mutt_redis_conn_on_state(struct mutt_redis_conn *c, mutt_redis_state_cb *cb, void *privdata)
+{
+    if (!c || !cb)
+        return MUTT_EINVAL;
+    if (c->nobservers >= MAX_OBSERVERS)
+        return MUTT_EFULL;
+    c->observers[c->nobservers].cb = cb;
+    c->observers[c->nobservers].privdata = privdata;
+    c->nobservers++;
+    return 0;
+}
+
+bool mutt_redis_connected(const struct mutt_redis *r)
+{
+    return r && mutt_redis_conn_connected(r->cmd);
+}
+
+/* ------------------------------------------------------------------------------ commands */
+
+static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    struct op *op = privdata;
+    struct mutt_redis_conn *c = op->conn;
+    redisReply *reply = rp;
+    int status;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && op->script_id >= 0 && !op->retried &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        /* the server lost its script cache (restart, SCRIPT FLUSH): run the source with EVAL,
+         * and reload it so later EVALSHAs hit again. The op stays accepted: one callback. */
+        const struct script *s = &c->r->scripts[op->script_id];
+        op->retried = true;
+        op->argv[0] = "EVAL";
+        op->argvlen[0] = 4;
+        op->argv[1] = s->source;
+        op->argvlen[1] = strlen(s->source);
+        if (redisAsyncCommandArgv(ac, on_op_reply, op, op->argc, op->argv, op->argvlen) == REDIS_OK) {
+            send_script_load(c, s, NULL);
+            return;
+        }
+        reply = NULL; /* the context is going away: report it like any lost connection */
+        status = c->state == CONN_CLOSED ? MUTT_ECANCELED : MUTT_EDISCONNECTED;
+    } else if (!reply) {
+        status = c->null_reply_status;
+    } else {
+        status = reply->type == REDIS_REPLY_ERROR ? MUTT_EIO : 0;
+    }
+    c->inflight--; /* before the callback, so it can issue the next command at the cap */
+    if (op->cb)
+        op->cb(op->privdata, reply, status);
+    free(op);
+}
+
+/* Checks shared by every send: fail fast when not connected, MUTT_EFULL at the cap. */
+static int conn_can_send(const struct mutt_redis_conn *c)
+{
+    if (!c)
+        return MUTT_EINVAL;
+    if (c->kind == CONN_PUBSUB)
+        return MUTT_EINVAL;
+    if (c->state != CONN_READY || !c->ac || (c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        return MUTT_EDISCONNECTED;
+    if (c->inflight >= c->r->max_inflight)
+        return MUTT_EFULL;
+    return 0;
+}
+
+static int send_error_code(const struct mutt_redis_conn *c)
+{
+    return (c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) ? MUTT_EDISCONNECTED : MUTT_ENOMEM;
+}
+
+int mutt_redis_command(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void *privdata, int argc,
+                       const char **argv, const size_t *argvlen)
+{
+    if (argc <= 0 || !argv)
+        return MUTT_EINVAL;
+    int rc = conn_can_send(c);
+    if (rc != 0)
+        return rc;
+    struct op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return MUTT_ENOMEM;
+    op->conn = c;
+    op->cb = cb;
+    op->privdata = privdata;
+    op->script_id = -1;
+    /* hiredis copies the arguments into its output buffer at once (binary safe) */
+    if (redisAsyncCommandArgv(c->ac, on_op_reply, op, argc, argv, argvlen) != REDIS_OK) {
+        rc = send_error_code(c);
+        free(op);
+        return rc;
+    }
+    c->inflight++;
+    return 0;
+}
+
+int mutt_redis_commandf(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void *privdata, const char *fmt, ...)
+{
+    if (!fmt)
+        return MUTT_EINVAL;
+    int rc = conn_can_send(c);
+    if (rc != 0)
+        return rc;
+    struct op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return MUTT_ENOMEM;
+    op->conn = c;
+    op->cb = cb;
+    op->privdata = privdata;
+    op->script_id = -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int hrc = redisvAsyncCommand(c->ac, on_op_reply, op, fmt, ap);
+    va_end(ap);
+    if (hrc != REDIS_OK) {
+        rc = (c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) ? MUTT_EDISCONNECTED : MUTT_EINVAL;
+        free(op);
+        return rc;
+    }
+    c->inflight++;
+    return 0;
+}
+
+int mutt_redis_script_register(struct mutt_redis *r, const char *name, const char *source)
+{
+    if (!r || !source || !*source)
+        return MUTT_EINVAL;
+    for (size_t i = 0; i < r->nscripts; i++)
+        if (strcmp(r->scripts[i].source, source) == 0)
+            return (int)i;
+    if (r->nscripts >= MAX_SCRIPTS)
+        return MUTT_EFULL;
+    struct script *s = &r->scripts[r->nscripts];
+    s->name = strdup(name ? name : "script");
+    s->source = strdup(source);
+    if (!s->name || !s->source) {
+        free(s->name);
+        free(s->source);
+        memset(s, 0, sizeof(*s));
+        return MUTT_ENOMEM;
+    }
+    sha1_hex(source, strlen(source), s->sha);
+    r->nscripts++;
+    /* connections already up load it now; every later (re)connect loads it in the handshake */
+    for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
+        if (c->kind != CONN_PUBSUB && c->state == CONN_READY && c->ac)
+            send_script_load(c, s, NULL);
+    return (int)(r->nscripts - 1);
+}
+
+int mutt_redis_evalsha(struct mutt_redis_conn *c, int script_id, int nkeys, const char **keys,
+                       const size_t *keylens, int nargs, const char **args, const size_t *arglens,
+                       mutt_redis_reply_cb *cb, void *privdata)
+{
+    if (!c || script_id < 0 || (size_t)script_id >= c->r->nscripts || nkeys < 0 || nargs < 0 ||
+        (nkeys > 0 && !keys) || (nargs > 0 && !args))
+        return MUTT_EINVAL;
+    int rc = conn_can_send(c);
+    if (rc != 0)
+        return rc;
+    const struct script *s = &c->r->scripts[script_id];
+    char nkeys_str[16];
+    int nkeys_len = snprintf(nkeys_str, sizeof(nkeys_str), "%d", nkeys);
+    int argc = 3 + nkeys + nargs;
+
+    /* one allocation: op, argv pointers, lengths, then copies of nkeys/keys/args (the EVAL retry
+     * on NOSCRIPT needs them after the caller's buffers are gone) */
+    size_t bytes = (size_t)nkeys_len + 1;
+    for (int i = 0; i < nkeys; i++)
+        bytes += (keylens ? keylens[i] : strlen(keys[i])) + 1;
+    for (int i = 0; i < nargs; i++)
+        bytes += (arglens ? arglens[i] : strlen(args[i])) + 1;
+    size_t head = sizeof(struct op) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    struct op *op = calloc(1, head + bytes);
+    if (!op)
+        return MUTT_ENOMEM;
+    op->conn = c;
+    op->cb = cb;
+    op->privdata = privdata;
+    op->script_id = script_id;
+    op->argc = argc;
+    op->argv = (const char **)(op + 1);
+    op->argvlen = (size_t *)(op->argv + argc);
+    char *data = (char *)(op->argvlen + argc);
+
+    bool have_sha = s->sha[0] != '\0';
+    op->argv[0] = have_sha ? "EVALSHA" : "EVAL";
+    op->argvlen[0] = strlen(op->argv[0]);
+    op->argv[1] = have_sha ? s->sha : s->source;
+    op->argvlen[1] = strlen(op->argv[1]);
+    op->retried = !have_sha;
+    memcpy(data, nkeys_str, (size_t)nkeys_len + 1);
+    op->argv[2] = data;
+    op->argvlen[2] = (size_t)nkeys_len;
+    data += nkeys_len + 1;
+    for (int i = 0; i < nkeys + nargs; i++) {
+        const char *src = i < nkeys ? keys[i] : args[i - nkeys];
+        const size_t *lens = i < nkeys ? keylens : arglens;
+        size_t len = lens ? lens[i < nkeys ? i : i - nkeys] : strlen(src);
+        memcpy(data, src, len);
+        data[len] = '\0';
+        op->argv[3 + i] = data;
+        op->argvlen[3 + i] = len;
+        data += len + 1;
+    }
+    if (redisAsyncCommandArgv(c->ac, on_op_reply, op, op->argc, op->argv, op->argvlen) != REDIS_OK) {
+        rc = send_error_code(c);
+        free(op);
+        return rc;
+    }
+    c->inflight++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------ pub/sub */
+
+int mutt_redis_subscribe(struct mutt_redis *r, const char *channel, mutt_redis_message_cb *cb, void *privdata)
+{
+    if (!r || !channel || !*channel || !cb)
+        return MUTT_EINVAL;
+    if (r->stopped)
+        return MUTT_ESTATE;
+    if (r->nsubs >= MAX_SUBSCRIPTIONS)
+        return MUTT_EFULL;
+    if (!r->pubsub) {
+        r->pubsub = conn_new(r, CONN_PUBSUB, "redis-pubsub");
+        if (!r->pubsub)
+            return MUTT_ENOMEM;
+    }
+    struct subscription *s = &r->subs[r->nsubs];
+    s->channel = strdup(channel);
+    if (!s->channel)
+        return MUTT_ENOMEM;
+    s->cb = cb;
+    s->privdata = privdata;
+    r->nsubs++;
+    struct mutt_redis_conn *c = r->pubsub;
+    if (c->state == CONN_READY) {
+        /* a failed send is healed by the re-subscription at the next reconnect */
+        if (!channel_subscribed_before(r, r->nsubs - 1))
+            send_subscribe(c, channel);
+    } else if (c->state == CONN_IDLE && r->started) {
+        conn_connect(c);
+    }
+    /* during the SUBSCRIBE step the list was already walked: add this channel to the round
+     * (earlier steps pick it up when they get there) */
+    else if (c->state == CONN_HANDSHAKE && c->handshake_last_step && c->ac &&
+             !channel_subscribed_before(r, r->nsubs - 1)) {
+        if (send_subscribe(c, channel) == 0)
+            c->handshake_pending++;
+    }
+    return 0;
+}
