@@ -5,6 +5,7 @@
 #define MUTT_CTX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -44,6 +45,7 @@ struct mutt_stage {
     int (*start)(struct mutt_ctx *ctx);
     void (*stop)(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata);
     enum mutt_role_health (*health)(struct mutt_ctx *ctx, char *detail, size_t detail_len);
+    void (*reload)(struct mutt_ctx *ctx); /* SIGHUP; may be NULL */
 };
 
 #endif

@@ -1,0 +1,162 @@
+/* Command line: options, sub-commands and exit codes (CONTRACT §1, §10: 0 ok, 1 runtime
+ * failure, 2 usage/config error). Loads and validates the config, then hands the process to
+ * app.c. Nothing here touches the loop. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutt/app.h"
+#include "mutt/checkconfig.h"
+#include "mutt/config.h"
+#include "mutt/log.h"
+#include "mutt/migrate.h"
+#include "mutt/pg.h"
+#include "mutt/pod.h"
+#include "mutt/version.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: mutt [--config FILE] [--roles LIST] [--check-config] [--version] [--help]\n"
+            "       mutt [--config FILE] <command>\n"
+            "\n"
+            "Runs the MUTT pipeline stages on one event loop.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE   KEY=VALUE config file (default /etc/mutt/mutt.conf, else ./mutt.conf);\n"
+            "                      environment variables override it\n"
+            "  -r, --roles LIST    all (default) or a comma list of: ingest alert forward remediate web\n"
+            "                      retention (env MUTT_ROLES)\n"
+            "      --check-config  validate the config and test connectivity; exit 0 ok, 1 failure, 2 invalid\n"
+            "  -V, --version       print the version and exit\n"
+            "  -h, --help          print this help and exit\n"
+            "\n"
+            "Commands:\n"
+            "  migrate             apply the PostgreSQL schema (versioned, idempotent, safe to run twice)\n"
+            "  check-config        same as --check-config\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads LOG_LEVEL, LOG_FORMAT and the\n"
+            "file's dynamic-safe keys and reloads the rules cache.\n");
+}
+
+static void print_report(const struct mutt_config_report *rep)
+{
+    for (size_t i = 0; i < rep->n_warnings; i++)
+        fprintf(stderr, "%s\n", rep->warnings[i]);
+    for (size_t i = 0; i < rep->n_errors; i++)
+        fprintf(stderr, "%s\n", rep->errors[i]);
+}
+
+static int run_migrate(const struct mutt_config *cfg)
+{
+    struct mutt_pg_opts o;
+    mutt_app_pg_opts(cfg, &o);
+    char err[512] = "";
+    int applied = 0;
+    if (mutt_migrate_run(&o, err, sizeof(err), &applied) != 0) {
+        fprintf(stderr, "migrate: %s\n", err);
+        return 1;
+    }
+    printf("migrate: ok (%d migration%s applied)\n", applied, applied == 1 ? "" : "s");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    const char *roles_arg = NULL;
+    bool check_config = false;
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"roles", required_argument, NULL, 'r'},
+        {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int opt;
+    /* "+" stops at the first sub-command so its own flags are left for it */
+    while ((opt = getopt_long(argc, argv, "+c:r:Vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'r':
+            roles_arg = optarg;
+            break;
+        case 'C':
+            check_config = true;
+            break;
+        case 'V':
+            printf("mutt %s (%s)\n", MUTT_VERSION, MUTT_GIT_REV);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    const char *command = optind < argc ? argv[optind] : NULL;
+    if (command && strcmp(command, "check-config") == 0) {
+        check_config = true;
+        command = NULL;
+    }
+    if (command && strcmp(command, "migrate") != 0) {
+        fprintf(stderr, "mutt: unknown command '%s' (try --help)\n", command);
+        return 2;
+    }
+
+    unsigned roles = 0;
+    if (roles_arg == NULL)
+        roles_arg = getenv("MUTT_ROLES");
+    if (roles_arg != NULL && *roles_arg) {
+        char bad[64] = "";
+        if (mutt_roles_parse(roles_arg, &roles, bad, sizeof(bad)) != 0) {
+            fprintf(stderr,
+                    "config error: MUTT_ROLES=%s: unknown role '%s'; valid roles: ingest, alert, forward, "
+                    "remediate, web, retention, all\n",
+                    roles_arg, bad);
+            return 2;
+        }
+    }
+    /* `migrate` needs only the database keys: validate as if no role were on */
+    struct mutt_config_report rep = {0};
+    struct mutt_config *cfg = mutt_config_load(config_path, NULL, roles, &rep);
+    print_report(&rep);
+    bool bad_config = cfg == NULL || rep.n_errors > 0;
+    mutt_config_report_free(&rep);
+    if (bad_config) {
+        mutt_config_destroy(cfg);
+        return 2;
+    }
+    enum mutt_log_level lvl = MUTT_LOG_INFO;
+    enum mutt_log_format fmt = MUTT_LOG_TEXT;
+    mutt_log_parse_level(mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL), &lvl);
+    mutt_log_parse_format(mutt_config_str(cfg, MUTT_CFG_LOG_FORMAT), &fmt);
+
+    char pod_name[300];
+    const char *configured_pod = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
+    if (configured_pod[0])
+        snprintf(pod_name, sizeof(pod_name), "%s", configured_pod);
+    else
+        mutt_pod_default_name(pod_name, sizeof(pod_name));
+    mutt_log_configure(fmt, lvl, pod_name);
+
+    int rc;
+    if (check_config) {
+        printf("config: ok (%s)\n", mutt_config_path(cfg) ? mutt_config_path(cfg) : "no file; defaults + environment");
+        rc = mutt_check_connectivity(cfg, stdout);
+    } else if (command) {
+        rc = run_migrate(cfg);
+    } else {
+        rc = 0;
+        if (mutt_config_bool(cfg, MUTT_CFG_MIGRATE_ON_START) &&
+            (mutt_config_roles(cfg) & (MUTT_ROLE_ALERT | MUTT_ROLE_WEB | MUTT_ROLE_RETENTION)))
+            rc = run_migrate(cfg); /* before the loop exists: blocking is fine here */
+        if (rc == 0)
+            rc = mutt_app_run(cfg, pod_name);
+    }
+    mutt_config_destroy(cfg);
+    return rc;
+}

@@ -1,0 +1,9 @@
+/* Registry of the stages compiled in. A role without a stage here starts nothing but still
+ * reports its dependencies on /health. */
+#include "mutt/stages.h"
+
+#include <stddef.h>
+
+const struct mutt_stage *const mutt_stages[] = {
+    NULL,
+};
