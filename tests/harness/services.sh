@@ -8,6 +8,7 @@
 #   services.sh stop               stop both; removes the state dir unless KEEP_STATE=1
 #   services.sh stop-redis | start-redis | stop-pg | start-pg
 #   services.sh pause-redis MS     CLIENT PAUSE for MS milliseconds
+#   services.sh reset              both running, Redis flushed, test database recreated
 #   services.sh status
 set -euo pipefail
 
@@ -134,7 +135,7 @@ redis_start_once() {
 
 start_redis() {
     if redis_running; then
-        log "redis already running (pid $(redis_pid))"
+        [ -n "${QUIET:-}" ] || log "redis already running (pid $(redis_pid))"
         return 0
     fi
     local rc=0
@@ -214,7 +215,7 @@ pg_start_once() {
 
 start_pg() {
     if pg_running; then
-        log "PostgreSQL already running"
+        [ -n "${QUIET:-}" ] || log "PostgreSQL already running"
         return 0
     fi
     local rc=0
@@ -309,13 +310,26 @@ pause-redis)
     out=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" CLIENT PAUSE "$2" 2>&1)
     [ "$out" = OK ] || die "CLIENT PAUSE failed: $out"
     ;;
+reset)
+    # Between test binaries: both services up (a failed test may have left one stopped), Redis
+    # empty, a fresh test database.
+    need_state
+    QUIET=1
+    start_redis
+    start_pg
+    out=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" FLUSHALL 2>&1)
+    [ "$out" = OK ] || die "FLUSHALL failed: $out"
+    PGPASSWORD=$PG_PASS psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -qAt -v ON_ERROR_STOP=1 \
+        -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" >/dev/null ||
+        die "could not recreate database $PG_DB"
+    ;;
 status)
     need_state
     if redis_running; then echo "redis: running on $REDIS_PORT"; else echo "redis: stopped"; fi
     if pg_running; then echo "postgres: running on $PG_PORT"; else echo "postgres: stopped"; fi
     ;;
 *)
-    echo "usage: services.sh start|stop|stop-redis|start-redis|stop-pg|start-pg|pause-redis MS|status" >&2
+    echo "usage: services.sh start|stop|stop-redis|start-redis|stop-pg|start-pg|pause-redis MS|reset|status" >&2
     exit 2
     ;;
 esac

@@ -8,7 +8,7 @@
  *                              appended as one line (CR/LF turned into spaces) to FILE or stdout.
  *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
  *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
- *   GET  /health               200 {"status":"ok"}
+ *   GET  /health, /health/*    200 {"status":"ok"}
  *   POST /control?status=503&delay_ms=0&reset=1   change behaviour at run time (any subset)
  *
  * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
@@ -174,7 +174,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-last-content-type"), 0, NULL,
                               g.last_ctype ? g.last_ctype : "", g.last_ctype ? strlen(g.last_ctype) : 0);
         reply(req, 200, g.last_body ? g.last_body : "");
-    } else if (PATH_IS("/health")) {
+    } else if (plen >= 7 && !memcmp(req->path.base, "/health", 7)) { /* /health, /health/live ... */
         reply(req, 200, "{\"status\":\"ok\"}");
     } else {
         reply(req, 404, "{\"error\":\"not found\"}");

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Runs every test that `make tests-build` produced (it builds nothing itself):
+#   1. unit binaries        $MUTT_BUILD/tests/unit/test_*         (no services)
+#   2. integration binaries $MUTT_BUILD/tests/integration/test_*  (harness services, env sourced)
+#   3. e2e scripts          tests/e2e/test_*.sh  (MUTT_BIN, MUTT_SINK_BIN, harness services)
+# Each runs from the repo root, with 2>&1, under `timeout`. Redis is flushed and the test database
+# recreated before every integration binary and e2e script, so they cannot see each other's data.
+# Ends with every runner's summary lines again and a final `N passed, N failed` (counting
+# binaries/scripts); exits 1 if any failed.
+#
+#   run-tests.sh [--unit-only] [NAME...]   NAME = substring of a test name (e.g. redis, e2e/smoke)
+# Environment: MUTT_BUILD (build), MUTT_BIN (<root>/mutt), MUTT_SINK_BIN, MUTT_TEST_TIMEOUT (300 s),
+# KEEP_STATE=1 (keep the services' state dir), MUTT_TEST_STATE (reuse services already started).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+SERVICES="$ROOT/tests/harness/services.sh"
+
+UNIT_ONLY=0
+FILTERS=()
+for a in "$@"; do
+    case "$a" in
+    --unit-only) UNIT_ONLY=1 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) FILTERS+=("$a") ;;
+    esac
+done
+
+BUILD=${MUTT_BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+export MUTT_BIN=${MUTT_BIN:-$ROOT/mutt}
+export MUTT_SINK_BIN=${MUTT_SINK_BIN:-$BUILD/tests/mutt-sink}
+TIMEOUT=${MUTT_TEST_TIMEOUT:-300}
+# Harmless for binaries built without sanitizers; decisive for `make test-asan`.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+LOGDIR="$BUILD/test-logs"
+mkdir -p "$LOGDIR"
+
+PASSED=0
+FAILED=0
+declare -a RESULTS=()   # one "STATUS name" per runner
+declare -A SUMMARY=()   # name -> summary lines of its output
+OWN_SERVICES=0
+
+cleanup() {
+    if [ "$OWN_SERVICES" = 1 ] && [ -n "${MUTT_TEST_STATE:-}" ]; then
+        bash "$SERVICES" stop || echo "run-tests: stopping the services failed" >&2
+        OWN_SERVICES=0
+    fi
+}
+trap cleanup EXIT
+trap 'echo "run-tests: interrupted" >&2; exit 130' INT
+trap 'echo "run-tests: terminated" >&2; exit 143' TERM
+
+selected() {
+    [ ${#FILTERS[@]} -eq 0 ] && return 0
+    local f
+    for f in "${FILTERS[@]}"; do
+        [[ "$1" == *"$f"* ]] && return 0
+    done
+    return 1
+}
+
+# run_one NAME CMD...: runs one test binary/script, records its status and summary lines.
+run_one() {
+    local name=$1 log rc status
+    shift
+    log="$LOGDIR/${name//\//_}.log"
+    echo
+    echo "==== $name ===="
+    timeout -k 10 "$TIMEOUT" "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    if [ "$rc" -eq 0 ]; then
+        status=PASS
+        PASSED=$((PASSED + 1))
+    else
+        case "$rc" in
+        124 | 137) status="FAIL (timeout after ${TIMEOUT}s)" ;;
+        *) [ "$rc" -gt 128 ] && status="FAIL (signal $((rc - 128)))" || status="FAIL (exit $rc)" ;;
+        esac
+        FAILED=$((FAILED + 1))
+    fi
+    echo "---- $name: $status"
+    RESULTS+=("$status $name")
+    # cmocka's closing lines, and the plain line of our shell tests.
+    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed' "$log" || true)
+}
+
+# Test binaries of a tier: executables named test_* whose source still exists (a stale binary of
+# a deleted test is reported and skipped).
+list_bins() {
+    local tier=$1 b n
+    [ -d "$BUILD/tests/$tier" ] || return 0
+    for b in "$BUILD/tests/$tier"/test_*; do
+        [ -f "$b" ] && [ -x "$b" ] || continue
+        n=$(basename "$b")
+        case "$n" in *.*) continue ;; esac
+        if [ ! -f "tests/$tier/$n.c" ]; then
+            echo "run-tests: skipping stale $b (no tests/$tier/$n.c)" >&2
+            continue
+        fi
+        echo "$b"
+    done
+}
+
+run_tier() {
+    local tier=$1 b n count=0
+    shift
+    for b in $(list_bins "$tier"); do
+        n="$tier/$(basename "$b")"
+        selected "$n" || continue
+        count=$((count + 1))
+        [ "$tier" = unit ] || reset_services
+        run_one "$n" "$b"
+    done
+    [ $count -gt 0 ] || echo "run-tests: no $tier test binaries${FILTERS[0]:+ matching ${FILTERS[*]}} in $BUILD/tests/$tier"
+}
+
+start_services() {
+    if [ -n "${MUTT_TEST_STATE:-}" ] && [ -f "$MUTT_TEST_STATE/env" ]; then
+        echo "run-tests: reusing services in $MUTT_TEST_STATE"
+    else
+        unset MUTT_TEST_STATE
+        local state
+        state=$(bash "$SERVICES" start) || { echo "run-tests: could not start the test services" >&2; exit 1; }
+        export MUTT_TEST_STATE=$state
+        OWN_SERVICES=1
+    fi
+    # shellcheck disable=SC1091
+    . "$MUTT_TEST_STATE/env"
+}
+
+reset_services() {
+    bash "$SERVICES" reset >/dev/null || echo "run-tests: warning: could not reset the services" >&2
+}
+
+echo "run-tests: build $BUILD, timeout ${TIMEOUT}s per test"
+run_tier unit
+
+if [ "$UNIT_ONLY" = 0 ]; then
+    start_services
+    run_tier integration
+    count=0
+    for s in tests/e2e/test_*.sh; do
+        [ -f "$s" ] || continue
+        n="e2e/$(basename "$s" .sh)"
+        selected "$n" || continue
+        count=$((count + 1))
+        reset_services
+        run_one "$n" bash "$s"
+    done
+    [ $count -gt 0 ] || echo "run-tests: no e2e scripts${FILTERS[0]:+ matching ${FILTERS[*]}} in tests/e2e"
+fi
+
+echo
+echo "==== summary ($BUILD) ===="
+for r in ${RESULTS[@]+"${RESULTS[@]}"}; do
+    name=${r##* }
+    echo "$r"
+    [ -z "${SUMMARY[$name]:-}" ] || sed 's/^/    /' <<<"${SUMMARY[$name]}"
+done
+[ $((PASSED + FAILED)) -gt 0 ] || echo "run-tests: WARNING: no test ran"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
