@@ -8,7 +8,7 @@
  *                              appended as one line (CR/LF turned into spaces) to FILE or stdout.
  *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
  *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
- *   GET  /health, /health/*    200 {"status":"ok"}
+ *   GET  /health, /health/...  200 {"status":"ok"}
  *   POST /control?status=503&delay_ms=0&reset=1   change behaviour at run time (any subset)
  *
  * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
