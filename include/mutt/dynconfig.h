@@ -97,6 +97,11 @@ void mutt_dynconfig_stop(struct mutt_dynconfig *d);
  * manager before destroying the dynconfig. */
 void mutt_dynconfig_destroy(struct mutt_dynconfig *d);
 
+/* Changes the re-read period (default MUTT_DYNCONFIG_REFRESH_MS); 0 turns the periodic re-read
+ * off, leaving pub/sub and reconnects as the only triggers (tests use it to prove that pub/sub
+ * alone delivers a change). */
+void mutt_dynconfig_set_refresh_interval(struct mutt_dynconfig *d, uint64_t interval_ms);
+
 /* True once the first full load from Redis completed (values then reflect Redis). */
 bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d);
 

@@ -40,7 +40,8 @@ struct mutt_dynconfig {
     size_t n_entries;
     struct watcher watchers[MAX_WATCHERS];
     size_t n_watchers;         /* slots in use, some may have cb == NULL after unwatch */
-    uv_timer_t refresh_timer;  /* MUTT_DYNCONFIG_REFRESH_MS: heals missed pub/sub messages */
+    uv_timer_t refresh_timer;  /* heals missed pub/sub messages */
+    uint64_t refresh_ms;       /* period of refresh_timer; 0 = off */
     unsigned refs;             /* open timer + accepted Redis commands: free only at 0 */
     bool started;
     bool stopped;
@@ -228,11 +229,13 @@ static void on_refresh_timer(uv_timer_t *t)
         reload_all(d);
 }
 
-static void on_cmd_state(void *privdata, struct mutt_redis_conn *conn, bool connected)
+/* Both the command and the pub/sub connection: after either comes back, changes published
+ * while it was away were missed, so read everything again at once rather than within 5 s. */
+static void on_conn_state(void *privdata, struct mutt_redis_conn *conn, bool connected)
 {
     struct mutt_dynconfig *d = privdata;
     /* Not gated on refresh_inflight: an MGET sent on the dead connection may not have been
-     * failed yet, and a change made while we were away must show up now, not in 5 s. */
+     * failed yet. */
     if (connected && d->started && !d->stopped)
         reload_all(d);
 }
@@ -300,6 +303,7 @@ struct mutt_dynconfig *mutt_dynconfig_create(uv_loop_t *loop, struct mutt_redis 
     if (uv_timer_init(loop, &d->refresh_timer) != 0)
         goto fail;
     d->refresh_timer.data = d;
+    d->refresh_ms = MUTT_DYNCONFIG_REFRESH_MS;
     d->refs = 1; /* the timer handle, released by its close callback */
     return d;
 fail:
@@ -317,10 +321,17 @@ int mutt_dynconfig_start(struct mutt_dynconfig *d)
     int rc = mutt_redis_subscribe(d->redis, MUTT_DYNCONFIG_CHANNEL, on_update_message, d);
     if (rc < 0)
         return rc;
-    rc = mutt_redis_conn_on_state(mutt_redis_cmd(d->redis), on_cmd_state, d);
+    rc = mutt_redis_conn_on_state(mutt_redis_cmd(d->redis), on_conn_state, d);
     if (rc < 0)
         return rc;
-    uv_timer_start(&d->refresh_timer, on_refresh_timer, MUTT_DYNCONFIG_REFRESH_MS, MUTT_DYNCONFIG_REFRESH_MS);
+    struct mutt_redis_conn *pubsub = mutt_redis_pubsub(d->redis);
+    if (pubsub) {
+        rc = mutt_redis_conn_on_state(pubsub, on_conn_state, d);
+        if (rc < 0)
+            return rc;
+    }
+    if (d->refresh_ms)
+        uv_timer_start(&d->refresh_timer, on_refresh_timer, d->refresh_ms, d->refresh_ms);
     if (mutt_redis_connected(d->redis))
         reload_all(d);
     return 0;
@@ -342,6 +353,16 @@ void mutt_dynconfig_destroy(struct mutt_dynconfig *d)
     d->stopped = true;
     uv_timer_stop(&d->refresh_timer);
     uv_close((uv_handle_t *)&d->refresh_timer, on_timer_closed);
+}
+
+void mutt_dynconfig_set_refresh_interval(struct mutt_dynconfig *d, uint64_t interval_ms)
+{
+    d->refresh_ms = interval_ms;
+    if (!d->started || d->stopped || !d->redis)
+        return;
+    uv_timer_stop(&d->refresh_timer);
+    if (interval_ms)
+        uv_timer_start(&d->refresh_timer, on_refresh_timer, interval_ms, interval_ms);
 }
 
 bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d)
