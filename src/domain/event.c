@@ -214,6 +214,9 @@ static void describe_parse_error(struct mutt_event_batch *b, const char *body, s
 {
     size_t line = 1, col = 1;
 
+    /* jansson's position counts the offending byte itself: columns are 1-based like its own */
+    if (at > 0)
+        at--;
     for (size_t i = 0; i < at; i++) {
         if (body[i] == '\n') {
             line++;
@@ -230,6 +233,10 @@ static void describe_parse_error(struct mutt_event_batch *b, const char *body, s
         snprintf(b->error, sizeof b->error,
                  "integer out of range at line %zu column %zu: integers must fit in 64 bits", line,
                  col);
+        break;
+    case json_error_null_character:
+        snprintf(b->error, sizeof b->error, "string contains \\u0000 at line %zu column %zu",
+                 line, col);
         break;
     case json_error_stack_overflow:
         snprintf(b->error, sizeof b->error, "JSON nested deeper than %d levels",
