@@ -240,7 +240,8 @@ void mutt_log_kv(enum mutt_log_level level, const char *logger, const char *corr
     if (!logger)
         logger = "mutt";
 
-    static struct line l; /* static: 8 KiB is too much for deep callback stacks; one thread */
+    /* 8 KiB is too much for deep callback stacks; thread-local in case a worker thread logs */
+    static __thread struct line l;
     if (log_state.format == MUTT_LOG_JSON) {
         build_json(&l, ts, lvl, logger, correlation_id, extras, msg);
         if (l.truncated) {
