@@ -55,8 +55,21 @@ struct listener {
     struct mutt_http *http;
 };
 
+/* An accepted connection. h2o owns the socket; we only keep a list so that close can end idle
+ * keep-alive connections (h2o 2.2's HTTP/1 has no shutdown hook, and disposing the context with
+ * connections alive trips an assertion in h2o_timeout_dispose). tcp must stay first: h2o hands
+ * the handle back to on_conn_closed. */
+struct conn {
+    uv_tcp_t tcp;
+    struct mutt_http *http;
+    struct conn *prev, *next;
+};
+
 struct mutt_http {
     uv_loop_t *loop;
+    struct conn *conns; /* accepted, not yet closed */
+    size_t nconns;
+    bool closing;
     struct mutt_http_opts opts;
     char *bind_addr;
     char *server_name;
@@ -489,7 +502,7 @@ static bool route_match(const struct route *rt, const char *path, size_t plen, s
         if (seg[0] == '{') {
             if (slen == 0 || nparams >= MAX_PARAMS)
                 return false;
-            names[nparams] = seg;
+            names[nparams] = seg + 1; /* skip the brace marker */
             vals[nparams] = p;
             vlens[nparams] = slen;
             nparams++;
@@ -644,9 +657,28 @@ static int on_h2o_req(h2o_handler_t *self, h2o_req_t *hreq)
 /* ------------------------------------------------------------------------------------------ */
 /* listeners                                                                                   */
 
-static void on_conn_closed(uv_handle_t *h)
+static void dispose_context(struct mutt_http *h)
 {
-    free(h);
+    if (h->ctx_inited) {
+        h->ctx_inited = false;
+        h2o_context_dispose(&h->ctx);
+    }
+}
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+    struct conn *c = (struct conn *)handle;
+    struct mutt_http *h = c->http;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->nconns--;
+    free(c);
+    if (h->closing && h->nconns == 0)
+        dispose_context(h);
 }
 
 static void on_accept(uv_stream_t *server, int status)
@@ -654,14 +686,22 @@ static void on_accept(uv_stream_t *server, int status)
     struct listener *l = server->data;
     if (status != 0)
         return;
-    uv_tcp_t *conn = h2o_mem_alloc(sizeof(*conn));
-    uv_tcp_init(server->loop, conn);
-    if (uv_accept(server, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, on_conn_closed);
+    struct mutt_http *h = l->http;
+    struct conn *c = h2o_mem_alloc(sizeof(*c));
+    c->http = h;
+    c->prev = NULL;
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->nconns++;
+    uv_tcp_init(server->loop, &c->tcp);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
+    uv_tcp_nodelay(&c->tcp, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_conn_closed);
     h2o_accept(&l->accept, sock);
 }
 
@@ -827,14 +867,19 @@ void mutt_http_stop_accepting(struct mutt_http *h)
 
 void mutt_http_close(struct mutt_http *h)
 {
-    if (h == NULL)
+    if (h == NULL || h->closing)
         return;
+    h->closing = true;
     mutt_http_stop_accepting(h);
-    if (h->ctx_inited) {
-        h->ctx_inited = false;
-        h2o_context_request_shutdown(&h->ctx);
-        h2o_context_dispose(&h->ctx);
+    /* Half-close every connection: h2o then reads EOF and tears each one down itself, cleanly
+     * removing its timeout entries; the context is disposed when the last one is gone. */
+    for (struct conn *c = h->conns; c != NULL; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+            shutdown(fd, SHUT_RDWR);
     }
+    if (h->nconns == 0)
+        dispose_context(h);
 }
 
 void mutt_http_destroy(struct mutt_http *h)
@@ -842,7 +887,10 @@ void mutt_http_destroy(struct mutt_http *h)
     if (h == NULL)
         return;
     mutt_http_close(h);
-    h2o_config_dispose(&h->config);
+    /* a connection that never closed (should not happen after a full loop run) keeps the
+     * context alive: leaking it at exit beats h2o's assertion */
+    if (!h->ctx_inited)
+        h2o_config_dispose(&h->config);
     if (h->ssl_ctx)
         SSL_CTX_free(h->ssl_ctx);
     for (size_t i = 0; i < h->nroutes; i++)
