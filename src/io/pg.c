@@ -183,12 +183,13 @@ static void sb_kv(struct sbuf *b, const char *key, const char *val)
     sb_put(b, "'", 1);
 }
 
-static char *build_conninfo(const struct mutt_pg_opts *o, const char *password, const char *hostaddr,
-                            bool with_timeout)
+/* host overrides o->host when non-NULL (a list "name,name" matching a hostaddr list). */
+static char *build_conninfo(const struct mutt_pg_opts *o, const char *password, const char *host,
+                            const char *hostaddr, bool with_timeout)
 {
     struct sbuf b = {0};
     char num[32];
-    sb_kv(&b, "host", o->host);
+    sb_kv(&b, "host", host ? host : o->host);
     sb_kv(&b, "hostaddr", hostaddr);
     if (o->port > 0) {
         snprintf(num, sizeof(num), "%d", o->port);
@@ -223,7 +224,7 @@ char *mutt_pg_conninfo(const struct mutt_pg_opts *opts, const char *password)
 {
     if (!opts)
         return NULL;
-    return build_conninfo(opts, password, NULL, true);
+    return build_conninfo(opts, password, NULL, NULL, true);
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -480,11 +481,11 @@ static void on_notice(void *arg, const char *message)
         mutt_log_debug("pg", "connection %d: server says: %s", c->slot, line);
 }
 
-static void connect_with_hostaddr(struct pg_conn *c, const char *hostaddr)
+static void connect_with_hostaddr(struct pg_conn *c, const char *host, const char *hostaddr)
 {
     struct mutt_pg *pg = c->pg;
     const char *pw = c->pw_index == 0 ? pg->opts.pass_current : pg->opts.pass_next;
-    char *ci = build_conninfo(&pg->opts, pw, hostaddr, false);
+    char *ci = build_conninfo(&pg->opts, pw, host, hostaddr, false);
     if (!ci) {
         conn_defer_failure(c, "out of memory");
         return;
@@ -507,6 +508,10 @@ static void connect_with_hostaddr(struct pg_conn *c, const char *hostaddr)
     connect_step(c, PGRES_POLLING_WRITING);
 }
 
+#define PG_MAX_ADDRS 4
+
+/* Every address of the name goes to libpq as a multi-host list (host=n,n hostaddr=a,b), so a
+ * server listening on IPv4 only is still found when the name resolves to ::1 first. */
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct pg_resolve *r = req->data;
@@ -517,22 +522,38 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     c->resolve = NULL;
-    char ip[INET6_ADDRSTRLEN] = "";
-    if (status == 0 && res) {
-        if (res->ai_family == AF_INET6)
-            uv_ip6_name((const struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
-        else
-            uv_ip4_name((const struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+    const char *name = c->pg->opts.host;
+    struct sbuf hosts = {0}, addrs = {0};
+    int n = 0;
+    for (struct addrinfo *ai = status == 0 ? res : NULL; ai && n < PG_MAX_ADDRS; ai = ai->ai_next) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (ai->ai_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
+        else if (ai->ai_family == AF_INET)
+            uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
+        if (!ip[0]) /* hints ask for SOCK_STREAM only, so each address comes once */
+            continue;
+        if (n > 0) {
+            sb_put(&hosts, ",", 1);
+            sb_put(&addrs, ",", 1);
+        }
+        sb_put(&hosts, name, strlen(name));
+        sb_put(&addrs, ip, strlen(ip));
+        n++;
     }
     uv_freeaddrinfo(res);
-    if (!ip[0]) {
-        char why[128];
-        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->pg->opts.host,
-                 status ? uv_strerror(status) : "no address");
+    if (n == 0 || hosts.oom || addrs.oom) {
+        char why[PG_REASON_MAX];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", name,
+                 status ? uv_strerror(status) : (n == 0 ? "no address" : "out of memory"));
+        free(hosts.p);
+        free(addrs.p);
         connect_failed(c, why);
         return;
     }
-    connect_with_hostaddr(c, ip);
+    connect_with_hostaddr(c, hosts.p, addrs.p);
+    free(hosts.p);
+    free(addrs.p);
 }
 
 /* Starts one connect attempt (resolve if needed, then PQconnectStart) under the connect deadline. */
@@ -544,7 +565,7 @@ static void start_connect(struct pg_conn *c)
     if (!pg->host_is_name) {
         /* IP literal or unix-socket dir: libpq does no DNS; hostaddr=IP makes that explicit. */
         bool literal = pg->opts.host && pg->opts.host[0] != '/';
-        connect_with_hostaddr(c, literal ? pg->opts.host : NULL);
+        connect_with_hostaddr(c, NULL, literal ? pg->opts.host : NULL);
         return;
     }
     struct pg_resolve *r = calloc(1, sizeof(*r));
