@@ -108,9 +108,8 @@ int main(int argc, char **argv)
     }
 
     unsigned roles = 0;
-    if (roles_arg == NULL)
-        roles_arg = getenv("MUTT_ROLES");
-    if (roles_arg != NULL && *roles_arg) {
+    /* MUTT_ROLES from the environment is validated by the config loader itself */
+    if (roles_arg != NULL) {
         char bad[64] = "";
         if (mutt_roles_parse(roles_arg, &roles, bad, sizeof(bad)) != 0) {
             fprintf(stderr,
@@ -121,6 +120,8 @@ int main(int argc, char **argv)
         }
     }
     /* `migrate` needs only the database keys: validate as if no role were on */
+    if (command != NULL)
+        roles = MUTT_ROLE_NONE;
     struct mutt_config_report rep = {0};
     struct mutt_config *cfg = mutt_config_load(config_path, NULL, roles, &rep);
     print_report(&rep);

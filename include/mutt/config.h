@@ -20,6 +20,9 @@ enum mutt_role {
     MUTT_ROLE_WEB = 1u << 4,
     MUTT_ROLE_RETENTION = 1u << 5,
     MUTT_ROLE_ALL = 0x3fu,
+    /* Passed to mutt_config_load: validate without any role's required keys (CLI commands such
+     * as `mutt migrate` that need only the database settings). */
+    MUTT_ROLE_NONE = 1u << 30,
 };
 
 /* Parses "all" or a comma list of role names into bits. On an unknown name returns MUTT_EINVAL

@@ -5,6 +5,7 @@
 #define MUTT_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum mutt_log_level { MUTT_LOG_DEBUG = 0, MUTT_LOG_INFO, MUTT_LOG_WARNING, MUTT_LOG_ERROR, MUTT_LOG_CRITICAL };
 enum mutt_log_format { MUTT_LOG_TEXT = 0, MUTT_LOG_JSON };

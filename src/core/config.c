@@ -926,7 +926,7 @@ struct mutt_config *mutt_config_load(const char *path, char *const *envp, unsign
     }
 
     if (roles) {
-        cfg->roles = roles & MUTT_ROLE_ALL;
+        cfg->roles = (roles & MUTT_ROLE_NONE) ? 0 : (roles & MUTT_ROLE_ALL);
     } else if (mutt_roles_parse(cfg->v[MUTT_CFG_MUTT_ROLES].s, &cfg->roles, NULL, 0) != 0) {
         cfg->roles = MUTT_ROLE_ALL; /* already reported by check_value */
     }
@@ -959,7 +959,7 @@ int mutt_config_reload_safe(struct mutt_config *cfg, struct mutt_config_report *
 
     /* Build a complete config the same way start-up did, and only then take the safe keys:
      * any error anywhere leaves the running config untouched. */
-    struct mutt_config *fresh = mutt_config_load(cfg->path, cfg->env, cfg->roles, r);
+    struct mutt_config *fresh = mutt_config_load(cfg->path, cfg->env, cfg->roles ? cfg->roles : MUTT_ROLE_NONE, r);
     int rc = 0;
     if (!fresh || r->n_errors > 0) {
         rc = MUTT_EINVAL;
