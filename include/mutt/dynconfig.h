@@ -90,17 +90,22 @@ struct mutt_dynconfig *mutt_dynconfig_create(uv_loop_t *loop, struct mutt_redis 
 int mutt_dynconfig_start(struct mutt_dynconfig *d);
 /* Stops the refresh timer and ignores further pub/sub messages. Values stay readable. */
 void mutt_dynconfig_stop(struct mutt_dynconfig *d);
-/* Frees the cache. Safe with NULL and from inside a watch callback. Memory is released once the
- * loop has run the timer's close callback and every pending Redis reply has come back, so call
- * it before the final uv_run (or after mutt_redis_stop, which cancels the replies). Because the
- * Redis adapter has no unsubscribe, destroy the Redis manager's subscriptions first: stop the
- * manager before destroying the dynconfig. */
+/* Frees the cache. Safe with NULL. Memory is released once the loop has run the timer's close
+ * callback and every pending Redis reply has come back, so call it before the final uv_run.
+ * The Redis adapter has no unsubscribe / observer removal, so it still holds this dynconfig as
+ * privdata: call mutt_redis_stop on the manager BEFORE this (it cancels pending replies and
+ * silences pub/sub and state callbacks). */
 void mutt_dynconfig_destroy(struct mutt_dynconfig *d);
 
 /* Changes the re-read period (default MUTT_DYNCONFIG_REFRESH_MS); 0 turns the periodic re-read
  * off, leaving pub/sub and reconnects as the only triggers (tests use it to prove that pub/sub
  * alone delivers a change). */
 void mutt_dynconfig_set_refresh_interval(struct mutt_dynconfig *d, uint64_t interval_ms);
+
+/* Recomputes every env/file fallback from the static config given at create (after SIGHUP ran
+ * mutt_config_reload_safe on it) and fires watchers for keys whose effective value changed
+ * (keys held in Redis keep their Redis value). */
+void mutt_dynconfig_reload_fallbacks(struct mutt_dynconfig *d);
 
 /* True once the first full load from Redis completed (values then reflect Redis). */
 bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d);

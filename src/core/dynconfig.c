@@ -36,6 +36,7 @@ struct watcher {
 struct mutt_dynconfig {
     uv_loop_t *loop;
     struct mutt_redis *redis; /* borrowed; NULL = fallbacks only */
+    const struct mutt_config *cfg; /* borrowed; source of the env/file fallbacks; may be NULL */
     struct entry *entries;
     size_t n_entries;
     struct watcher watchers[MAX_WATCHERS];
@@ -280,6 +281,7 @@ struct mutt_dynconfig *mutt_dynconfig_create(uv_loop_t *loop, struct mutt_redis 
         return NULL;
     d->loop = loop;
     d->redis = redis;
+    d->cfg = cfg;
     d->n_entries = mutt_dynconfig_count();
     d->entries = calloc(d->n_entries, sizeof(*d->entries));
     if (!d->entries)
@@ -363,6 +365,32 @@ void mutt_dynconfig_set_refresh_interval(struct mutt_dynconfig *d, uint64_t inte
     uv_timer_stop(&d->refresh_timer);
     if (interval_ms)
         uv_timer_start(&d->refresh_timer, on_refresh_timer, interval_ms, interval_ms);
+}
+
+void mutt_dynconfig_reload_fallbacks(struct mutt_dynconfig *d)
+{
+    d->refs++; /* a watcher may destroy d */
+    for (size_t i = 0; i < d->n_entries && !d->destroyed; i++) {
+        struct entry *e = &d->entries[i];
+        char buf[MUTT_DYNCONFIG_MAX_VALUE + 1];
+        char err[256];
+        enum mutt_dyn_source src;
+        if (mutt_dynconfig_fallback(e->def, d->cfg, buf, sizeof(buf), &src, err, sizeof(err)) < 0)
+            mutt_log_warn("dynconfig", "static value refused (%s); using the default %s", err, buf);
+        e->fallback_src = src;
+        if (strcmp(buf, e->fallback) == 0)
+            continue;
+        char *copy = strdup(buf);
+        if (!copy)
+            continue;
+        char *old_fallback = e->fallback;
+        e->fallback = copy;
+        parse_effective(e);
+        if (!e->redis_value)
+            notify(d, e, old_fallback, e->fallback);
+        free(old_fallback);
+    }
+    release(d);
 }
 
 bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d)

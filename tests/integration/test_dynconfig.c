@@ -181,7 +181,7 @@ static int setup(void **state)
     close(fd);
     char *envp[] = { "MOOG_RATE_LIMIT=80", NULL };
     struct mutt_config_report report = { 0 };
-    fx->cfg = mutt_config_load(fx->cfg_path, envp, MUTT_ROLE_WEB, &report);
+    fx->cfg = mutt_config_load(fx->cfg_path, envp, MUTT_ROLE_RETENTION, &report);
     mutt_config_report_free(&report);
     assert_non_null(fx->cfg);
 
@@ -312,6 +312,55 @@ static void test_dynconfig_invalid_value_in_redis_is_ignored_and_fallback_kept(v
     assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
 }
 
+/* Counts lines containing `needle` that the code under test writes to stderr while `body`
+ * runs (mutt_log writes each line with one write(2) to fd 2). */
+static int count_in_file(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, needle))
+            n++;
+    fclose(f);
+    return n;
+}
+
+static void test_dynconfig_invalid_value_is_logged_once_per_distinct_value(void **state)
+{
+    NEED_REDIS(state);
+    struct fixture *fx = *state;
+    char path[] = "/tmp/mutt-dyn-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+
+    admin_set(fx, "moog_rate_limit", "abc");
+    for (int i = 0; i < 3; i++) /* the same bad value seen three times by each pod */
+        admin_publish(fx, "moog_rate_limit");
+    admin_set(fx, "moog_rate_limit", "xyz"); /* a new bad value: one more line per pod */
+    admin_publish(fx, "moog_rate_limit");
+    admin_set(fx, "alerter_defer_sleep_ms", "300"); /* marker: everything before it was handled */
+    admin_publish(fx, "alerter_defer_sleep_ms");
+    bool ok = mutt_test_run_until_count(&fx->loop, &fx->b.watched.calls, 1, 1000);
+    mutt_test_run_for(&fx->loop, 50);
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    close(fd);
+    int abc = count_in_file(path, "moog_rate_limit=abc");
+    int xyz = count_in_file(path, "moog_rate_limit=xyz");
+    unlink(path);
+    assert_true(ok);
+    assert_int_equal(abc, 2); /* pods A and B */
+    assert_int_equal(xyz, 2);
+    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, "moog_rate_limit"), 80);
+}
+
 struct done_wait {
     int calls;
     int status;
@@ -421,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dynconfig_unpublished_change_is_picked_up_by_the_5s_refresh, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dynconfig_invalid_value_in_redis_is_ignored_and_fallback_kept, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dynconfig_invalid_value_is_logged_once_per_distinct_value, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dynconfig_set_on_one_pod_reaches_the_other_and_fires_both_watchers,
                                         setup, teardown),

@@ -323,8 +323,10 @@ static struct mutt_config *load_cfg(struct cfg_fixture *fx, const char *file_tex
     assert_int_equal(write(fd, file_text, strlen(file_text)), (ssize_t)strlen(file_text));
     close(fd);
     struct mutt_config_report report = { 0 };
-    fx->cfg = mutt_config_load(fx->path, envp, MUTT_ROLE_WEB, &report);
+    fx->cfg = mutt_config_load(fx->path, envp, MUTT_ROLE_RETENTION, &report);
+    size_t errors = report.n_errors;
     mutt_config_report_free(&report);
+    assert_int_equal(errors, 0);
     assert_non_null(fx->cfg);
     return fx->cfg;
 }
@@ -448,6 +450,59 @@ static void test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes(voi
     unload_cfg(&fx);
 }
 
+struct watch_log {
+    int calls;
+    char key[64];
+    char old_value[64];
+    char new_value[64];
+};
+
+static void on_watch_log(void *privdata, const char *key, const char *old_value, const char *new_value)
+{
+    struct watch_log *w = privdata;
+    w->calls++;
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    snprintf(w->old_value, sizeof(w->old_value), "%s", old_value);
+    snprintf(w->new_value, sizeof(w->new_value), "%s", new_value);
+}
+
+/* SIGHUP: the file's dynamic keys take effect without a restart (CONTRACT §12). */
+static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_watchers(void **state)
+{
+    (void)state;
+    struct cfg_fixture fx;
+    char *envp[] = { NULL };
+    load_cfg(&fx, "INGEST_MAX_RATE=500\n", envp);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct mutt_dynconfig *d = mutt_dynconfig_create(&loop, NULL, fx.cfg);
+    assert_non_null(d);
+    struct watch_log w = { 0 };
+    assert_int_equal(mutt_dynconfig_watch(d, "ingest_max_rate", on_watch_log, &w), 0);
+    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 500);
+
+    FILE *f = fopen(fx.path, "w");
+    assert_non_null(f);
+    fputs("INGEST_MAX_RATE=700\n", f);
+    fclose(f);
+    struct mutt_config_report report = { 0 };
+    assert_int_equal(mutt_config_reload_safe(fx.cfg, &report), 0);
+    mutt_config_report_free(&report);
+    mutt_dynconfig_reload_fallbacks(d);
+
+    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 700);
+    assert_int_equal(mutt_dynconfig_source(d, "ingest_max_rate"), MUTT_DYN_SRC_FILE);
+    assert_int_equal(w.calls, 1);
+    assert_string_equal(w.old_value, "500");
+    assert_string_equal(w.new_value, "700");
+    mutt_dynconfig_reload_fallbacks(d); /* nothing changed: no call */
+    assert_int_equal(w.calls, 1);
+
+    mutt_dynconfig_destroy(d);
+    assert_int_equal(mutt_test_loop_close(&loop), 0);
+    unload_cfg(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_dynconfig_fallback_prefers_env_over_file_over_default),
         cmocka_unit_test(test_dynconfig_fallback_refuses_a_static_value_outside_the_dynamic_range),
         cmocka_unit_test(test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes),
+        cmocka_unit_test(test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_watchers),
     };
     return cmocka_run_group_tests_name("dynconfig_schema", tests, NULL, NULL);
 }
