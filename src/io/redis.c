@@ -855,7 +855,8 @@ static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
         op->argv[1] = s->source;
         op->argvlen[1] = strlen(s->source);
         if (redisAsyncCommandArgv(ac, on_op_reply, op, op->argc, op->argv, op->argvlen) == REDIS_OK) {
-            send_script_load(c, s, NULL);
+            if (c->ac == ac)
+                send_script_load(c, s, NULL);
             return;
         }
         reply = NULL; /* the context is going away: report it like any lost connection */
