@@ -498,6 +498,16 @@ static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_wat
     mutt_dynconfig_reload_fallbacks(d); /* nothing changed: no call */
     assert_int_equal(w.calls, 1);
 
+    mutt_dynconfig_unwatch(d, on_watch_log, &w); /* a change after unwatch is not reported */
+    f = fopen(fx.path, "w");
+    assert_non_null(f);
+    fputs("INGEST_MAX_RATE=900\n", f);
+    fclose(f);
+    assert_int_equal(mutt_config_reload_safe(fx.cfg, NULL), 0);
+    mutt_dynconfig_reload_fallbacks(d);
+    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 900);
+    assert_int_equal(w.calls, 1);
+
     mutt_dynconfig_destroy(d);
     assert_int_equal(mutt_test_loop_close(&loop), 0);
     unload_cfg(&fx);
