@@ -54,7 +54,8 @@ pick_port() {
 
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$PG_USER" -- "$@"
+        # From /: the postgres user may not be allowed into the current directory.
+        (cd / && runuser -u "$PG_USER" -- "$@")
     else
         "$@"
     fi
