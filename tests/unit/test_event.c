@@ -1146,6 +1146,56 @@ static void test_event_dump_alloc_handles_large_events(void **state)
     json_decref(ev);
 }
 
+static void assert_dump_matches_jansson(const json_t *ev)
+{
+    char *ours = NULL, *theirs = json_dumps(ev, JSON_COMPACT);
+    size_t len = 0;
+
+    assert_int_equal(mutt_event_dump_alloc(ev, &ours, &len), 0);
+    assert_string_equal(ours, theirs);
+    assert_int_equal(len, strlen(theirs));
+    free(ours);
+    free(theirs);
+}
+
+static void test_event_dump_matches_jansson_on_escapes_and_numbers(void **state)
+{
+    json_t *ev = json_loads("{\"s\":\"q\\\" b\\\\ \\b\\f\\n\\r\\t \\u0001\\u001f / caf\u00e9 \\u2028\","
+                            "\"i\":-9223372036854775808,\"r\":[1.5,1e300,0.1,-0.0,3.0],"
+                            "\"e\":{},\"a\":[],\"l\":[true,false,null],\"k\\\"ey\":1}",
+                            0, NULL);
+    (void)state;
+
+    assert_non_null(ev);
+    assert_dump_matches_jansson(ev);
+    json_decref(ev);
+}
+
+static void test_event_dump_matches_jansson_on_demo_data(void **state)
+{
+    const char *files[] = {"demo_syslog_events.json", "demo_snmp_traps.json"};
+    struct mutt_event_rules rules;
+    uint8_t rnd[16] = {0};
+    (void)state;
+
+    mutt_event_rules_init_default(&rules);
+    for (size_t f = 0; f < 2; f++) {
+        struct mutt_event_batch b;
+        size_t len;
+        char *body = read_shared_data(files[f], &len);
+        if (!body)
+            skip();
+        assert_int_equal(mutt_event_parse_body(body, len, MAX_EVENTS, MAX_EVENT_BYTES, &b), 0);
+        for (size_t i = 0; i < b.count; i++) {
+            assert_int_equal(mutt_event_normalize(b.items[i].event, &rules, NULL, 0, NULL), 0);
+            assert_int_equal(mutt_event_stamp(b.items[i].event, "cid", rnd), 0);
+            assert_dump_matches_jansson(b.items[i].event);
+        }
+        mutt_event_batch_dispose(&b);
+        free(body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1211,6 +1261,8 @@ int main(void)
         cmocka_unit_test(test_event_dump_is_compact_and_keeps_key_order),
         cmocka_unit_test(test_event_dump_reports_needed_size_when_buffer_is_small),
         cmocka_unit_test(test_event_dump_alloc_handles_large_events),
+        cmocka_unit_test(test_event_dump_matches_jansson_on_escapes_and_numbers),
+        cmocka_unit_test(test_event_dump_matches_jansson_on_demo_data),
     };
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);
 }
