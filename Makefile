@@ -70,21 +70,22 @@ $(SINK_BIN): tests/harness/sink.c $(BUILD)/libmutt.a
 tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN)
 
 # Two-command set-up: both targets install what is missing first.
+# `make test T=redis` (or T="unit/test_x e2e/smoke") runs only the tests whose names contain T.
 run: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
-	@bash tests/harness/run-dev.sh
+	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-dev.sh
 
 test: deps
 	@$(MAKE) --no-print-directory tests-build
-	@bash tests/harness/run-tests.sh
+	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh $(T)
 
 test-unit: $(UNIT_BINS)
-	@bash tests/harness/run-tests.sh --unit-only
+	@MUTT_BUILD=$(BUILD) bash tests/harness/run-tests.sh --unit-only $(T)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/mutt CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" tests-build
-	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh
+	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh $(T)
 
 bench-ingest: deps
 	@$(MAKE) --no-print-directory $(BIN)
