@@ -239,6 +239,12 @@ static void script_flush(void)
     redisFree(admin);
 }
 
+static void need_service_control(void)
+{
+    if (!mutt_test_env("STATE") || !mutt_test_env("ROOT"))
+        skip();
+}
+
 /* ------------------------------------------------------------------------------ basics */
 
 static void test_redis_connects_and_sets_then_gets(void **state)
@@ -771,6 +777,67 @@ static void test_redis_destroy_before_the_loop_ran_is_deferred_safely(void **sta
     uv_run(&f->loop, UV_RUN_DEFAULT);
 }
 
+struct stop_from_cb {
+    struct mutt_redis *r;
+    struct reply_rec rec;
+};
+
+static void on_reply_then_stop(void *privdata, redisReply *reply, int status)
+{
+    struct stop_from_cb *s = privdata;
+    on_reply(&s->rec, reply, status);
+    mutt_redis_stop(s->r); /* inside hiredis's reply callback: the free must be deferred */
+}
+
+static void test_redis_stop_inside_a_reply_callback_cancels_the_rest_once(void **state)
+{
+    struct fx *f = fixture(state);
+    struct mutt_redis_opts o = base_opts();
+    start_connected(f, &o);
+    struct stop_from_cb first = {.r = f->r};
+    struct reply_rec rest[3];
+    memset(rest, 0, sizeof(rest));
+    const char *argv[1] = {"PING"};
+    assert_int_equal(mutt_redis_command(mutt_redis_cmd(f->r), on_reply_then_stop, &first, 1, argv, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mutt_redis_command(mutt_redis_cmd(f->r), on_reply, &rest[i], 1, argv, NULL), 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT); /* ends once the stop closed everything */
+    assert_int_equal(first.rec.calls, 1);
+    assert_int_equal(first.rec.status, 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rest[i].calls, 1);
+        assert_int_equal(rest[i].status, MUTT_ECANCELED);
+    }
+    assert_string_equal(f->cmd_state.seq, "UD");
+}
+
+static void test_redis_unanswered_handshake_times_out_and_retries(void **state)
+{
+    struct fx *f = fixture(state);
+    need_service_control();
+    struct mutt_redis_opts o = base_opts();
+    o.connect_timeout_ms = 300;
+    o.reconnect_min_ms = 50;
+    o.reconnect_max_ms = 100;
+    f->r = mutt_redis_create(&f->loop, &o);
+    assert_non_null(f->r);
+    /* SCRIPT LOAD is part of the handshake; a paused server accepts the TCP connection but
+     * answers nothing, so only the deadline can end the attempt */
+    assert_true(mutt_redis_script_register(f->r, "one", "return 1") >= 0);
+    assert_int_equal(mutt_redis_conn_on_state(mutt_redis_cmd(f->r), on_state, &f->cmd_state), 0);
+    assert_int_equal(mutt_test_service("pause-redis 900"), 0);
+    uint64_t t0 = uv_hrtime() / 1000000;
+    assert_int_equal(mutt_redis_start(f->r), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &f->cmd_state.downs, 1, 3000));
+    assert_true(uv_hrtime() / 1000000 - t0 >= 250);
+    assert_false(mutt_redis_connected(f->r)); /* TCP up is not "connected" */
+    assert_true(mutt_test_run_until_count(&f->loop, &f->cmd_state.ups, 1, 5000));
+    assert_string_equal(f->cmd_state.seq, "DU");
+    struct reply_rec rec;
+    run_cmd(f, mutt_redis_cmd(f->r), &rec, 1, (const char *[]){"PING"});
+    assert_int_equal(rec.status, 0);
+}
+
 /* ------------------------------------------------------------------------------ pub/sub */
 
 struct sub_rec {
@@ -851,12 +918,6 @@ static void test_redis_pubsub_delivers_messages(void **state)
 }
 
 /* ------------------------------------------------------------------------------ restarts */
-
-static void need_service_control(void)
-{
-    if (!mutt_test_env("STATE") || !mutt_test_env("ROOT"))
-        skip();
-}
 
 static void test_redis_reconnects_after_server_restart(void **state)
 {
@@ -968,6 +1029,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_stop_cancels_pending_commands_and_closes_the_loop, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_redis_destroy_before_the_loop_ran_is_deferred_safely, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_stop_inside_a_reply_callback_cancels_the_rest_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_redis_unanswered_handshake_times_out_and_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_pubsub_delivers_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_reconnects_after_server_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_pubsub_resubscribes_after_reconnect, setup, teardown),
