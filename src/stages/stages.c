@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+#include "mutt/ingest.h"
+
 const struct mutt_stage *const mutt_stages[] = {
+    &mutt_ingest_stage,
     NULL,
 };

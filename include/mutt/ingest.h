@@ -1,0 +1,79 @@
+/* The ingest stage (CONTRACT §3, D1, D2, D6-D11): POST /api/v2/ingest (+ /api/v1/ingest,
+ * /ingest) on the ingest listener: auth, media type, size, parse + normalise (domain/event.c),
+ * then one Lua call that checks the global rate limit and the queue cap, pushes every accepted
+ * event and bumps the dashboard counters atomically. Owns no connection (it uses the shared
+ * pipelined Redis command connection). Loop thread only; the helpers below are pure. */
+#ifndef MUTT_INGEST_H
+#define MUTT_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mutt/ctx.h"
+
+extern const struct mutt_stage mutt_ingest_stage;
+
+/* The Lua script (KEYS and ARGV as struct mutt_ingest_call lays them out). Returns
+ * {code, depth, extra}: code 0 = pushed (depth = LLEN after the push, extra = events pushed),
+ * 1 = rate limited (extra = tokens already used in the window), 2 = queue full (extra = cap).
+ * Codes 1 and 2 change nothing. */
+extern const char mutt_ingest_lua[];
+
+enum mutt_ingest_script_code { MUTT_INGEST_PUSHED = 0, MUTT_INGEST_RATE_LIMITED = 1, MUTT_INGEST_QUEUE_FULL = 2 };
+
+/* Dashboard counter TTLs (CONTRACT §3; EXPIRE on every increment, never EXPIRE NX: W28). */
+#define MUTT_INGEST_TTL_1M_S 7200
+#define MUTT_INGEST_TTL_1H_S 172800
+#define MUTT_INGEST_TTL_24H_S 2592000
+
+#define MUTT_INGEST_NKEYS 5  /* queue, rate window, 1m, 1h, 24h */
+#define MUTT_INGEST_NFIXED 3 /* ARGV before the events: cap, rate max (0 = off), rate key TTL */
+#define MUTT_INGEST_KEY_MAX 192
+
+/* What the script call needs besides the events. */
+struct mutt_ingest_params {
+    const char *queue;          /* INGEST_QUEUE_NAME */
+    const char *metrics_prefix; /* METRICS_PREFIX ("mutt:metrics") */
+    int64_t now_ms;             /* wall clock, UTC epoch ms */
+    int64_t cap;                /* max_ingest_queue_size (>= 1) */
+    bool rate_enabled;          /* RATE_LIMIT_ENABLED */
+    int64_t rate_max;           /* ingest_max_rate (>= 1) */
+    int64_t rate_window_s;      /* ingest_rate_window (>= 1) */
+};
+
+/* KEYS and fixed ARGV of one call, in its own storage (pointers point into the struct: do not
+ * copy it after mutt_ingest_call_prepare). */
+struct mutt_ingest_call {
+    const char *keys[MUTT_INGEST_NKEYS];
+    size_t keylens[MUTT_INGEST_NKEYS];
+    const char *args[MUTT_INGEST_NFIXED];
+    size_t arglens[MUTT_INGEST_NFIXED];
+    char rate_key[MUTT_INGEST_KEY_MAX];
+    char key_1m[MUTT_INGEST_KEY_MAX];
+    char key_1h[MUTT_INGEST_KEY_MAX];
+    char key_24h[MUTT_INGEST_KEY_MAX];
+    char arg_cap[24];
+    char arg_rate_max[24];
+    char arg_rate_ttl[24];
+};
+
+/* Fills `call`: KEYS = queue, "mutt:rate_limit:ingestor:<window_s>:<window index>",
+ * "<prefix>:1m:YYYY-MM-DDTHH:MM", "<prefix>:1h:YYYY-MM-DDTHH", "<prefix>:24h:YYYY-MM-DD" (UTC);
+ * ARGV = cap, rate max (0 when the limit is off), rate key TTL (2 windows). Returns 0, or
+ * MUTT_EINVAL for a name too long / a bad parameter. Pure. */
+int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_ingest_params *p);
+
+/* D7: whole seconds (>= 1) until the current fixed rate window of window_s seconds ends. Pure. */
+unsigned mutt_ingest_retry_after_s(int64_t now_ms, int64_t window_s);
+
+/* True when `given` (glen bytes, not NUL-terminated) equals `current` or, when non-empty,
+ * `next`. Time does not depend on where the bytes differ (both keys are always compared).
+ * An empty/NULL `current` matches nothing. Pure. */
+bool mutt_ingest_key_matches(const char *given, size_t glen, const char *current, const char *next);
+
+/* D6: true for application/json or application/x-ndjson, case-insensitive, parameters
+ * (";charset=utf-8") and surrounding spaces ignored. Pure. */
+bool mutt_ingest_media_type_ok(const char *value, size_t len);
+
+#endif

@@ -1,0 +1,659 @@
+/* The ingest stage (role ingest, CONTRACT §3): the POST handler on the ingest listener and its
+ * one Redis call per request. Checks run in D6's order (auth 401, media type 415, size 413,
+ * parse/validate 400, rate 429, cap 503); the last two and the push happen inside one Lua script
+ * (ingest_call.c), so a 200 always means every accepted event is in the queue. Does not parse or
+ * normalise events itself (domain/event.c does). Loop thread only; one instance per process. */
+#define _GNU_SOURCE
+#include "mutt/ingest.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mutt/config.h"
+#include "mutt/dynconfig.h"
+#include "mutt/error.h"
+#include "mutt/event.h"
+#include "mutt/http.h"
+#include "mutt/log.h"
+#include "mutt/metrics.h"
+#include "mutt/random.h"
+#include "mutt/redis.h"
+
+#define QUEUE_FULL_RETRY_AFTER_S 5  /* a full queue drains at the alerter's pace: don't hammer it */
+#define REDIS_DOWN_RETRY_AFTER_S 1  /* reconnects are retried every 100 ms .. 5 s */
+
+/* Values of the `reason` label of mutt_ingest_requests_total (python-original §12 plus the
+ * outcomes the original could not produce). */
+enum reason { REASON_OK = 0, REASON_AUTH, REASON_MEDIA, REASON_SIZE, REASON_JSON, REASON_VALIDATION, REASON_RATE, REASON_FULL, REASON_REDIS, REASON_SHUTDOWN, REASON_COUNT_ };
+static const char *const reason_names[REASON_COUNT_] = {
+    "", "auth", "media_type", "too_large", "json", "validation", "rate_limit", "queue_full", "redis", "shutdown",
+};
+
+struct ingest {
+    struct mutt_ctx *ctx;
+    bool running;
+    bool stopping;
+    int script_id;
+    size_t inflight;           /* script calls whose reply has not come back */
+    mutt_stage_done_cb *done;  /* set while a stop waits for inflight to reach 0 */
+    void *done_priv;
+    struct mutt_event_rules rules;
+    int64_t last_depth;        /* queue depth seen by the last script reply */
+    int64_t last_cap;          /* cap in force at that reply */
+
+    struct mutt_counter *requests[REASON_COUNT_]; /* mutt_ingest_requests_total{status,reason} */
+    struct mutt_counter *ev_accepted;        /* mutt_ingest_events_total{result="accepted"} */
+    struct mutt_counter *ev_rejected;        /* {result="rejected"}: invalid events */
+    struct mutt_counter *ev_refused;         /* {result="refused"}: valid, but 429/503 */
+    struct mutt_counter *in_doubt;           /* events queued after their request got a 503 (D2) */
+    struct mutt_counter *rate_hits;
+    struct mutt_gauge *depth;
+    struct mutt_histogram *latency;
+
+    /* Scratch reused by every request: mutt_redis_evalsha copies its arguments at once. */
+    char *buf;            /* serialised events, back to back */
+    size_t buf_cap;
+    size_t *offs;         /* per accepted event: offset and length in buf */
+    size_t *lens;
+    const char **argv;    /* fixed ARGV then the events */
+    size_t *argl;
+    size_t arr_cap;       /* entries in offs/lens/argv/argl */
+};
+
+static struct ingest g_ingest;
+
+/* One script call in flight. The request is held until the reply (or the cancel) comes back. */
+struct ingest_op {
+    struct mutt_http_req *req;
+    uint64_t start_ns;
+    size_t accepted;
+    size_t rejected;
+    size_t rejected_len; /* bytes of `rejected_json` (a JSON array), 0 when none was rejected */
+    char rejected_json[];
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers                                                                                     */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void observe_latency(struct ingest *ing, uint64_t start_ns)
+{
+    mutt_histogram_observe(ing->latency, (double)(uv_hrtime() - start_ns) / 1e9);
+}
+
+static void count_request(struct ingest *ing, enum reason r)
+{
+    mutt_counter_inc(ing->requests[r]);
+}
+
+static void maybe_stopped(struct ingest *ing)
+{
+    if (!ing->stopping || ing->inflight > 0 || ing->done == NULL)
+        return;
+    mutt_stage_done_cb *done = ing->done;
+    void *priv = ing->done_priv;
+    ing->done = NULL;
+    ing->running = false;
+    done(ing->ctx, priv);
+}
+
+static void add_retry_after(struct mutt_http_req *req, unsigned secs)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%u", secs ? secs : 1u);
+    mutt_http_add_header(req, "retry-after", v);
+}
+
+/* Every refusal made before Redis: one reply, one metric, one log line with the correlation id. */
+static void refuse(struct ingest *ing, struct mutt_http_req *req, uint64_t start_ns, int status, enum reason r,
+                   const char *message, unsigned retry_after)
+{
+    if (retry_after)
+        add_retry_after(req, retry_after);
+    mutt_http_reply_status_error(req, status, message);
+    count_request(ing, r);
+    if (r != REASON_AUTH) /* python-original §12: auth rejections are not timed */
+        observe_latency(ing, start_ns);
+    mutt_log_kv(status >= 500 ? MUTT_LOG_WARNING : MUTT_LOG_INFO, "ingest", mutt_http_req_correlation_id(req), NULL,
+                "%d %s: %s", status, reason_names[r], message);
+}
+
+/* JSON array [{"index":i,"error":".."},...] of the rejected items; NULL on OOM. */
+static char *rejected_array(const struct mutt_event_batch *b, size_t *len)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < b->count; i++) {
+        if (!b->items[i].error)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_object_set_new(o, "error", json_string(b->items[i].error));
+        json_array_append_new(arr, o);
+    }
+    char *s = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+/* 400 when no event of the body was valid: the list names each item's problem. */
+static void reply_none_valid(struct ingest *ing, struct mutt_http_req *req, uint64_t start_ns,
+                             const struct mutt_event_batch *b)
+{
+    const char *cid = mutt_http_req_correlation_id(req);
+    json_t *o = json_object();
+    char msg[300];
+    if (b->count == 1)
+        snprintf(msg, sizeof msg, "%s", b->items[0].error ? b->items[0].error : "invalid event");
+    else
+        snprintf(msg, sizeof msg, "no valid event in the body (%zu rejected)", b->rejected);
+    json_object_set_new(o, "status", json_string("error"));
+    json_object_set_new(o, "message", json_string(msg));
+    json_object_set_new(o, "correlation_id", json_string(cid));
+    size_t rlen = 0;
+    char *rej = rejected_array(b, &rlen);
+    json_t *arr = rej ? json_loadb(rej, rlen, 0, NULL) : NULL;
+    free(rej);
+    json_object_set_new(o, "rejected", arr ? arr : json_array());
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (body) {
+        mutt_http_reply_json(req, 400, body, strlen(body));
+        free(body);
+    } else {
+        mutt_http_reply_status_error(req, 400, msg);
+    }
+    count_request(ing, REASON_VALIDATION);
+    mutt_counter_add(ing->ev_rejected, (double)b->rejected);
+    observe_latency(ing, start_ns);
+    mutt_log_kv(MUTT_LOG_INFO, "ingest", cid, NULL, "400 validation: %s", msg);
+}
+
+/* Grows the per-request scratch to hold `n` events; false on OOM. */
+static bool reserve_events(struct ingest *ing, size_t n)
+{
+    size_t want = n + MUTT_INGEST_NFIXED;
+    if (want <= ing->arr_cap)
+        return true;
+    size_t cap = ing->arr_cap ? ing->arr_cap : 64;
+    while (cap < want)
+        cap *= 2;
+    size_t *offs = realloc(ing->offs, cap * sizeof *offs);
+    if (offs)
+        ing->offs = offs;
+    size_t *lens = realloc(ing->lens, cap * sizeof *lens);
+    if (lens)
+        ing->lens = lens;
+    const char **argv = realloc(ing->argv, cap * sizeof *argv);
+    if (argv)
+        ing->argv = argv;
+    size_t *argl = realloc(ing->argl, cap * sizeof *argl);
+    if (argl)
+        ing->argl = argl;
+    if (!offs || !lens || !argv || !argl)
+        return false;
+    ing->arr_cap = cap;
+    return true;
+}
+
+static bool reserve_bytes(struct ingest *ing, size_t want)
+{
+    if (want <= ing->buf_cap)
+        return true;
+    size_t cap = ing->buf_cap ? ing->buf_cap : 16384;
+    while (cap < want)
+        cap *= 2;
+    char *b = realloc(ing->buf, cap);
+    if (!b)
+        return false;
+    ing->buf = b;
+    ing->buf_cap = cap;
+    return true;
+}
+
+/* Serialises every accepted event of the batch into ing->buf (ids stamped first). Returns the
+ * number of events written, or a negative MUTT_E*. */
+static long serialise(struct ingest *ing, struct mutt_event_batch *b, const char *cid)
+{
+    json_t *jcid = json_stringn_nocheck(cid, strlen(cid)); /* safe characters only (D8) */
+    if (!jcid || !reserve_bytes(ing, 16384)) {
+        json_decref(jcid);
+        return MUTT_ENOMEM;
+    }
+    size_t used = 0, n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < b->count && rc == 0; i++) {
+        json_t *ev = b->items[i].event;
+        if (!ev)
+            continue;
+        uint8_t rnd[16];
+        mutt_random_bytes(rnd, sizeof rnd); /* D1: a fresh _event_id per event */
+        rc = mutt_event_stamp_shared(ev, jcid, rnd);
+        if (rc < 0)
+            break;
+        size_t len = 0;
+        rc = mutt_event_dump(ev, ing->buf + used, ing->buf_cap - used, &len);
+        if (rc == MUTT_EFULL) {
+            if (!reserve_bytes(ing, used + len + 4096)) {
+                rc = MUTT_ENOMEM;
+                break;
+            }
+            rc = mutt_event_dump(ev, ing->buf + used, ing->buf_cap - used, &len);
+        }
+        if (rc < 0)
+            break;
+        ing->offs[n] = used;
+        ing->lens[n] = len;
+        used += len;
+        n++;
+    }
+    json_decref(jcid);
+    return rc < 0 ? rc : (long)n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the script's answer                                                                         */
+
+static bool read_int(const redisReply *r, long long *out)
+{
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return false;
+    *out = r->integer;
+    return true;
+}
+
+static void reply_accepted(struct ingest *ing, struct ingest_op *op, long long depth)
+{
+    struct mutt_http_req *req = op->req;
+    const char *cid = mutt_http_req_correlation_id(req);
+    size_t cap = 200 + strlen(cid) + op->rejected_len;
+    char stack[512];
+    char *body = cap <= sizeof stack ? stack : malloc(cap);
+    if (!body) {
+        /* the events are queued; a 200 without the list is still the truth */
+        body = stack;
+        cap = sizeof stack;
+        op->rejected_len = 0;
+    }
+    int n = snprintf(body, cap, "{\"status\":\"accepted\",\"queued\":true,\"accepted\":%zu,\"correlation_id\":\"%s\","
+                                "\"queue_depth\":%lld",
+                     op->accepted, cid, depth);
+    if (op->rejected_len > 0) {
+        n += snprintf(body + n, cap - (size_t)n, ",\"rejected\":%.*s", (int)op->rejected_len, op->rejected_json);
+    }
+    n += snprintf(body + n, cap - (size_t)n, "}");
+    mutt_http_reply_json(req, 200, body, (size_t)n);
+    if (body != stack)
+        free(body);
+    count_request(ing, REASON_OK);
+    mutt_counter_add(ing->ev_accepted, (double)op->accepted);
+    if (op->rejected)
+        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
+    observe_latency(ing, op->start_ns);
+}
+
+static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
+{
+    struct mutt_http_req *req = op->req;
+    int64_t window = mutt_dynconfig_int(ing->ctx->dyn, "ingest_rate_window");
+    unsigned secs = mutt_ingest_retry_after_s(wall_ms(), window);
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"error\",\"message\":\"rate limit exceeded\",\"correlation_id\":\"%s\","
+                     "\"retry_after\":%u}",
+                     mutt_http_req_correlation_id(req), secs);
+    add_retry_after(req, secs);
+    mutt_http_reply_json(req, 429, body, (size_t)n);
+    count_request(ing, REASON_RATE);
+    mutt_counter_inc(ing->rate_hits);
+    mutt_counter_add(ing->ev_refused, (double)op->accepted);
+    if (op->rejected)
+        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
+    observe_latency(ing, op->start_ns);
+    mutt_log_kv(MUTT_LOG_INFO, "ingest", mutt_http_req_correlation_id(req), NULL,
+                "429 rate_limit: %zu events refused, retry after %u s", op->accepted, secs);
+}
+
+static void reply_queue_full(struct ingest *ing, struct ingest_op *op, long long depth, long long cap)
+{
+    struct mutt_http_req *req = op->req;
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"error\",\"message\":\"queue full\",\"correlation_id\":\"%s\","
+                     "\"queue_depth\":%lld,\"queue_limit\":%lld}",
+                     mutt_http_req_correlation_id(req), depth, cap);
+    add_retry_after(req, QUEUE_FULL_RETRY_AFTER_S);
+    mutt_http_reply_json(req, 503, body, (size_t)n);
+    count_request(ing, REASON_FULL);
+    mutt_counter_add(ing->ev_refused, (double)op->accepted);
+    if (op->rejected)
+        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
+    observe_latency(ing, op->start_ns);
+    mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
+                "503 queue_full: depth %lld, limit %lld, %zu events refused", depth, cap, op->accepted);
+}
+
+static void on_script_reply(void *privdata, redisReply *reply, int status)
+{
+    struct ingest_op *op = privdata;
+    struct ingest *ing = &g_ingest;
+    struct mutt_http_req *req = op->req;
+    long long code = -1, depth = 0, extra = 0;
+
+    ing->inflight--;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        read_int(reply->element[0], &code) && read_int(reply->element[1], &depth) &&
+        read_int(reply->element[2], &extra)) {
+        ing->last_depth = depth;
+        mutt_gauge_set(ing->depth, (double)depth);
+    } else {
+        code = -1;
+    }
+
+    if (mutt_http_req_answered(req)) {
+        /* The INGEST_TIMEOUT_MS deadline answered 503 (or the client left) before Redis did. If
+         * the script ran anyway, these events are queued without a 200: D2's "in doubt". */
+        count_request(ing, REASON_REDIS);
+        if (code == MUTT_INGEST_PUSHED) {
+            mutt_counter_add(ing->in_doubt, (double)op->accepted);
+            mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
+                        "%zu events were queued after the request had already been answered", op->accepted);
+        }
+        goto out;
+    }
+    switch (code) {
+    case MUTT_INGEST_PUSHED:
+        reply_accepted(ing, op, depth);
+        break;
+    case MUTT_INGEST_RATE_LIMITED:
+        reply_rate_limited(ing, op);
+        break;
+    case MUTT_INGEST_QUEUE_FULL:
+        ing->last_cap = extra;
+        reply_queue_full(ing, op, depth, extra);
+        break;
+    default: {
+        /* Lost connection, cancel, or a Redis error (OOM, script error): nothing was pushed
+         * unless the script ran to the end, and then it would have said so. */
+        const char *why = status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                                                         : mutt_strerror(status);
+        mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL, "503 redis: %s", why);
+        add_retry_after(req, REDIS_DOWN_RETRY_AFTER_S);
+        mutt_http_reply_status_error(req, 503, "Redis unavailable");
+        count_request(ing, REASON_REDIS);
+        mutt_counter_add(ing->ev_refused, (double)op->accepted);
+        observe_latency(ing, op->start_ns);
+        break;
+    }
+    }
+out:
+    mutt_http_req_release(req);
+    free(op);
+    maybe_stopped(ing);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the handler                                                                                 */
+
+static void on_ingest(struct mutt_http_req *req, void *privdata)
+{
+    struct ingest *ing = privdata;
+    struct mutt_ctx *ctx = ing->ctx;
+    const struct mutt_config *cfg = ctx->cfg;
+    uint64_t t0 = uv_hrtime();
+
+    if (!ing->running || ing->stopping) {
+        refuse(ing, req, t0, 503, REASON_SHUTDOWN, "shutting down", REDIS_DOWN_RETRY_AFTER_S);
+        return;
+    }
+
+    /* 401: exactly one X-API-KEY header; never the query string (W34) */
+    size_t klen = 0;
+    int kcount = 0;
+    const char *key = mutt_http_req_header(req, "x-api-key", &klen, &kcount);
+    if (kcount != 1 || !mutt_ingest_key_matches(key, klen, mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY),
+                                                 mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY_NEXT))) {
+        refuse(ing, req, t0, 401, REASON_AUTH, "Unauthorized", 0);
+        return;
+    }
+
+    /* 415 */
+    size_t ctlen = 0;
+    int ctcount = 0;
+    const char *ct = mutt_http_req_header(req, "content-type", &ctlen, &ctcount);
+    if (ctcount != 1 || !mutt_ingest_media_type_ok(ct, ctlen)) {
+        refuse(ing, req, t0, 415, REASON_MEDIA, "Content-Type must be application/json or application/x-ndjson", 0);
+        return;
+    }
+
+    /* 413 (h2o already refuses bodies over MAX_BODY_BYTES before routing, D10; this covers any
+     * path around it) */
+    size_t blen = 0;
+    const char *body = mutt_http_req_body(req, &blen);
+    size_t max_body = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BODY_BYTES);
+    if (blen > max_body) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body is larger than MAX_BODY_BYTES (%zu)", max_body);
+        refuse(ing, req, t0, 413, REASON_SIZE, msg, 0);
+        return;
+    }
+
+    /* 400: a correlation id we would otherwise silently replace (D8) */
+    size_t cidlen = 0;
+    int cidcount = 0;
+    const char *cidh = mutt_http_req_header(req, "x-correlation-id", &cidlen, &cidcount);
+    if (cidcount > 1 || (cidcount == 1 && !mutt_correlation_id_valid(cidh, cidlen))) {
+        refuse(ing, req, t0, 400, REASON_VALIDATION,
+               cidcount > 1 ? "X-Correlation-ID: sent more than once"
+                            : "X-Correlation-ID: must be 1 to 64 characters from A-Z a-z 0-9 . _ : -",
+               0);
+        return;
+    }
+
+    /* 413 / 400: split and parse */
+    struct mutt_event_batch b;
+    int rc = mutt_event_parse_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
+                                   (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES), &b);
+    if (rc != 0) {
+        if (rc == MUTT_ERANGE)
+            refuse(ing, req, t0, 413, REASON_SIZE, b.error, 0);
+        else if (rc == MUTT_ENOMEM)
+            refuse(ing, req, t0, 503, REASON_REDIS, "out of memory", REDIS_DOWN_RETRY_AFTER_S);
+        else
+            refuse(ing, req, t0, 400, REASON_JSON, b.error[0] ? b.error : "invalid JSON", 0);
+        mutt_event_batch_dispose(&b);
+        return;
+    }
+    for (size_t i = 0; i < b.count; i++) {
+        if (!b.items[i].event)
+            continue;
+        char err[256];
+        if (mutt_event_normalize(b.items[i].event, &ing->rules, err, sizeof err, NULL) != 0)
+            mutt_event_batch_reject(&b, i, err[0] ? err : "invalid event");
+    }
+    size_t accepted = b.count - b.rejected;
+    if (accepted == 0) {
+        reply_none_valid(ing, req, t0, &b);
+        mutt_event_batch_dispose(&b);
+        return;
+    }
+
+    /* 429 / 503 / 200: one script call */
+    const char *cid = mutt_http_req_correlation_id(req);
+    struct mutt_ingest_params p = {
+        .queue = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
+        .metrics_prefix = mutt_config_str(cfg, MUTT_CFG_METRICS_PREFIX),
+        .now_ms = wall_ms(),
+        .cap = mutt_dynconfig_int(ctx->dyn, "max_ingest_queue_size"),
+        .rate_enabled = mutt_config_bool(cfg, MUTT_CFG_RATE_LIMIT_ENABLED),
+        .rate_max = mutt_dynconfig_int(ctx->dyn, "ingest_max_rate"),
+        .rate_window_s = mutt_dynconfig_int(ctx->dyn, "ingest_rate_window"),
+    };
+    ing->last_cap = p.cap;
+    struct mutt_ingest_call call;
+    size_t rlen = 0;
+    char *rej = NULL;
+    struct ingest_op *op = NULL;
+    long n = -1;
+    if (mutt_ingest_call_prepare(&call, &p) != 0 || !reserve_events(ing, accepted) ||
+        (b.rejected > 0 && (rej = rejected_array(&b, &rlen)) == NULL) ||
+        (op = malloc(sizeof *op + rlen)) == NULL || (n = serialise(ing, &b, cid)) < 0) {
+        free(rej);
+        free(op);
+        mutt_event_batch_dispose(&b);
+        refuse(ing, req, t0, 503, REASON_REDIS, "out of memory", REDIS_DOWN_RETRY_AFTER_S);
+        return;
+    }
+    op->req = req;
+    op->start_ns = t0;
+    op->accepted = (size_t)n;
+    op->rejected = b.rejected;
+    op->rejected_len = rlen;
+    if (rlen)
+        memcpy(op->rejected_json, rej, rlen);
+    free(rej);
+    mutt_event_batch_dispose(&b);
+
+    for (int i = 0; i < MUTT_INGEST_NFIXED; i++) {
+        ing->argv[i] = call.args[i];
+        ing->argl[i] = call.arglens[i];
+    }
+    for (size_t i = 0; i < op->accepted; i++) {
+        ing->argv[MUTT_INGEST_NFIXED + i] = ing->buf + ing->offs[i];
+        ing->argl[MUTT_INGEST_NFIXED + i] = ing->lens[i];
+    }
+    rc = mutt_redis_evalsha(mutt_redis_cmd(ctx->redis), ing->script_id, MUTT_INGEST_NKEYS, call.keys, call.keylens,
+                            (int)(MUTT_INGEST_NFIXED + op->accepted), ing->argv, ing->argl, on_script_reply, op);
+    if (rc != 0) {
+        /* Fail fast (CONTRACT §3): not connected, or too many commands already in flight. */
+        size_t nacc = op->accepted;
+        free(op);
+        refuse(ing, req, t0, 503, REASON_REDIS, "Redis unavailable", REDIS_DOWN_RETRY_AFTER_S);
+        mutt_counter_add(ing->ev_refused, (double)nacc);
+        return;
+    }
+    ing->inflight++;
+    mutt_http_req_hold(req);
+    mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(cfg, MUTT_CFG_INGEST_TIMEOUT_MS), 503,
+                               "Redis unavailable");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* stage                                                                                       */
+
+static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
+{
+    static const char *const req_labels[] = {"status", "reason", NULL};
+    static const char *const ev_labels[] = {"result", NULL};
+    struct mutt_counter *req = mutt_metrics_counter(m, "mutt_ingest_requests_total",
+                                                    "Ingest requests by outcome.", req_labels);
+    struct mutt_counter *ev = mutt_metrics_counter(
+        m, "mutt_ingest_events_total", "Events by outcome: accepted (queued), rejected (invalid), refused (429/503).",
+        ev_labels);
+    ing->depth = mutt_metrics_gauge(m, "mutt_ingest_queue_depth", "Ingest queue length seen by the last push.", NULL);
+    ing->latency = mutt_metrics_histogram(m, "mutt_ingest_latency_seconds", "Ingest request handling time.", NULL,
+                                          mutt_metrics_latency_buckets,
+                                          MUTT_METRICS_NBUCKETS(mutt_metrics_latency_buckets));
+    ing->rate_hits = mutt_metrics_counter(m, "mutt_ingest_rate_limit_hits_total",
+                                          "Ingest requests refused by the global rate limit.", NULL);
+    ing->in_doubt = mutt_metrics_counter(m, "mutt_ingest_events_in_doubt_total",
+                                         "Events queued after their request had been answered 503 (deadline).", NULL);
+    if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt)
+        return MUTT_ENOMEM;
+    for (int r = 0; r < REASON_COUNT_; r++) {
+        const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};
+        ing->requests[r] = mutt_counter_labels(req, vals);
+    }
+    const char *acc[] = {"accepted"}, *rej[] = {"rejected"}, *ref[] = {"refused"};
+    ing->ev_accepted = mutt_counter_labels(ev, acc);
+    ing->ev_rejected = mutt_counter_labels(ev, rej);
+    ing->ev_refused = mutt_counter_labels(ev, ref);
+    return 0;
+}
+
+static int load_rules(struct ingest *ing, const struct mutt_config *cfg)
+{
+    struct mutt_event_rules rules;
+    mutt_event_rules_init_default(&rules);
+    if (mutt_event_rules_set_required(&rules, mutt_config_str(cfg, MUTT_CFG_REQUIRED_FIELDS)) != 0) {
+        mutt_log_error("ingest", "config error: REQUIRED_FIELDS=%s: too many or too long entries",
+                       mutt_config_str(cfg, MUTT_CFG_REQUIRED_FIELDS));
+        return MUTT_EINVAL;
+    }
+    ing->rules = rules;
+    return 0;
+}
+
+static int ingest_start(struct mutt_ctx *ctx)
+{
+    struct ingest *ing = &g_ingest;
+    if (ing->running)
+        return MUTT_ESTATE;
+    ing->ctx = ctx;
+    ing->stopping = false;
+    ing->done = NULL;
+    ing->inflight = 0;
+    int rc = load_rules(ing, ctx->cfg);
+    if (rc != 0)
+        return rc;
+    rc = register_metrics(ing, ctx->metrics);
+    if (rc != 0)
+        return rc;
+    ing->script_id = mutt_redis_script_register(ctx->redis, "ingest", mutt_ingest_lua);
+    if (ing->script_id < 0)
+        return ing->script_id;
+    static const char *const paths[] = {"/api/v2/ingest", "/api/v1/ingest", "/ingest"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        rc = mutt_http_route(ctx->http, MUTT_HTTP_INGEST, "POST", paths[i], on_ingest, ing);
+        if (rc != 0)
+            return rc;
+    }
+    ing->running = true;
+    mutt_log_info("ingest", "accepting events on POST /api/v2/ingest, /api/v1/ingest, /ingest -> %s",
+                  mutt_config_str(ctx->cfg, MUTT_CFG_INGEST_QUEUE_NAME));
+    return 0;
+}
+
+static void ingest_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
+{
+    struct ingest *ing = &g_ingest;
+    ing->stopping = true;
+    ing->done = done;
+    ing->done_priv = privdata;
+    maybe_stopped(ing);
+}
+
+static enum mutt_role_health ingest_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
+{
+    (void)ctx;
+    struct ingest *ing = &g_ingest;
+    if (ing->last_cap > 0 && ing->last_depth >= ing->last_cap) {
+        snprintf(detail, detail_len, "queue full (%lld of %lld): answering 503", (long long)ing->last_depth,
+                 (long long)ing->last_cap);
+        return MUTT_HEALTH_DEGRADED;
+    }
+    return MUTT_HEALTH_OK;
+}
+
+static void ingest_reload(struct mutt_ctx *ctx)
+{
+    load_rules(&g_ingest, ctx->cfg); /* keeps the old rules when the new value is refused */
+}
+
+const struct mutt_stage mutt_ingest_stage = {
+    .name = "ingest",
+    .role = MUTT_ROLE_INGEST,
+    .start = ingest_start,
+    .stop = ingest_stop,
+    .health = ingest_health,
+    .reload = ingest_reload,
+};

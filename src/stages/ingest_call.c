@@ -1,0 +1,164 @@
+/* The ingest stage's pure half: the Lua script that makes "cap check + rate limit + push +
+ * dashboard counters" one atomic step (W27, W28, D7), the layout of its KEYS/ARGV, and the small
+ * decisions (constant-time key compare, media type, Retry-After). No I/O, no clock: callers pass
+ * the time. Any thread. */
+#define _GNU_SOURCE
+#include "mutt/ingest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mutt/error.h"
+
+/* KEYS[1] queue, KEYS[2] rate window counter, KEYS[3..5] dashboard 1m/1h/24h.
+ * ARGV[1] cap, ARGV[2] rate max (0 = off), ARGV[3] rate key TTL, ARGV[4..] the events.
+ * D6/D7: the rate limit is judged before the cap, and a batch passes or fails whole; tokens are
+ * only taken for events that are pushed. unpack() is chunked: Lua's C stack holds ~8000 values,
+ * and MAX_BATCH_EVENTS has no upper bound. */
+const char mutt_ingest_lua[] =
+    "local n = #ARGV - 3\n"
+    "local depth = redis.call('LLEN', KEYS[1])\n"
+    "local rate_max = tonumber(ARGV[2])\n"
+    "if rate_max > 0 then\n"
+    "  local used = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
+    "  if used + n > rate_max then return {1, depth, used} end\n"
+    "end\n"
+    "local cap = tonumber(ARGV[1])\n"
+    "if depth + n > cap then return {2, depth, cap} end\n"
+    "if rate_max > 0 then\n"
+    "  redis.call('INCRBY', KEYS[2], n)\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "end\n"
+    "local i = 4\n"
+    "local last = #ARGV\n"
+    "while i <= last do\n"
+    "  local j = i + 999\n"
+    "  if j > last then j = last end\n"
+    "  depth = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, j))\n"
+    "  i = j + 1\n"
+    "end\n"
+    "redis.call('INCRBY', KEYS[3], n)\n"
+    "redis.call('EXPIRE', KEYS[3], 7200)\n"
+    "redis.call('INCRBY', KEYS[4], n)\n"
+    "redis.call('EXPIRE', KEYS[4], 172800)\n"
+    "redis.call('INCRBY', KEYS[5], n)\n"
+    "redis.call('EXPIRE', KEYS[5], 2592000)\n"
+    "return {0, depth, n}\n";
+
+/* The TTL literals above must be the header's (one place for callers and tests to read). */
+_Static_assert(MUTT_INGEST_TTL_1M_S == 7200 && MUTT_INGEST_TTL_1H_S == 172800 && MUTT_INGEST_TTL_24H_S == 2592000,
+               "update mutt_ingest_lua with the TTLs");
+
+static int put(char *buf, size_t cap, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap)
+        return MUTT_EINVAL;
+    *len = (size_t)n;
+    return 0;
+}
+
+int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_ingest_params *p)
+{
+    if (!call || !p || !p->queue || !*p->queue || !p->metrics_prefix || p->now_ms < 0 || p->cap < 1 ||
+        (p->rate_enabled && (p->rate_max < 1 || p->rate_window_s < 1)))
+        return MUTT_EINVAL;
+    memset(call, 0, sizeof(*call));
+    time_t now_s = (time_t)(p->now_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&now_s, &tm) == NULL)
+        return MUTT_EINVAL;
+    int64_t window = p->rate_window_s > 0 ? p->rate_window_s : 1;
+    int y = tm.tm_year + 1900, mo = tm.tm_mon + 1, d = tm.tm_mday, h = tm.tm_hour, mi = tm.tm_min;
+    const char *pre = p->metrics_prefix;
+
+    call->keys[0] = p->queue;
+    call->keylens[0] = strlen(p->queue);
+    int rc = 0;
+    rc |= put(call->rate_key, sizeof call->rate_key, &call->keylens[1], "mutt:rate_limit:ingestor:%lld:%lld",
+              (long long)window, (long long)((int64_t)now_s / window));
+    rc |= put(call->key_1m, sizeof call->key_1m, &call->keylens[2], "%s:1m:%04d-%02d-%02dT%02d:%02d", pre, y, mo, d,
+              h, mi);
+    rc |= put(call->key_1h, sizeof call->key_1h, &call->keylens[3], "%s:1h:%04d-%02d-%02dT%02d", pre, y, mo, d, h);
+    rc |= put(call->key_24h, sizeof call->key_24h, &call->keylens[4], "%s:24h:%04d-%02d-%02d", pre, y, mo, d);
+    rc |= put(call->arg_cap, sizeof call->arg_cap, &call->arglens[0], "%lld", (long long)p->cap);
+    rc |= put(call->arg_rate_max, sizeof call->arg_rate_max, &call->arglens[1], "%lld",
+              p->rate_enabled ? (long long)p->rate_max : 0LL);
+    rc |= put(call->arg_rate_ttl, sizeof call->arg_rate_ttl, &call->arglens[2], "%lld", (long long)(2 * window));
+    if (rc != 0)
+        return MUTT_EINVAL;
+    call->keys[1] = call->rate_key;
+    call->keys[2] = call->key_1m;
+    call->keys[3] = call->key_1h;
+    call->keys[4] = call->key_24h;
+    call->args[0] = call->arg_cap;
+    call->args[1] = call->arg_rate_max;
+    call->args[2] = call->arg_rate_ttl;
+    return 0;
+}
+
+unsigned mutt_ingest_retry_after_s(int64_t now_ms, int64_t window_s)
+{
+    if (window_s < 1)
+        return 1;
+    if (now_ms < 0)
+        now_ms = 0;
+    /* Same window arithmetic as the rate key (whole seconds), so the client comes back just as
+     * the counter it hit stops being the current one. */
+    int64_t now_s = now_ms / 1000;
+    int64_t end_s = (now_s / window_s + 1) * window_s;
+    int64_t remaining_ms = end_s * 1000 - now_ms;
+    int64_t secs = (remaining_ms + 999) / 1000;
+    return secs < 1 ? 1u : (unsigned)secs;
+}
+
+/* Compares every byte of `given` whatever the outcome, so the time taken tells an attacker
+ * neither where the first difference is nor (beyond given's own length) the key's length. */
+static bool ct_equal(const unsigned char *given, size_t glen, const char *want)
+{
+    if (!want || !*want)
+        return false;
+    const unsigned char *w = (const unsigned char *)want;
+    size_t wlen = strlen(want);
+    unsigned diff = (unsigned)(glen != wlen);
+    for (size_t i = 0; i < glen; i++)
+        diff |= (unsigned)(given[i] ^ w[i % wlen]);
+    return diff == 0;
+}
+
+bool mutt_ingest_key_matches(const char *given, size_t glen, const char *current, const char *next)
+{
+    if (!given || glen == 0)
+        return false;
+    bool a = ct_equal((const unsigned char *)given, glen, current);
+    bool b = ct_equal((const unsigned char *)given, glen, next);
+    return a | b; /* not ||: both compares always run */
+}
+
+bool mutt_ingest_media_type_ok(const char *value, size_t len)
+{
+    if (!value)
+        return false;
+    size_t i = 0, end;
+    while (i < len && (value[i] == ' ' || value[i] == '\t'))
+        i++;
+    end = i;
+    while (end < len && value[end] != ';' && value[end] != ' ' && value[end] != '\t')
+        end++;
+    /* after the type: only spaces, then nothing or a parameter list */
+    for (size_t k = end; k < len && value[k] != ';'; k++)
+        if (value[k] != ' ' && value[k] != '\t')
+            return false;
+    size_t n = end - i;
+    static const char json[] = "application/json", ndjson[] = "application/x-ndjson";
+    return (n == sizeof json - 1 && strncasecmp(value + i, json, n) == 0) ||
+           (n == sizeof ndjson - 1 && strncasecmp(value + i, ndjson, n) == 0);
+}
