@@ -41,7 +41,7 @@ struct mutt_event_batch {
  * Returns 0 (even when every item was rejected: the stage answers 400 then),
  *   MUTT_EINVAL for the whole body (empty, invalid JSON with line/column, invalid UTF-8, integer
  *     not fitting int64, nesting deeper than MUTT_EVENT_HARD_DEPTH, empty array) -> 400,
- *   MUTT_ERANGE when the body holds more than max_events items -> 413,
+ *   MUTT_ERANGE when the body holds more than max_events items (or is over 2 GiB) -> 413,
  *   MUTT_ENOMEM.
  * On failure out->error holds the message and out->count is 0. */
 int mutt_event_parse_body(const char *body, size_t len, size_t max_events, size_t max_event_bytes,
@@ -123,7 +123,8 @@ bool mutt_correlation_id_valid(const char *s, size_t len);
 
 /* ---- serialisation ------------------------------------------------------------------------- */
 
-/* Compact JSON (no spaces, key order kept) of `ev` into buf. Returns 0 and *len = bytes written
+/* Compact JSON (no spaces, key order kept; the same bytes as jansson's JSON_COMPACT, written by
+ * our own faster encoder) of `ev` into buf. Returns 0 and *len = bytes written
  * (no NUL), or MUTT_EFULL with *len = the size needed (buf content then unspecified: grow and
  * call again), MUTT_EINVAL if ev cannot be serialised. */
 int mutt_event_dump(const json_t *ev, char *buf, size_t cap, size_t *len);
