@@ -162,6 +162,8 @@ static void on_signal(uv_signal_t *s, int signum)
             if (mutt_log_parse_level(mutt_config_str(a->ctx.cfg, MUTT_CFG_LOG_LEVEL), &lvl) == 0 &&
                 mutt_log_parse_format(mutt_config_str(a->ctx.cfg, MUTT_CFG_LOG_FORMAT), &fmt) == 0)
                 mutt_log_configure(fmt, lvl, a->ctx.pod_name);
+            if (a->ctx.dyn)
+                mutt_dynconfig_reload_fallbacks(a->ctx.dyn); /* file values feed dynamic fallbacks */
             for (size_t i = 0; i < a->nrunning; i++)
                 if (a->running[i]->reload)
                     a->running[i]->reload(&a->ctx);

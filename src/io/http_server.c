@@ -23,6 +23,7 @@
 
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/metrics.h"
 #include "mutt/random.h"
 
 #define MAX_ROUTE_SEGMENTS 12
@@ -82,7 +83,17 @@ struct mutt_http {
     size_t nroutes;
     size_t inflight;
     struct mutt_metrics *metrics;
+    struct mutt_counter *requests;        /* mutt_http_requests_total{listener,code} */
+    struct mutt_histogram *duration[NLISTENERS];
+    struct mutt_counter *deadline_hits;   /* mutt_http_request_deadline_total */
 };
+
+static const char *const LISTENER_NAMES[NLISTENERS] = {"ingest", "web", "health"};
+
+static int listener_index(unsigned bit)
+{
+    return bit == MUTT_HTTP_INGEST ? 0 : bit == MUTT_HTTP_WEB ? 1 : 2;
+}
 
 struct req_guard {
     struct mutt_http_req *r;
@@ -230,6 +241,15 @@ int mutt_http_reply(struct mutt_http_req *req, int status, const char *content_t
     if (req->answered || req->h2o == NULL)
         return MUTT_ESTATE;
     h2o_req_t *h = req->h2o;
+    struct mutt_http *http = req->http;
+    if (http->requests != NULL) {
+        char code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        const char *labels[] = {LISTENER_NAMES[listener_index(req->listener)], code};
+        mutt_counter_inc(mutt_counter_labels(http->requests, labels));
+        mutt_histogram_observe(http->duration[listener_index(req->listener)],
+                               (double)(uv_now(http->loop) - req->start_ms) / 1000.0);
+    }
     h->res.status = status;
     h->res.reason = reason_phrase(status);
     /* Without content_length h2o 2.2.5 closes keep-alive connections (stack-notes pitfall 1). */
@@ -284,6 +304,7 @@ static void on_deadline(uv_timer_t *t)
     struct mutt_http_req *r = t->data;
     if (r->answered)
         return;
+    mutt_counter_inc(r->http->deadline_hits);
     mutt_log_kv(MUTT_LOG_WARNING, "http", r->correlation_id, NULL, "request deadline passed, answering %d",
                 r->timeout_status);
     mutt_http_reply_status_error(r, r->timeout_status, r->timeout_message ? r->timeout_message : "request timed out");
@@ -709,7 +730,7 @@ static int open_listener(struct mutt_http *h, int idx, char *err, size_t errlen)
 {
     struct listener *l = &h->listeners[idx];
     int want = h->opts.ports[idx];
-    static const char *names[] = {"ingest", "web", "health"};
+    const char *const *names = LISTENER_NAMES;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     int family;
@@ -770,6 +791,21 @@ struct mutt_http *mutt_http_create(uv_loop_t *loop, const struct mutt_http_opts 
     h->loop = loop;
     h->opts = *opts;
     h->metrics = metrics;
+    if (metrics != NULL) {
+        static const char *const req_labels[] = {"listener", "code", NULL};
+        static const char *const dur_labels[] = {"listener", NULL};
+        h->requests = mutt_metrics_counter(metrics, "mutt_http_requests_total",
+                                           "HTTP responses by listener and status code", req_labels);
+        struct mutt_histogram *dur = mutt_metrics_histogram(
+            metrics, "mutt_http_request_duration_seconds", "Time from routing to the response, by listener",
+            dur_labels, mutt_metrics_latency_buckets, MUTT_METRICS_NBUCKETS(mutt_metrics_latency_buckets));
+        for (int i = 0; i < NLISTENERS; i++) {
+            const char *v[] = {LISTENER_NAMES[i]};
+            h->duration[i] = mutt_histogram_labels(dur, v);
+        }
+        h->deadline_hits = mutt_metrics_counter(metrics, "mutt_http_request_deadline_total",
+                                                "Requests answered by the per-request deadline", NULL);
+    }
     h->bind_addr = strdup(opts->bind_addr ? opts->bind_addr : "0.0.0.0");
     h->server_name = strdup(opts->server_name ? opts->server_name : "mutt");
     h->opts.bind_addr = h->bind_addr;

@@ -412,6 +412,9 @@ static void test_http_metrics_is_valid_prometheus_text(void **state)
         fail_msg("metrics text invalid: %s", err);
     assert_non_null(strstr(r.body, "process_resident_memory_bytes"));
     assert_non_null(strstr(r.body, "mutt_build_info{"));
+    /* earlier tests produced 404s and deadline 503s on the ingest listener */
+    assert_non_null(strstr(r.body, "mutt_http_requests_total{listener=\"ingest\",code=\"404\"}"));
+    assert_non_null(strstr(r.body, "mutt_http_request_deadline_total 2"));
 }
 
 static void test_http_h2c_upgrade_is_not_honoured(void **state)
