@@ -206,8 +206,9 @@ static void notify(struct mutt_redis_conn *c, bool up)
         c->observers[i].cb(c->observers[i].privdata, c, up);
 }
 
-/* The one place a connection's state changes; observers hear about up/down edges only (plus
- * the first failure, so a never-reachable server still reports "down"). */
+/* Every transition observers may care about goes through here (internal steps such as
+ * CONNECTING -> HANDSHAKE assign c->state directly). Observers hear about up/down edges only,
+ * plus the first failure, so a never-reachable server still reports "down". */
 static void set_state(struct mutt_redis_conn *c, enum conn_state s)
 {
     c->state = s;
@@ -267,6 +268,7 @@ static void conn_failed(struct mutt_redis_conn *c, const char *why)
     if (c->state == CONN_CLOSED || c->r->stopped)
         return;
     uv_timer_stop(&c->timer);
+    c->handshake_kick = false;
     uint64_t delay = backoff_delay_ms(c->r, c->consecutive_failures);
     c->consecutive_failures++;
     mutt_log_warn("redis", "%s (%s:%d): %s; reconnecting in %llu ms (attempt %u)", kind_name(c), c->r->host,
