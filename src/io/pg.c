@@ -299,13 +299,18 @@ static struct pg_op *queue_pop(struct mutt_pg *pg)
     return op;
 }
 
-/* Fails every queued op with `status`. The queue is emptied first so a callback that queues
- * again (and gets a synchronous error, since the flags are already set) cannot loop. */
-static void fail_queue(struct mutt_pg *pg, int status)
+/* Detaches the whole queue (so a callback that queues again cannot loop: the flags that make
+ * it fail synchronously are already set), then fails each op with `status`. */
+static struct pg_op *queue_take_all(struct mutt_pg *pg)
 {
     struct pg_op *list = pg->queue_head;
     pg->queue_head = pg->queue_tail = NULL;
     pg->queue_len = 0;
+    return list;
+}
+
+static void fail_list(struct pg_op *list, int status)
+{
     while (list) {
         struct pg_op *op = list;
         list = op->next;
@@ -351,8 +356,12 @@ static int conn_watch(struct pg_conn *c, int events)
         c->poll = p;
         c->fd = fd;
     }
-    /* Called on every step on purpose: uv_poll_start re-registers the fd with epoll, which covers
-     * libpq closing and reopening the same fd number (stack-notes §3.3). */
+    /* During connect libpq may close the socket and open a new one under the SAME number (SSL or
+     * multi-host retries, stack-notes §3.3). The kernel drops the epoll registration with the old
+     * socket, and a plain uv_poll_start would then EPOLL_CTL_MOD it (ENOENT: libuv aborts).
+     * uv_poll_stop deletes the registration, so the start that follows is a fresh ADD. */
+    if (c->state == CONN_CONNECTING)
+        uv_poll_stop(c->poll);
     return uv_poll_start(c->poll, events, on_poll) == 0 ? 0 : MUTT_EIO;
 }
 
@@ -424,14 +433,16 @@ static void connect_failed(struct pg_conn *c, const char *why)
     c->pw_index = 0;
     pg->connect_failed = true;
     uint64_t delay = backoff_ms(c->failed_attempts);
-    mutt_log_warn("pg", "connection %d to %s:%d failed (%s); retry in %llu ms", c->slot,
-                  pg->opts.host ? pg->opts.host : "(default)", pg->opts.port, reason, (unsigned long long)delay);
     /* Fail fast: with nothing up and the last attempt failed, waiting work would only wait longer. */
-    if (!any_up(pg))
-        fail_queue(pg, MUTT_EDISCONNECTED);
-    if (pg->stopping)
-        return;
+    struct pg_op *waiting = any_up(pg) ? NULL : queue_take_all(pg);
     conn_schedule(c, delay);
+    if (c->state == CONN_BACKOFF)
+        mutt_log_warn("pg", "connection %d to %s:%d failed (%s); retry in %llu ms", c->slot,
+                      pg->opts.host ? pg->opts.host : "(default)", pg->opts.port, reason, (unsigned long long)delay);
+    else
+        mutt_log_warn("pg", "connection %d to %s:%d failed (%s); slot released (pool above pool_min)", c->slot,
+                      pg->opts.host ? pg->opts.host : "(default)", pg->opts.port, reason);
+    fail_list(waiting, MUTT_EDISCONNECTED);
 }
 
 static void connect_step(struct pg_conn *c, PostgresPollingStatusType st)
