@@ -58,7 +58,8 @@ static int group_setup(void **state)
     if (mutt_test_pg_scratch_create("pg", g_db, sizeof(g_db)) != 0)
         return -1;
     g_have_db = true;
-    return mutt_test_pg_exec(g_db, "CREATE TABLE kv (id int PRIMARY KEY, v text)");
+    return mutt_test_pg_exec(g_db, "CREATE TABLE kv (id int PRIMARY KEY, v text);"
+                                   "CREATE TABLE deferred_kv (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)");
 }
 
 static int group_teardown(void **state)
@@ -316,6 +317,29 @@ static void test_pg_transaction_rolls_back_on_first_error(void **state)
     assert_string_equal(check.value, "0");
     assert_int_equal(status.status, MUTT_EIO);
     assert_string_equal(status.sqlstate, "25P01");
+}
+
+static void test_pg_transaction_failing_at_commit_reports_the_commit_error(void **state)
+{
+    (void)state;
+    NEED_PG();
+    struct mutt_pg_opts o;
+    mutt_test_pg_opts(&o, g_db);
+    g_pg = start_connected(&o);
+    /* Both inserts succeed; the deferred unique check fires at COMMIT. */
+    struct mutt_pg_stmt stmts[] = {
+        {"INSERT INTO deferred_kv VALUES (1)", 0, NULL},
+        {"INSERT INTO deferred_kv VALUES (1)", 0, NULL},
+    };
+    struct reply r = {0}, check = {0};
+    assert_int_equal(mutt_pg_transaction(g_pg, stmts, 2, on_reply, &r), 0);
+    assert_true(mutt_test_run_until_count(&g_loop, &g_done, 1, 5000));
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.status, MUTT_EIO);
+    assert_string_equal(r.sqlstate, "23505");
+    assert_int_equal(mutt_pg_query(g_pg, "SELECT count(*) FROM deferred_kv", 0, NULL, on_reply, &check), 0);
+    assert_true(mutt_test_run_until_count(&g_loop, &g_done, 2, 5000));
+    assert_string_equal(check.value, "0");
 }
 
 static void test_pg_query_timeout_gives_etimedout_and_pool_recovers(void **state)
@@ -620,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_queue_cap_fails_synchronously_with_efull, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_transaction_commits_and_returns_last_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_transaction_rolls_back_on_first_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_transaction_failing_at_commit_reports_the_commit_error, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pg_query_timeout_gives_etimedout_and_pool_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_unreachable_server_fails_fast_with_edisconnected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_falls_back_to_next_password, setup, teardown),
