@@ -25,7 +25,7 @@ struct mutt_pg_opts {
     int pool_max;
     size_t queue_max;          /* queued (not yet sent) queries; above it: MUTT_EFULL */
     uint64_t connect_timeout_ms;
-    uint64_t query_timeout_ms; /* 0 = none; on expiry the query is cancelled, cb gets MUTT_ETIMEDOUT */
+    uint64_t query_timeout_ms; /* 0 = none; on expiry cb gets MUTT_ETIMEDOUT and that connection is reset (the server rolls the query back) */
     const char *application_name;
 };
 
