@@ -35,7 +35,15 @@ t_fail() {
 
 # ---------------------------------------------------------------------------------- processes
 e2e_cleanup() {
-    local pid
+    local pid f
+    # A failed test's evidence: the end of every mutt log of this script.
+    if [ "$T_FAILED" -gt 0 ]; then
+        for f in "$E2E_TMP"/mutt.*.log; do
+            [ -f "$f" ] || continue
+            echo "---- last lines of $(basename "$f") ----"
+            tail -n 40 "$f"
+        done
+    fi
     while read -r pid; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
     done <"$E2E_TMP/pids"
