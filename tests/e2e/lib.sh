@@ -35,15 +35,7 @@ t_fail() {
 
 # ---------------------------------------------------------------------------------- processes
 e2e_cleanup() {
-    local pid f
-    # A failed test's evidence: the end of every mutt log of this script.
-    if [ "$T_FAILED" -gt 0 ]; then
-        for f in "$E2E_TMP"/mutt.*.log; do
-            [ -f "$f" ] || continue
-            echo "---- last lines of $(basename "$f") ----"
-            tail -n 40 "$f"
-        done
-    fi
+    local pid
     while read -r pid; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
     done <"$E2E_TMP/pids"
@@ -266,7 +258,15 @@ t_run() {
 
 # Prints the closing line and exits 1 when a test failed.
 t_summary() {
-    local n
+    local n f
+    # A failed test's evidence: the end of every mutt log of this script.
+    if [ "$T_FAILED" -gt 0 ]; then
+        for f in "$E2E_TMP"/mutt.*.log; do
+            [ -f "$f" ] || continue
+            echo "---- last lines of $(basename "$f") ----"
+            tail -n 40 "$f"
+        done
+    fi
     for n in ${T_FAILED_NAMES[@]+"${T_FAILED_NAMES[@]}"}; do echo "failed: $n"; done
     echo "$T_PASSED passed, $T_FAILED failed"
     [ "$T_FAILED" -eq 0 ] && [ "$T_PASSED" -gt 0 ] && exit 0
