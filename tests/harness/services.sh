@@ -242,9 +242,19 @@ create_db() {
 }
 
 # ------------------------------------------------------------------------------------------ start
+# A start that fails half-way stops what it started and removes a state dir it created.
+start_failed() {
+    log "start failed; cleaning up"
+    stop_redis || true
+    [ ! -d "$STATE/pg/data" ] || stop_pg || true
+    [ "$CREATED" = 0 ] || [ "${KEEP_STATE:-0}" = 1 ] || rm -rf "$STATE"
+}
+
 cmd_start() {
+    CREATED=0
     if [ -z "${MUTT_TEST_STATE:-}" ]; then
         STATE=$(mktemp -d /tmp/mutt-test.XXXXXX)
+        CREATED=1
     else
         STATE=$MUTT_TEST_STATE
         mkdir -p "$STATE"
@@ -253,6 +263,8 @@ cmd_start() {
     chmod 755 "$STATE"
     touch "$STATE/$MARKER"
     export MUTT_TEST_STATE=$STATE
+    REDIS_PORT= PG_PORT=
+    trap start_failed EXIT
 
     local try rc
     for try in 1 2 3 4 5; do
@@ -274,13 +286,14 @@ cmd_start() {
         rc=0
         pg_start_once || rc=$?
         [ $rc -eq 0 ] && break
-        [ $rc -eq 2 ] || { stop_redis; die "PostgreSQL did not start (state $STATE)"; }
+        [ $rc -eq 2 ] || die "PostgreSQL did not start (state $STATE)"
         log "port $PG_PORT was taken; trying another"
     done
-    [ $rc -eq 0 ] || { stop_redis; die "PostgreSQL: no usable port after 5 tries"; }
+    [ $rc -eq 0 ] || die "PostgreSQL: no usable port after 5 tries"
     save_ports
     create_db
     write_env
+    trap - EXIT
     log "redis 127.0.0.1:$REDIS_PORT, postgres 127.0.0.1:$PG_PORT, state $STATE"
     echo "$STATE"
 }
