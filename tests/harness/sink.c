@@ -73,10 +73,7 @@ static long query_long(h2o_req_t *req, const char *name)
     return -1;
 }
 
-static void op_free(uv_handle_t *h)
-{
-    free(h->data);
-}
+static void op_free(uv_handle_t *h) { free(h->data); }
 
 static void op_unlink(struct sink_op *op)
 {
@@ -115,10 +112,7 @@ static void record(h2o_req_t *req)
     free(g.last_auth);
     free(g.last_ctype);
     g.last_len = req->entity.base ? req->entity.len : 0;
-    g.last_body = malloc(g.last_len + 1);
-    if (g.last_len)
-        memcpy(g.last_body, req->entity.base, g.last_len);
-    g.last_body[g.last_len] = '\0';
+    g.last_body = h2o_strdup(NULL, g.last_len ? req->entity.base : "", g.last_len).base; /* malloc'd, NUL-ended */
     g.last_auth = header_dup(req, H2O_TOKEN_AUTHORIZATION);
     g.last_ctype = header_dup(req, H2O_TOKEN_CONTENT_TYPE);
     if (g.status < 200 || g.status > 299)
@@ -208,11 +202,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_stop(g.loop);
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
+static void close_walk(uv_handle_t *h, void *arg) { if (!uv_is_closing(h)) uv_close(h, NULL); }
 
 static int usage(void)
 {
