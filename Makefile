@@ -67,6 +67,7 @@ $(SINK_BIN): tests/harness/sink.c $(BUILD)/libmutt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
 
+.SECONDARY: $(TEST_SUPPORT_OBJS)
 tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN)
 
 # Two-command set-up: both targets install what is missing first.

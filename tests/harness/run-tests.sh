@@ -35,6 +35,7 @@ TIMEOUT=${MUTT_TEST_TIMEOUT:-300}
 # Harmless for binaries built without sanitizers; decisive for `make test-asan`.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/harness/lsan.supp:print_suppressions=0}
 LOGDIR="$BUILD/test-logs"
 mkdir -p "$LOGDIR"
 
