@@ -1,0 +1,1126 @@
+/* Owns one stage's reliable queue consumption: pops (BRPOPLPUSH, then batched non-blocking pops)
+ * on a dedicated connection, hands items to the stage under a cap, completes them with one Lua
+ * call (LREM first, push only if removed: D3), refreshes the stage heartbeat, runs the janitor
+ * and the graceful stop. Knows no queue names. Loop thread only; every Redis call is async. */
+#include "mutt/relq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutt/error.h"
+#include "mutt/log.h"
+
+#define DEFAULT_BLOCK_TIMEOUT_S 5
+#define DEFAULT_MAX_INFLIGHT 64
+#define DEFAULT_HEARTBEAT_INTERVAL_MS 10000
+#define DEFAULT_HEARTBEAT_EXPIRY_S 30
+#define DEFAULT_JANITOR_INTERVAL_MS 60000
+#define DEFAULT_RECOVER_BATCH 200
+#define RETRY_DELAY_MS 1000        /* after a Redis error reply or a failed heartbeat/janitor */
+#define SEND_RETRY_DELAY_MS 100    /* after a local send failure (EFULL, ENOMEM) */
+#define RELEASE_MAX_ATTEMPTS 20    /* graceful stop: tries of the final return, 100 ms apart */
+#define SCAN_COUNT "100"
+
+/* Completion (D3). The LREM runs first and the pushes only when it removed one, so a completion
+ * racing a janitor (or our stop) never pushes an outcome for an item that went back to the
+ * source. Target types are checked before any write because a Lua error does not undo the
+ * writes made before it: a failed push after the LREM would lose the item.
+ * KEYS[1] processing list, KEYS[2..] targets; ARGV[1] item, then kind/payload/score per target. */
+static const char COMPLETE_LUA[] =
+    "for i = 2, #KEYS do\n"
+    "  local t = redis.call('TYPE', KEYS[i]).ok\n"
+    "  local want = ARGV[2 + (i - 2) * 3] == 'Z' and 'zset' or 'list'\n"
+    "  if t ~= 'none' and t ~= want then\n"
+    "    return redis.error_reply('WRONGTYPE relq target ' .. KEYS[i] .. ' is a ' .. t)\n"
+    "  end\n"
+    "end\n"
+    "local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
+    "if removed == 0 then return {0, redis.call('LLEN', KEYS[1])} end\n"
+    "local a = 2\n"
+    "for i = 2, #KEYS do\n"
+    "  local kind = ARGV[a]\n"
+    "  if kind == 'Z' then redis.call('ZADD', KEYS[i], ARGV[a + 2], ARGV[a + 1])\n"
+    "  elseif kind == 'R' then redis.call('RPUSH', KEYS[i], ARGV[a + 1])\n"
+    "  else redis.call('LPUSH', KEYS[i], ARGV[a + 1]) end\n"
+    "  a = a + 3\n"
+    "end\n"
+    "return {1, redis.call('LLEN', KEYS[1])}\n";
+
+/* Drain after a BRPOPLPUSH returned: up to ARGV[1] more items in one round trip, same order as
+ * repeated RPOPLPUSH (oldest first). KEYS[1] source, KEYS[2] processing list. */
+static const char POP_BATCH_LUA[] =
+    "local out = {}\n"
+    "for i = 1, tonumber(ARGV[1]) do\n"
+    "  local v = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])\n"
+    "  if not v then break end\n"
+    "  out[i] = v\n"
+    "end\n"
+    "return out\n";
+
+/* Moves up to ARGV[2] items of a processing list back to the FRONT of the source (they were
+ * popped first, so they are consumed next, in their original order: LPOP takes the newest,
+ * RPUSH puts it at the consuming end, older ones follow behind it). Atomic, so two janitors can
+ * never move one item twice. Modes: 'janitor' only when the owner's heartbeat is gone;
+ * 'claim' (our own list at start/after reconnect) writes our heartbeat in the same call, so
+ * nobody's janitor sees our list without it; 'release' (graceful stop) deletes the heartbeat
+ * once the list is empty. KEYS[1] list, KEYS[2] heartbeat, KEYS[3] source; ARGV[3] expiry.
+ * Returns {moved, left} or {-1, 0} when a live owner's heartbeat was found. */
+static const char MOVE_LUA[] =
+    "local mode = ARGV[1]\n"
+    "if mode == 'janitor' and redis.call('EXISTS', KEYS[2]) == 1 then return {-1, 0} end\n"
+    "local t = redis.call('TYPE', KEYS[3]).ok\n"
+    "if t ~= 'none' and t ~= 'list' then\n"
+    "  return redis.error_reply('WRONGTYPE relq source ' .. KEYS[3] .. ' is a ' .. t)\n"
+    "end\n"
+    "if mode == 'claim' then redis.call('SETEX', KEYS[2], ARGV[3], 'alive') end\n"
+    "local n = 0\n"
+    "for i = 1, tonumber(ARGV[2]) do\n"
+    "  local v = redis.call('LPOP', KEYS[1])\n"
+    "  if not v then break end\n"
+    "  redis.call('RPUSH', KEYS[3], v)\n"
+    "  n = n + 1\n"
+    "end\n"
+    "local left = redis.call('LLEN', KEYS[1])\n"
+    "if mode == 'release' and left == 0 then redis.call('DEL', KEYS[2]) end\n"
+    "return {n, left}\n";
+
+enum relq_state {
+    RELQ_CREATED,
+    RELQ_RUNNING,
+    RELQ_DRAINING,  /* stop called: waiting for the stage to release what it holds */
+    RELQ_RELEASING, /* returning our processing list to the source, then deleting the heartbeat */
+    RELQ_STOPPED,
+};
+
+enum item_state {
+    ITEM_HELD,       /* popped while paused: not handed out yet */
+    ITEM_HANDED,     /* the stage holds it */
+    ITEM_COMPLETING, /* a completion call is in flight */
+    ITEM_FINISHED,   /* final completion callback running: freed when it returns */
+};
+
+struct mutt_relq_item {
+    struct mutt_relq *q;
+    struct mutt_relq_item *prev, *next; /* every live item */
+    struct mutt_relq_item *ready_next;  /* FIFO of held items */
+    enum item_state state;
+    mutt_relq_complete_cb *cb;
+    void *priv;
+    size_t len;
+    char data[]; /* the item's bytes, NUL-terminated for convenience */
+};
+
+/* One janitor script call for one dead pod's list (re-sent while items are left). */
+struct janitor_op {
+    struct mutt_relq *q;
+    char *list;
+    char *heartbeat;
+};
+
+struct depth_op {
+    struct mutt_relq *q;
+    mutt_relq_depth_cb *cb;
+    void *priv;
+};
+
+struct mutt_relq {
+    uv_loop_t *loop;
+    struct mutt_redis *r;
+    struct mutt_redis_conn *cmd;   /* shared pipelined connection: completions, heartbeat, janitor */
+    struct mutt_redis_conn *bconn; /* ours: BRPOPLPUSH and the pops/claims that follow it */
+    char *name;
+    char *source;
+    char *proc_prefix;
+    char *hb_prefix;
+    char *pod;
+    char *proc_list;
+    char *hb_key;
+    char *scan_pattern;
+    char block_timeout_str[16];
+    char expiry_str[16];
+    char batch_str[16];
+    unsigned block_timeout_s;
+    unsigned hb_expiry_s;
+    size_t max_inflight;
+    size_t recover_batch;
+    uint64_t hb_interval_ms;
+    uint64_t janitor_interval_ms;
+    int script_complete;
+    int script_pop_batch;
+    int script_move;
+    mutt_relq_item_cb *on_item;
+    void *item_priv;
+
+    enum relq_state state;
+    bool paused;
+    bool dispatching;
+    bool bconn_busy;   /* one pop or claim at a time on the dedicated connection */
+    bool drain_next;   /* the last pop got everything it asked for: batch-pop, don't block */
+    bool need_claim;   /* our list may hold items nobody tracks: claim them once inflight == 0 */
+    size_t pop_asked;  /* items the outstanding pop asked for */
+    struct mutt_relq_item *items;
+    struct mutt_relq_item *ready_head, *ready_tail;
+    size_t inflight;   /* live items (held + handed out) */
+    size_t held;
+    struct mutt_relq_stats stats;
+
+    uv_timer_t hb_timer;
+    uv_timer_t janitor_timer;
+    uv_timer_t retry_timer; /* pump again after an error */
+    uv_timer_t stop_timer;  /* drain deadline, then the release attempts */
+    unsigned timers_open;
+    size_t pending;         /* Redis calls whose callback has not run yet */
+    bool destroyed;
+
+    bool janitor_running;
+    bool janitor_started;
+    char *janitor_cursor;
+    size_t janitor_page_pending;
+
+    mutt_relq_stopped_cb *stopped_cb;
+    void *stopped_priv;
+    unsigned release_attempts;
+};
+
+static void pump(struct mutt_relq *q);
+static void janitor_next_page(struct mutt_relq *q);
+
+/* ------------------------------------------------------------------------------ lifetime */
+
+static void free_all(struct mutt_relq *q)
+{
+    while (q->items) {
+        struct mutt_relq_item *it = q->items;
+        q->items = it->next;
+        free(it);
+    }
+    free(q->janitor_cursor);
+    free(q->name);
+    free(q->source);
+    free(q->proc_prefix);
+    free(q->hb_prefix);
+    free(q->pod);
+    free(q->proc_list);
+    free(q->hb_key);
+    free(q->scan_pattern);
+    free(q);
+}
+
+static void maybe_free(struct mutt_relq *q)
+{
+    if (q->destroyed && q->pending == 0 && q->timers_open == 0)
+        free_all(q);
+}
+
+/* First thing in every Redis callback: false when the relq was destroyed meanwhile (then it may
+ * have been freed by this very call: touch nothing). */
+static bool op_return(struct mutt_relq *q)
+{
+    q->pending--;
+    if (q->destroyed) {
+        maybe_free(q);
+        return false;
+    }
+    return true;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct mutt_relq *q = h->data;
+    q->timers_open--;
+    maybe_free(q);
+}
+
+static char *join_key(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + 1 + lb + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, a, la);
+    s[la] = ':';
+    memcpy(s + la + 1, b, lb + 1);
+    return s;
+}
+
+/* SCAN MATCH pattern for "<prefix>:*" with the prefix's glob characters escaped. */
+static char *scan_pattern_for(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    char *s = malloc(2 * n + 3);
+    if (!s)
+        return NULL;
+    char *p = s;
+    for (size_t i = 0; i < n; i++) {
+        if (strchr("*?[]\\", prefix[i]))
+            *p++ = '\\';
+        *p++ = prefix[i];
+    }
+    memcpy(p, ":*", 3);
+    return s;
+}
+
+static void init_timer(struct mutt_relq *q, uv_timer_t *t)
+{
+    uv_timer_init(q->loop, t);
+    t->data = q;
+    q->timers_open++;
+}
+
+struct mutt_relq *mutt_relq_create(uv_loop_t *loop, struct mutt_redis *r, const struct mutt_relq_opts *opts,
+                                   mutt_relq_item_cb *on_item, void *priv)
+{
+    if (!loop || !r || !opts || !on_item || !opts->source || !*opts->source || !opts->processing_prefix ||
+        !*opts->processing_prefix || !opts->heartbeat_prefix || !*opts->heartbeat_prefix || !opts->pod ||
+        !*opts->pod)
+        return NULL;
+    struct mutt_relq *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->loop = loop;
+    q->r = r;
+    q->cmd = mutt_redis_cmd(r);
+    q->on_item = on_item;
+    q->item_priv = priv;
+    q->name = strdup(opts->name && *opts->name ? opts->name : "relq");
+    q->source = strdup(opts->source);
+    q->proc_prefix = strdup(opts->processing_prefix);
+    q->hb_prefix = strdup(opts->heartbeat_prefix);
+    q->pod = strdup(opts->pod);
+    q->proc_list = join_key(opts->processing_prefix, opts->pod);
+    q->hb_key = join_key(opts->heartbeat_prefix, opts->pod);
+    q->scan_pattern = scan_pattern_for(opts->processing_prefix);
+    if (!q->name || !q->source || !q->proc_prefix || !q->hb_prefix || !q->pod || !q->proc_list || !q->hb_key ||
+        !q->scan_pattern) {
+        free_all(q);
+        return NULL;
+    }
+    q->block_timeout_s = opts->block_timeout_s ? opts->block_timeout_s : DEFAULT_BLOCK_TIMEOUT_S;
+    q->hb_expiry_s = opts->heartbeat_expiry_s ? opts->heartbeat_expiry_s : DEFAULT_HEARTBEAT_EXPIRY_S;
+    q->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
+    q->recover_batch = opts->recover_batch ? opts->recover_batch : DEFAULT_RECOVER_BATCH;
+    q->hb_interval_ms = opts->heartbeat_interval_ms ? opts->heartbeat_interval_ms : DEFAULT_HEARTBEAT_INTERVAL_MS;
+    q->janitor_interval_ms = opts->janitor_interval_ms ? opts->janitor_interval_ms : DEFAULT_JANITOR_INTERVAL_MS;
+    snprintf(q->block_timeout_str, sizeof(q->block_timeout_str), "%u", q->block_timeout_s);
+    snprintf(q->expiry_str, sizeof(q->expiry_str), "%u", q->hb_expiry_s);
+    snprintf(q->batch_str, sizeof(q->batch_str), "%zu", q->recover_batch);
+    q->stats.processing_depth = -1;
+
+    q->script_complete = mutt_redis_script_register(r, "relq_complete", COMPLETE_LUA);
+    q->script_pop_batch = mutt_redis_script_register(r, "relq_pop_batch", POP_BATCH_LUA);
+    q->script_move = mutt_redis_script_register(r, "relq_move", MOVE_LUA);
+    if (q->script_complete < 0 || q->script_pop_batch < 0 || q->script_move < 0) {
+        free_all(q);
+        return NULL;
+    }
+    init_timer(q, &q->hb_timer);
+    init_timer(q, &q->janitor_timer);
+    init_timer(q, &q->retry_timer);
+    init_timer(q, &q->stop_timer);
+    q->state = RELQ_CREATED;
+    return q;
+}
+
+void mutt_relq_destroy(struct mutt_relq *q)
+{
+    if (!q || q->destroyed)
+        return;
+    q->destroyed = true; /* first: callbacks run by the close below must see it */
+    uv_close((uv_handle_t *)&q->hb_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&q->janitor_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&q->retry_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&q->stop_timer, on_timer_closed);
+    if (q->bconn) {
+        struct mutt_redis_conn *c = q->bconn;
+        q->bconn = NULL;
+        mutt_redis_conn_close(c); /* its pending pop is answered MUTT_ECANCELED */
+    }
+    maybe_free(q); /* normally the timer close callbacks (next loop turn) free it */
+}
+
+/* ------------------------------------------------------------------------------ items */
+
+static void unlink_item(struct mutt_relq_item *it)
+{
+    struct mutt_relq *q = it->q;
+    if (it->prev)
+        it->prev->next = it->next;
+    else
+        q->items = it->next;
+    if (it->next)
+        it->next->prev = it->prev;
+    q->inflight--;
+}
+
+static void on_stop_timer(uv_timer_t *t);
+
+/* The handle is gone for good: free it, then let consumption (or the stop) go on. */
+static void release_item(struct mutt_relq_item *it)
+{
+    struct mutt_relq *q = it->q;
+    unlink_item(it);
+    free(it);
+    if (q->state == RELQ_RUNNING) {
+        pump(q);
+    } else if (q->state == RELQ_DRAINING && q->inflight == 0) {
+        q->state = RELQ_RELEASING;
+        uv_timer_stop(&q->hb_timer);
+        uv_timer_start(&q->stop_timer, on_stop_timer, 0, 0);
+    }
+}
+
+static struct mutt_relq_item *add_item(struct mutt_relq *q, const char *data, size_t len)
+{
+    struct mutt_relq_item *it = malloc(sizeof(*it) + len + 1);
+    if (!it)
+        return NULL;
+    it->q = q;
+    it->prev = NULL;
+    it->next = q->items;
+    if (q->items)
+        q->items->prev = it;
+    q->items = it;
+    it->ready_next = NULL;
+    it->state = ITEM_HELD;
+    it->cb = NULL;
+    it->priv = NULL;
+    it->len = len;
+    memcpy(it->data, data, len);
+    it->data[len] = '\0';
+    if (q->ready_tail)
+        q->ready_tail->ready_next = it;
+    else
+        q->ready_head = it;
+    q->ready_tail = it;
+    q->inflight++;
+    q->held++;
+    return it;
+}
+
+/* Hands held items out in pop order. Not re-entered: an item callback that resumes, or pops
+ * more via pump, leaves the handing out to the outer loop. */
+static void dispatch(struct mutt_relq *q)
+{
+    if (q->dispatching)
+        return;
+    q->dispatching = true;
+    while (q->state == RELQ_RUNNING && !q->paused && q->ready_head) {
+        struct mutt_relq_item *it = q->ready_head;
+        q->ready_head = it->ready_next;
+        if (!q->ready_head)
+            q->ready_tail = NULL;
+        it->ready_next = NULL;
+        it->state = ITEM_HANDED;
+        q->held--;
+        q->stats.delivered++;
+        q->on_item(q->item_priv, it, it->data, it->len);
+    }
+    q->dispatching = false;
+}
+
+/* Held items were never seen by the stage: forget them (they stay in the processing list and
+ * the stop returns them to the source). */
+static void drop_held(struct mutt_relq *q)
+{
+    while (q->ready_head) {
+        struct mutt_relq_item *it = q->ready_head;
+        q->ready_head = it->ready_next;
+        unlink_item(it);
+        q->held--;
+        free(it);
+    }
+    q->ready_tail = NULL;
+}
+
+/* ------------------------------------------------------------------------------ popping */
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void retry_later(struct mutt_relq *q, uint64_t delay_ms)
+{
+    if (q->state == RELQ_RUNNING && !uv_is_active((uv_handle_t *)&q->retry_timer))
+        uv_timer_start(&q->retry_timer, on_retry_timer, delay_ms, 0);
+}
+
+/* A send that failed synchronously: EDISCONNECTED waits for the connection's "up" (which calls
+ * pump), anything else retries shortly. */
+static void send_failed(struct mutt_relq *q, int rc)
+{
+    if (rc != MUTT_EDISCONNECTED)
+        retry_later(q, SEND_RETRY_DELAY_MS);
+}
+
+static void take_items(struct mutt_relq *q, const redisReply *reply, size_t *got)
+{
+    *got = 0;
+    if (reply->type == REDIS_REPLY_STRING) {
+        if (!add_item(q, reply->str, reply->len))
+            q->need_claim = true; /* it sits in our list untracked: the claim returns it */
+        *got = 1;
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            continue;
+        if (!add_item(q, e->str, e->len))
+            q->need_claim = true;
+        (*got)++;
+    }
+}
+
+static void on_pop_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    q->bconn_busy = false;
+    if (!op_return(q))
+        return;
+    if (status == 0 && reply) {
+        size_t got = 0;
+        if (q->state == RELQ_RUNNING) /* else they stay in our list: the stop returns them */
+            take_items(q, reply, &got);
+        q->stats.popped += got;
+        /* BRPOPLPUSH gave one: drain without blocking; a batch that got all it asked for: again */
+        q->drain_next = got > 0 && got >= q->pop_asked;
+        dispatch(q);
+        pump(q);
+        return;
+    }
+    q->drain_next = false;
+    if (status == MUTT_EDISCONNECTED) {
+        /* the server may have moved an item whose reply we lost: claim our list once idle */
+        q->need_claim = true;
+        return; /* the connection's "up" calls pump */
+    }
+    if (status == MUTT_ECANCELED)
+        return;
+    mutt_log_warn("relq", "%s: pop from %s failed: %.200s", q->name, q->source,
+                  reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status));
+    retry_later(q, RETRY_DELAY_MS);
+}
+
+static void send_blocking_pop(struct mutt_relq *q)
+{
+    const char *argv[4] = {"BRPOPLPUSH", q->source, q->proc_list, q->block_timeout_str};
+    size_t lens[4] = {10, strlen(q->source), strlen(q->proc_list), strlen(q->block_timeout_str)};
+    int rc = mutt_redis_command(q->bconn, on_pop_reply, q, 4, argv, lens);
+    if (rc != 0) {
+        send_failed(q, rc);
+        return;
+    }
+    q->pending++;
+    q->bconn_busy = true;
+    q->pop_asked = 1;
+}
+
+static void send_batch_pop(struct mutt_relq *q, size_t n)
+{
+    char nbuf[24];
+    snprintf(nbuf, sizeof(nbuf), "%zu", n);
+    const char *keys[2] = {q->source, q->proc_list};
+    const char *args[1] = {nbuf};
+    int rc = mutt_redis_evalsha(q->bconn, q->script_pop_batch, 2, keys, NULL, 1, args, NULL, on_pop_reply, q);
+    if (rc != 0) {
+        send_failed(q, rc);
+        return;
+    }
+    q->pending++;
+    q->bconn_busy = true;
+    q->pop_asked = n;
+}
+
+static void on_claim_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    q->bconn_busy = false;
+    if (!op_return(q))
+        return;
+    if (status != 0 || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+        if (status == MUTT_EDISCONNECTED || status == MUTT_ECANCELED)
+            return; /* need_claim stays set; the next "up" claims again */
+        mutt_log_warn("relq", "%s: recovering own list %s failed: %.200s", q->name, q->proc_list,
+                      reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status ? status : MUTT_EIO));
+        retry_later(q, RETRY_DELAY_MS);
+        return;
+    }
+    long long moved = reply->element[0]->integer;
+    long long left = reply->element[1]->integer;
+    if (moved > 0) {
+        q->stats.own_recovered += (uint64_t)moved;
+        mutt_log_info("relq", "%s: returned %lld items of our own list %s to %s", q->name, moved, q->proc_list,
+                      q->source);
+    }
+    if (left == 0) {
+        q->need_claim = false;
+        q->stats.processing_depth = 0;
+    }
+    if (!q->janitor_started && q->state == RELQ_RUNNING) {
+        /* first janitor pass only now: our heartbeat is written, our list is clean */
+        q->janitor_started = true;
+        mutt_relq_run_janitor(q);
+    }
+    pump(q);
+}
+
+static void send_claim(struct mutt_relq *q)
+{
+    const char *keys[3] = {q->proc_list, q->hb_key, q->source};
+    const char *args[3] = {"claim", q->batch_str, q->expiry_str};
+    int rc = mutt_redis_evalsha(q->bconn, q->script_move, 3, keys, NULL, 3, args, NULL, on_claim_reply, q);
+    if (rc != 0) {
+        send_failed(q, rc);
+        return;
+    }
+    q->pending++;
+    q->bconn_busy = true;
+}
+
+/* The one place that decides the next command on the dedicated connection. */
+static void pump(struct mutt_relq *q)
+{
+    if (q->state != RELQ_RUNNING || q->paused || q->bconn_busy || !q->bconn)
+        return;
+    if (!mutt_redis_conn_connected(q->bconn))
+        return; /* on_bconn_state calls us when it is up */
+    if (q->need_claim) {
+        /* only with nothing in flight is every item in our list known to be untracked */
+        if (q->inflight == 0)
+            send_claim(q);
+        return;
+    }
+    if (q->inflight >= q->max_inflight)
+        return;
+    if (q->drain_next)
+        send_batch_pop(q, q->max_inflight - q->inflight);
+    else
+        send_blocking_pop(q);
+}
+
+static void on_bconn_state(void *privdata, struct mutt_redis_conn *conn, bool connected)
+{
+    struct mutt_relq *q = privdata;
+    (void)conn;
+    if (q->destroyed || q->bconn != conn)
+        return;
+    if (!connected) {
+        q->drain_next = false;
+        return;
+    }
+    /* first connect: our heartbeat + a crashed predecessor's items; reconnect: a pop whose reply
+     * was lost may have left an item in our list */
+    q->need_claim = true;
+    pump(q);
+}
+
+/* ------------------------------------------------------------------------------ heartbeat */
+
+static void on_hb_timer(uv_timer_t *t);
+
+static void arm_heartbeat(struct mutt_relq *q, uint64_t delay_ms)
+{
+    if (q->state == RELQ_RUNNING || q->state == RELQ_DRAINING)
+        uv_timer_start(&q->hb_timer, on_hb_timer, delay_ms, 0);
+}
+
+static void on_hb_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    (void)reply;
+    if (!op_return(q))
+        return;
+    if (status != 0)
+        mutt_log_warn("relq", "%s: heartbeat %s not written: %s", q->name, q->hb_key, mutt_strerror(status));
+    uint64_t next = q->hb_interval_ms;
+    if (status != 0 && next > RETRY_DELAY_MS)
+        next = RETRY_DELAY_MS;
+    arm_heartbeat(q, next);
+}
+
+static void on_hb_timer(uv_timer_t *t)
+{
+    struct mutt_relq *q = t->data;
+    const char *argv[4] = {"SETEX", q->hb_key, q->expiry_str, "alive"};
+    size_t lens[4] = {5, strlen(q->hb_key), strlen(q->expiry_str), 5};
+    int rc = mutt_redis_command(q->cmd, on_hb_reply, q, 4, argv, lens);
+    if (rc != 0) {
+        arm_heartbeat(q, q->hb_interval_ms < RETRY_DELAY_MS ? q->hb_interval_ms : RETRY_DELAY_MS);
+        return;
+    }
+    q->pending++;
+}
+
+/* ------------------------------------------------------------------------------ janitor */
+
+static void on_janitor_timer(uv_timer_t *t)
+{
+    struct mutt_relq *q = t->data;
+    if (mutt_relq_run_janitor(q) != 0 && !q->janitor_running && q->state == RELQ_RUNNING)
+        uv_timer_start(&q->janitor_timer, on_janitor_timer, q->janitor_interval_ms, 0);
+}
+
+static void janitor_finish(struct mutt_relq *q, bool ok)
+{
+    q->janitor_running = false;
+    free(q->janitor_cursor);
+    q->janitor_cursor = NULL;
+    if (ok)
+        q->stats.janitor_runs++;
+    if (q->state == RELQ_RUNNING)
+        uv_timer_start(&q->janitor_timer, on_janitor_timer, ok ? q->janitor_interval_ms : RETRY_DELAY_MS, 0);
+}
+
+static void free_janitor_op(struct janitor_op *op)
+{
+    free(op->list);
+    free(op->heartbeat);
+    free(op);
+}
+
+static void on_janitor_move_reply(void *privdata, redisReply *reply, int status);
+
+static int send_janitor_move(struct janitor_op *op)
+{
+    struct mutt_relq *q = op->q;
+    const char *keys[3] = {op->list, op->heartbeat, q->source};
+    const char *args[3] = {"janitor", q->batch_str, q->expiry_str};
+    int rc = mutt_redis_evalsha(q->cmd, q->script_move, 3, keys, NULL, 3, args, NULL, on_janitor_move_reply, op);
+    if (rc == 0)
+        q->pending++;
+    return rc;
+}
+
+static void janitor_op_done(struct mutt_relq *q)
+{
+    if (--q->janitor_page_pending == 0)
+        janitor_next_page(q);
+}
+
+static void on_janitor_move_reply(void *privdata, redisReply *reply, int status)
+{
+    struct janitor_op *op = privdata;
+    struct mutt_relq *q = op->q;
+    if (!op_return(q)) {
+        free_janitor_op(op);
+        return;
+    }
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+        long long moved = reply->element[0]->integer;
+        long long left = reply->element[1]->integer;
+        if (moved > 0) {
+            q->stats.janitor_recovered += (uint64_t)moved;
+            mutt_log_info("relq", "%s: janitor returned %lld items of dead pod list %s to %s (%lld left)", q->name,
+                          moved, op->list, q->source, left);
+            if (left > 0 && q->state == RELQ_RUNNING && send_janitor_move(op) == 0)
+                return; /* same op, next batch */
+        }
+    } else if (status != MUTT_ECANCELED) {
+        mutt_log_warn("relq", "%s: janitor on %s failed: %.200s", q->name, op->list,
+                      reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status ? status : MUTT_EIO));
+    }
+    free_janitor_op(op);
+    janitor_op_done(q);
+}
+
+static void on_scan_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    if (!op_return(q))
+        return;
+    if (status != 0 || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        if (status != MUTT_ECANCELED)
+            mutt_log_warn("relq", "%s: janitor SCAN failed: %s", q->name, mutt_strerror(status ? status : MUTT_EIO));
+        janitor_finish(q, false);
+        return;
+    }
+    char *cursor = strdup(reply->element[0]->str);
+    if (!cursor) {
+        janitor_finish(q, false);
+        return;
+    }
+    free(q->janitor_cursor);
+    q->janitor_cursor = cursor;
+    size_t plen = strlen(q->proc_prefix);
+    const redisReply *keys = reply->element[1];
+    q->janitor_page_pending = 1; /* held by this loop so a synchronous finish cannot advance */
+    for (size_t i = 0; i < keys->elements && q->state == RELQ_RUNNING; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type != REDIS_REPLY_STRING || k->len <= plen + 1 || memcmp(k->str, q->proc_prefix, plen) != 0 ||
+            k->str[plen] != ':' || strlen(k->str) != k->len)
+            continue;
+        if (strcmp(k->str, q->proc_list) == 0)
+            continue; /* never our own list: its items may be in flight */
+        struct janitor_op *op = calloc(1, sizeof(*op));
+        if (!op)
+            break;
+        op->q = q;
+        op->list = strdup(k->str);
+        op->heartbeat = join_key(q->hb_prefix, k->str + plen + 1);
+        if (!op->list || !op->heartbeat || send_janitor_move(op) != 0) {
+            free_janitor_op(op);
+            continue;
+        }
+        q->janitor_page_pending++;
+    }
+    janitor_op_done(q);
+}
+
+static void janitor_scan(struct mutt_relq *q)
+{
+    const char *argv[6] = {"SCAN", q->janitor_cursor, "MATCH", q->scan_pattern, "COUNT", SCAN_COUNT};
+    size_t lens[6];
+    for (int i = 0; i < 6; i++)
+        lens[i] = strlen(argv[i]);
+    if (mutt_redis_command(q->cmd, on_scan_reply, q, 6, argv, lens) != 0) {
+        janitor_finish(q, false);
+        return;
+    }
+    q->pending++;
+}
+
+static void janitor_next_page(struct mutt_relq *q)
+{
+    if (q->state != RELQ_RUNNING) {
+        janitor_finish(q, false);
+        return;
+    }
+    if (strcmp(q->janitor_cursor, "0") == 0) {
+        janitor_finish(q, true);
+        return;
+    }
+    janitor_scan(q);
+}
+
+int mutt_relq_run_janitor(struct mutt_relq *q)
+{
+    if (!q || q->state != RELQ_RUNNING || q->janitor_running)
+        return MUTT_ESTATE;
+    if (!mutt_redis_conn_connected(q->cmd))
+        return MUTT_EDISCONNECTED;
+    uv_timer_stop(&q->janitor_timer);
+    q->janitor_cursor = strdup("0");
+    if (!q->janitor_cursor)
+        return MUTT_ENOMEM;
+    q->janitor_running = true;
+    janitor_scan(q);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------ stop */
+
+static void finish_stop(struct mutt_relq *q, int status)
+{
+    q->state = RELQ_STOPPED;
+    uv_timer_stop(&q->stop_timer);
+    uv_timer_stop(&q->hb_timer);
+    if (status == 0)
+        mutt_log_info("relq", "%s: stopped; %s returned to %s, heartbeat deleted", q->name, q->proc_list, q->source);
+    else
+        mutt_log_warn("relq", "%s: stopped, but returning %s failed (%s): a janitor recovers it", q->name,
+                      q->proc_list, mutt_strerror(status));
+    mutt_relq_stopped_cb *cb = q->stopped_cb;
+    q->stopped_cb = NULL;
+    if (cb)
+        cb(q->stopped_priv, status); /* last: the stage may destroy us from here */
+}
+
+static void send_release(struct mutt_relq *q);
+
+static void release_failed(struct mutt_relq *q, int status)
+{
+    if (++q->release_attempts < RELEASE_MAX_ATTEMPTS) {
+        uv_timer_start(&q->stop_timer, on_stop_timer, SEND_RETRY_DELAY_MS, 0);
+        return;
+    }
+    finish_stop(q, status);
+}
+
+static void on_release_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    if (!op_return(q))
+        return;
+    if (status != 0 || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
+        release_failed(q, status ? status : MUTT_EIO);
+        return;
+    }
+    long long moved = reply->element[0]->integer;
+    long long left = reply->element[1]->integer;
+    if (moved > 0)
+        q->stats.returned_on_stop += (uint64_t)moved;
+    q->stats.processing_depth = left;
+    if (left > 0) {
+        send_release(q);
+        return;
+    }
+    finish_stop(q, 0);
+}
+
+static void send_release(struct mutt_relq *q)
+{
+    const char *keys[3] = {q->proc_list, q->hb_key, q->source};
+    const char *args[3] = {"release", q->batch_str, q->expiry_str};
+    int rc = mutt_redis_evalsha(q->cmd, q->script_move, 3, keys, NULL, 3, args, NULL, on_release_reply, q);
+    if (rc != 0) {
+        release_failed(q, rc);
+        return;
+    }
+    q->pending++;
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct mutt_relq *q = t->data;
+    if (q->state == RELQ_DRAINING) { /* deadline: whatever the stage still holds goes back too */
+        if (q->inflight > 0)
+            mutt_log_warn("relq", "%s: stop deadline passed with %zu items still held; returning them", q->name,
+                          q->inflight);
+        q->state = RELQ_RELEASING;
+        uv_timer_stop(&q->hb_timer);
+    }
+    if (q->state == RELQ_RELEASING)
+        send_release(q);
+}
+
+int mutt_relq_stop(struct mutt_relq *q, uint64_t drain_timeout_ms, mutt_relq_stopped_cb *cb, void *priv)
+{
+    if (!q || q->state != RELQ_RUNNING)
+        return MUTT_ESTATE;
+    q->state = RELQ_DRAINING;
+    q->stopped_cb = cb;
+    q->stopped_priv = priv;
+    q->release_attempts = 0;
+    uv_timer_stop(&q->janitor_timer);
+    uv_timer_stop(&q->retry_timer);
+    /* closing cancels a BRPOPLPUSH at once instead of waiting up to block_timeout_s. If the
+     * server served it in that instant, the item is in our list and the release returns it. */
+    if (q->bconn) {
+        struct mutt_redis_conn *c = q->bconn;
+        q->bconn = NULL;
+        mutt_redis_conn_close(c);
+    }
+    drop_held(q);
+    uv_timer_start(&q->stop_timer, on_stop_timer, q->inflight == 0 ? 0 : drain_timeout_ms, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------ completion */
+
+static void on_complete_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq_item *it = privdata;
+    struct mutt_relq *q = it->q;
+    if (!op_return(q))
+        return; /* destroyed: free_all frees the item */
+    it->state = ITEM_HANDED;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER) {
+        bool removed = reply->element[0]->integer == 1;
+        q->stats.processing_depth = reply->element[1]->integer;
+        if (removed)
+            q->stats.completed++;
+        else
+            q->stats.already_gone++;
+        it->state = ITEM_FINISHED;
+        if (it->cb)
+            it->cb(it->priv, it, removed ? 0 : MUTT_ENOTFOUND);
+        release_item(it);
+        return;
+    }
+    if (status == 0)
+        status = MUTT_EIO; /* a reply of the wrong shape: the script did not run as written */
+    if (it->cb)
+        it->cb(it->priv, it, status); /* the handle stays valid: the stage retries or abandons */
+}
+
+int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push *pushes, size_t npushes,
+                       mutt_relq_complete_cb *cb, void *priv)
+{
+    if (!item || npushes > MUTT_RELQ_MAX_PUSHES || (npushes > 0 && !pushes))
+        return MUTT_EINVAL;
+    if (item->state != ITEM_HANDED)
+        return MUTT_ESTATE;
+    struct mutt_relq *q = item->q;
+    const char *keys[1 + MUTT_RELQ_MAX_PUSHES];
+    size_t keylens[1 + MUTT_RELQ_MAX_PUSHES];
+    const char *args[1 + 3 * MUTT_RELQ_MAX_PUSHES];
+    size_t arglens[1 + 3 * MUTT_RELQ_MAX_PUSHES];
+    char scores[MUTT_RELQ_MAX_PUSHES][32];
+    keys[0] = q->proc_list;
+    keylens[0] = strlen(q->proc_list);
+    args[0] = item->data;
+    arglens[0] = item->len;
+    for (size_t i = 0; i < npushes; i++) {
+        const struct mutt_relq_push *p = &pushes[i];
+        if (!p->key || !*p->key || (!p->payload && p->len > 0))
+            return MUTT_EINVAL;
+        const char *kind;
+        switch (p->kind) {
+        case MUTT_RELQ_LPUSH: kind = "L"; break;
+        case MUTT_RELQ_RPUSH: kind = "R"; break;
+        case MUTT_RELQ_ZADD: kind = "Z"; break;
+        default: return MUTT_EINVAL;
+        }
+        keys[1 + i] = p->key;
+        keylens[1 + i] = strlen(p->key);
+        int n = snprintf(scores[i], sizeof(scores[i]), "%.17g", p->kind == MUTT_RELQ_ZADD ? p->score : 0.0);
+        if (p->kind == MUTT_RELQ_ZADD && (p->score != p->score || n <= 0 || strstr(scores[i], "inf")))
+            return MUTT_EINVAL; /* NaN/inf: ZADD would refuse it after the LREM was planned */
+        args[1 + 3 * i] = kind;
+        arglens[1 + 3 * i] = 1;
+        args[2 + 3 * i] = p->payload ? p->payload : "";
+        arglens[2 + 3 * i] = p->len;
+        args[3 + 3 * i] = scores[i];
+        arglens[3 + 3 * i] = strlen(scores[i]);
+    }
+    int rc = mutt_redis_evalsha(q->cmd, q->script_complete, (int)(1 + npushes), keys, keylens, (int)(1 + 3 * npushes),
+                                args, arglens, on_complete_reply, item);
+    if (rc != 0)
+        return rc;
+    q->pending++;
+    item->state = ITEM_COMPLETING;
+    item->cb = cb;
+    item->priv = priv;
+    return 0;
+}
+
+int mutt_relq_abandon(struct mutt_relq_item *item)
+{
+    if (!item)
+        return MUTT_EINVAL;
+    if (item->state != ITEM_HANDED)
+        return MUTT_ESTATE;
+    struct mutt_relq *q = item->q;
+    /* it stays in our list untracked: once nothing is in flight, the claim returns it to the
+     * source, so it is retried within this pod's life and not only after a crash */
+    if (q->state == RELQ_RUNNING)
+        q->need_claim = true;
+    release_item(item);
+    return 0;
+}
+
+const char *mutt_relq_item_data(const struct mutt_relq_item *item, size_t *len)
+{
+    if (len)
+        *len = item ? item->len : 0;
+    return item ? item->data : NULL;
+}
+
+/* ------------------------------------------------------------------------------ control */
+
+int mutt_relq_start(struct mutt_relq *q)
+{
+    if (!q || q->state != RELQ_CREATED)
+        return MUTT_ESTATE;
+    char cname[96];
+    snprintf(cname, sizeof(cname), "redis-relq-%s", q->name);
+    q->bconn = mutt_redis_conn_open(q->r, cname);
+    if (!q->bconn)
+        return MUTT_ENOMEM;
+    /* the observer goes away with the connection (closed at stop/destroy): it never outlives us */
+    int rc = mutt_redis_conn_on_state(q->bconn, on_bconn_state, q);
+    if (rc != 0) {
+        mutt_redis_conn_close(q->bconn);
+        q->bconn = NULL;
+        return rc;
+    }
+    q->state = RELQ_RUNNING;
+    q->need_claim = true;
+    uv_timer_start(&q->hb_timer, on_hb_timer, q->hb_interval_ms, 0);
+    pump(q); /* in case the connection is already up */
+    return 0;
+}
+
+void mutt_relq_pause(struct mutt_relq *q)
+{
+    if (q)
+        q->paused = true;
+}
+
+void mutt_relq_resume(struct mutt_relq *q)
+{
+    if (!q || !q->paused)
+        return;
+    q->paused = false;
+    dispatch(q);
+    pump(q);
+}
+
+bool mutt_relq_paused(const struct mutt_relq *q)
+{
+    return q && q->paused;
+}
+
+void mutt_relq_set_max_inflight(struct mutt_relq *q, size_t max_inflight)
+{
+    if (!q)
+        return;
+    q->max_inflight = max_inflight ? max_inflight : 1;
+    pump(q);
+}
+
+void mutt_relq_get_stats(const struct mutt_relq *q, struct mutt_relq_stats *out)
+{
+    *out = q->stats;
+    out->inflight = q->inflight;
+    out->held = q->held;
+}
+
+static void on_depth_reply(void *privdata, redisReply *reply, int status)
+{
+    struct depth_op *op = privdata;
+    struct mutt_relq *q = op->q;
+    if (!op_return(q)) {
+        free(op);
+        return;
+    }
+    long long depth = -1;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER) {
+        depth = reply->integer;
+        q->stats.processing_depth = depth;
+    } else if (status == 0) {
+        status = MUTT_EIO;
+    }
+    mutt_relq_depth_cb *cb = op->cb;
+    void *priv = op->priv;
+    free(op);
+    if (cb)
+        cb(priv, status, depth);
+}
+
+int mutt_relq_processing_depth(struct mutt_relq *q, mutt_relq_depth_cb *cb, void *priv)
+{
+    if (!q || q->destroyed)
+        return MUTT_EINVAL;
+    struct depth_op *op = malloc(sizeof(*op));
+    if (!op)
+        return MUTT_ENOMEM;
+    op->q = q;
+    op->cb = cb;
+    op->priv = priv;
+    const char *argv[2] = {"LLEN", q->proc_list};
+    size_t lens[2] = {4, strlen(q->proc_list)};
+    int rc = mutt_redis_command(q->cmd, on_depth_reply, op, 2, argv, lens);
+    if (rc != 0) {
+        free(op);
+        return rc;
+    }
+    q->pending++;
+    return 0;
+}
+
+const char *mutt_relq_processing_list(const struct mutt_relq *q)
+{
+    return q->proc_list;
+}
+
+const char *mutt_relq_heartbeat_key(const struct mutt_relq *q)
+{
+    return q->hb_key;
+}
