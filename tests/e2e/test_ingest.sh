@@ -390,6 +390,38 @@ test_sigterm_exits_0() {
     stop_mutt 0
 }
 
+# D11: two `mutt --roles=ingest` share INGESTOR_PORT (SO_REUSEPORT), each with its own HEALTH_PORT.
+test_two_reuseport_processes_share_the_ingest_port() {
+    local ca="$E2E_TMP/a.conf" cb="$E2E_TMP/b.conf" ha hb pa pb i before na nb
+    ha=$(free_port)
+    hb=$(free_port)
+    e2e_config "$ca" INGEST_REUSEPORT=true HEALTH_PORT="$ha"
+    e2e_config "$cb" INGEST_REUSEPORT=true HEALTH_PORT="$hb"
+    start_mutt "$ca" ingest
+    pa=$MUTT_PID
+    local rca=$MUTT_RC_FILE
+    start_mutt "$cb" ingest
+    pb=$MUTT_PID
+    local rcb=$MUTT_RC_FILE
+    wait_until 15 eval 'curl -sf -m 2 "http://127.0.0.1:$ha/health" && curl -sf -m 2 "http://127.0.0.1:$hb/health"' ||
+        t_fail "health ports did not answer"
+    wait_until 15 eval 'post "$EV"; [ "$HTTP_STATUS" = 200 ]' || t_fail "shared port not accepting"
+    before=$(llen)
+    for i in $(seq 1 40); do # a new connection each: the kernel spreads them over both sockets
+        post "$EV"
+        assert_status 200 "request $i on the shared port"
+    done
+    assert_eq $((before + 40)) "$(llen)"
+    na=$(curl -s "http://127.0.0.1:$ha/metrics" | awk '$1 == "mutt_ingest_events_total{result=\"accepted\"}" {print int($2)}')
+    nb=$(curl -s "http://127.0.0.1:$hb/metrics" | awk '$1 == "mutt_ingest_events_total{result=\"accepted\"}" {print int($2)}')
+    e2e_log "reuseport: pod a accepted ${na:-0}, pod b ${nb:-0}"
+    [ "${na:-0}" -gt 0 ] && [ "${nb:-0}" -gt 0 ] || t_fail "one process got no connection (a=$na b=$nb)"
+    MUTT_PID=$pb MUTT_RC_FILE=$rcb
+    stop_mutt 0
+    MUTT_PID=$pa MUTT_RC_FILE=$rca
+    stop_mutt 0
+}
+
 t_run "seed curl example is accepted and queued" test_seed_curl_example_is_accepted_and_queued
 t_run "aliases, next key, correlation id header" test_aliases_next_key_and_correlation_id_header
 t_run "batches and NDJSON: shared correlation id, distinct event ids" \
@@ -409,4 +441,5 @@ t_run "Redis fault drill under load: nothing acknowledged lost" \
     test_redis_fault_drill_under_load_loses_nothing_acknowledged
 bash "$SERVICES" start-redis >/dev/null 2>&1 || true # whatever the drill left behind
 t_run "SIGTERM exits 0" test_sigterm_exits_0
+t_run "D11: two reuseport processes share the ingest port" test_two_reuseport_processes_share_the_ingest_port
 t_summary
