@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/ctx.h"
 
@@ -117,5 +118,54 @@ uint64_t mutt_alert_audit_rows_written(const struct mutt_alert_audit *a);
 uint64_t mutt_alert_audit_rows_dlq(const struct mutt_alert_audit *a);
 /* Pending length seen by the last claim (-1 before the first). */
 int64_t mutt_alert_audit_pending_seen(const struct mutt_alert_audit *a);
+
+/* ---- unhandled events (alert_unhandled.c) -------------------------------------------------- */
+
+struct mutt_config;
+struct mutt_http;
+struct mutt_alert_unhandled;
+
+#define MUTT_ALERT_UNHANDLED_TOP 50 /* D14: GET /api/v1/unhandled lists the top 50 by count */
+
+/* One unmatched event to count. Strings borrowed for the call. */
+struct mutt_alert_unhandled_hit {
+    const char *hostname;
+    const char *message;
+    size_t message_len;
+    const char *event_id;  /* identifies the event that crosses the threshold (see the script) */
+    int64_t threshold;     /* unhandled_threshold, read live */
+    int64_t expiry_s;      /* unhandled_expiry_seconds, read live */
+    int64_t now_ms;        /* wall clock (first_seen / last_seen) */
+};
+
+/* status 0 with trigger = true exactly once per (hostname, template) window: the caller pushes
+ * the meta-alert. Any other status: MUTT_EDISCONNECTED / MUTT_ECANCELED / MUTT_EIO. */
+typedef void mutt_alert_unhandled_cb(void *privdata, int status, bool trigger);
+
+/* Borrows redis and cfg (WEBUI_* keys for the GET's auth); copies prefix (UNHANDLED_PREFIX).
+ * Registers its scripts. NULL on OOM. */
+struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
+                                                         const char *prefix);
+void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fine */
+/* Counts one event in ONE Lua call: counter `<prefix>:<hostname>:<hash16 of template>` (EXPIRE
+ * expiry_s set at the first increment: a fixed window), marker `<counter>:triggered` set with
+ * the counter's remaining TTL when the count reaches >= threshold; top ZSET `<prefix>:_top` and
+ * info hash `<prefix>:_info:<hostname>:<hash16>` (hostname, template, sample, first_seen,
+ * last_seen) for the GET. Returns 0 and calls cb exactly once, or fails synchronously. */
+int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
+                               mutt_alert_unhandled_cb *cb, void *privdata);
+/* Counter and marker keys and the template for a message (pure; tmpl cap >= 3*len+1 avoids
+ * cutting). Returns 0 or MUTT_EINVAL when a key does not fit. */
+int mutt_alert_unhandled_keys(const char *prefix, const char *hostname, const char *message, size_t len,
+                              char *counter, size_t counter_len, char *marker, size_t marker_len, char *tmpl,
+                              size_t tmpl_len);
+const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
+/* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
+ * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
+int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
+/* Registers GET /api/v1/unhandled and /api/v2/unhandled on the WEB listener. `slot` points at
+ * the stage's (static) handle, read at each request: NULL there answers 503, so the routes stay
+ * safe after the stage stopped and freed it. */
+int mutt_alert_unhandled_routes(struct mutt_alert_unhandled *const *slot, struct mutt_http *http);
 
 #endif

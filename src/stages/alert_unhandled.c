@@ -1,0 +1,343 @@
+/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24) and GET /api/v1/unhandled:
+ * one Lua call per unmatched event counts it per (hostname, message template) in a fixed window
+ * from the first occurrence, decides the meta-alert at >= threshold exactly once per window, and
+ * keeps the top-templates data the GET answers from. Builds no alert (the stage does) and never
+ * touches the processing list. Loop thread only. */
+#define _GNU_SOURCE
+#include "mutt/alert.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutt/config.h"
+#include "mutt/error.h"
+#include "mutt/http.h"
+#include "mutt/ingest.h"
+#include "mutt/log.h"
+#include "mutt/redis.h"
+#include "mutt/template.h"
+#include "mutt/timefmt.h"
+
+#define TOP_CAP "1000"        /* templates kept in the top ZSET (the lowest scores go first) */
+#define SAMPLE_MAX 500        /* bytes of the sample message kept per template */
+#define TEMPLATE_MAX 1024     /* bytes of a template kept */
+#define GET_PAGES 10          /* ZREVRANGE pages the GET reads while skipping expired entries */
+
+/* KEYS[1] counter, KEYS[2] triggered marker, KEYS[3] top ZSET, KEYS[4] template info hash.
+ * ARGV: threshold, expiry_s, event id, ZSET member, hostname, template, sample, now (ISO), cap.
+ * The marker holds the id of the event that crossed the threshold, with the counter's remaining
+ * TTL (suppressed until the window ends, D14). If that same event comes back (its pod died
+ * after this script but before its completion), the answer is 1 again, so the meta-alert is
+ * pushed once by whichever completion succeeds: the one decision is not lost with the pod. */
+static const char COUNT_LUA[] =
+    "local expiry = tonumber(ARGV[2])\n"
+    "redis.call('ZINCRBY', KEYS[3], 1, ARGV[4])\n"
+    "if redis.call('HSETNX', KEYS[4], 'first_seen', ARGV[8]) == 1 then\n"
+    "  redis.call('HSET', KEYS[4], 'hostname', ARGV[5], 'template', ARGV[6], 'sample', ARGV[7])\n"
+    "end\n"
+    "redis.call('HSET', KEYS[4], 'last_seen', ARGV[8])\n"
+    "redis.call('EXPIRE', KEYS[4], expiry)\n"
+    "local cap = tonumber(ARGV[9])\n"
+    "if redis.call('ZCARD', KEYS[3]) > cap then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -cap - 1) end\n"
+    "local marker = redis.call('GET', KEYS[2])\n"
+    "if marker then\n"
+    "  if marker == ARGV[3] then return 1 end\n"
+    "  return 0\n"
+    "end\n"
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], expiry) end\n"
+    "if n >= tonumber(ARGV[1]) then\n"
+    "  local ttl = redis.call('PTTL', KEYS[1])\n"
+    "  if ttl <= 0 then ttl = expiry * 1000 end\n"
+    "  redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+/* KEYS[1] top ZSET; ARGV[1] info key prefix (ends with ':'), ARGV[2] limit, ARGV[3] pages.
+ * Returns {hostname, template, count, sample, first_seen, last_seen} per live template, best
+ * first; entries whose info hash expired are dropped from the ZSET afterwards. */
+static const char TOP_LUA[] =
+    "local out, stale = {}, {}\n"
+    "local limit = tonumber(ARGV[2])\n"
+    "for page = 0, tonumber(ARGV[3]) - 1 do\n"
+    "  local m = redis.call('ZREVRANGE', KEYS[1], page * limit, page * limit + limit - 1, 'WITHSCORES')\n"
+    "  if #m == 0 then break end\n"
+    "  for i = 1, #m, 2 do\n"
+    "    if #out < limit then\n"
+    "      local f = redis.call('HMGET', ARGV[1] .. m[i], 'hostname', 'template', 'sample', 'first_seen', 'last_seen')\n"
+    "      if f[1] then\n"
+    "        out[#out + 1] = {f[1], f[2] or '', m[i + 1], f[3] or '', f[4] or '', f[5] or ''}\n"
+    "      else\n"
+    "        stale[#stale + 1] = m[i]\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  if #out >= limit then break end\n"
+    "end\n"
+    "for i = 1, #stale do redis.call('ZREM', KEYS[1], stale[i]) end\n"
+    "return out\n";
+
+struct mutt_alert_unhandled {
+    struct mutt_redis *redis;
+    const struct mutt_config *cfg;
+    char *prefix;
+    char *top_key;     /* <prefix>:_top */
+    char *info_prefix; /* <prefix>:_info: */
+    int count_script;
+    int top_script;
+};
+
+struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
+                                                         const char *prefix)
+{
+    struct mutt_alert_unhandled *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->redis = redis;
+    u->cfg = cfg;
+    u->prefix = strdup(prefix);
+    if (asprintf(&u->top_key, "%s:_top", prefix) < 0)
+        u->top_key = NULL;
+    if (asprintf(&u->info_prefix, "%s:_info:", prefix) < 0)
+        u->info_prefix = NULL;
+    u->count_script = mutt_redis_script_register(redis, "alert_unhandled", COUNT_LUA);
+    u->top_script = mutt_redis_script_register(redis, "alert_unhandled_top", TOP_LUA);
+    if (!u->prefix || !u->top_key || !u->info_prefix || u->count_script < 0 || u->top_script < 0) {
+        mutt_alert_unhandled_destroy(u);
+        return NULL;
+    }
+    return u;
+}
+
+void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u)
+{
+    if (!u)
+        return;
+    free(u->prefix);
+    free(u->top_key);
+    free(u->info_prefix);
+    free(u);
+}
+
+const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u)
+{
+    return u->top_key;
+}
+
+int mutt_alert_unhandled_keys(const char *prefix, const char *hostname, const char *message, size_t len,
+                              char *counter, size_t counter_len, char *marker, size_t marker_len, char *tmpl,
+                              size_t tmpl_len)
+{
+    size_t tn = mutt_template_mask(message, len, tmpl, tmpl_len);
+    uint64_t h = mutt_template_hash(tmpl, tn);
+    int n = snprintf(counter, counter_len, "%s:%s:%016llx", prefix, hostname, (unsigned long long)h);
+    if (n < 0 || (size_t)n >= counter_len)
+        return MUTT_EINVAL;
+    n = snprintf(marker, marker_len, "%s:triggered", counter);
+    if (n < 0 || (size_t)n >= marker_len)
+        return MUTT_EINVAL;
+    return 0;
+}
+
+/* One count call in flight: the caller's callback and what it needs back. */
+struct count_op {
+    mutt_alert_unhandled_cb *cb;
+    void *priv;
+};
+
+static void on_counted(void *privdata, redisReply *reply, int status)
+{
+    struct count_op *op = privdata;
+    int rc = status;
+    bool trigger = false;
+    if (rc == 0) {
+        if (reply && reply->type == REDIS_REPLY_INTEGER)
+            trigger = reply->integer == 1;
+        else
+            rc = MUTT_EIO;
+    }
+    mutt_alert_unhandled_cb *cb = op->cb;
+    void *priv = op->priv;
+    free(op);
+    cb(priv, rc, trigger);
+}
+
+int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
+                               mutt_alert_unhandled_cb *cb, void *priv)
+{
+    char counter[600], marker[640];
+    char *tmpl = malloc(TEMPLATE_MAX);
+    if (!tmpl)
+        return MUTT_ENOMEM;
+    size_t mlen = hit->message_len;
+    int rc = mutt_alert_unhandled_keys(u->prefix, hit->hostname, hit->message, mlen, counter, sizeof counter, marker,
+                                       sizeof marker, tmpl, TEMPLATE_MAX);
+    if (rc != 0) {
+        free(tmpl);
+        return rc;
+    }
+    char info[700], member[600];
+    const char *hash = counter + strlen(u->prefix) + 1; /* "<hostname>:<hash16>" */
+    snprintf(member, sizeof member, "%s", hash);
+    snprintf(info, sizeof info, "%s%s", u->info_prefix, member);
+    char thr[24], exp[24], now[MUTT_TIME_ISO8601_MS_LEN];
+    snprintf(thr, sizeof thr, "%lld", (long long)hit->threshold);
+    snprintf(exp, sizeof exp, "%lld", (long long)hit->expiry_s);
+    if (mutt_time_format_iso8601_ms(hit->now_ms, now, sizeof now) != 0)
+        now[0] = '\0';
+    /* the sample is cut at a byte limit on a UTF-8 boundary (never half a character) */
+    size_t slen = mlen < SAMPLE_MAX ? mlen : SAMPLE_MAX;
+    while (slen < mlen && slen > 0 && ((unsigned char)hit->message[slen] & 0xC0) == 0x80)
+        slen--;
+    const char *keys[4] = {counter, marker, u->top_key, info};
+    size_t keylens[4] = {strlen(counter), strlen(marker), strlen(u->top_key), strlen(info)};
+    const char *args[9] = {thr, exp, hit->event_id, member, hit->hostname, tmpl, hit->message, now, TOP_CAP};
+    size_t arglens[9] = {strlen(thr), strlen(exp), strlen(hit->event_id), strlen(member), strlen(hit->hostname),
+                         strlen(tmpl), slen, strlen(now), strlen(TOP_CAP)};
+    struct count_op *op = malloc(sizeof *op);
+    if (!op) {
+        free(tmpl);
+        return MUTT_ENOMEM;
+    }
+    op->cb = cb;
+    op->priv = priv;
+    rc = mutt_redis_evalsha(mutt_redis_cmd(u->redis), u->count_script, 4, keys, keylens, 9, args, arglens, on_counted,
+                            op);
+    free(tmpl);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /api/v1/unhandled                                                                       */
+
+static json_t *reply_str(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+        return json_stringn(r->str, r->len);
+    return json_string("");
+}
+
+int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len)
+{
+    *out = NULL;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return MUTT_EIO;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "hostname", reply_str(e->element[0]));
+        json_object_set_new(o, "template", reply_str(e->element[1]));
+        long long count = 0;
+        if (e->element[2]->type == REDIS_REPLY_STRING)
+            count = strtoll(e->element[2]->str, NULL, 10);
+        json_object_set_new(o, "count", json_integer(count));
+        json_object_set_new(o, "sample", reply_str(e->element[3]));
+        json_object_set_new(o, "first_seen", reply_str(e->element[4]));
+        json_object_set_new(o, "last_seen", reply_str(e->element[5]));
+        json_array_append_new(list, o);
+    }
+    json_t *body = json_object();
+    if (!list || !body || json_object_set_new(body, "unhandled", list) != 0) {
+        json_decref(body);
+        return MUTT_ENOMEM;
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!s)
+        return MUTT_ENOMEM;
+    *out = s;
+    *len = strlen(s);
+    return 0;
+}
+
+static void on_top(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_http_req *req = privdata;
+    if (!mutt_http_req_answered(req)) {
+        char *body = NULL;
+        size_t len = 0;
+        if (status == 0 && mutt_alert_unhandled_top_json(reply, &body, &len) == 0) {
+            mutt_http_reply_json(req, 200, body, len);
+        } else {
+            mutt_log_kv(MUTT_LOG_WARNING, "alert", mutt_http_req_correlation_id(req), NULL,
+                        "GET unhandled: Redis %s", mutt_strerror(status ? status : MUTT_EIO));
+            mutt_http_reply_error(req, 503, "Redis unavailable", NULL);
+        }
+        free(body);
+    }
+    mutt_http_req_release(req);
+}
+
+/* CONTRACT §7: admin or read-only key in X-API-KEY; ?api_key= only when allowed (W34). */
+static bool authorised(const struct mutt_alert_unhandled *u, struct mutt_http_req *req)
+{
+    const char *admin = mutt_config_str(u->cfg, MUTT_CFG_WEBUI_API_KEY);
+    const char *ro = mutt_config_str(u->cfg, MUTT_CFG_WEBUI_READONLY_API_KEY);
+    size_t klen = 0;
+    int count = 0;
+    const char *key = mutt_http_req_header(req, "x-api-key", &klen, &count);
+    if (count == 1)
+        return mutt_ingest_key_matches(key, klen, admin, ro);
+    if (count == 0 && mutt_config_bool(u->cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY)) {
+        const char *q = mutt_http_req_query_param(req, "api_key");
+        return q && mutt_ingest_key_matches(q, strlen(q), admin, ro);
+    }
+    return false;
+}
+
+static void on_get_unhandled(struct mutt_http_req *req, void *privdata)
+{
+    struct mutt_alert_unhandled *const *slot = privdata;
+    struct mutt_alert_unhandled *u = *slot;
+    if (!u) {
+        mutt_http_reply_error(req, 503, "alert stage not running", NULL);
+        return;
+    }
+    if (!authorised(u, req)) {
+        mutt_http_reply_error(req, 401, "Unauthorized", NULL);
+        return;
+    }
+    size_t limit = MUTT_ALERT_UNHANDLED_TOP;
+    const char *lim = mutt_http_req_query_param(req, "limit");
+    if (lim) {
+        char *end = NULL;
+        long v = strtol(lim, &end, 10);
+        if (!*lim || *end || v < 1) {
+            mutt_http_reply_error(req, 400, "limit must be a positive integer", "limit");
+            return;
+        }
+        if ((size_t)v < limit)
+            limit = (size_t)v;
+    }
+    char lbuf[24], pages[24];
+    snprintf(lbuf, sizeof lbuf, "%zu", limit);
+    snprintf(pages, sizeof pages, "%d", GET_PAGES);
+    const char *keys[1] = {u->top_key};
+    size_t keylens[1] = {strlen(u->top_key)};
+    const char *args[3] = {u->info_prefix, lbuf, pages};
+    size_t arglens[3] = {strlen(u->info_prefix), strlen(lbuf), strlen(pages)};
+    int rc = mutt_redis_evalsha(mutt_redis_cmd(u->redis), u->top_script, 1, keys, keylens, 3, args, arglens, on_top,
+                                req);
+    if (rc != 0) {
+        mutt_http_reply_error(req, 503, "Redis unavailable", NULL);
+        return;
+    }
+    mutt_http_req_hold(req);
+}
+
+int mutt_alert_unhandled_routes(struct mutt_alert_unhandled *const *slot, struct mutt_http *http)
+{
+    void *priv = (void *)slot;
+    int rc = mutt_http_route(http, MUTT_HTTP_WEB, "GET", "/api/v1/unhandled", on_get_unhandled, priv);
+    if (rc == 0)
+        rc = mutt_http_route(http, MUTT_HTTP_WEB, "GET", "/api/v2/unhandled", on_get_unhandled, priv);
+    return rc;
+}
