@@ -214,6 +214,9 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_AUDIT_BATCH_SIZE] = { .name = "AUDIT_BATCH_SIZE", .type = MUTT_CFG_T_INT, .default_value = "100",
         .min = 1, .max = 100000, .group = "alert",
         .description = "Most audit rows written to PostgreSQL in one insert" },
+    [MUTT_CFG_ALERTER_CONCURRENCY] = { .name = "ALERTER_CONCURRENCY", .type = MUTT_CFG_T_INT,
+        .default_value = "64", .min = 1, .max = 10000, .group = "alert",
+        .description = "Events the alert stage has in flight at once (popped, not yet completed)" },
 
     /* ---- forward ---- */
     [MUTT_CFG_MOOG_WEBHOOK_URL] = { .name = "MOOG_WEBHOOK_URL", .type = MUTT_CFG_T_STRING, .default_value = NULL,
