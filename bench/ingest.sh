@@ -7,8 +7,10 @@
 #   2. batch:  a JSON array of 100 such events per request -> events/s
 # After each mode it checks that LLEN of the queue equals the number of events mutt
 # acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
+# The report is also written to bench/results/ingest-<UTC time>.txt, with wrk's raw output.
 # Env: MUTT_BIN (default ./mutt), DURATION (10), THREADS (2), CONNS (64), BATCH (100),
-#      REDIS_FSYNC (everysec), KEEP=1 keeps the work dir. Exit status 1 when an LLEN check fails.
+#      REDIS_FSYNC (everysec), INSTANCES (1; >1 runs that many reuseport processes, D11),
+#      KEEP=1 keeps the work dir. Exit status 1 when an LLEN check fails.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,17 +20,25 @@ THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 BATCH=${BATCH:-100}
 REDIS_FSYNC=${REDIS_FSYNC:-everysec}
+INSTANCES=${INSTANCES:-1}
 KEY=bench-ingest-key-0123456789abcdef0123456789
 QUEUE=mutt:ingest_queue
 
-command -v wrk >/dev/null || { echo "bench: installing wrk" >&2; apt-get install -y wrk >/dev/null; }
+command -v wrk >/dev/null || bash "$ROOT/tests/harness/deps.sh" wrk
 command -v redis-server >/dev/null || { echo "bench: redis-server missing (make deps)" >&2; exit 1; }
 [ -x "$MUTT_BIN" ] || { echo "bench: $MUTT_BIN not built (make)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/mutt-bench.XXXXXX)
-REDIS_PID= MUTT_PID=
+mkdir -p "$ROOT/bench/results"
+RESULT="$ROOT/bench/results/ingest-$(date -u +%Y%m%dT%H%M%SZ).txt"
+exec > >(tee "$RESULT") 2>&1
+REDIS_PID=
+MUTT_PIDS=()
+HEALTH_PORTS=()
 cleanup() {
-    [ -n "$MUTT_PID" ] && kill -TERM "$MUTT_PID" 2>/dev/null && wait "$MUTT_PID" 2>/dev/null || true
+    local p
+    for p in ${MUTT_PIDS[@]+"${MUTT_PIDS[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in ${MUTT_PIDS[@]+"${MUTT_PIDS[@]}"}; do wait "$p" 2>/dev/null || true; done
     [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null || true
     sleep 0.3
     if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
@@ -51,18 +61,24 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --dir "$WORK"
 for _ in $(seq 1 100); do [ -s "$WORK/redis.pid" ] && rc ping >/dev/null 2>&1 && break; sleep 0.05; done
 REDIS_PID=$(cat "$WORK/redis.pid")
 
-cat >"$WORK/mutt.conf" <<EOF
-POD_NAME=bench-$$
+for i in $(seq 1 "$INSTANCES"); do
+    hp=$(free_port)
+    HEALTH_PORTS+=("$hp")
+    cat >"$WORK/mutt.$i.conf" <<EOF
+POD_NAME=bench-$$-$i
 BIND_ADDR=127.0.0.1
 INGESTOR_PORT=$INGEST_PORT
+HEALTH_PORT=$hp
+INGEST_REUSEPORT=$([ "$INSTANCES" -gt 1 ] && echo true || echo false)
 REDIS_HOST=127.0.0.1
 REDIS_PORT=$REDIS_PORT
 INGEST_API_KEY=$KEY
 MAX_INGEST_QUEUE_SIZE=1000000000
 LOG_LEVEL=WARNING
 EOF
-"$MUTT_BIN" --config "$WORK/mutt.conf" --roles=ingest >"$WORK/mutt.log" 2>&1 &
-MUTT_PID=$!
+    "$MUTT_BIN" --config "$WORK/mutt.$i.conf" --roles=ingest >"$WORK/mutt.$i.log" 2>&1 &
+    MUTT_PIDS+=($!)
+done
 URL="http://127.0.0.1:$INGEST_PORT/api/v2/ingest"
 ready=0
 for _ in $(seq 1 200); do
@@ -71,16 +87,29 @@ for _ in $(seq 1 200); do
     [ "$code" = 200 ] && { ready=1; break; }
     sleep 0.1
 done
-[ "$ready" = 1 ] || { tail -n 20 "$WORK/mutt.log" >&2; echo "bench: mutt did not accept events" >&2; exit 1; }
+[ "$ready" = 1 ] || { tail -n 20 "$WORK"/mutt.*.log >&2; echo "bench: mutt did not accept events" >&2; exit 1; }
 
+# Events acknowledged so far, summed over every process (each answers /metrics on its health
+# port when INSTANCES > 1, else on the ingest port).
 accepted() {
-    curl -s "http://127.0.0.1:$INGEST_PORT/metrics" |
-        awk '/^mutt_ingest_events_total\{result="accepted"\}/ {printf "%d", $2; f=1} END {if (!f) print 0}'
+    local ports=("$INGEST_PORT") p total=0 v
+    [ "$INSTANCES" -gt 1 ] && ports=("${HEALTH_PORTS[@]}")
+    for p in "${ports[@]}"; do
+        v=$(curl -s "http://127.0.0.1:$p/metrics" |
+            awk '/^mutt_ingest_events_total\{result="accepted"\}/ {printf "%d", $2; f=1} END {if (!f) print 0}')
+        total=$((total + v))
+    done
+    echo "$total"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { # summed over the given pids
+    local t=0 p
+    for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+    echo "$t"
+}
 
+echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); $("$MUTT_BIN" --version 2>&1 | head -n 1)"
 echo "machine: $(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "redis: $(redis-server --version | awk '{print $3}'), appendonly yes, appendfsync $REDIS_FSYNC; wrk -t$THREADS -c$CONNS -d${DURATION}s"
+echo "redis: $(redis-server --version | awk '{print $3}'), appendonly yes, appendfsync $REDIS_FSYNC; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2); wrk -t$THREADS -c$CONNS -d${DURATION}s; mutt processes: $INSTANCES"
 
 FAILED=0
 # run_mode NAME BATCH_SIZE
@@ -88,7 +117,7 @@ run_mode() {
     local name=$1 batch=$2 before after llen out reqs p50 p99 non2xx errs dur mutt0 redis0
     rc del "$QUEUE" >/dev/null
     before=$(accepted)
-    mutt0=$(cpu_ticks "$MUTT_PID")
+    mutt0=$(cpu_ticks "${MUTT_PIDS[@]}")
     redis0=$(cpu_ticks "$REDIS_PID")
     out=$(BATCH=$batch INGEST_KEY=$KEY wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$URL")
     sleep 1 # answers still in flight when wrk stopped counting
@@ -99,7 +128,7 @@ run_mode() {
     non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *//p' <<<"$out")
     read -r p50 p99 errs dur < <(sed -n 's/^BENCH p50_us=\([0-9]*\) p99_us=\([0-9]*\) requests=[0-9]* duration_us=\([0-9]*\) errors=\([0-9]*\)/\1 \2 \4 \3/p' <<<"$out")
     local acked=$((after - before))
-    local cpu_m=$(( ($(cpu_ticks "$MUTT_PID") - mutt0) )) cpu_r=$(( ($(cpu_ticks "$REDIS_PID") - redis0) ))
+    local cpu_m=$(( ($(cpu_ticks "${MUTT_PIDS[@]}") - mutt0) )) cpu_r=$(( ($(cpu_ticks "$REDIS_PID") - redis0) ))
     printf '%-7s req/s %s  p50 %.2f ms  p99 %.2f ms  non-2xx %s  socket errors %s' "$name" "$reqs" \
         "$(awk -v v="$p50" 'BEGIN{print v/1000}')" "$(awk -v v="$p99" 'BEGIN{print v/1000}')" "${non2xx:-0}" "$errs"
     if [ "$batch" -gt 0 ]; then
@@ -109,9 +138,12 @@ run_mode() {
         "$([ "$acked" = "$llen" ] && echo 'equal (no loss)' || echo 'DIFFERENT')" \
         "$(awk -v t="$cpu_m" 'BEGIN{print t/100}')" "$(awk -v t="$cpu_r" 'BEGIN{print t/100}')"
     [ "$acked" = "$llen" ] || FAILED=1
+    { echo "---- wrk output ($name)"; echo "$out"; } >>"$WORK/raw.txt"
 }
 
 run_mode single 0
 run_mode batch "$BATCH"
 rc del "$QUEUE" >/dev/null
+cat "$WORK/raw.txt"
+echo "report: $RESULT"
 exit $FAILED
