@@ -1,0 +1,805 @@
+/* Integration tests of the reliable queue (src/io/relq.c) against a real redis-server.
+ * Needs: redis (MUTT_TEST_REDIS_HOST/PORT); the restart test also needs tests/harness/services.sh
+ * (MUTT_TEST_STATE, MUTT_TEST_ROOT). Skips when the harness environment is absent.
+ * Sync hiredis is used only by the test itself, to seed lists and to look at what Redis holds. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "mutt/error.h"
+#include "mutt/redis.h"
+#include "mutt/relq.h"
+#include "testenv.h"
+
+#define MAX_ITEMS 20000
+#define MAX_HELD 256
+#define MAX_CONSUMERS 2
+
+/* ------------------------------------------------------------------------------ fixture */
+
+enum mode {
+    MODE_ACK,        /* complete at once with no push */
+    MODE_PUSH,       /* complete at once with LPUSH <target> "done:<item>" */
+    MODE_HOLD,       /* keep the handle; the test completes it */
+    MODE_ACK_LATER,  /* keep the handle; a timer completes every held item a few ms later */
+};
+
+struct fx;
+
+struct consumer {
+    struct fx *f;
+    struct mutt_relq *q;
+    char pod[64];
+    enum mode mode;
+    int delivered;
+    int order[MAX_ITEMS]; /* ids in delivery order */
+    int completed_ok;
+    int completed_gone;
+    int completed_fail;
+    int terminal; /* completed_ok + completed_gone */
+    int outstanding;
+    int max_outstanding;
+    int pause_after; /* pause the relq when `delivered` reaches it (0 = never) */
+    struct mutt_relq_item *held[MAX_HELD];
+    int nheld;
+    struct mutt_relq_item *retry[MAX_HELD]; /* completions that failed: retried by the timer */
+    int nretry;
+    int last_status;
+    uv_timer_t timer;
+    bool timer_on;
+    int stopped_calls;
+    int stopped_status;
+    bool stopped;
+};
+
+struct fx {
+    uv_loop_t loop;
+    struct mutt_redis *r;
+    struct consumer *c[MAX_CONSUMERS];
+    int nconsumers;
+    int counts[MAX_ITEMS]; /* deliveries per item id, over every consumer */
+    char prefix[96];
+    char source[128];
+    char proc_prefix[128];
+    char hb_prefix[128];
+    char target[128];
+    char zset[128];
+};
+
+static const char *redis_host(void)
+{
+    const char *h = mutt_test_env("REDIS_HOST");
+    return h ? h : "127.0.0.1";
+}
+
+static redisContext *admin(void)
+{
+    struct timeval tv = {5, 0};
+    redisContext *rc = redisConnectWithTimeout(redis_host(), mutt_test_env_int("REDIS_PORT", 0), tv);
+    assert_non_null(rc);
+    assert_int_equal(rc->err, 0);
+    return rc;
+}
+
+static long long admin_int(const char *fmt, const char *a, const char *b)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, fmt, a, b);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    long long v = rep->integer;
+    freeReplyObject(rep);
+    redisFree(rc);
+    return v;
+}
+
+static long long llen(const char *key)
+{
+    return admin_int("LLEN %s", key, NULL);
+}
+
+static long long key_exists(const char *key)
+{
+    return admin_int("EXISTS %s", key, NULL);
+}
+
+static void item_name(int id, char *out, size_t n)
+{
+    snprintf(out, n, "item-%06d", id);
+}
+
+/* Id of "item-N" or of an outcome "done:item-N"; -1 for anything else. */
+static int item_id(const char *data, size_t len)
+{
+    if (len > 5 && memcmp(data, "done:", 5) == 0) {
+        data += 5;
+        len -= 5;
+    }
+    if (len < 6 || memcmp(data, "item-", 5) != 0)
+        return -1;
+    int id = atoi(data + 5);
+    return id >= 0 && id < MAX_ITEMS ? id : -1;
+}
+
+/* LPUSHes items [from, to) one by one (a producer's order), pipelined. */
+static void push_items(const char *key, int from, int to)
+{
+    redisContext *rc = admin();
+    char name[32];
+    for (int i = from; i < to; i++) {
+        item_name(i, name, sizeof(name));
+        assert_int_equal(redisAppendCommand(rc, "LPUSH %s %s", key, name), REDIS_OK);
+    }
+    for (int i = from; i < to; i++) {
+        redisReply *rep = NULL;
+        assert_int_equal(redisGetReply(rc, (void **)&rep), REDIS_OK);
+        freeReplyObject(rep);
+    }
+    redisFree(rc);
+}
+
+/* Ids of a list in consumption order (tail first, as RPOP would take them). Returns the count. */
+static int list_ids_tail_first(const char *key, int *ids, int max)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "LRANGE %s 0 -1", key);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    int n = 0;
+    for (size_t i = rep->elements; i-- > 0 && n < max;)
+        ids[n++] = item_id(rep->element[i]->str, rep->element[i]->len);
+    freeReplyObject(rep);
+    redisFree(rc);
+    return n;
+}
+
+static int setup(void **state)
+{
+    if (!mutt_test_env("REDIS_PORT")) {
+        *state = NULL;
+        return 0;
+    }
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    snprintf(f->prefix, sizeof(f->prefix), "mutt:test:relq:%d:%llu", (int)getpid(),
+             (unsigned long long)(uv_hrtime() % 1000000007ull));
+    snprintf(f->source, sizeof(f->source), "%s:src", f->prefix);
+    snprintf(f->proc_prefix, sizeof(f->proc_prefix), "%s:processing", f->prefix);
+    snprintf(f->hb_prefix, sizeof(f->hb_prefix), "%s:heartbeat", f->prefix);
+    snprintf(f->target, sizeof(f->target), "%s:target", f->prefix);
+    snprintf(f->zset, sizeof(f->zset), "%s:retry", f->prefix);
+
+    struct mutt_redis_opts o;
+    memset(&o, 0, sizeof(o));
+    o.host = redis_host();
+    o.port = mutt_test_env_int("REDIS_PORT", 0);
+    o.connect_timeout_ms = 2000;
+    o.reconnect_min_ms = 50;
+    o.reconnect_max_ms = 300;
+    f->r = mutt_redis_create(&f->loop, &o);
+    assert_non_null(f->r);
+    assert_int_equal(mutt_redis_start(f->r), 0);
+    for (int i = 0; i < 200 && !mutt_redis_connected(f->r); i++)
+        mutt_test_run_for(&f->loop, 10);
+    assert_true(mutt_redis_connected(f->r));
+    *state = f;
+    return 0;
+}
+
+static void on_consumer_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void delete_test_keys(const struct fx *f)
+{
+    redisContext *rc = admin();
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "%s:*", f->prefix);
+    char cursor[32] = "0";
+    do {
+        redisReply *rep = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+            if (rep)
+                freeReplyObject(rep);
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+        for (size_t i = 0; i < rep->element[1]->elements; i++) {
+            redisReply *d = redisCommand(rc, "DEL %s", rep->element[1]->element[i]->str);
+            if (d)
+                freeReplyObject(d);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(rc);
+}
+
+/* Destroys consumers, then the manager; the loop must close with nothing left open. */
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    if (!f)
+        return 0;
+    for (int i = 0; i < f->nconsumers; i++) {
+        struct consumer *c = f->c[i];
+        mutt_relq_destroy(c->q);
+        if (c->timer_on)
+            uv_close((uv_handle_t *)&c->timer, on_consumer_timer_closed);
+    }
+    mutt_redis_stop(f->r);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    mutt_redis_destroy(f->r);
+    int rc = uv_loop_close(&f->loop);
+    if (rc != 0)
+        mutt_test_loop_close(&f->loop);
+    delete_test_keys(f);
+    for (int i = 0; i < f->nconsumers; i++)
+        free(f->c[i]);
+    free(f);
+    assert_int_equal(rc, 0);
+    return 0;
+}
+
+static struct fx *fixture(void **state)
+{
+    struct fx *f = *state;
+    if (!f)
+        skip();
+    return f;
+}
+
+/* ------------------------------------------------------------------------------ consumer */
+
+static void on_completed(void *priv, struct mutt_relq_item *item, int status)
+{
+    struct consumer *c = priv;
+    c->last_status = status;
+    if (status == 0 || status == MUTT_ENOTFOUND) {
+        if (status == 0)
+            c->completed_ok++;
+        else
+            c->completed_gone++;
+        c->terminal++;
+        c->outstanding--;
+        return;
+    }
+    c->completed_fail++;
+    assert_true(c->nretry < MAX_HELD);
+    c->retry[c->nretry++] = item; /* still ours: the timer tries again */
+}
+
+static int complete_item(struct consumer *c, struct mutt_relq_item *item)
+{
+    if (c->mode != MODE_PUSH)
+        return mutt_relq_complete(item, NULL, 0, on_completed, c);
+    size_t len = 0;
+    const char *data = mutt_relq_item_data(item, &len);
+    char payload[64];
+    int n = snprintf(payload, sizeof(payload), "done:%.*s", (int)len, data);
+    struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = c->f->target, .payload = payload, .len = (size_t)n};
+    return mutt_relq_complete(item, &push, 1, on_completed, c);
+}
+
+static void on_item(void *priv, struct mutt_relq_item *item, const char *data, size_t len)
+{
+    struct consumer *c = priv;
+    int id = item_id(data, len);
+    assert_true(id >= 0);
+    c->f->counts[id]++;
+    if (c->delivered < MAX_ITEMS)
+        c->order[c->delivered] = id;
+    c->delivered++;
+    c->outstanding++;
+    if (c->outstanding > c->max_outstanding)
+        c->max_outstanding = c->outstanding;
+    if (c->pause_after && c->delivered == c->pause_after)
+        mutt_relq_pause(c->q);
+    if (c->mode == MODE_HOLD || c->mode == MODE_ACK_LATER) {
+        assert_true(c->nheld < MAX_HELD);
+        c->held[c->nheld++] = item;
+        return;
+    }
+    int rc = complete_item(c, item);
+    if (rc != 0) {
+        assert_true(c->nretry < MAX_HELD);
+        c->retry[c->nretry++] = item;
+    }
+}
+
+/* Retries failed completions; in MODE_ACK_LATER also completes what is held. */
+static void on_consumer_timer(uv_timer_t *t)
+{
+    struct consumer *c = t->data;
+    int n = c->nretry;
+    c->nretry = 0;
+    struct mutt_relq_item *again[MAX_HELD];
+    memcpy(again, c->retry, sizeof(again[0]) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (complete_item(c, again[i]) != 0)
+            c->retry[c->nretry++] = again[i];
+    if (c->mode == MODE_ACK_LATER) {
+        for (int i = 0; i < c->nheld; i++)
+            assert_int_equal(complete_item(c, c->held[i]), 0);
+        c->nheld = 0;
+    }
+}
+
+static struct mutt_relq_opts base_opts(struct fx *f, const char *pod)
+{
+    struct mutt_relq_opts o;
+    memset(&o, 0, sizeof(o));
+    o.name = "test";
+    o.source = f->source;
+    o.processing_prefix = f->proc_prefix;
+    o.heartbeat_prefix = f->hb_prefix;
+    o.pod = pod;
+    o.block_timeout_s = 1;
+    o.max_inflight = 64;
+    o.heartbeat_interval_ms = 200;
+    o.heartbeat_expiry_s = 5;
+    o.janitor_interval_ms = 60000;
+    return o;
+}
+
+static struct consumer *new_consumer(struct fx *f, const char *pod, enum mode mode, struct mutt_relq_opts *o)
+{
+    assert_true(f->nconsumers < MAX_CONSUMERS);
+    struct consumer *c = calloc(1, sizeof(*c));
+    assert_non_null(c);
+    c->f = f;
+    c->mode = mode;
+    snprintf(c->pod, sizeof(c->pod), "%s", pod);
+    struct mutt_relq_opts def;
+    if (!o) {
+        def = base_opts(f, c->pod);
+        o = &def;
+    }
+    o->pod = c->pod;
+    c->q = mutt_relq_create(&f->loop, f->r, o, on_item, c);
+    assert_non_null(c->q);
+    uv_timer_init(&f->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_on = true;
+    uv_timer_start(&c->timer, on_consumer_timer, 5, 5);
+    f->c[f->nconsumers++] = c;
+    return c;
+}
+
+static void on_stopped(void *priv, int status)
+{
+    struct consumer *c = priv;
+    c->stopped_calls++;
+    c->stopped_status = status;
+    c->stopped = true;
+}
+
+static void proc_key(const struct fx *f, const char *pod, char *out, size_t n)
+{
+    snprintf(out, n, "%s:%s", f->proc_prefix, pod);
+}
+
+static void hb_key(const struct fx *f, const char *pod, char *out, size_t n)
+{
+    snprintf(out, n, "%s:%s", f->hb_prefix, pod);
+}
+
+/* ------------------------------------------------------------------------------ delivery */
+
+static void test_relq_delivers_each_item_once_in_fifo_order(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 300);
+    struct mutt_relq_opts o = base_opts(f, "pod-fifo");
+    o.max_inflight = 16;
+    struct consumer *c = new_consumer(f, "pod-fifo", MODE_ACK, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 300, 10000));
+    mutt_test_run_for(&f->loop, 100); /* nothing more may arrive */
+    assert_int_equal(c->delivered, 300);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(c->order[i], i);
+        assert_int_equal(f->counts[i], 1);
+    }
+    assert_int_equal(llen(f->source), 0);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.popped, 300);
+    assert_int_equal(st.completed, 300);
+    assert_int_equal(st.inflight, 0);
+    assert_int_equal(key_exists(mutt_relq_heartbeat_key(c->q)), 1);
+}
+
+static void test_relq_complete_pushes_outcome_and_removes_item_atomically(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 1);
+    struct consumer *c = new_consumer(f, "pod-push", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 1, 5000));
+    const char *proc = mutt_relq_processing_list(c->q);
+    assert_int_equal(llen(proc), 1); /* in flight: still in the processing list */
+    assert_int_equal(llen(f->source), 0);
+
+    struct mutt_relq_push pushes[2] = {
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "alert\0bin", .len = 9},
+        {.kind = MUTT_RELQ_ZADD, .key = f->zset, .payload = "u1|alert", .len = 8, .score = 1234.5},
+    };
+    assert_int_equal(mutt_relq_complete(c->held[0], pushes, 2, on_completed, c), 0);
+    assert_int_equal(mutt_relq_complete(c->held[0], pushes, 2, on_completed, c), MUTT_ESTATE);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 1, 5000));
+    assert_int_equal(c->completed_ok, 1);
+    assert_int_equal(llen(proc), 0);
+
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "LRANGE %s 0 -1", f->target);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 1);
+    assert_int_equal(rep->element[0]->len, 9);
+    assert_memory_equal(rep->element[0]->str, "alert\0bin", 9);
+    freeReplyObject(rep);
+    rep = redisCommand(rc, "ZSCORE %s %s", f->zset, "u1|alert");
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "1234.5");
+    freeReplyObject(rep);
+    redisFree(rc);
+}
+
+static void test_relq_complete_refuses_wrong_target_type_without_losing_item(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 1);
+    assert_int_equal(admin_int("SADD %s %s", f->target, "x"), 1); /* a set: LPUSH would fail */
+    struct consumer *c = new_consumer(f, "pod-wrongtype", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 1, 5000));
+    struct mutt_relq_item *it = c->held[0];
+    struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "a", .len = 1};
+    assert_int_equal(mutt_relq_complete(it, &push, 1, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_fail, 1, 5000));
+    c->nretry = 0; /* handled here, not by the retry timer */
+    assert_int_equal(c->last_status, MUTT_EIO);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 1); /* the script wrote nothing */
+    /* the handle is still valid: a plain ack succeeds */
+    assert_int_equal(mutt_relq_complete(it, NULL, 0, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 1, 5000));
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+}
+
+static void test_relq_complete_after_janitor_moved_item_pushes_nothing(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 1);
+    struct mutt_relq_opts o = base_opts(f, "pod-gone");
+    o.max_inflight = 1; /* at the cap: nothing pops the item again behind our back */
+    struct consumer *c = new_consumer(f, "pod-gone", MODE_HOLD, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 1, 5000));
+    const char *proc = mutt_relq_processing_list(c->q);
+    /* what a janitor does when it wrongly thinks we are dead */
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "RPOPLPUSH %s %s", proc, f->source);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    redisFree(rc);
+
+    struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "alert", .len = 5};
+    assert_int_equal(mutt_relq_complete(c->held[0], &push, 1, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 1, 5000));
+    assert_int_equal(c->last_status, MUTT_ENOTFOUND);
+    assert_int_equal(c->completed_gone, 1);
+    assert_int_equal(llen(f->target), 0); /* no outcome for an item that went back */
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.already_gone, 1);
+    /* nothing is lost: the item comes round again and completes once */
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 2, 5000));
+    assert_int_equal(c->order[1], 0);
+    assert_int_equal(mutt_relq_complete(c->held[1], &push, 1, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 1, 5000));
+    assert_int_equal(llen(f->target), 1);
+    assert_int_equal(llen(proc), 0);
+}
+
+static void test_relq_never_hands_out_more_than_max_inflight(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 50);
+    struct mutt_relq_opts o = base_opts(f, "pod-cap");
+    o.max_inflight = 5;
+    struct consumer *c = new_consumer(f, "pod-cap", MODE_HOLD, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 5, 5000));
+    mutt_test_run_for(&f->loop, 200); /* a sixth would arrive now if the cap leaked */
+    assert_int_equal(c->delivered, 5);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 5);
+    assert_int_equal(llen(f->source), 45);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.inflight, 5);
+
+    c->mode = MODE_ACK_LATER; /* the timer completes what is held, a few ms after delivery */
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 50, 10000));
+    assert_int_equal(c->delivered, 50);
+    assert_int_equal(c->max_outstanding, 5);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(c->order[i], i);
+
+    /* the cap is live: raise it and more are handed out at once */
+    push_items(f->source, 50, 70);
+    c->mode = MODE_HOLD;
+    c->max_outstanding = 0;
+    mutt_relq_set_max_inflight(c->q, 12);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 62, 5000));
+    mutt_test_run_for(&f->loop, 200);
+    assert_int_equal(c->delivered, 62);
+    assert_int_equal(c->max_outstanding, 12);
+}
+
+static void test_relq_pause_stops_delivery_and_resume_continues(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 10);
+    struct consumer *c = new_consumer(f, "pod-pause", MODE_ACK, NULL);
+    c->pause_after = 3; /* the item callback pauses, as the breaker would */
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 3, 5000));
+    assert_true(mutt_relq_paused(c->q));
+    mutt_test_run_for(&f->loop, 300);
+    assert_int_equal(c->delivered, 3);
+    push_items(f->source, 10, 15);
+    mutt_test_run_for(&f->loop, 300);
+    assert_int_equal(c->delivered, 3);
+    assert_int_equal(llen(f->source), 5); /* no new pops while paused */
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.held + 3 + llen(f->source), 15); /* popped ones wait, nothing is lost */
+
+    mutt_relq_resume(c->q);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 15, 5000));
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(c->order[i], i);
+    assert_int_equal(llen(f->source), 0);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+}
+
+/* ------------------------------------------------------------------------------ janitor */
+
+static void test_relq_janitors_recover_dead_pod_list_exactly_once(void **state)
+{
+    struct fx *f = fixture(state);
+    char dead[160];
+    proc_key(f, "pod-dead", dead, sizeof(dead));
+    push_items(dead, 0, 300); /* a crashed pod's processing list, no heartbeat */
+    struct mutt_relq_opts oa = base_opts(f, "pod-a");
+    oa.janitor_interval_ms = 20;
+    oa.recover_batch = 7; /* several script calls per list: the race window is real */
+    struct mutt_relq_opts ob = oa;
+    struct consumer *a = new_consumer(f, "pod-a", MODE_ACK, &oa);
+    struct consumer *b = new_consumer(f, "pod-b", MODE_ACK, &ob);
+    assert_int_equal(mutt_relq_start(a->q), 0);
+    assert_int_equal(mutt_relq_start(b->q), 0);
+    int total = 0;
+    for (int i = 0; i < 500 && total < 300; i++) {
+        mutt_test_run_for(&f->loop, 10);
+        total = a->completed_ok + b->completed_ok;
+    }
+    assert_int_equal(total, 300);
+    mutt_test_run_for(&f->loop, 200); /* more janitor passes: nothing may move twice */
+    assert_int_equal(a->delivered + b->delivered, 300);
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(f->counts[i], 1);
+    assert_int_equal(key_exists(dead), 0);
+    assert_int_equal(llen(f->source), 0);
+    struct mutt_relq_stats sa, sb;
+    mutt_relq_get_stats(a->q, &sa);
+    mutt_relq_get_stats(b->q, &sb);
+    assert_int_equal(sa.janitor_recovered + sb.janitor_recovered, 300);
+    assert_true(sa.janitor_runs >= 2 && sb.janitor_runs >= 2);
+    /* live pods never recover each other's lists */
+    assert_int_equal(sa.own_recovered + sb.own_recovered, 0);
+}
+
+static void test_relq_janitor_leaves_live_pod_list_alone(void **state)
+{
+    struct fx *f = fixture(state);
+    char live[160], live_hb[160];
+    proc_key(f, "pod-live", live, sizeof(live));
+    hb_key(f, "pod-live", live_hb, sizeof(live_hb));
+    push_items(live, 0, 3);
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "SETEX %s 30 alive", live_hb);
+    freeReplyObject(rep);
+    redisFree(rc);
+    struct mutt_relq_opts o = base_opts(f, "pod-j");
+    o.janitor_interval_ms = 20;
+    struct consumer *c = new_consumer(f, "pod-j", MODE_ACK, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    struct mutt_relq_stats st;
+    for (int i = 0; i < 300; i++) {
+        mutt_test_run_for(&f->loop, 10);
+        mutt_relq_get_stats(c->q, &st);
+        if (st.janitor_runs >= 3)
+            break;
+    }
+    assert_true(st.janitor_runs >= 3);
+    assert_int_equal(llen(live), 3);
+    assert_int_equal(c->delivered, 0);
+    assert_int_equal(st.janitor_recovered, 0);
+}
+
+static void test_relq_recovers_own_stale_list_at_start(void **state)
+{
+    struct fx *f = fixture(state);
+    char own[160], own_hb[160];
+    proc_key(f, "pod-same", own, sizeof(own));
+    hb_key(f, "pod-same", own_hb, sizeof(own_hb));
+    push_items(own, 0, 3);         /* a crashed predecessor popped 0, 1, 2 */
+    push_items(f->source, 3, 5);   /* and 3, 4 were still waiting */
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "SETEX %s 30 alive", own_hb); /* its heartbeat not expired yet */
+    freeReplyObject(rep);
+    redisFree(rc);
+    struct consumer *c = new_consumer(f, "pod-same", MODE_ACK, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 5, 5000));
+    for (int i = 0; i < 5; i++) /* returned to the front of the line, in their order */
+        assert_int_equal(c->order[i], i);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.own_recovered, 3);
+    assert_int_equal(st.janitor_recovered, 0);
+    assert_int_equal(llen(own), 0);
+}
+
+/* ------------------------------------------------------------------------------ stop */
+
+static void test_relq_graceful_stop_returns_items_and_deletes_heartbeat(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 20);
+    struct mutt_relq_opts o = base_opts(f, "pod-stop");
+    o.max_inflight = 5;
+    struct consumer *c = new_consumer(f, "pod-stop", MODE_HOLD, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 5, 5000));
+    const char *proc = mutt_relq_processing_list(c->q);
+    assert_int_equal(key_exists(mutt_relq_heartbeat_key(c->q)), 1);
+
+    uint64_t t0 = uv_hrtime() / 1000000;
+    assert_int_equal(mutt_relq_stop(c->q, 300, on_stopped, c), 0);
+    assert_int_equal(mutt_relq_stop(c->q, 300, on_stopped, c), MUTT_ESTATE);
+    assert_int_equal(c->stopped_calls, 0); /* never from inside stop */
+    /* in-flight items may still complete while the stop drains */
+    assert_int_equal(mutt_relq_complete(c->held[0], NULL, 0, on_completed, c), 0);
+    assert_int_equal(mutt_relq_complete(c->held[1], NULL, 0, on_completed, c), 0);
+    assert_true(mutt_test_run_until(&f->loop, &c->stopped, 5000));
+    uint64_t took = uv_hrtime() / 1000000 - t0;
+    assert_true(took >= 250); /* it waited for the 3 still held */
+    assert_int_equal(c->stopped_status, 0);
+    assert_int_equal(c->completed_ok, 2);
+    assert_int_equal(c->delivered, 5);
+    assert_int_equal(llen(proc), 0);
+    assert_int_equal(key_exists(mutt_relq_heartbeat_key(c->q)), 0);
+    int ids[32];
+    int n = list_ids_tail_first(f->source, ids, 32);
+    assert_int_equal(n, 18);
+    for (int i = 0; i < 18; i++) /* the 3 unfinished ones first, then the untouched rest */
+        assert_int_equal(ids[i], i + 2);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.returned_on_stop, 3);
+    /* a late completion of a returned item pushes nothing */
+    struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "x", .len = 1};
+    assert_int_equal(mutt_relq_complete(c->held[2], &push, 1, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_gone, 1, 5000));
+    assert_int_equal(llen(f->target), 0);
+    mutt_test_run_for(&f->loop, 100);
+    assert_int_equal(c->stopped_calls, 1);
+}
+
+static void test_relq_stop_finishes_early_when_stage_releases_everything(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 3);
+    struct consumer *c = new_consumer(f, "pod-stop2", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 3, 5000));
+    uint64_t t0 = uv_hrtime() / 1000000;
+    assert_int_equal(mutt_relq_stop(c->q, 20000, on_stopped, c), 0);
+    c->mode = MODE_ACK_LATER;
+    assert_true(mutt_test_run_until(&f->loop, &c->stopped, 5000));
+    assert_true(uv_hrtime() / 1000000 - t0 < 5000); /* did not sit out the 20 s */
+    assert_int_equal(c->stopped_status, 0);
+    assert_int_equal(c->completed_ok, 3);
+    assert_int_equal(llen(f->source), 0);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+    assert_int_equal(key_exists(mutt_relq_heartbeat_key(c->q)), 0);
+}
+
+/* ------------------------------------------------------------------------------ faults, volume */
+
+static void test_relq_loses_nothing_across_redis_restart(void **state)
+{
+    struct fx *f = fixture(state);
+    if (!mutt_test_env("STATE") || !mutt_test_env("ROOT"))
+        skip();
+    enum { N = 2000 };
+    push_items(f->source, 0, N);
+    struct mutt_relq_opts o = base_opts(f, "pod-restart");
+    o.max_inflight = 32;
+    struct consumer *c = new_consumer(f, "pod-restart", MODE_PUSH, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 300, 10000));
+    assert_int_equal(mutt_test_service("stop-redis"), 0);
+    mutt_test_run_for(&f->loop, 500); /* completions and pops fail now */
+    assert_int_equal(mutt_test_service("start-redis"), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, N, 30000));
+    mutt_test_run_for(&f->loop, 200);
+
+    /* every item's outcome exactly once; nothing left behind */
+    static int ids[N + 10];
+    int n = list_ids_tail_first(f->target, ids, N + 10);
+    assert_int_equal(n, N);
+    static int seen[N];
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < n; i++) {
+        assert_true(ids[i] >= 0 && ids[i] < N);
+        seen[ids[i]]++;
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(llen(f->source), 0);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+    assert_int_equal(c->terminal, c->delivered);
+}
+
+static void test_relq_consumes_ten_thousand_items_quickly(void **state)
+{
+    struct fx *f = fixture(state);
+    enum { N = 10000 };
+    push_items(f->source, 0, N);
+    struct consumer *c = new_consumer(f, "pod-fast", MODE_PUSH, NULL); /* max_inflight 64 */
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, N, 20000));
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    fprintf(stderr, "relq: %d items consumed and completed in %.2f s\n", N, secs);
+    assert_true(secs < 20.0);
+    assert_int_equal(c->delivered, N);
+    assert_int_equal(llen(f->target), N);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_relq_delivers_each_item_once_in_fifo_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_complete_pushes_outcome_and_removes_item_atomically, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_complete_refuses_wrong_target_type_without_losing_item, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_never_hands_out_more_than_max_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_pause_stops_delivery_and_resume_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_janitors_recover_dead_pod_list_exactly_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_janitor_leaves_live_pod_list_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_recovers_own_stale_list_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_graceful_stop_returns_items_and_deletes_heartbeat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_stop_finishes_early_when_stage_releases_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_loses_nothing_across_redis_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_consumes_ten_thousand_items_quickly, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("relq", tests, NULL, NULL);
+}
