@@ -104,7 +104,7 @@ static void test_template_reads_only_len_bytes(void **state)
 
 static void test_template_truncates_at_character_boundary(void **state)
 {
-    char out[8];
+    char out[16];
     /* "ab" + é (2 bytes) + "cdé": room for 7 bytes: "abécd" is 6, the next é would need 8 */
     const char *msg = "ab\xc3\xa9" "cd\xc3\xa9";
     size_t n = mutt_template_mask(msg, strlen(msg), out, 7);
