@@ -30,7 +30,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest clean
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -91,6 +91,13 @@ test-asan: deps
 bench-ingest: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@bash bench/ingest.sh
+
+# Rules engine throughput (D13 mix); not a test. Results go to bench/README.md by hand.
+$(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libmutt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
+bench-rules: $(BUILD)/bench/rules_bench
+	@$(BUILD)/bench/rules_bench
 
 clean:
 	rm -rf build $(BIN)
