@@ -584,17 +584,19 @@ static void send_claim(struct mutt_relq *q)
 /* The one place that decides the next command on the dedicated connection. */
 static void pump(struct mutt_relq *q)
 {
-    if (q->state != RELQ_RUNNING || q->paused || q->bconn_busy || !q->bconn)
+    if (q->state != RELQ_RUNNING || q->bconn_busy || !q->bconn)
         return;
     if (!mutt_redis_conn_connected(q->bconn))
         return; /* on_bconn_state calls us when it is up */
     if (q->need_claim) {
-        /* only with nothing in flight is every item in our list known to be untracked */
+        /* only with nothing in flight is every item in our list known to be untracked; a claim
+         * is no pop, so it runs while paused too (a stage paused from the start still writes
+         * its heartbeat and returns a predecessor's items) */
         if (q->inflight == 0)
             send_claim(q);
         return;
     }
-    if (q->inflight >= q->max_inflight)
+    if (q->paused || q->inflight >= q->max_inflight)
         return;
     if (q->drain_next)
         send_batch_pop(q, q->max_inflight - q->inflight);

@@ -575,6 +575,26 @@ static void test_relq_pause_stops_delivery_and_resume_continues(void **state)
     assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
 }
 
+static void test_relq_abandoned_item_returns_to_source_and_comes_round_again(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 2);
+    struct consumer *c = new_consumer(f, "pod-abandon", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 2, 5000));
+    assert_int_equal(mutt_relq_abandon(c->held[0]), 0); /* item 0: the stage gives up on it */
+    assert_int_equal(mutt_relq_complete(c->held[1], NULL, 0, on_completed, c), 0);
+    assert_int_equal(mutt_relq_abandon(c->held[1]), MUTT_ESTATE); /* completion running */
+    c->nheld = 0;
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 3, 5000));
+    assert_int_equal(c->order[2], 0);
+    assert_int_equal(c->completed_ok, 1);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.own_recovered, 1);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 1); /* only the redelivered one */
+}
+
 /* ------------------------------------------------------------------------------ janitor */
 
 static void test_relq_janitors_recover_dead_pod_list_exactly_once(void **state)
@@ -793,6 +813,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_never_hands_out_more_than_max_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_pause_stops_delivery_and_resume_continues, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_abandoned_item_returns_to_source_and_comes_round_again, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_relq_janitors_recover_dead_pod_list_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_janitor_leaves_live_pod_list_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_recovers_own_stale_list_at_start, setup, teardown),
