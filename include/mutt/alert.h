@@ -18,6 +18,14 @@
 
 extern const struct mutt_stage mutt_alert_stage;
 
+/* Test hooks on the running stage (the one instance of this process). */
+bool mutt_alert_consuming(void);  /* started and consuming (first cache load done) */
+size_t mutt_alert_busy(void);     /* items handed out and not yet finished */
+struct mutt_alert_cache;
+struct mutt_alert_audit;
+const struct mutt_alert_cache *mutt_alert_stage_cache(void); /* NULL when not running */
+struct mutt_alert_audit *mutt_alert_stage_audit(void);       /* NULL when not running */
+
 /* Redis names the contract does not make configurable. */
 #define MUTT_ALERT_AUDIT_PENDING "mutt:audit:pending"       /* audit rows waiting for PG (W20) */
 #define MUTT_ALERT_AUDIT_CLAIM_PREFIX "mutt:audit:processing" /* <prefix>:<pod>:<slot> batches */
@@ -88,7 +96,7 @@ struct mutt_alert_audit_row {
     int64_t rule_id;
     const char *handling_decision;
     bool forwarded;
-    const char *raw;
+    const char *raw;             /* the event as compact JSON object text (spliced in as is) */
     size_t raw_len;
 };
 

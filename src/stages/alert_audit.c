@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mutt/error.h"
+#include "mutt/event.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/pg.h"
@@ -139,17 +140,39 @@ int mutt_alert_audit_row_json(const struct mutt_alert_audit_row *row, char **out
     bad |= json_object_set_new(o, "rule", json_integer((json_int_t)row->rule_id));
     bad |= json_object_set_new(o, "dec", json_string(row->handling_decision ? row->handling_decision : ""));
     bad |= json_object_set_new(o, "fwd", json_boolean(row->forwarded));
-    bad |= json_object_set_new(o, "raw", json_stringn(row->raw, row->raw_len));
     if (bad) {
         json_decref(o);
         return MUTT_EINVAL;
     }
-    char *s = json_dumps(o, JSON_COMPACT);
+    char head[1024];
+    size_t hn = 0;
+    char *heap = NULL;
+    if (mutt_event_dump(o, head, sizeof head, &hn) == MUTT_EFULL) {
+        if (mutt_event_dump_alloc(o, &heap, &hn) != 0) {
+            json_decref(o);
+            return MUTT_ENOMEM;
+        }
+    }
     json_decref(o);
-    if (!s)
+    /* the raw event is already compact JSON: splice it in as a value instead of escaping it as
+     * a string (half the bytes to write and to read back) */
+    const char *h = heap ? heap : head;
+    char *s = malloc(hn + row->raw_len + 16);
+    if (!s) {
+        free(heap);
         return MUTT_ENOMEM;
+    }
+    size_t n = hn - 1; /* drop the closing brace */
+    memcpy(s, h, n);
+    memcpy(s + n, ",\"raw\":", 7);
+    n += 7;
+    memcpy(s + n, row->raw, row->raw_len);
+    n += row->raw_len;
+    s[n++] = '}';
+    s[n] = '\0';
+    free(heap);
     *out = s;
-    *len = strlen(s);
+    *len = n;
     return 0;
 }
 
@@ -223,14 +246,21 @@ struct cols {
     size_t n[NCOLS];
     char ts[MUTT_TIME_ISO8601_MS_LEN];
     char rule[24];
+    char *raw_heap; /* the raw event re-serialised when stored as an object (freed by caller) */
 };
 
 static bool row_cols(const json_t *o, struct cols *c)
 {
     const json_t *ts = json_object_get(o, "ts"), *eid = json_object_get(o, "eid"), *raw = json_object_get(o, "raw");
+    c->raw_heap = NULL;
+    if (json_is_object(raw)) {
+        size_t rl = 0;
+        if (mutt_event_dump_alloc(raw, &c->raw_heap, &rl) != 0)
+            return false;
+    }
     const json_t *rule = json_object_get(o, "rule");
     int64_t ms;
-    if (!json_is_string(ts) || !json_is_string(eid) || !json_is_string(raw) ||
+    if (!json_is_string(ts) || !json_is_string(eid) || (!json_is_string(raw) && !c->raw_heap) ||
         mutt_time_parse_iso8601(json_string_value(ts), &ms) != 0 ||
         mutt_time_format_iso8601_ms(ms, c->ts, sizeof c->ts) != 0)
         return false;
@@ -253,6 +283,10 @@ static bool row_cols(const json_t *o, struct cols *c)
     }
     c->v[6] = json_is_true(json_object_get(o, "fwd")) ? "t" : "f";
     c->n[6] = 1;
+    if (c->raw_heap) {
+        c->v[7] = c->raw_heap;
+        c->n[7] = strlen(c->raw_heap);
+    }
     return true;
 }
 
@@ -453,14 +487,16 @@ static void insert_next(struct slot *s)
     size_t good = 0;
     for (size_t i = from; i < to; i++) {
         json_t *o = json_loads(s->rows[i], 0, NULL);
-        struct cols cv;
+        struct cols cv = {.raw_heap = NULL};
         if (!o || !row_cols(o, &cv)) {
             slot_add_dlq(s, s->rows[i], "audit row unreadable");
+            free(cv.raw_heap);
             json_decref(o);
             continue;
         }
         for (int c = 0; c < NCOLS; c++)
             buf_elem(&cols[c], cv.v[c], cv.v[c] ? cv.n[c] : 0);
+        free(cv.raw_heap);
         json_decref(o);
         good++;
     }

@@ -4,9 +4,11 @@
 
 #include <stddef.h>
 
+#include "mutt/alert.h"
 #include "mutt/ingest.h"
 
 const struct mutt_stage *const mutt_stages[] = {
     &mutt_ingest_stage,
+    &mutt_alert_stage,
     NULL,
 };

@@ -1,0 +1,1034 @@
+/* The alert stage (role alert, CONTRACT §4): lifecycle and the per-item flow. Items come from
+ * relq (BRPOPLPUSH into mutt:processing:alerter:<pod>, up to ALERTER_CONCURRENCY in flight);
+ * each one ends in exactly one atomic completion (D3): LREM of the item together with its
+ * outcome pushes: handled -> alert (when forwarding) + audit row to mutt:audit:pending;
+ * unhandled -> meta-alert when the counting script said so; poison/unparseable -> DLQ; a failed
+ * attempt -> the item with _retry_count + 1 back to the ingest queue. Audit rows reach
+ * PostgreSQL later, in batches (alert_audit.c), so alerts never wait for the database.
+ * Loop thread only; one instance per process. */
+#define _GNU_SOURCE
+#include "mutt/alert.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutt/alert_item.h"
+#include "mutt/config.h"
+#include "mutt/dynconfig.h"
+#include "mutt/error.h"
+#include "mutt/event.h"
+#include "mutt/log.h"
+#include "mutt/metrics.h"
+#include "mutt/pg.h"
+#include "mutt/random.h"
+#include "mutt/redis.h"
+#include "mutt/relq.h"
+#include "mutt/rules.h"
+#include "mutt/timefmt.h"
+
+#define CACHE_RETRY_MS 1000u   /* until the first load succeeds */
+#define AUDIT_SLOTS 4u
+#define AUDIT_FLUSH_MS 50u
+#define AUDIT_RETRY_MS 1000u
+#define DLQ_ORIGIN "ingest"    /* D5: where a DLQ item of this stage replays to */
+
+enum status_label { ST_HANDLED = 0, ST_UNHANDLED, ST_POISON, ST_ERROR, ST_COUNT_ };
+static const char *const status_names[ST_COUNT_] = {"handled", "unhandled", "poison", "error"};
+
+struct alert {
+    struct mutt_ctx *ctx;
+    bool running;
+    bool stopping;
+    bool consuming;             /* relq started (after the first cache load) */
+    struct mutt_relq *relq;
+    struct mutt_alert_cache *cache;
+    struct mutt_alert_audit *audit;
+    struct mutt_alert_unhandled *unhandled; /* read by the GET route through &g_alert.unhandled */
+    struct mutt_match_scratch *scratch;
+    uint64_t regex_hits_seen;
+
+    const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
+    const char *alert_queue;
+    const char *dlq;
+    int64_t max_retries;
+
+    uv_timer_t reload_timer;
+    uv_timer_t bp_timer;        /* backpressure + depth gauges */
+    uv_timer_t reap_timer;      /* runs the final frees outside any callback */
+    bool timers_open;
+    bool deferring;             /* relq paused by backpressure (defer mode) */
+    bool shedding;              /* items go to the DLQ (dlq mode) */
+    bool warned;                /* above the warn threshold (logged once per crossing) */
+    int64_t last_alert_depth;
+    size_t bp_inflight;
+
+    size_t busy;                /* item ops not finished */
+    struct item_op *stalled;    /* completions refused locally (EFULL/ENOMEM), resent by a timer */
+    uv_timer_t stall_timer;
+    uint64_t last_janitor_ms;   /* loop time of the last audit janitor pass */
+    bool relq_stopped, audit_stopped;
+    mutt_stage_done_cb *done;
+    void *done_priv;
+
+    struct mutt_counter *processed[ST_COUNT_];
+    struct mutt_counter *forwarded;
+    struct mutt_counter *meta_alerts;
+    struct mutt_counter *reload_failures;
+    struct mutt_counter *regex_hits;
+    struct mutt_counter *shed_dlq, *shed_defer;
+    struct mutt_counter *already_gone;
+    struct mutt_histogram *latency;
+    struct mutt_histogram *reload_latency;
+    struct mutt_histogram *match_seconds;
+    struct mutt_gauge *rules_count, *dev_count, *teams_count;
+    struct mutt_gauge *dlq_depth, *processing_depth, *queue_depth;
+};
+
+static struct alert g_alert;
+
+/* One item between relq handing it out and its completion. */
+struct item_op {
+    struct alert *al;
+    struct mutt_relq_item *item;
+    json_t *ev;                 /* parsed event (NULL for unparseable items) */
+    uint64_t start_ns;
+    enum status_label label;    /* what a successful completion counts */
+    bool forwards;              /* handled + forwarding: count the alert */
+    bool meta;                  /* meta-alert pushed */
+    bool retrying;              /* this completion is the retry path */
+    char *payloads[MUTT_RELQ_MAX_PUSHES];
+    size_t npayloads;
+    struct mutt_relq_push pushes[MUTT_RELQ_MAX_PUSHES]; /* kept for a resend after EFULL */
+    size_t npushes;
+    struct item_op *next_stalled;
+};
+
+static void maybe_stopped(struct alert *al);
+static void schedule_reload(struct alert *al, uint64_t ms);
+
+/* ------------------------------------------------------------------------------------------ */
+/* helpers                                                                                     */
+
+static int64_t wall_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void now_iso(char out[MUTT_TIME_ISO8601_MS_LEN])
+{
+    if (mutt_time_format_iso8601_ms(wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
+        out[0] = '\0';
+}
+
+static const char *event_str(const json_t *ev, const char *key)
+{
+    const json_t *v = json_object_get(ev, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void op_free(struct item_op *op)
+{
+    for (size_t i = 0; i < op->npayloads; i++)
+        free(op->payloads[i]);
+    json_decref(op->ev);
+    free(op);
+}
+
+static void op_finish(struct item_op *op)
+{
+    struct alert *al = op->al;
+    op_free(op);
+    al->busy--;
+    maybe_stopped(al);
+}
+
+/* The item stays in the processing list; relq returns it to the source at our stop or its
+ * reconnect recovery, or a janitor does after a crash. Used when Redis itself failed. */
+static void op_abandon(struct item_op *op)
+{
+    mutt_relq_abandon(op->item);
+    op_finish(op);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* completion                                                                                  */
+
+static void retry_item(struct item_op *op, const char *why);
+
+static void on_completed(void *priv, struct mutt_relq_item *item, int status)
+{
+    struct item_op *op = priv;
+    struct alert *al = op->al;
+    if (status == 0) {
+        mutt_counter_inc(al->processed[op->label]);
+        if (op->forwards)
+            mutt_counter_inc(al->forwarded);
+        if (op->meta) {
+            mutt_counter_inc(al->meta_alerts);
+            mutt_counter_inc(al->forwarded);
+        }
+        if (op->label == ST_HANDLED || op->label == ST_UNHANDLED)
+            mutt_histogram_observe(al->latency, (double)(uv_hrtime() - op->start_ns) / 1e9);
+        op_finish(op);
+        return;
+    }
+    if (status == MUTT_ENOTFOUND) {
+        /* a janitor or our stop already returned it to the source: nothing was pushed, the next
+         * consumer does the work (the outcome stays single) */
+        mutt_counter_inc(al->already_gone);
+        op_finish(op);
+        return;
+    }
+    if (status == MUTT_EIO && !op->retrying && op->ev) {
+        retry_item(op, "completion refused by Redis");
+        return;
+    }
+    mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
+                "completion failed (%s): the item stays in the processing list", mutt_strerror(status));
+    op_abandon(op);
+}
+
+static void on_stall_timer(uv_timer_t *t);
+
+/* Sends the completion with `pushes` (payloads owned by op). A local refusal (the command
+ * connection's cap, OOM) is retried shortly: the item must not sit in the processing list until
+ * the next reconnect. A disconnected Redis leaves it there for relq's recovery. */
+static void complete(struct item_op *op, const struct mutt_relq_push *pushes, size_t n)
+{
+    if (pushes != op->pushes) {
+        for (size_t i = 0; i < n; i++)
+            op->pushes[i] = pushes[i];
+        op->npushes = n;
+    }
+    int rc = mutt_relq_complete(op->item, op->pushes, op->npushes, on_completed, op);
+    if (rc == MUTT_EFULL || rc == MUTT_ENOMEM) {
+        struct alert *al = op->al;
+        op->next_stalled = al->stalled;
+        al->stalled = op;
+        if (al->timers_open && !uv_is_active((uv_handle_t *)&al->stall_timer))
+            uv_timer_start(&al->stall_timer, on_stall_timer, 20, 0);
+        return;
+    }
+    if (rc != 0) {
+        mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
+                    "completion not sent (%s): the item stays in the processing list", mutt_strerror(rc));
+        op_abandon(op);
+    }
+}
+
+static void on_stall_timer(uv_timer_t *t)
+{
+    struct alert *al = t->data;
+    struct item_op *list = al->stalled;
+    al->stalled = NULL;
+    while (list) {
+        struct item_op *op = list;
+        list = op->next_stalled;
+        op->next_stalled = NULL;
+        complete(op, op->pushes, op->npushes);
+    }
+}
+
+static void clear_payloads(struct item_op *op)
+{
+    for (size_t i = 0; i < op->npayloads; i++)
+        free(op->payloads[i]);
+    op->npayloads = 0;
+}
+
+/* Takes ownership of s (malloc'd). */
+static void add_payload(struct item_op *op, struct mutt_relq_push *pushes, const char *key, char *s, size_t len)
+{
+    pushes[op->npayloads] = (struct mutt_relq_push){.kind = MUTT_RELQ_LPUSH, .key = key, .payload = s, .len = len};
+    op->payloads[op->npayloads++] = s;
+}
+
+/* DLQ item for a parseable event: the event plus _dlq_reason, _failed_at, _origin (D5). */
+static char *dlq_event(json_t *ev, const char *reason, size_t *len)
+{
+    char at[MUTT_TIME_ISO8601_MS_LEN];
+    now_iso(at);
+    json_object_set_new(ev, "_dlq_reason", json_string(reason));
+    json_object_set_new(ev, "_failed_at", json_string(at));
+    json_object_set_new(ev, "_origin", json_string(DLQ_ORIGIN));
+    char *s = NULL;
+    if (mutt_event_dump_alloc(ev, &s, len) != 0)
+        return NULL;
+    return s;
+}
+
+/* DLQ item for bytes that are not a JSON object: {"_raw":..,"_dlq_reason":..,"_failed_at":..}. */
+static char *dlq_raw(const char *data, size_t len, const char *reason, size_t *outlen)
+{
+    char at[MUTT_TIME_ISO8601_MS_LEN];
+    now_iso(at);
+    json_t *o = json_object();
+    /* invalid UTF-8 cannot be a JSON string: keep it readable and never drop the item */
+    json_t *raw = json_stringn(data, len);
+    if (!raw) {
+        char *copy = malloc(len + 1);
+        for (size_t i = 0; copy && i < len; i++)
+            copy[i] = (unsigned char)data[i] < 0x80 && data[i] != '\0' ? data[i] : '?';
+        if (copy) {
+            copy[len] = '\0';
+            raw = json_string(copy);
+        }
+        free(copy);
+    }
+    json_object_set_new(o, "_raw", raw ? raw : json_string(""));
+    json_object_set_new(o, "_dlq_reason", json_string(reason));
+    json_object_set_new(o, "_failed_at", json_string(at));
+    json_object_set_new(o, "_origin", json_string(DLQ_ORIGIN));
+    char *s = NULL;
+    if (mutt_event_dump_alloc(o, &s, outlen) != 0)
+        s = NULL;
+    json_decref(o);
+    return s;
+}
+
+static void to_dlq_event(struct item_op *op, const char *reason, enum status_label label)
+{
+    struct alert *al = op->al;
+    struct mutt_relq_push pushes[1];
+    size_t len = 0;
+    char *s = dlq_event(op->ev, reason, &len);
+    if (!s) {
+        op_abandon(op);
+        return;
+    }
+    clear_payloads(op);
+    add_payload(op, pushes, al->dlq, s, len);
+    op->label = label;
+    mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL, "to %s: %s", al->dlq, reason);
+    complete(op, pushes, 1);
+}
+
+/* A failed attempt (Redis refused a script, OOM building an item): the event goes back to the
+ * ingest queue with _retry_count + 1, atomically with its removal; after ALERTER_MAX_RETRIES
+ * the next pop sends it to the DLQ (reference §3.6, D4 counting). */
+static void retry_item(struct item_op *op, const char *why)
+{
+    struct alert *al = op->al;
+    json_t *rc = json_object_get(op->ev, "_retry_count");
+    json_int_t n = json_is_integer(rc) ? json_integer_value(rc) : 0;
+    json_object_set_new(op->ev, "_retry_count", json_integer(n + 1));
+    size_t len = 0;
+    char *s = NULL;
+    clear_payloads(op);
+    if (mutt_event_dump_alloc(op->ev, &s, &len) != 0) {
+        op_abandon(op);
+        return;
+    }
+    struct mutt_relq_push pushes[1];
+    add_payload(op, pushes, al->source, s, len);
+    op->label = ST_ERROR;
+    op->forwards = op->meta = false;
+    op->retrying = true;
+    mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
+                "attempt %lld failed (%s): back to %s", (long long)n + 1, why, al->source);
+    complete(op, pushes, 1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* handled / unhandled                                                                         */
+
+static void handle_matched(struct item_op *op, const struct mutt_rule *rule, const char *ts_iso)
+{
+    struct alert *al = op->al;
+    json_t *ev = op->ev;
+    const char *host = event_str(ev, "hostname");
+    enum mutt_env env = mutt_alert_cache_is_dev(al->cache, host) ? MUTT_ENV_DEV : MUTT_ENV_PROD;
+    const char *decision = mutt_handling_decision(rule, env);
+    bool fwd = mutt_handling_forwards(decision);
+    struct mutt_relq_push pushes[2];
+    char *raw = NULL, *row = NULL;
+    size_t rawlen = 0, rowlen = 0;
+    if (fwd) {
+        json_t *alert = mutt_alert_build(ev, rule, env, decision);
+        char *s = NULL;
+        size_t len = 0;
+        if (!alert || mutt_event_dump_alloc(alert, &s, &len) != 0) {
+            json_decref(alert);
+            retry_item(op, "out of memory building the alert");
+            return;
+        }
+        json_decref(alert);
+        add_payload(op, pushes, al->alert_queue, s, len);
+    }
+    struct mutt_alert_audit_row ar = {
+        .event_timestamp = ts_iso,
+        .event_id = event_str(ev, "_event_id"),
+        .correlation_id = event_str(ev, "_correlation_id"),
+        .hostname = host,
+        .rule_id = rule->id,
+        .handling_decision = decision,
+        .forwarded = fwd,
+    };
+    if (mutt_event_dump_alloc(ev, &raw, &rawlen) != 0) {
+        retry_item(op, "out of memory building the audit row");
+        return;
+    }
+    ar.raw = raw;
+    ar.raw_len = rawlen;
+    int rc = mutt_alert_audit_row_json(&ar, &row, &rowlen);
+    free(raw);
+    if (rc != 0) {
+        retry_item(op, "cannot build the audit row");
+        return;
+    }
+    add_payload(op, pushes, MUTT_ALERT_AUDIT_PENDING, row, rowlen);
+    op->label = ST_HANDLED;
+    op->forwards = fwd;
+    complete(op, pushes, op->npayloads);
+}
+
+static void on_unhandled_counted(void *priv, int status, bool trigger)
+{
+    struct item_op *op = priv;
+    struct alert *al = op->al;
+    if (status == MUTT_EIO) {
+        retry_item(op, "unhandled counting refused by Redis");
+        return;
+    }
+    if (status != 0) {
+        op_abandon(op);
+        return;
+    }
+    op->label = ST_UNHANDLED;
+    if (!trigger) {
+        complete(op, NULL, 0);
+        return;
+    }
+    const char *host = event_str(op->ev, "hostname");
+    const char *team = mutt_alert_cache_team(al->cache, host);
+    if (!team)
+        team = mutt_config_str(al->ctx->cfg, MUTT_CFG_UNHANDLED_DEFAULT_TEAM);
+    struct mutt_dynconfig *dyn = al->ctx->dyn;
+    json_t *meta = mutt_alert_build_meta(op->ev, team, (int)mutt_dynconfig_int(dyn, "unhandled_threshold"),
+                                         mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"));
+    char *s = NULL;
+    size_t len = 0;
+    if (!meta || mutt_event_dump_alloc(meta, &s, &len) != 0) {
+        json_decref(meta);
+        retry_item(op, "out of memory building the meta-alert");
+        return;
+    }
+    json_decref(meta);
+    struct mutt_relq_push pushes[1];
+    add_payload(op, pushes, al->alert_queue, s, len);
+    op->meta = true;
+    mutt_log_kv(MUTT_LOG_INFO, "alert", event_str(op->ev, "_correlation_id"), NULL,
+                "unhandled threshold reached for %s: meta-alert to team %s", host, team);
+    complete(op, pushes, 1);
+}
+
+static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
+{
+    struct alert *al = op->al;
+    struct mutt_dynconfig *dyn = al->ctx->dyn;
+    struct mutt_alert_unhandled_hit hit = {
+        .hostname = event_str(op->ev, "hostname"),
+        .message = msg,
+        .message_len = msglen,
+        .event_id = event_str(op->ev, "_event_id"),
+        .threshold = mutt_dynconfig_int(dyn, "unhandled_threshold"),
+        .expiry_s = mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"),
+        .now_ms = wall_ms(),
+    };
+    int rc = mutt_alert_unhandled_count(al->unhandled, &hit, on_unhandled_counted, op);
+    if (rc == MUTT_EINVAL) {
+        to_dlq_event(op, "hostname too long for the unhandled counter key", ST_ERROR);
+        return;
+    }
+    if (rc != 0)
+        op_abandon(op);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* one item                                                                                    */
+
+static void process(struct item_op *op, const char *data, size_t len)
+{
+    struct alert *al = op->al;
+    if (al->shedding) {
+        /* W17 dlq mode: via the processing list into the DLQ, never dropped */
+        char reason[96];
+        snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
+                 (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
+        mutt_counter_inc(al->shed_dlq);
+        json_error_t jerr;
+        op->ev = json_loadb(data, len, 0, &jerr);
+        if (json_is_object(op->ev)) {
+            json_object_set_new(op->ev, "shedding_reason", json_string(reason));
+            struct mutt_relq_push pushes[1];
+            size_t n = 0;
+            char *s = dlq_event(op->ev, "shed", &n);
+            if (!s) {
+                op_abandon(op);
+                return;
+            }
+            add_payload(op, pushes, al->dlq, s, n);
+            op->label = ST_ERROR;
+            complete(op, pushes, 1);
+            return;
+        }
+        json_decref(op->ev);
+        op->ev = NULL;
+        /* not an object: fall through to the unparseable path below */
+    }
+
+    json_error_t jerr;
+    op->ev = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(op->ev)) {
+        char reason[256];
+        if (op->ev)
+            snprintf(reason, sizeof reason, "not a JSON object");
+        else
+            snprintf(reason, sizeof reason, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                     jerr.column);
+        json_decref(op->ev);
+        op->ev = NULL;
+        struct mutt_relq_push pushes[1];
+        size_t n = 0;
+        char *s = dlq_raw(data, len, reason, &n);
+        if (!s) {
+            op_abandon(op);
+            return;
+        }
+        add_payload(op, pushes, al->dlq, s, n);
+        op->label = ST_ERROR;
+        mutt_log_warn("alert", "unparseable item to %s: %s", al->dlq, reason);
+        complete(op, pushes, 1);
+        return;
+    }
+
+    json_t *rcj = json_object_get(op->ev, "_retry_count");
+    if (json_is_integer(rcj) && json_integer_value(rcj) > al->max_retries) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "retries exhausted: _retry_count %lld > ALERTER_MAX_RETRIES %lld",
+                 (long long)json_integer_value(rcj), (long long)al->max_retries);
+        to_dlq_event(op, reason, ST_POISON);
+        return;
+    }
+
+    /* D33: items of the Python original */
+    json_object_del(op->ev, "api_key");
+    uint8_t rnd[16];
+    mutt_random_bytes(rnd, sizeof rnd);
+    mutt_event_ensure_event_id(op->ev, rnd);
+
+    static const char *const required[] = {"hostname", "message", "timestamp"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = event_str(op->ev, required[i]);
+        if (!v || !v[0]) {
+            char reason[96];
+            snprintf(reason, sizeof reason, "missing or empty field: %s", required[i]);
+            to_dlq_event(op, reason, ST_ERROR);
+            return;
+        }
+    }
+    int64_t ts_ms;
+    char ts_iso[MUTT_TIME_ISO8601_MS_LEN];
+    if (mutt_time_parse_iso8601(event_str(op->ev, "timestamp"), &ts_ms) != 0 ||
+        mutt_time_format_iso8601_ms(ts_ms, ts_iso, sizeof ts_iso) != 0) {
+        to_dlq_event(op, "invalid field: timestamp (not ISO 8601)", ST_ERROR);
+        return;
+    }
+
+    const json_t *msgj = json_object_get(op->ev, "message");
+    const char *msg = json_string_value(msgj);
+    size_t msglen = json_string_length(msgj);
+    uint64_t t0 = uv_hrtime();
+    const struct mutt_rule *rule = mutt_rules_first_match(mutt_alert_cache_rules(al->cache), msg, msglen,
+                                                          event_str(op->ev, "trap_oid"), mutt_event_severity(op->ev),
+                                                          al->scratch);
+    mutt_histogram_observe(al->match_seconds, (double)(uv_hrtime() - t0) / 1e9);
+    uint64_t hits = mutt_match_scratch_regex_limit_hits(al->scratch);
+    if (hits != al->regex_hits_seen) {
+        mutt_counter_add(al->regex_hits, (double)(hits - al->regex_hits_seen));
+        al->regex_hits_seen = hits;
+    }
+    if (rule)
+        handle_matched(op, rule, ts_iso);
+    else
+        handle_unmatched(op, msg, msglen);
+}
+
+static void on_item(void *priv, struct mutt_relq_item *item, const char *data, size_t len)
+{
+    struct alert *al = priv;
+    struct item_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        mutt_relq_abandon(item);
+        return;
+    }
+    op->al = al;
+    op->item = item;
+    op->start_ns = uv_hrtime();
+    al->busy++;
+    process(op, data, len);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cache                                                                                       */
+
+static void start_consuming(struct alert *al)
+{
+    if (al->consuming || al->stopping)
+        return;
+    int rc = mutt_relq_start(al->relq);
+    if (rc != 0) {
+        mutt_log_error("alert", "cannot start consuming %s: %s", al->source, mutt_strerror(rc));
+        return;
+    }
+    al->consuming = true;
+    if (mutt_alert_audit_janitor(al->audit) == 0)
+        al->last_janitor_ms = uv_now(al->ctx->loop);
+    mutt_log_info("alert", "consuming %s into %s (%lld in flight)", al->source, mutt_relq_processing_list(al->relq),
+                  (long long)mutt_config_int(al->ctx->cfg, MUTT_CFG_ALERTER_CONCURRENCY));
+}
+
+static void on_cache_loaded(void *priv, int status, double seconds)
+{
+    struct alert *al = priv;
+    if (!al->running || al->stopping)
+        return;
+    mutt_histogram_observe(al->reload_latency, seconds);
+    if (status != 0) {
+        mutt_counter_inc(al->reload_failures);
+        mutt_log_warn("alert", "rules cache reload failed (%s); %s", mutt_alert_cache_last_error(al->cache),
+                      mutt_alert_cache_ready(al->cache) ? "keeping the previous cache" : "not consuming yet");
+    } else {
+        size_t r, d, t;
+        mutt_alert_cache_counts(al->cache, &r, &d, &t);
+        mutt_gauge_set(al->rules_count, (double)r);
+        mutt_gauge_set(al->dev_count, (double)d);
+        mutt_gauge_set(al->teams_count, (double)t);
+        mutt_log_info("alert", "rules cache loaded: %zu rules, %zu dev hosts, %zu teams (%.1f ms)", r, d, t,
+                      seconds * 1000);
+        start_consuming(al);
+    }
+    if (!mutt_alert_cache_loading(al->cache))
+        schedule_reload(al, mutt_alert_cache_ready(al->cache)
+                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u
+                                : CACHE_RETRY_MS);
+}
+
+static void reload_now(struct alert *al, const char *why)
+{
+    if (!al->running || al->stopping)
+        return;
+    int rc = mutt_alert_cache_reload(al->cache);
+    if (rc != 0) {
+        mutt_counter_inc(al->reload_failures);
+        mutt_log_warn("alert", "rules cache reload (%s) not started: %s", why, mutt_strerror(rc));
+        schedule_reload(al, mutt_alert_cache_ready(al->cache)
+                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u
+                                : CACHE_RETRY_MS);
+    }
+}
+
+static void on_reload_timer(uv_timer_t *t)
+{
+    reload_now(t->data, "interval");
+}
+
+static void schedule_reload(struct alert *al, uint64_t ms)
+{
+    if (al->timers_open && !al->stopping)
+        uv_timer_start(&al->reload_timer, on_reload_timer, ms ? ms : 1, 0);
+}
+
+static void on_rules_update(void *priv, const char *channel, const char *message, size_t len)
+{
+    reload_now(priv, "rules update");
+}
+
+static void on_pubsub_state(void *priv, struct mutt_redis_conn *conn, bool connected)
+{
+    /* a PUBLISH sent while we were disconnected is lost: re-read after every resubscribe */
+    struct alert *al = priv;
+    if (connected && al->running && !al->stopping && mutt_alert_cache_ready(al->cache))
+        reload_now(al, "pub/sub reconnect");
+}
+
+static void on_interval_changed(void *priv, const char *key, const char *old_value, const char *new_value)
+{
+    struct alert *al = priv;
+    if (al->running && al->cache && !al->stopping && mutt_alert_cache_ready(al->cache) && !mutt_alert_cache_loading(al->cache))
+        schedule_reload(al, (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* backpressure (W17) and depth gauges                                                         */
+
+static void on_alert_depth(void *priv, redisReply *reply, int status)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status != 0 || !reply || reply->type != REDIS_REPLY_INTEGER || !al->running) {
+        maybe_stopped(al);
+        return;
+    }
+    struct mutt_dynconfig *dyn = al->ctx->dyn;
+    long long depth = reply->integer;
+    al->last_alert_depth = depth;
+    mutt_gauge_set(al->queue_depth, (double)depth);
+    int64_t warn = mutt_dynconfig_int(dyn, "alerter_queue_warn_threshold");
+    int64_t shed = mutt_dynconfig_int(dyn, "alerter_queue_shed_threshold");
+    bool dlq_mode = strcmp(mutt_dynconfig_str(dyn, "alerter_shed_mode"), "dlq") == 0;
+    bool over = depth > shed && !al->stopping;
+    if (depth > warn && !al->warned) {
+        mutt_log_warn("alert", "%s depth %lld above alerter_queue_warn_threshold %lld", al->alert_queue, depth,
+                      (long long)warn);
+        al->warned = true;
+    } else if (depth <= warn) {
+        al->warned = false;
+    }
+    bool want_defer = over && !dlq_mode;
+    bool want_shed = over && dlq_mode;
+    if (want_defer != al->deferring) {
+        al->deferring = want_defer;
+        if (want_defer) {
+            mutt_relq_pause(al->relq);
+            mutt_log_warn("alert", "deferring: %s depth %lld above %lld; consuming paused", al->alert_queue, depth,
+                          (long long)shed);
+        } else {
+            mutt_relq_resume(al->relq);
+            mutt_log_info("alert", "resuming: %s depth %lld", al->alert_queue, depth);
+        }
+    }
+    if (want_defer)
+        mutt_counter_inc(al->shed_defer);
+    if (want_shed != al->shedding) {
+        al->shedding = want_shed;
+        mutt_log_warn("alert", "%s: %s depth %lld (threshold %lld)", want_shed ? "shedding to the DLQ" : "shedding ended",
+                      al->alert_queue, depth, (long long)shed);
+    }
+    maybe_stopped(al);
+}
+
+static void on_dlq_depth(void *priv, redisReply *reply, int status)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
+        mutt_gauge_set(al->dlq_depth, (double)reply->integer);
+    maybe_stopped(al);
+}
+
+static void on_processing_depth(void *priv, int status, long long depth)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status == 0)
+        mutt_gauge_set(al->processing_depth, (double)depth);
+    maybe_stopped(al);
+}
+
+static void on_bp_timer(uv_timer_t *t)
+{
+    struct alert *al = t->data;
+    struct mutt_redis_conn *c = mutt_redis_cmd(al->ctx->redis);
+    if (al->bp_inflight == 0 && mutt_redis_connected(al->ctx->redis)) {
+        if (mutt_redis_commandf(c, on_alert_depth, al, "LLEN %s", al->alert_queue) == 0)
+            al->bp_inflight++;
+        if (mutt_redis_commandf(c, on_dlq_depth, al, "LLEN %s", al->dlq) == 0)
+            al->bp_inflight++;
+        if (al->consuming && mutt_relq_processing_depth(al->relq, on_processing_depth, al) == 0)
+            al->bp_inflight++;
+    }
+    /* audit claim lists of dead pods: at start (start_consuming) and every JANITOR_INTERVAL */
+    uint64_t now = uv_now(al->ctx->loop);
+    uint64_t every = (uint64_t)mutt_config_int(al->ctx->cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u;
+    if (al->consuming && now - al->last_janitor_ms >= every && mutt_alert_audit_janitor(al->audit) == 0)
+        al->last_janitor_ms = now;
+    uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "alerter_defer_sleep_ms");
+    uv_timer_start(&al->bp_timer, on_bp_timer, ms ? ms : 250, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* stage                                                                                       */
+
+static int register_metrics(struct alert *al, struct mutt_metrics *m)
+{
+    static const char *const status_l[] = {"status", NULL};
+    static const char *const mode_l[] = {"mode", NULL};
+    static const double match_buckets[] = {1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2};
+    struct mutt_counter *processed = mutt_metrics_counter(m, "mutt_alerter_events_processed_total",
+                                                          "Events by outcome.", status_l);
+    struct mutt_counter *shed = mutt_metrics_counter(m, "mutt_alerter_shed_events_total",
+                                                     "Backpressure actions: dlq = items shed, defer = paused checks.",
+                                                     mode_l);
+    al->forwarded = mutt_metrics_counter(m, "mutt_alerter_alerts_forwarded_total",
+                                         "Alerts pushed to the alert queue (handled + meta).", NULL);
+    al->meta_alerts = mutt_metrics_counter(m, "mutt_alerter_unhandled_meta_alerts_total", "Meta-alerts raised.", NULL);
+    al->reload_failures = mutt_metrics_counter(m, "mutt_alerter_cache_reload_failures_total",
+                                               "Rules cache reloads that failed (old cache kept).", NULL);
+    al->regex_hits = mutt_metrics_counter(m, "mutt_alerter_regex_limit_hits_total",
+                                          "Regex evaluations stopped by a PCRE2 limit (counted as no match).", NULL);
+    al->already_gone = mutt_metrics_counter(m, "mutt_alerter_completions_already_gone_total",
+                                            "Completions that found the item already returned to the queue.", NULL);
+    al->latency = mutt_metrics_histogram(m, "mutt_alerter_processing_latency_seconds",
+                                         "Time from pop to durable outcome (handled and unhandled events).", NULL,
+                                         mutt_metrics_latency_buckets,
+                                         MUTT_METRICS_NBUCKETS(mutt_metrics_latency_buckets));
+    al->reload_latency = mutt_metrics_histogram(m, "mutt_alerter_cache_reload_latency_seconds",
+                                                "Rules cache reload time.", NULL, mutt_metrics_default_buckets,
+                                                MUTT_METRICS_NBUCKETS(mutt_metrics_default_buckets));
+    al->match_seconds = mutt_metrics_histogram(m, "mutt_alerter_rules_match_seconds", "Rule matching time per event.",
+                                               NULL, match_buckets, MUTT_METRICS_NBUCKETS(match_buckets));
+    al->rules_count = mutt_metrics_gauge(m, "mutt_alerter_cache_rules_count", "Active rules cached.", NULL);
+    al->dev_count = mutt_metrics_gauge(m, "mutt_alerter_cache_dev_hosts_count", "Development hosts cached.", NULL);
+    al->teams_count = mutt_metrics_gauge(m, "mutt_alerter_cache_teams_count", "Device teams cached.", NULL);
+    al->dlq_depth = mutt_metrics_gauge(m, "mutt_alerter_dlq_depth", "Length of the alerter DLQ.", NULL);
+    al->processing_depth = mutt_metrics_gauge(m, "mutt_alerter_processing_list_depth",
+                                              "Length of this pod's processing list.", NULL);
+    al->queue_depth = mutt_metrics_gauge(m, "mutt_alerter_queue_depth",
+                                         "Length of the alert queue (backpressure input).", NULL);
+    if (!processed || !shed || !al->forwarded || !al->meta_alerts || !al->reload_failures || !al->regex_hits ||
+        !al->already_gone || !al->latency || !al->reload_latency || !al->match_seconds || !al->rules_count ||
+        !al->dev_count || !al->teams_count || !al->dlq_depth || !al->processing_depth || !al->queue_depth)
+        return MUTT_ENOMEM;
+    for (int i = 0; i < ST_COUNT_; i++) {
+        const char *v[] = {status_names[i]};
+        al->processed[i] = mutt_counter_labels(processed, v);
+    }
+    const char *d[] = {"dlq"}, *f[] = {"defer"};
+    al->shed_dlq = mutt_counter_labels(shed, d);
+    al->shed_defer = mutt_counter_labels(shed, f);
+    return 0;
+}
+
+static void release_all(struct alert *al)
+{
+    mutt_relq_destroy(al->relq);
+    al->relq = NULL;
+    mutt_alert_audit_destroy(al->audit);
+    al->audit = NULL;
+    mutt_alert_cache_destroy(al->cache);
+    al->cache = NULL;
+    mutt_alert_unhandled_destroy(al->unhandled);
+    al->unhandled = NULL;
+    mutt_match_scratch_destroy(al->scratch);
+    al->scratch = NULL;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void close_timers(struct alert *al)
+{
+    if (!al->timers_open)
+        return;
+    al->timers_open = false;
+    uv_close((uv_handle_t *)&al->reload_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&al->bp_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&al->reap_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&al->stall_timer, on_timer_closed);
+}
+
+static void on_reap(uv_timer_t *t)
+{
+    struct alert *al = t->data;
+    mutt_stage_done_cb *done = al->done;
+    void *priv = al->done_priv;
+    al->done = NULL;
+    release_all(al);
+    close_timers(al);
+    al->running = false;
+    mutt_log_info("alert", "stopped");
+    if (done)
+        done(al->ctx, priv);
+}
+
+static void maybe_stopped(struct alert *al)
+{
+    if (!al->stopping || !al->done || al->busy > 0 || al->bp_inflight > 0 || !al->relq_stopped ||
+        !al->audit_stopped)
+        return;
+    /* free relq, audit... outside of their own callbacks */
+    if (!uv_is_active((uv_handle_t *)&al->reap_timer))
+        uv_timer_start(&al->reap_timer, on_reap, 0, 0);
+}
+
+static void on_audit_stopped(void *priv)
+{
+    struct alert *al = priv;
+    al->audit_stopped = true;
+    maybe_stopped(al);
+}
+
+static void on_relq_stopped(void *priv, int status)
+{
+    struct alert *al = priv;
+    if (status != 0)
+        mutt_log_warn("alert", "stop: returning the processing list failed (%s); a janitor will", mutt_strerror(status));
+    al->relq_stopped = true;
+    mutt_alert_audit_stop(al->audit, on_audit_stopped, al);
+}
+
+static int alert_start(struct mutt_ctx *ctx)
+{
+    struct alert *al = &g_alert;
+    if (al->running)
+        return MUTT_ESTATE;
+    if (!ctx->pg) {
+        mutt_log_error("alert", "the alert role needs PostgreSQL");
+        return MUTT_EINVAL;
+    }
+    const struct mutt_config *cfg = ctx->cfg;
+    memset(al, 0, sizeof *al);
+    al->ctx = ctx;
+    al->source = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME);
+    al->alert_queue = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
+    al->dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME);
+    al->max_retries = mutt_config_int(cfg, MUTT_CFG_ALERTER_MAX_RETRIES);
+    al->last_alert_depth = -1;
+    int rc = register_metrics(al, ctx->metrics);
+    if (rc != 0)
+        return rc;
+    struct mutt_relq_opts ro = {
+        .name = "alerter",
+        .source = al->source,
+        .processing_prefix = mutt_config_str(cfg, MUTT_CFG_ALERTER_PROCESSING_LIST_PREFIX),
+        .heartbeat_prefix = mutt_config_str(cfg, MUTT_CFG_ALERTER_HEARTBEAT_PREFIX),
+        .pod = ctx->pod_name,
+        .block_timeout_s = (unsigned)mutt_config_int(cfg, MUTT_CFG_BRPOPLPUSH_TIMEOUT),
+        .max_inflight = (size_t)mutt_config_int(cfg, MUTT_CFG_ALERTER_CONCURRENCY),
+        .heartbeat_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_INTERVAL) * 1000u,
+        .heartbeat_expiry_s = (unsigned)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_EXPIRY),
+        .janitor_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u,
+    };
+    struct mutt_alert_audit_opts ao = {
+        .pending_key = MUTT_ALERT_AUDIT_PENDING,
+        .claim_prefix = MUTT_ALERT_AUDIT_CLAIM_PREFIX,
+        .pod = ctx->pod_name,
+        .heartbeat_prefix = ro.heartbeat_prefix,
+        .dlq_key = al->dlq,
+        .batch_size = (size_t)mutt_config_int(cfg, MUTT_CFG_AUDIT_BATCH_SIZE),
+        .slots = AUDIT_SLOTS,
+        .flush_interval_ms = AUDIT_FLUSH_MS,
+        .retry_ms = AUDIT_RETRY_MS,
+    };
+    al->relq = mutt_relq_create(ctx->loop, ctx->redis, &ro, on_item, al);
+    al->audit = mutt_alert_audit_create(ctx->loop, ctx->redis, ctx->pg, ctx->metrics, &ao);
+    al->cache = mutt_alert_cache_create(ctx->pg, on_cache_loaded, al);
+    al->unhandled = mutt_alert_unhandled_create(ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
+    al->scratch = mutt_match_scratch_create();
+    if (!al->relq || !al->audit || !al->cache || !al->unhandled || !al->scratch) {
+        release_all(al);
+        return MUTT_ENOMEM;
+    }
+    uv_timer_init(ctx->loop, &al->reload_timer);
+    uv_timer_init(ctx->loop, &al->bp_timer);
+    uv_timer_init(ctx->loop, &al->reap_timer);
+    uv_timer_init(ctx->loop, &al->stall_timer);
+    al->reload_timer.data = al->bp_timer.data = al->reap_timer.data = al->stall_timer.data = al;
+    al->timers_open = true;
+    if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_ALERT_RULES_CHANNEL, on_rules_update, al)) != 0 ||
+        (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, "cache_reload_interval", on_interval_changed, al)) != 0)) {
+        release_all(al);
+        close_timers(al);
+        return rc;
+    }
+    struct mutt_redis_conn *ps = mutt_redis_pubsub(ctx->redis);
+    if (ps)
+        mutt_redis_conn_on_state(ps, on_pubsub_state, al);
+    if ((ctx->roles & MUTT_ROLE_WEB) && ctx->http) {
+        static bool routes_registered; /* routes outlive a stop/start: the slot is re-read */
+        if (!routes_registered && mutt_alert_unhandled_routes(&g_alert.unhandled, ctx->http) == 0)
+            routes_registered = true;
+    }
+    al->running = true;
+    mutt_alert_audit_start(al->audit);
+    uv_timer_start(&al->bp_timer, on_bp_timer, 0, 0);
+    reload_now(al, "start");
+    return 0;
+}
+
+static void alert_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
+{
+    struct alert *al = &g_alert;
+    if (!al->running) {
+        done(ctx, privdata);
+        return;
+    }
+    al->stopping = true;
+    al->done = done;
+    al->done_priv = privdata;
+    if (ctx->dyn)
+        mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, al);
+    uv_timer_stop(&al->reload_timer);
+    uv_timer_stop(&al->bp_timer);
+    if (al->consuming) {
+        uint64_t drain_ms = (uint64_t)mutt_config_int(ctx->cfg, MUTT_CFG_SHUTDOWN_TIMEOUT) * 1000u / 2u;
+        if (mutt_relq_stop(al->relq, drain_ms, on_relq_stopped, al) == 0)
+            return;
+    }
+    al->relq_stopped = true;
+    mutt_alert_audit_stop(al->audit, on_audit_stopped, al);
+}
+
+static enum mutt_role_health alert_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
+{
+    struct alert *al = &g_alert;
+    if (!al->running)
+        return MUTT_HEALTH_DOWN;
+    if (!mutt_alert_cache_ready(al->cache)) {
+        snprintf(detail, detail_len, "alert: rules cache not loaded yet (%s)", mutt_alert_cache_last_error(al->cache));
+        return MUTT_HEALTH_DEGRADED;
+    }
+    if (al->deferring || al->shedding) {
+        snprintf(detail, detail_len, "alert: %s (%s depth %lld)", al->deferring ? "deferring" : "shedding to the DLQ",
+                 al->alert_queue, (long long)al->last_alert_depth);
+        return MUTT_HEALTH_DEGRADED;
+    }
+    if (ctx->pg && !mutt_pg_connected(ctx->pg)) {
+        snprintf(detail, detail_len, "alert: PostgreSQL down, audit rows wait in %s", MUTT_ALERT_AUDIT_PENDING);
+        return MUTT_HEALTH_DEGRADED;
+    }
+    return MUTT_HEALTH_OK;
+}
+
+static void alert_reload(struct mutt_ctx *ctx)
+{
+    reload_now(&g_alert, "SIGHUP");
+}
+
+const struct mutt_stage mutt_alert_stage = {
+    .name = "alert",
+    .role = MUTT_ROLE_ALERT,
+    .start = alert_start,
+    .stop = alert_stop,
+    .health = alert_health,
+    .reload = alert_reload,
+};
+
+/* ---- test hooks ------------------------------------------------------------------------------ */
+
+bool mutt_alert_consuming(void)
+{
+    return g_alert.running && g_alert.consuming;
+}
+
+size_t mutt_alert_busy(void)
+{
+    return g_alert.busy;
+}
+
+const struct mutt_alert_cache *mutt_alert_stage_cache(void)
+{
+    return g_alert.running ? g_alert.cache : NULL;
+}
+
+struct mutt_alert_audit *mutt_alert_stage_audit(void)
+{
+    return g_alert.running ? g_alert.audit : NULL;
+}
