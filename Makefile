@@ -90,7 +90,7 @@ test-asan: deps
 
 bench-ingest: deps
 	@$(MAKE) --no-print-directory $(BIN)
-	@bash bench/ingest.sh
+	@MUTT_BIN=$(abspath $(BIN)) bash bench/ingest.sh
 
 # Rules engine throughput (D13 mix); not a test. Results go to bench/README.md by hand.
 $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libmutt.a

@@ -51,6 +51,9 @@ int mutt_http_route(struct mutt_http *h, unsigned mask, const char *methods, con
 int mutt_http_start(struct mutt_http *h, char *err, size_t errlen);
 /* Stops accepting new connections (drain begins). Requests in flight still complete. */
 void mutt_http_stop_accepting(struct mutt_http *h);
+/* Until ready, a path no route matches answers 503 + Retry-After: 1 ("starting") instead of 404,
+ * so clients that arrive before the stages registered their routes retry. Starts not ready. */
+void mutt_http_set_ready(struct mutt_http *h, bool ready);
 /* Number of requests accepted and not yet answered. */
 size_t mutt_http_inflight(const struct mutt_http *h);
 /* Stops accepting and disposes the h2o context (its timers close asynchronously). Call once the
@@ -89,7 +92,8 @@ void mutt_http_req_release(struct mutt_http_req *req);
  * no-op. */
 bool mutt_http_req_answered(const struct mutt_http_req *req);
 /* Replaces the default deadline: after timeout_ms the request is answered `status` with
- * {"status":"error","message":<message>,"correlation_id":..} (message copied). */
+ * {"status":"error","message":<message>,"correlation_id":..} (message copied); a 503 also carries
+ * Retry-After: 1. */
 void mutt_http_req_set_deadline(struct mutt_http_req *req, uint64_t timeout_ms, int status, const char *message);
 
 /* --- replies (each returns 0, or MUTT_ESTATE when the request was already answered) --- */

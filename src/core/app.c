@@ -208,6 +208,7 @@ static void on_pod_acquired(void *privdata, enum mutt_pod_outcome outcome)
         a->running[a->nrunning++] = st;
     }
     a->phase = APP_RUNNING;
+    mutt_http_set_ready(a->ctx.http, true);
     char roles[128];
     mutt_log_info("main", "mutt %s running as pod %s with roles %s", MUTT_VERSION, a->ctx.pod_name,
                   mutt_roles_format(a->ctx.roles, roles, sizeof(roles)));

@@ -71,6 +71,7 @@ struct mutt_http {
     struct conn *conns; /* accepted, not yet closed */
     size_t nconns;
     bool closing;
+    bool ready; /* false until the stages registered their routes */
     struct mutt_http_opts opts;
     char *bind_addr;
     char *server_name;
@@ -305,6 +306,8 @@ static void on_deadline(uv_timer_t *t)
     if (r->answered)
         return;
     mutt_counter_inc(r->http->deadline_hits);
+    if (r->timeout_status == 503)
+        mutt_http_add_header(r, "retry-after", "1");
     mutt_log_kv(MUTT_LOG_WARNING, "http", r->correlation_id, NULL, "request deadline passed, answering %d",
                 r->timeout_status);
     mutt_http_reply_status_error(r, r->timeout_status, r->timeout_message ? r->timeout_message : "request timed out");
@@ -462,6 +465,11 @@ unsigned mutt_http_req_listener(const struct mutt_http_req *req)
 uint64_t mutt_http_req_start_ms(const struct mutt_http_req *req)
 {
     return req->start_ms;
+}
+
+void mutt_http_set_ready(struct mutt_http *h, bool ready)
+{
+    h->ready = ready;
 }
 
 size_t mutt_http_inflight(const struct mutt_http *h)
@@ -657,6 +665,11 @@ static int on_h2o_req(h2o_handler_t *self, h2o_req_t *hreq)
             pretty[o] = '\0';
             mutt_http_add_header(r, "allow", pretty);
             mutt_http_reply_error(r, 405, "method not allowed", NULL);
+        } else if (!http->ready) {
+            /* the stages register their routes once the pod identity is ours: tell clients to
+             * come back rather than claim the path does not exist */
+            mutt_http_add_header(r, "retry-after", "1");
+            mutt_http_reply_status_error(r, 503, "starting: not ready yet");
         } else {
             mutt_http_reply_error(r, 404, "not found", NULL);
         }

@@ -61,6 +61,12 @@ static void on_item(struct mutt_http_req *req, void *privdata)
     mutt_http_reply_json(req, 200, out, (size_t)n);
 }
 
+static void on_make_ready(struct mutt_http_req *req, void *privdata)
+{
+    mutt_http_set_ready(srv.http, true); /* on the server thread, like app.c does */
+    mutt_http_reply_json(req, 200, "{}", 2);
+}
+
 static void on_never(struct mutt_http_req *req, void *privdata)
 {
     /* takes a hold and never answers: the deadline must */
@@ -149,6 +155,7 @@ static void *server_main(void *arg)
     assert_int_equal(mutt_http_route(srv.http, MUTT_HTTP_INGEST, "GET", "/never", on_never, NULL), 0);
     assert_int_equal(mutt_http_route(srv.http, MUTT_HTTP_INGEST, "GET", "/async", on_async, NULL), 0);
     assert_int_equal(mutt_http_route(srv.http, MUTT_HTTP_INGEST, "GET", "/too-late", on_too_late, NULL), 0);
+    assert_int_equal(mutt_http_route(srv.http, MUTT_HTTP_INGEST, "POST", "/make-ready", on_make_ready, NULL), 0);
     assert_int_equal(mutt_http_start(srv.http, err, sizeof(err)), 0);
     pthread_mutex_lock(&srv.mu);
     srv.port = mutt_http_port(srv.http, 0);
@@ -273,6 +280,19 @@ static bool header_has(const struct resp *r, const char *needle)
 /* ------------------------------------------------------------------------------------------ */
 /* tests                                                                                       */
 
+static void test_http_unknown_path_before_ready_is_503_retry_after(void **state)
+{
+    struct resp r;
+    request(NULL, srv.port, "GET", "/api/v2/later", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_true(header_has(&r, "retry-after: 1"));
+    assert_non_null(strstr(r.body, "not ready"));
+    request(NULL, srv.port, "POST", "/make-ready", "x", 1, NULL, &r);
+    assert_int_equal(r.status, 200);
+    request(NULL, srv.port, "GET", "/api/v2/later", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 404);
+}
+
 static void test_http_unknown_path_is_404_json_with_correlation_id(void **state)
 {
     struct resp r;
@@ -326,6 +346,7 @@ static void test_http_handler_that_never_answers_gets_deadline_503(void **state)
     request(NULL, srv.port, "GET", "/never", NULL, 0, NULL, &r);
     assert_int_equal(r.status, 503);
     assert_non_null(strstr(r.body, "request timed out"));
+    assert_true(header_has(&r, "retry-after: 1"));
     assert_true(r.seconds >= 0.25 && r.seconds < 3.0);
 }
 
@@ -428,6 +449,7 @@ static void test_http_h2c_upgrade_is_not_honoured(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_unknown_path_before_ready_is_503_retry_after),
         cmocka_unit_test(test_http_unknown_path_is_404_json_with_correlation_id),
         cmocka_unit_test(test_http_wrong_method_is_405_with_allow),
         cmocka_unit_test(test_http_path_params_and_query_are_decoded),
