@@ -24,6 +24,7 @@
 #include "mutt/pg.h"
 #include "mutt/pod.h"
 #include "mutt/redis.h"
+#include "mutt/sdnotify.h"
 #include "mutt/stages.h"
 #include "mutt/version.h"
 
@@ -43,6 +44,7 @@ struct app {
     size_t nrunning;
     size_t stages_stopping;
     bool pod_released;
+    struct mutt_sdnotify_watchdog *watchdog; /* NULL unless systemd asked for WatchdogSec */
 };
 
 static void begin_close(struct app *a);
@@ -81,6 +83,8 @@ static void begin_close(struct app *a)
         return;
     }
     a->phase = APP_CLOSING;
+    mutt_sdnotify_watchdog_stop(a->watchdog);
+    a->watchdog = NULL;
     uv_timer_stop(&a->drain_timer);
     uv_timer_stop(&a->shutdown_timer);
     if (a->ctx.dyn)
@@ -134,6 +138,7 @@ static void begin_drain(struct app *a, const char *why)
     mutt_log_info("main", "%s: draining (stop accepting, finish in-flight work)", why);
     a->phase = APP_DRAINING;
     a->ctx.stopping = true;
+    mutt_sdnotify_stopping();
     if (a->ctx.http)
         mutt_http_stop_accepting(a->ctx.http);
     uint64_t timeout_s = (uint64_t)mutt_config_int(a->ctx.cfg, MUTT_CFG_SHUTDOWN_TIMEOUT);
@@ -212,6 +217,7 @@ static void on_pod_acquired(void *privdata, enum mutt_pod_outcome outcome)
     char roles[128];
     mutt_log_info("main", "mutt %s running as pod %s with roles %s", MUTT_VERSION, a->ctx.pod_name,
                   mutt_roles_format(a->ctx.roles, roles, sizeof(roles)));
+    mutt_sdnotify_ready(); /* systemd Type=notify: the stages are up */
 }
 
 static struct mutt_redis *make_redis(uv_loop_t *loop, const struct mutt_config *cfg)
@@ -359,6 +365,7 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
     mutt_log_info("main", "listening: ingest=%d web=%d health=%d; waiting for Redis to claim pod %s",
                   mutt_http_port(a->ctx.http, 0), mutt_http_port(a->ctx.http, 1), mutt_http_port(a->ctx.http, 2),
                   pod_name);
+    a->watchdog = mutt_sdnotify_watchdog_start(loop); /* pings while the loop turns */
     mutt_pod_acquire(a->ctx.pod, on_pod_acquired, a);
     uv_run(loop, UV_RUN_DEFAULT);
     rc = a->exit_code;
