@@ -63,7 +63,9 @@ struct mutt_redis_conn *mutt_redis_pubsub(struct mutt_redis *r);
 struct mutt_redis_conn *mutt_redis_conn_open(struct mutt_redis *r, const char *name);
 void mutt_redis_conn_close(struct mutt_redis_conn *c);
 bool mutt_redis_conn_connected(const struct mutt_redis_conn *c);
-/* Observers of a connection's state (health, stages that must resubscribe/recover). */
+/* Observers of a connection's state (health, stages that must resubscribe/recover). There is no
+ * way to remove one: observe only connections whose lifetime you control, and destroy users of
+ * the manager (relq, dynconfig, pod) before the manager itself. */
 int mutt_redis_conn_on_state(struct mutt_redis_conn *c, mutt_redis_state_cb *cb, void *privdata);
 /* True when the command connection is up (what /health reports as "redis"). */
 bool mutt_redis_connected(const struct mutt_redis *r);

@@ -499,6 +499,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
      * free from here is not deferred the way one from a reply callback is. So the handshake
      * starts from the timer, on the next loop turn; its deadline then covers the handshake too,
      * so a server that accepts but never answers cannot leave us "connecting" forever. */
+    /* A peer that vanishes without a reset would leave a blocked BRPOPLPUSH waiting forever:
+     * TCP keepalive (15 s) turns that into a disconnect the reconnect logic handles. */
+    redisEnableKeepAlive(&ac->c);
     c->state = CONN_HANDSHAKE;
     c->handshake_kick = true;
     uv_timer_start(&c->timer, on_timer, 0, 0);
