@@ -30,6 +30,7 @@
 #define PCRE2_FLAGS (PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS)
 #define NO_RANK UINT32_MAX
 #define FAILED_CACHE 32 /* regex ranks remembered as failed within one event */
+#define DEFER_CAP 64    /* regex candidates collected during the scan, evaluated after it */
 
 /* ASCII-only lower-casing table (D13: other bytes compare exactly). */
 static unsigned char lower_tab[256];
@@ -108,6 +109,8 @@ struct mutt_match_scratch {
     uint64_t limit_hits;
     uint32_t failed[FAILED_CACHE];
     unsigned n_failed;
+    uint32_t deferred[DEFER_CAP]; /* regex ranks whose literal was seen, not yet evaluated */
+    unsigned n_deferred;
 };
 
 /* ======================================================================================
@@ -1083,11 +1086,47 @@ static uint32_t try_gram_entry(const struct mutt_ruleset *rs, const struct event
         return best;
     if (!c->re)
         return rule_holds(c, ev, s, true) ? e->rank : best;
+    /* A regex costs far more than a compare: wait until the scan is over, when the contains
+     * rules found so far may have made it irrelevant (evaluate_deferred). */
+    if (c->r.syslog_severity >= 0 && c->r.syslog_severity != ev->severity)
+        return best;
+    for (unsigned i = 0; i < s->n_deferred; i++) {
+        if (s->deferred[i] == e->rank)
+            return best;
+    }
+    if (s->n_deferred < DEFER_CAP) {
+        s->deferred[s->n_deferred++] = e->rank;
+        return best;
+    }
     if (failed_before(s, e->rank))
         return best;
     if (rule_holds(c, ev, s, false))
         return e->rank;
     remember_failed(s, e->rank);
+    return best;
+}
+
+/* Regex candidates in rank order, each only while it could still beat `best`. */
+static uint32_t evaluate_deferred(const struct mutt_ruleset *rs, const struct event_view *ev,
+                                  struct mutt_match_scratch *s, uint32_t best)
+{
+    uint32_t *d = s->deferred;
+    for (unsigned i = 1; i < s->n_deferred; i++) {
+        uint32_t v = d[i];
+        unsigned j = i;
+        while (j > 0 && d[j - 1] > v) {
+            d[j] = d[j - 1];
+            j--;
+        }
+        d[j] = v;
+    }
+    for (unsigned i = 0; i < s->n_deferred && d[i] < best; i++) {
+        if (failed_before(s, d[i]))
+            continue;
+        if (rule_holds(&rs->rules[d[i]], ev, s, false))
+            return d[i];
+        remember_failed(s, d[i]);
+    }
     return best;
 }
 
@@ -1156,12 +1195,15 @@ const struct mutt_rule *mutt_rules_first_match(const struct mutt_ruleset *rs, co
         return NULL;
     view_init(&ev, message, len, trap_oid, severity);
     scratch->n_failed = 0;
+    scratch->n_deferred = 0;
     best = match_oid(rs, &ev, scratch, best);
-    if (rs->n_active_lens)
+    if (rs->n_active_lens) {
         best = match_grams(rs, &ev, scratch, best, &non_ascii);
-    else
+        best = evaluate_deferred(rs, &ev, scratch, best);
+    } else {
         for (size_t i = 0; i < ev.len; i++)
             non_ascii |= (unsigned char)ev.msg[i] >= 0x80;
+    }
     best = match_list(rs, rs->always, rs->n_always, &ev, scratch, best);
     /* Unicode caseless matching lets U+212A match 'k' and U+017F match 's': a literal holding
      * those letters proves nothing about a message with non-ASCII bytes. */
