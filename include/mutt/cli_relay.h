@@ -1,0 +1,24 @@
+/* `mutt relay`: reads syslog lines (or one JSON event per line) on stdin and posts them in
+ * batches to the ingest API, for rsyslog builds without omhttp (D32: omprog pipes lines here).
+ * A CLI command: blocking libcurl, no loop. */
+#ifndef MUTT_CLI_RELAY_H
+#define MUTT_CLI_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mutt_config;
+
+/* Runs the command. argv[0] is "relay"; the rest are its options (see `mutt relay --help`).
+ * Returns the process exit code: 0 every line read was accepted, 1 some lines were dropped or
+ * the API refused the key, 2 usage or config error. */
+int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv);
+
+/* One input line (no newline) → one ingest event as compact JSON (caller frees), or NULL for a
+ * blank line or on OOM. A line that is a JSON object passes through unchanged (rsyslog templates
+ * that already build the event). Otherwise it is read as RFC 5424 or RFC 3164 syslog: "<PRI>"
+ * gives syslog_severity (PRI & 7) and facility; the header's host and time are used when present,
+ * else default_host and now_ms. */
+char *mutt_relay_line_to_event(const char *line, size_t len, const char *default_host, int64_t now_ms);
+
+#endif
