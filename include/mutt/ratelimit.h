@@ -9,10 +9,14 @@
  * ARGV[3] now_ms: epoch ms, or "" for the Redis server clock (one clock for all pods)
  * ARGV[4] member: unique per call (e.g. "<pod>:<counter>"; a repeated member would replace the
  *         earlier entry and undercount)
- * Returns {1, 0} when allowed (the call is recorded), or {0, wait_ms} when denied, wait_ms >= 1
- * being when the oldest entry leaves the window: the caller keeps the alert and retries then
- * (W13: a denied alert waits, it is never dropped). An entry at time t counts for
- * [t, t + window_ms). The key expires window_ms after the last allowed call. */
+ * Returns {1, 0, now_ms} when allowed (the call is recorded), or {0, wait_ms, now_ms} when
+ * denied, wait_ms >= 1 being when the oldest entry leaves the window: the caller keeps the alert
+ * and retries then (W13: a denied alert waits, it is never dropped). now_ms is the clock the
+ * script used. An entry at time t counts for [t, t + window_ms). The key expires window_ms after
+ * the last allowed call.
+ * Exact only when calls reach Redis in clock order: with pod clocks ("now" passed in) a call
+ * that arrives after one with a later clock can overshoot slightly (measured: a few per window
+ * under load), so production passes "" and every pod uses the Redis clock. */
 extern const char mutt_ratelimit_lua[];
 
 #endif

@@ -19,10 +19,10 @@ const char mutt_ratelimit_lua[] =
     "if redis.call('ZCARD', KEYS[1]) < limit then\n"
     "  redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[4])\n"
     "  redis.call('PEXPIRE', KEYS[1], string.format('%d', window))\n"
-    "  return {1, 0}\n"
+    "  return {1, 0, now}\n"
     "end\n"
     "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "local wait = 1\n"
     "if oldest[2] then wait = tonumber(oldest[2]) + window - now end\n"
     "if wait < 1 then wait = 1 end\n"
-    "return {0, wait}\n";
+    "return {0, wait, now}\n";

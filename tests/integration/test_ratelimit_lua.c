@@ -49,7 +49,8 @@ static int teardown(void **state)
 }
 
 /* Returns 1 allowed / 0 denied; *wait_ms gets the script's wait. now_ms < 0 = server clock. */
-static int take(redisContext *c, long limit, long window_ms, int64_t now_ms, const char *member, long long *wait_ms)
+static int take(redisContext *c, long limit, long window_ms, int64_t now_ms, const char *member, long long *wait_ms,
+                long long *used_now)
 {
     char l[32], w[32], n[32] = "";
     snprintf(l, sizeof(l), "%ld", limit);
@@ -58,7 +59,7 @@ static int take(redisContext *c, long limit, long window_ms, int64_t now_ms, con
         snprintf(n, sizeof(n), "%lld", (long long)now_ms);
     const char *argv[] = {"EVAL", mutt_ratelimit_lua, "1", key, l, w, n, member};
     redisReply *r = redisCommandArgv(c, 8, argv, NULL);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         if (r)
             freeReplyObject(r);
         return -1;
@@ -66,6 +67,8 @@ static int take(redisContext *c, long limit, long window_ms, int64_t now_ms, con
     int allowed = (int)r->element[0]->integer;
     if (wait_ms)
         *wait_ms = r->element[1]->integer;
+    if (used_now)
+        *used_now = r->element[2]->integer;
     freeReplyObject(r);
     return allowed;
 }
@@ -76,16 +79,16 @@ static void test_ratelimit_lua_allows_limit_per_window_then_says_how_long_to_wai
     if (!c)
         skip();
     long long wait = -1;
-    assert_int_equal(take(c, 3, 1000, 10000, "a", &wait), 1);
+    assert_int_equal(take(c, 3, 1000, 10000, "a", &wait, NULL), 1);
     assert_int_equal(wait, 0);
-    assert_int_equal(take(c, 3, 1000, 10001, "b", NULL), 1);
-    assert_int_equal(take(c, 3, 1000, 10002, "c", NULL), 1);
-    assert_int_equal(take(c, 3, 1000, 10003, "d", &wait), 0);
+    assert_int_equal(take(c, 3, 1000, 10001, "b", NULL, NULL), 1);
+    assert_int_equal(take(c, 3, 1000, 10002, "c", NULL, NULL), 1);
+    assert_int_equal(take(c, 3, 1000, 10003, "d", &wait, NULL), 0);
     assert_int_equal(wait, 997); /* when "a" leaves the window */
-    assert_int_equal(take(c, 3, 1000, 10999, "d", &wait), 0);
+    assert_int_equal(take(c, 3, 1000, 10999, "d", &wait, NULL), 0);
     assert_int_equal(wait, 1);
-    assert_int_equal(take(c, 3, 1000, 11000, "d", NULL), 1); /* "a" left; b, c, d now */
-    assert_int_equal(take(c, 3, 1000, 11000, "e", NULL), 0);
+    assert_int_equal(take(c, 3, 1000, 11000, "d", NULL, NULL), 1); /* "a" left; b, c, d now */
+    assert_int_equal(take(c, 3, 1000, 11000, "e", NULL, NULL), 0);
     redisReply *r = redisCommand(c, "ZCARD %s", key);
     assert_int_equal(r->integer, 3); /* denied calls leave nothing behind */
     freeReplyObject(r);
@@ -99,12 +102,15 @@ static void test_ratelimit_lua_server_clock_mode_and_bad_args(void **state)
     redisContext *c = *state;
     if (!c)
         skip();
-    assert_int_equal(take(c, 2, 60000, -1, "x1", NULL), 1);
-    assert_int_equal(take(c, 2, 60000, -1, "x2", NULL), 1);
+    assert_int_equal(take(c, 2, 60000, -1, "x1", NULL, NULL), 1);
+    assert_int_equal(take(c, 2, 60000, -1, "x2", NULL, NULL), 1);
     long long wait = 0;
-    assert_int_equal(take(c, 2, 60000, -1, "x3", &wait), 0);
+    assert_int_equal(take(c, 2, 60000, -1, "x3", &wait, NULL), 0);
     assert_true(wait > 59000 && wait <= 60000);
-    assert_int_equal(take(c, 2, 0, -1, "x4", NULL), -1); /* window 0 is refused with an error */
+    long long used = 0;
+    assert_int_equal(take(c, 2, 60000, 777, "x5", NULL, &used), 0);
+    assert_int_equal(used, 777); /* the clock the script used is reported back */
+    assert_int_equal(take(c, 2, 0, -1, "x4", NULL, NULL), -1); /* window 0 is refused with an error */
 }
 
 /* ---- two pods ---- */
@@ -115,7 +121,7 @@ static void test_ratelimit_lua_server_clock_mode_and_bad_args(void **state)
 
 struct client {
     int id;
-    int64_t *allowed_at; /* now values of allowed calls */
+    int64_t *allowed_at; /* Redis clock of allowed calls */
     int nallowed;
     int calls;
     int errors;
@@ -140,11 +146,13 @@ static void *client_main(void *arg)
     char member[64];
     for (int64_t t = now_ms(); t < end; t = now_ms()) {
         snprintf(member, sizeof(member), "pod%d:%d", cl->id, cl->calls++);
-        int rc = take(c, LIMIT, WINDOW_MS, t, member, NULL);
+        long long used = 0;
+        /* the server clock, as production runs it: calls are judged in execution order */
+        int rc = take(c, LIMIT, WINDOW_MS, -1, member, NULL, &used);
         if (rc < 0)
             cl->errors++;
         else if (rc == 1)
-            cl->allowed_at[cl->nallowed++] = t;
+            cl->allowed_at[cl->nallowed++] = used;
     }
     redisFree(c);
     return NULL;
