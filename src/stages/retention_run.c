@@ -1,0 +1,801 @@
+/* One retention run as a task on the loop (include/mutt/retention.h): a chain of steps, each
+ * one PostgreSQL statement or Redis command whose callback starts the next. The decisions
+ * (cutoffs, which partitions go whole, DLQ item age) are src/domain/retention_plan.c; this file
+ * only does the I/O. Also `mutt retention`, which runs the same chain on a private loop.
+ * Loop thread only. */
+#define _GNU_SOURCE
+#include "mutt/retention.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutt/app.h"
+#include "mutt/config.h"
+#include "mutt/error.h"
+#include "mutt/log.h"
+#include "mutt/metrics.h"
+#include "mutt/pg.h"
+#include "mutt/random.h"
+#include "mutt/redis.h"
+#include "mutt/retention_plan.h"
+#include "mutt/timefmt.h"
+
+#define LOCK_REFRESH_MS 30000u /* well inside MUTT_RETENTION_LOCK_TTL_MS */
+#define MAX_DROP_PARTITIONS 1024
+
+/* ---- SQL: one row each (STYLE 2.1). All parameterised except the DROP/count of a partition,
+ * whose name is an identifier (cannot be a parameter) and was matched against
+ * event_audit_log_YYYY_MM by mutt_retention_partition_month first. */
+static const char SQL_ENSURE_PARTITIONS[] = "SELECT mutt_ensure_partitions($1::int)";
+static const char SQL_CONFIG_COUNT[] = "SELECT count(*) FROM config_audit_log WHERE changed_at < $1::timestamptz";
+static const char SQL_CONFIG_DELETE[] =
+    "DELETE FROM config_audit_log WHERE id IN (SELECT id FROM config_audit_log WHERE changed_at < $1::timestamptz "
+    "ORDER BY changed_at LIMIT $2::int)";
+static const char SQL_EVENT_PARTITIONS[] =
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+    "WHERE i.inhparent = 'event_audit_log'::regclass ORDER BY c.relname";
+static const char SQL_EVENT_COUNT[] = "SELECT count(*) FROM event_audit_log WHERE event_timestamp < $1::timestamptz";
+/* Rows of straddling months and of DEFAULT (D28); the PK includes event_timestamp, so the
+ * IN list prunes to the partitions that hold old rows. */
+static const char SQL_EVENT_DELETE[] =
+    "DELETE FROM event_audit_log WHERE (id, event_timestamp) IN (SELECT id, event_timestamp FROM event_audit_log "
+    "WHERE event_timestamp < $1::timestamptz LIMIT $2::int)";
+
+/* ---- Lua: owner-checked lock refresh/release and DLQ removal by value (the list may move
+ * under us: remediation pops its tail, stages push its head; removing by value stays right). */
+static const char LUA_LOCK_REFRESH[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+static const char LUA_LOCK_RELEASE[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+static const char LUA_DLQ_REMOVE[] =
+    "local n = 0 for i = 1, #ARGV do n = n + redis.call('LREM', KEYS[1], -1, ARGV[i]) end return n";
+
+enum step {
+    ST_IDLE,
+    ST_LOCK,
+    ST_CHECK_RECENT,
+    ST_PARTITIONS_AHEAD,
+    ST_CONFIG,
+    ST_EVENT_PARTITIONS,
+    ST_EVENT_DROP_COUNT,
+    ST_EVENT_DROP,
+    ST_EVENT_ROWS,
+    ST_DLQ,
+    ST_LAST_RUN,
+    ST_UNLOCK,
+};
+
+enum { DLQ_ALERTER, DLQ_MOOG, DLQ_DEAD, DLQ__COUNT };
+
+struct mutt_retention {
+    uv_loop_t *loop;
+    struct mutt_redis *redis;
+    struct mutt_pg *pg;
+    const struct mutt_config *cfg;
+    int script_refresh, script_release, script_dlq_remove;
+    struct mutt_counter *deleted[3];  /* config_audit, event_audit, dlq */
+    struct mutt_gauge *last_run_gauge;
+
+    /* the run in progress */
+    enum step step;
+    bool cancel;
+    bool locked;
+    struct mutt_retention_result res;
+    mutt_retention_done_cb *done;
+    void *done_priv;
+    int64_t batch;
+    int64_t skip_if_newer_than_ms;
+    char batch_s[24];
+    char cutoff_config[MUTT_TIME_ISO8601_MS_LEN];
+    char cutoff_event[MUTT_TIME_ISO8601_MS_LEN];
+    int64_t cutoff_dlq_ms;
+    char token[40];
+    uint64_t lock_refreshed_at; /* uv_now */
+    char *drop[MAX_DROP_PARTITIONS];
+    size_t ndrop, drop_i;
+    int64_t drop_rows;
+    int dlq_i;
+    int64_t dlq_kept; /* items at the list's tail already looked at and kept */
+};
+
+static void next(struct mutt_retention *r);
+
+static int64_t wall_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const char *dlq_key(const struct mutt_retention *r, int i)
+{
+    static const enum mutt_cfg_key keys[DLQ__COUNT] = {MUTT_CFG_ALERTER_DLQ_NAME, MUTT_CFG_MOOG_DLQ_NAME,
+                                                       MUTT_CFG_DEAD_LETTER_QUEUE};
+    return mutt_config_str(r->cfg, keys[i]);
+}
+
+struct mutt_retention *mutt_retention_create(uv_loop_t *loop, struct mutt_redis *redis, struct mutt_pg *pg,
+                                             const struct mutt_config *cfg, struct mutt_metrics *metrics)
+{
+    struct mutt_retention *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->redis = redis;
+    r->pg = pg;
+    r->cfg = cfg;
+    r->script_refresh = mutt_redis_script_register(redis, "retention_lock_refresh", LUA_LOCK_REFRESH);
+    r->script_release = mutt_redis_script_register(redis, "retention_lock_release", LUA_LOCK_RELEASE);
+    r->script_dlq_remove = mutt_redis_script_register(redis, "retention_dlq_remove", LUA_DLQ_REMOVE);
+    if (r->script_refresh < 0 || r->script_release < 0 || r->script_dlq_remove < 0) {
+        free(r);
+        return NULL;
+    }
+    if (metrics) {
+        static const char *const type_label[] = {"type", NULL};
+        struct mutt_counter *fam = mutt_metrics_counter(
+            metrics, "mutt_retention_cleanup_records_deleted_total", "Records removed by retention runs", type_label);
+        struct mutt_gauge *days = mutt_metrics_gauge(metrics, "mutt_retention_policy_days",
+                                                     "Retention period in days per data type", type_label);
+        r->last_run_gauge = mutt_metrics_gauge(metrics, "mutt_retention_cleanup_last_run_timestamp_seconds",
+                                               "Unix time the last retention run finished", NULL);
+        static const char *const types[3] = {"config_audit", "event_audit", "dlq"};
+        static const enum mutt_cfg_key day_keys[3] = {MUTT_CFG_RETENTION_AUDIT_DAYS,
+                                                      MUTT_CFG_RETENTION_EVENT_AUDIT_DAYS, MUTT_CFG_RETENTION_DLQ_DAYS};
+        for (int i = 0; i < 3; i++) {
+            const char *v[] = {types[i]};
+            r->deleted[i] = mutt_counter_labels(fam, v);
+            mutt_counter_add(r->deleted[i], 0); /* render the series from the start */
+            mutt_gauge_set(mutt_gauge_labels(days, v), (double)mutt_config_int(cfg, day_keys[i]));
+        }
+    }
+    return r;
+}
+
+void mutt_retention_destroy(struct mutt_retention *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->ndrop; i++)
+        free(r->drop[i]);
+    free(r);
+}
+
+bool mutt_retention_running(const struct mutt_retention *r)
+{
+    return r && r->step != ST_IDLE;
+}
+
+void mutt_retention_cancel(struct mutt_retention *r)
+{
+    if (r && r->step != ST_IDLE)
+        r->cancel = true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* finishing                                                                                   */
+
+static void finish(struct mutt_retention *r)
+{
+    for (size_t i = 0; i < r->ndrop; i++) {
+        free(r->drop[i]);
+        r->drop[i] = NULL;
+    }
+    r->ndrop = 0;
+    r->step = ST_IDLE;
+    if (r->res.status == 0 && !r->res.dry_run && !r->res.skipped) {
+        mutt_counter_add(r->deleted[0], (double)r->res.config_audit);
+        mutt_counter_add(r->deleted[1], (double)r->res.event_audit);
+        mutt_counter_add(r->deleted[2], (double)r->res.dlq);
+        mutt_gauge_set(r->last_run_gauge, (double)wall_ms() / 1000.0);
+    }
+    struct mutt_retention_result res = r->res;
+    mutt_retention_done_cb *done = r->done;
+    void *priv = r->done_priv;
+    r->done = NULL;
+    done(priv, &res); /* may start the next run or destroy r: touch nothing after */
+}
+
+static void on_unlocked(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_retention *r = privdata;
+    r->locked = false;
+    finish(r);
+}
+
+static void unlock_and_finish(struct mutt_retention *r)
+{
+    r->step = ST_UNLOCK;
+    if (!r->locked) {
+        finish(r);
+        return;
+    }
+    const char *keys[] = {MUTT_RETENTION_LOCK_KEY};
+    const char *args[] = {r->token};
+    if (mutt_redis_evalsha(mutt_redis_cmd(r->redis), r->script_release, 1, keys, NULL, 1, args, NULL, on_unlocked, r) !=
+        0) {
+        r->locked = false; /* it expires by itself */
+        finish(r);
+    }
+}
+
+__attribute__((format(printf, 3, 4))) static void fail_run(struct mutt_retention *r, int status, const char *fmt, ...)
+{
+    if (r->res.status == 0) {
+        r->res.status = status;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->res.error, sizeof(r->res.error), fmt, ap);
+        va_end(ap);
+    }
+    unlock_and_finish(r);
+}
+
+/* Common entry of every callback: a cancel or an earlier failure ends the run. */
+static bool stopping(struct mutt_retention *r)
+{
+    if (r->cancel) {
+        fail_run(r, MUTT_ECANCELED, "retention run cancelled (stopping)");
+        return true;
+    }
+    return false;
+}
+
+static void pg_failed(struct mutt_retention *r, const char *what, PGresult *res, int status)
+{
+    /* W35: the driver's text goes to the log line only through our own words */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    fail_run(r, status ? status : MUTT_EIO, "%s failed: %s%s%s", what, mutt_strerror(status ? status : MUTT_EIO),
+             state ? " sqlstate " : "", state ? state : "");
+}
+
+static void on_lock_refreshed(void *privdata, redisReply *reply, int status)
+{
+    (void)privdata;
+    (void)reply;
+    (void)status; /* best effort: a lost refresh only shortens the lock */
+}
+
+/* Keeps the lock alive through long runs (a million rows take minutes). */
+static void refresh_lock(struct mutt_retention *r)
+{
+    uint64_t now = uv_now(r->loop);
+    if (!r->locked || now - r->lock_refreshed_at < LOCK_REFRESH_MS)
+        return;
+    r->lock_refreshed_at = now;
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%u", MUTT_RETENTION_LOCK_TTL_MS);
+    const char *keys[] = {MUTT_RETENTION_LOCK_KEY};
+    const char *args[] = {r->token, ttl};
+    mutt_redis_evalsha(mutt_redis_cmd(r->redis), r->script_refresh, 1, keys, NULL, 2, args, NULL, on_lock_refreshed, NULL);
+}
+
+static int64_t result_count(PGresult *res)
+{
+    if (!res || PQntuples(res) < 1 || PQnfields(res) < 1)
+        return 0;
+    return strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+}
+
+static int64_t result_affected(PGresult *res)
+{
+    const char *t = res ? PQcmdTuples(res) : "";
+    return t[0] ? strtoll(t, NULL, 10) : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* steps                                                                                       */
+
+static void on_lock(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (status != 0) {
+        fail_run(r, status, "cannot take the retention lock: %s", mutt_strerror(status));
+        return;
+    }
+    if (reply->type == REDIS_REPLY_NIL) {
+        fail_run(r, MUTT_EEXIST, "another host is running retention (%s is held)", MUTT_RETENTION_LOCK_KEY);
+        return;
+    }
+    r->locked = true;
+    r->lock_refreshed_at = uv_now(r->loop);
+    if (stopping(r))
+        return;
+    r->step = r->skip_if_newer_than_ms > 0 ? ST_CHECK_RECENT : ST_PARTITIONS_AHEAD;
+    next(r);
+}
+
+static void on_last_run_read(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        fail_run(r, status, "cannot read %s: %s", MUTT_RETENTION_LAST_RUN_KEY, mutt_strerror(status));
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STRING) {
+        int64_t last_ms = strtoll(reply->str, NULL, 10) * 1000;
+        if (last_ms > 0 && wall_ms() - last_ms < r->skip_if_newer_than_ms) {
+            r->res.skipped = true;
+            unlock_and_finish(r);
+            return;
+        }
+    }
+    r->step = ST_PARTITIONS_AHEAD;
+    next(r);
+}
+
+static void on_partitions_ahead(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "creating event_audit_log partitions ahead", res, status);
+        return;
+    }
+    r->step = ST_CONFIG;
+    next(r);
+}
+
+static void on_config(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "config_audit_log retention", res, status);
+        return;
+    }
+    if (r->res.dry_run) {
+        r->res.config_audit = result_count(res);
+        r->step = ST_EVENT_PARTITIONS;
+    } else {
+        int64_t n = result_affected(res);
+        r->res.config_audit += n;
+        if (n < r->batch) /* the last, short batch: nothing older is left */
+            r->step = ST_EVENT_PARTITIONS;
+    }
+    next(r);
+}
+
+static void on_event_partitions(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "listing event_audit_log partitions", res, status);
+        return;
+    }
+    int64_t cutoff_ms = 0;
+    mutt_time_parse_iso8601(r->cutoff_event, &cutoff_ms);
+    for (int i = 0; i < PQntuples(res) && r->ndrop < MAX_DROP_PARTITIONS; i++) {
+        const char *name = PQgetvalue(res, i, 0);
+        if (!mutt_retention_partition_droppable(name, cutoff_ms))
+            continue;
+        r->drop[r->ndrop] = strdup(name);
+        if (!r->drop[r->ndrop]) {
+            fail_run(r, MUTT_ENOMEM, "out of memory");
+            return;
+        }
+        r->ndrop++;
+    }
+    r->drop_i = 0;
+    r->res.partitions_dropped = r->res.dry_run ? (int64_t)r->ndrop : 0;
+    /* dry run: one count over the table covers dropped partitions, DEFAULT and the rest */
+    r->step = r->res.dry_run || r->ndrop == 0 ? ST_EVENT_ROWS : ST_EVENT_DROP_COUNT;
+    next(r);
+}
+
+static void on_drop_count(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "counting an old event_audit_log partition", res, status);
+        return;
+    }
+    /* Rows written into a months-old partition between this count and the DROP would go
+     * uncounted: only the metric could be off, never the data kept. */
+    r->drop_rows = result_count(res);
+    r->step = ST_EVENT_DROP;
+    next(r);
+}
+
+static void on_drop(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "dropping an old event_audit_log partition", res, status);
+        return;
+    }
+    mutt_log_info("retention", "dropped partition %s (%" PRId64 " rows)", r->drop[r->drop_i], r->drop_rows);
+    r->res.event_audit += r->drop_rows;
+    r->res.partitions_dropped++;
+    r->drop_i++;
+    r->step = r->drop_i < r->ndrop ? ST_EVENT_DROP_COUNT : ST_EVENT_ROWS;
+    next(r);
+}
+
+static void on_event_rows(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "event_audit_log retention", res, status);
+        return;
+    }
+    if (r->res.dry_run) {
+        r->res.event_audit = result_count(res);
+        r->step = ST_DLQ;
+    } else {
+        int64_t n = result_affected(res);
+        r->res.event_audit += n;
+        if (n < r->batch)
+            r->step = ST_DLQ;
+    }
+    r->dlq_i = 0;
+    r->dlq_kept = 0;
+    next(r);
+}
+
+static void dlq_advance(struct mutt_retention *r, int64_t scanned, int64_t kept)
+{
+    r->dlq_kept += kept;
+    if (scanned < r->batch) { /* reached the head: next list */
+        r->dlq_i++;
+        r->dlq_kept = 0;
+    }
+    if (r->dlq_i >= DLQ__COUNT)
+        r->step = r->res.dry_run ? ST_UNLOCK : ST_LAST_RUN;
+    next(r);
+}
+
+struct dlq_remove_ctx {
+    struct mutt_retention *r;
+    int64_t scanned, kept;
+};
+
+static void on_dlq_removed(void *privdata, redisReply *reply, int status)
+{
+    struct dlq_remove_ctx *c = privdata;
+    struct mutt_retention *r = c->r;
+    int64_t scanned = c->scanned, kept = c->kept;
+    free(c);
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        fail_run(r, status, "trimming %s: %s", dlq_key(r, r->dlq_i), mutt_strerror(status));
+        return;
+    }
+    int64_t removed = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    r->res.dlq += removed;
+    dlq_advance(r, scanned, kept);
+}
+
+static void on_dlq_range(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0 || reply->type != REDIS_REPLY_ARRAY) {
+        fail_run(r, status ? status : MUTT_EIO, "reading %s: %s", dlq_key(r, r->dlq_i),
+                 mutt_strerror(status ? status : MUTT_EIO));
+        return;
+    }
+    int64_t scanned = (int64_t)reply->elements;
+    size_t nexp = 0;
+    const char **args = reply->elements ? calloc(reply->elements, sizeof(*args)) : NULL;
+    size_t *lens = reply->elements ? calloc(reply->elements, sizeof(*lens)) : NULL;
+    if (reply->elements && (!args || !lens)) {
+        free(args);
+        free(lens);
+        fail_run(r, MUTT_ENOMEM, "out of memory");
+        return;
+    }
+    /* tail first, the oldest end of an LPUSHed list */
+    for (size_t i = reply->elements; i > 0; i--) {
+        redisReply *it = reply->element[i - 1];
+        if (it->type != REDIS_REPLY_STRING)
+            continue;
+        if (mutt_retention_dlq_decide(it->str, it->len, r->cutoff_dlq_ms) == MUTT_RETENTION_DLQ_EXPIRED) {
+            args[nexp] = it->str;
+            lens[nexp] = it->len;
+            nexp++;
+        }
+    }
+    if (r->res.dry_run || nexp == 0) {
+        if (r->res.dry_run)
+            r->res.dlq += (int64_t)nexp;
+        free(args);
+        free(lens);
+        dlq_advance(r, scanned, scanned);
+        return;
+    }
+    struct dlq_remove_ctx *c = malloc(sizeof(*c));
+    const char *keys[] = {dlq_key(r, r->dlq_i)};
+    int rc = c ? 0 : MUTT_ENOMEM;
+    if (c) {
+        *c = (struct dlq_remove_ctx){.r = r, .scanned = scanned, .kept = scanned - (int64_t)nexp};
+        rc = mutt_redis_evalsha(mutt_redis_cmd(r->redis), r->script_dlq_remove, 1, keys, NULL, (int)nexp, args, lens,
+                                on_dlq_removed, c);
+        if (rc != 0)
+            free(c);
+    }
+    free(args); /* argv is copied by the adapter */
+    free(lens);
+    if (rc != 0)
+        fail_run(r, rc, "trimming %s: %s", keys[0], mutt_strerror(rc));
+}
+
+static void on_last_run_written(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (status != 0) {
+        fail_run(r, status, "writing %s: %s", MUTT_RETENTION_LAST_RUN_KEY, mutt_strerror(status));
+        return;
+    }
+    unlock_and_finish(r);
+}
+
+/* Sends the statement or command of the current step. */
+static void next(struct mutt_retention *r)
+{
+    int rc = 0;
+    const char *what = "";
+    refresh_lock(r);
+    switch (r->step) {
+    case ST_IDLE:
+    case ST_UNLOCK:
+        unlock_and_finish(r);
+        return;
+    case ST_LOCK: {
+        what = "taking the lock";
+        char ttl[24];
+        snprintf(ttl, sizeof(ttl), "%u", MUTT_RETENTION_LOCK_TTL_MS);
+        const char *argv[] = {"SET", MUTT_RETENTION_LOCK_KEY, r->token, "NX", "PX", ttl};
+        rc = mutt_redis_command(mutt_redis_cmd(r->redis), on_lock, r, 6, argv, NULL);
+        break;
+    }
+    case ST_CHECK_RECENT: {
+        what = "reading the last run";
+        const char *argv[] = {"GET", MUTT_RETENTION_LAST_RUN_KEY};
+        rc = mutt_redis_command(mutt_redis_cmd(r->redis), on_last_run_read, r, 2, argv, NULL);
+        break;
+    }
+    case ST_PARTITIONS_AHEAD: {
+        if (r->res.dry_run) { /* W30: a dry run changes nothing, not even future partitions */
+            r->step = ST_CONFIG;
+            next(r);
+            return;
+        }
+        what = "creating partitions ahead";
+        char months[8];
+        snprintf(months, sizeof(months), "%d", MUTT_RETENTION_PARTITIONS_AHEAD);
+        const char *p[] = {months};
+        rc = mutt_pg_query(r->pg, SQL_ENSURE_PARTITIONS, 1, p, on_partitions_ahead, r);
+        break;
+    }
+    case ST_CONFIG: {
+        what = "config_audit_log retention";
+        const char *p[] = {r->cutoff_config, r->batch_s};
+        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_CONFIG_COUNT, 1, p, on_config, r)
+                            : mutt_pg_query(r->pg, SQL_CONFIG_DELETE, 2, p, on_config, r);
+        break;
+    }
+    case ST_EVENT_PARTITIONS:
+        what = "listing partitions";
+        rc = mutt_pg_query(r->pg, SQL_EVENT_PARTITIONS, 0, NULL, on_event_partitions, r);
+        break;
+    case ST_EVENT_DROP_COUNT:
+    case ST_EVENT_DROP: {
+        what = "dropping a partition";
+        int y, m;
+        const char *name = r->drop[r->drop_i];
+        if (mutt_retention_partition_month(name, &y, &m) != 0) { /* never interpolate anything else */
+            fail_run(r, MUTT_EINVAL, "refusing to drop unexpected table name");
+            return;
+        }
+        char sql[128];
+        if (r->step == ST_EVENT_DROP_COUNT) {
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
+            rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop_count, r);
+        } else {
+            snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
+            rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop, r);
+        }
+        break;
+    }
+    case ST_EVENT_ROWS: {
+        what = "event_audit_log retention";
+        const char *p[] = {r->cutoff_event, r->batch_s};
+        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_EVENT_COUNT, 1, p, on_event_rows, r)
+                            : mutt_pg_query(r->pg, SQL_EVENT_DELETE, 2, p, on_event_rows, r);
+        break;
+    }
+    case ST_DLQ: {
+        what = "reading a DLQ";
+        char start[24], stop[24];
+        snprintf(start, sizeof(start), "%" PRId64, -(r->dlq_kept + r->batch));
+        snprintf(stop, sizeof(stop), "%" PRId64, -(r->dlq_kept + 1));
+        const char *argv[] = {"LRANGE", dlq_key(r, r->dlq_i), start, stop};
+        rc = mutt_redis_command(mutt_redis_cmd(r->redis), on_dlq_range, r, 4, argv, NULL);
+        break;
+    }
+    case ST_LAST_RUN: {
+        what = "writing the last run";
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%" PRId64, wall_ms() / 1000);
+        const char *argv[] = {"SET", MUTT_RETENTION_LAST_RUN_KEY, secs};
+        rc = mutt_redis_command(mutt_redis_cmd(r->redis), on_last_run_written, r, 3, argv, NULL);
+        break;
+    }
+    }
+    if (rc != 0)
+        fail_run(r, rc, "%s: %s", what, mutt_strerror(rc));
+}
+
+int mutt_retention_start(struct mutt_retention *r, bool dry_run, int64_t skip_if_newer_than_ms,
+                         mutt_retention_done_cb *done, void *privdata)
+{
+    if (!r || !done)
+        return MUTT_EINVAL;
+    if (r->step != ST_IDLE)
+        return MUTT_ESTATE;
+    const struct mutt_config *cfg = r->cfg;
+    memset(&r->res, 0, sizeof(r->res));
+    r->res.dry_run = dry_run || mutt_config_bool(cfg, MUTT_CFG_RETENTION_DRY_RUN);
+    r->res.started_at_ms = wall_ms();
+    r->cancel = false;
+    r->locked = false;
+    r->done = done;
+    r->done_priv = privdata;
+    r->skip_if_newer_than_ms = skip_if_newer_than_ms;
+    r->batch = mutt_config_int(cfg, MUTT_CFG_RETENTION_BATCH_SIZE);
+    snprintf(r->batch_s, sizeof(r->batch_s), "%" PRId64, r->batch);
+    int64_t now = r->res.started_at_ms;
+    mutt_time_format_iso8601_ms(mutt_retention_cutoff_ms(now, mutt_config_int(cfg, MUTT_CFG_RETENTION_AUDIT_DAYS)),
+                                r->cutoff_config, sizeof(r->cutoff_config));
+    mutt_time_format_iso8601_ms(
+        mutt_retention_cutoff_ms(now, mutt_config_int(cfg, MUTT_CFG_RETENTION_EVENT_AUDIT_DAYS)), r->cutoff_event,
+        sizeof(r->cutoff_event));
+    r->cutoff_dlq_ms = mutt_retention_cutoff_ms(now, mutt_config_int(cfg, MUTT_CFG_RETENTION_DLQ_DAYS));
+    uint8_t rnd[16];
+    mutt_random_bytes(rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(r->token + 2 * i, 3, "%02x", rnd[i]);
+    r->step = ST_LOCK;
+    next(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* `mutt retention` on a private loop (the CLI has nothing else on it)                         */
+
+struct cli_run {
+    struct mutt_retention *ret;
+    bool dry_run;
+    bool started, finished, timed_out;
+    struct mutt_retention_result res;
+    uv_timer_t deadline;
+};
+
+static void on_cli_done(void *privdata, const struct mutt_retention_result *res)
+{
+    struct cli_run *c = privdata;
+    c->res = *res;
+    c->finished = true;
+    uv_stop(c->deadline.loop);
+}
+
+static void on_cli_redis_state(void *privdata, struct mutt_redis_conn *conn, bool connected)
+{
+    struct cli_run *c = privdata;
+    if (!connected || c->started)
+        return;
+    c->started = true;
+    uv_timer_stop(&c->deadline);
+    if (mutt_retention_start(c->ret, c->dry_run, 0, on_cli_done, c) != 0) {
+        c->finished = true;
+        c->res.status = MUTT_ESTATE;
+        snprintf(c->res.error, sizeof(c->res.error), "could not start");
+        uv_stop(c->deadline.loop);
+    }
+}
+
+static void on_cli_deadline(uv_timer_t *t)
+{
+    struct cli_run *c = t->data;
+    c->timed_out = true;
+    uv_stop(t->loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int mutt_retention_cli(const struct mutt_config *cfg, bool dry_run, FILE *out)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "retention: cannot create an event loop\n");
+        return 1;
+    }
+    struct mutt_redis_opts ro = {
+        .host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST),
+        .port = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_PORT),
+        .db = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_DB),
+        .pass_current = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_CURRENT),
+        .pass_next = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_NEXT),
+        .connect_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_CONNECT_TIMEOUT_MS),
+        .reconnect_min_ms = 100,
+        .reconnect_max_ms = 1000,
+        .max_inflight = 64,
+    };
+    struct mutt_pg_opts po;
+    mutt_app_pg_opts(cfg, &po);
+    po.pool_min = 1;
+    po.pool_max = 1;
+    po.query_timeout_ms = 0; /* a batch of a big DELETE may take long; the run has no deadline */
+    po.application_name = "mutt-retention";
+    struct mutt_redis *redis = mutt_redis_create(&loop, &ro);
+    struct mutt_pg *pg = mutt_pg_create(&loop, &po);
+    struct cli_run c = {.dry_run = dry_run};
+    int rc = 1;
+    if (!redis || !pg) {
+        fprintf(stderr, "retention: out of memory\n");
+        goto out;
+    }
+    c.ret = mutt_retention_create(&loop, redis, pg, cfg, NULL);
+    if (!c.ret) {
+        fprintf(stderr, "retention: out of memory\n");
+        goto out;
+    }
+    uv_timer_init(&loop, &c.deadline);
+    c.deadline.data = &c;
+    uv_timer_start(&c.deadline, on_cli_deadline,
+                   (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_CONNECT_TIMEOUT_MS) + 5000u, 0);
+    mutt_redis_conn_on_state(mutt_redis_cmd(redis), on_cli_redis_state, &c);
+    mutt_redis_start(redis);
+    mutt_pg_start(pg);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (c.timed_out && !c.started) {
+        fprintf(stderr, "retention: Redis at %s:%d is unreachable\n", ro.host, ro.port);
+    } else if (!c.finished) {
+        fprintf(stderr, "retention: the run did not finish\n");
+    } else if (c.res.status != 0) {
+        fprintf(stderr, "retention: %s\n", c.res.error);
+    } else {
+        const char *verb = c.res.dry_run ? "would delete" : "deleted";
+        fprintf(out,
+                "retention%s: %s config_audit=%" PRId64 " event_audit=%" PRId64 " (partitions %s: %" PRId64
+                ") dlq=%" PRId64 "\n",
+                c.res.dry_run ? " (dry run)" : "", verb, c.res.config_audit, c.res.event_audit,
+                c.res.dry_run ? "to drop" : "dropped", c.res.partitions_dropped, c.res.dlq);
+        rc = 0;
+    }
+out:
+    if (redis)
+        mutt_redis_stop(redis);
+    if (pg)
+        mutt_pg_stop(pg);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    mutt_redis_destroy(redis);
+    mutt_pg_destroy(pg);
+    mutt_retention_destroy(c.ret);
+    return rc;
+}
