@@ -50,7 +50,8 @@ struct mutt_http_result {
 typedef void mutt_http_client_cb(void *privdata, const struct mutt_http_result *result);
 
 /* Creates a client on `loop` with at most max_inflight (>= 1) requests at a time. NULL on
- * allocation/libcurl failure or max_inflight == 0. Nothing touches the loop until a request. */
+ * allocation/libcurl failure or max_inflight == 0. Initialises one (inactive) uv_timer on the
+ * loop, so the loop cannot be closed before mutt_http_client_destroy. */
 struct mutt_http_client *mutt_http_client_create(uv_loop_t *loop, size_t max_inflight);
 
 /* Starts a request. Returns 0 and later calls cb exactly once, or fails synchronously without
