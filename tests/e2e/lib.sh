@@ -7,7 +7,7 @@
 #   e2e_config FILE [KEY=VALUE...]   config for the harness services; sets INGEST_PORT WEB_PORT
 #                                    HEALTH_PORT SINK_PORT (free ports) and the API keys
 #   start_sink [ARGS...]             mutt-sink on $SINK_PORT (sets SINK_URL); stop_sink
-#   start_mutt CONF [ROLES]          runs mutt in the background, waits for /health/live
+#   start_mutt CONF [ROLES]          runs mutt in the background, waits until its stages run
 #   stop_mutt                        SIGTERM, waits, asserts exit status 0
 #   http METHOD URL [CURL ARGS...]   sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS (file)
 #   assert_eq / assert_ne / assert_contains / assert_not_contains / assert_status / wait_until
@@ -214,11 +214,16 @@ start_mutt() {
             tail -n 30 "$MUTT_LOG" >&2
             t_fail "mutt exited with status $(cat "$MUTT_RC_FILE") during start-up"
         fi
-        http_status_is 200 GET "http://127.0.0.1:$MUTT_PORT/health/live" && return 0
+        # live = the loop runs; "running as pod" = the pod identity is ours and the stages
+        # have registered their routes (before that, API paths answer 503 "starting")
+        if http_status_is 200 GET "http://127.0.0.1:$MUTT_PORT/health/live" &&
+            grep -q "running as pod" "$MUTT_LOG"; then
+            return 0
+        fi
         sleep 0.1
     done
     tail -n 30 "$MUTT_LOG" >&2
-    t_fail "mutt: /health/live on port $MUTT_PORT did not answer 200 within 30 s"
+    t_fail "mutt: not running (live + stages started) on port $MUTT_PORT within 30 s"
 }
 
 # stop_mutt [EXPECTED_STATUS]: SIGTERM, wait up to 30 s, assert the exit status (default 0).
