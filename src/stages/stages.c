@@ -5,10 +5,12 @@
 #include <stddef.h>
 
 #include "mutt/alert.h"
+#include "mutt/forward.h"
 #include "mutt/ingest.h"
 
 const struct mutt_stage *const mutt_stages[] = {
     &mutt_ingest_stage,
     &mutt_alert_stage,
+    &mutt_forward_stage,
     NULL,
 };

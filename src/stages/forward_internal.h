@@ -1,0 +1,135 @@
+/* Private to the forward stage (forward.c: lifecycle and per-alert flow; forward_breaker.c: the
+ * shared circuit breaker as this pod sees it). Not a public header: nothing outside
+ * src/stages/forward*.c includes it. Loop thread only. */
+#ifndef MUTT_FORWARD_INTERNAL_H
+#define MUTT_FORWARD_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mutt/breaker.h"
+#include "mutt/ctx.h"
+#include "mutt/forward_classify.h"
+#include "mutt/relq.h"
+
+struct mutt_counter;
+struct mutt_gauge;
+struct mutt_histogram;
+struct mutt_http_client;
+struct mutt_metrics;
+
+enum fwd_status_label { FWD_ST_SUCCESS = 0, FWD_ST_DLQ, FWD_ST_ERROR, FWD_ST_COUNT_ };
+
+/* Where this pod is in getting the breaker probed (HALF_OPEN lets one attempt through, W15). */
+enum fwd_probe_state {
+    FWD_PROBE_NONE = 0, /* not probing */
+    FWD_PROBE_FETCHING, /* relq resumed to pop one alert to probe with */
+    FWD_PROBE_DECIDING, /* the breaker script is asked whether we may probe */
+    FWD_PROBE_SENDING,  /* our probe is in flight; its result decides */
+};
+
+/* One alert between relq handing it out and its completion. */
+struct fwd_op {
+    struct forward *fw;
+    struct mutt_relq_item *item;
+    json_t *alert;               /* parsed, D33 applied; NULL for an unparseable item */
+    char *body;                  /* Moog payload, built once */
+    size_t body_len;
+    uint64_t start_ns;           /* pop time (uv_hrtime) */
+    bool probe;                  /* this attempt is the breaker's probe */
+    enum fwd_status_label label; /* what a successful completion counts */
+    char *payload;               /* push payload (owned) */
+    struct mutt_relq_push push;  /* kept for a resend after EFULL */
+    size_t npush;
+    struct fwd_op *wait_next;    /* waiting list / stalled list link */
+};
+
+struct forward {
+    struct mutt_ctx *ctx;
+    bool running, stopping, consuming, timers_open, relq_stopped, waking;
+    struct mutt_relq *relq;
+    struct mutt_http_client *http;
+
+    /* static config (borrowed from cfg) */
+    const char *source;        /* ALERT_QUEUE_NAME */
+    const char *dlq;           /* MOOG_DLQ_NAME */
+    const char *retry_key;     /* MOOG_RETRY_KEY */
+    const char *rate_key;      /* MOOG_RATE_LIMIT_KEY */
+    const char *url;           /* MOOG_WEBHOOK_URL */
+    uint64_t timeout_ms;       /* MOOG_TIMEOUT */
+    uint64_t retry_base_ms, retry_max_ms;
+    char *auth;                /* "Authorization: Bearer <key>" (malloc'd, rebuilt on rotation) */
+    size_t auth_key_len;
+
+    int script_rate, script_promote, script_breaker;
+    uint64_t rate_seq;         /* makes each rate-limit member unique */
+    uint64_t rate_hold_until_ms; /* loop time: no rate checks before it (a denial said wait) */
+
+    /* alerts held (breaker or rate), FIFO; completions refused locally */
+    struct fwd_op *wait_head, *wait_tail;
+    size_t nwaiting;
+    struct fwd_op *stalled;
+
+    size_t busy;               /* ops alive */
+    size_t http_inflight;
+    size_t rpending;           /* stage-level Redis calls out (promote, gauges, breaker) */
+    mutt_stage_done_cb *done;
+    void *done_priv;
+
+    uv_timer_t promote_timer, gauge_timer, rate_timer, stall_timer, probe_timer, reap_timer;
+
+    /* breaker view (forward_breaker.c) */
+    bool breaker_enabled;
+    bool bknown;               /* read from Redis at least once */
+    bool bpolling;
+    enum mutt_breaker_mode bmode;
+    int64_t bfailures;
+    int64_t bopen_ms;          /* epoch ms (Redis clock) it last opened */
+    enum fwd_probe_state probe_state;
+    const char *bkeys[4];
+
+    /* metrics */
+    struct mutt_counter *m_requests;   /* family {status, reason} */
+    struct mutt_counter *c_success;
+    struct mutt_counter *m_processed[FWD_ST_COUNT_];
+    struct mutt_counter *m_rate_hits, *m_promoted, *m_already_gone;
+    struct mutt_histogram *m_latency, *m_processing;
+    struct mutt_gauge *m_dlq_depth, *m_processing_depth;
+    struct mutt_gauge *m_bstate, *m_bfailures;
+    struct mutt_counter *m_bchanges;   /* family {name, from_state, to_state} */
+};
+
+extern struct forward g_forward;
+
+/* forward.c */
+int64_t fwd_wall_ms(void);
+void fwd_op_abandon(struct fwd_op *op);
+void fwd_wait_push(struct fwd_op *op, bool front);
+struct fwd_op *fwd_wait_pop(struct forward *fw);
+void fwd_update_pause(struct forward *fw);
+void fwd_wake(struct forward *fw);
+void fwd_send(struct fwd_op *op);
+void fwd_maybe_stopped(struct forward *fw); /* reaps the stage once a stop has nothing left out */
+
+/* forward_breaker.c */
+int fwd_breaker_init(struct forward *fw);
+int fwd_breaker_register_metrics(struct forward *fw, struct mutt_metrics *m);
+/* True while alerts must not be attempted: enabled and not seen CLOSED. */
+bool fwd_breaker_holds(const struct forward *fw);
+/* Called for every alert before the rate limit: true when the breaker took it (held in the
+ * waiting list, or being turned into the probe). */
+bool fwd_breaker_admit(struct forward *fw, struct fwd_op *op);
+/* Feeds one attempt's outcome to the shared breaker (skipped for a success while the view is
+ * CLOSED with no failures: nothing would change). */
+void fwd_breaker_record(struct forward *fw, enum mutt_delivery d, bool probe);
+/* Our probe was never sent (stop, cannot build): its lock expires by itself. */
+void fwd_breaker_probe_abandoned(struct forward *fw);
+/* Re-reads the shared state (gauges, transitions made by other pods). */
+void fwd_breaker_poll(struct forward *fw);
+/* Writes the /health details line and returns true when the breaker degrades the stage. */
+bool fwd_breaker_health(struct forward *fw, char *detail, size_t len);
+
+#endif
