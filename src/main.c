@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mutt/app.h"
-#include "mutt/checkconfig.h"
+#include "mutt/cli.h"
 #include "mutt/config.h"
 #include "mutt/log.h"
 #include "mutt/migrate.h"
@@ -35,7 +36,9 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n"
             "  migrate             apply the PostgreSQL schema (versioned, idempotent, safe to run twice)\n"
-            "  check-config        same as --check-config\n"
+            "  check-config        same as --check-config\n");
+    mutt_cli_usage(out);
+    fprintf(out,
             "\n"
             "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads LOG_LEVEL, LOG_FORMAT and the\n"
             "file's dynamic-safe keys and reloads the rules cache.\n");
@@ -98,11 +101,14 @@ int main(int argc, char **argv)
         }
     }
     const char *command = optind < argc ? argv[optind] : NULL;
+    /* words after the sub-command are its own arguments (src/cli) */
+    int cmd_argc = command ? argc - optind - 1 : 0;
+    char **cmd_argv = command ? argv + optind + 1 : NULL;
     if (command && strcmp(command, "check-config") == 0) {
         check_config = true;
         command = NULL;
     }
-    if (command && strcmp(command, "migrate") != 0) {
+    if (command && strcmp(command, "migrate") != 0 && !mutt_cli_known(command)) {
         fprintf(stderr, "mutt: unknown command '%s' (try --help)\n", command);
         return 2;
     }
@@ -146,10 +152,16 @@ int main(int argc, char **argv)
 
     int rc;
     if (check_config) {
-        printf("config: ok (%s)\n", mutt_config_path(cfg) ? mutt_config_path(cfg) : "no file; defaults + environment");
-        rc = mutt_check_connectivity(cfg, stdout);
-    } else if (command) {
+        rc = mutt_cli_run("check-config", cmd_argc, cmd_argv, cfg);
+    } else if (command && strcmp(command, "migrate") == 0) {
         rc = run_migrate(cfg);
+    } else if (command) {
+        rc = mutt_cli_run(command, cmd_argc, cmd_argv, cfg);
+    } else if (strcasecmp(mutt_config_str(cfg, MUTT_CFG_MUTT_ENV), "production") == 0 &&
+               mutt_cli_compliance_report(cfg, stderr) > 0) {
+        /* CONTRACT §2, D25: a critical compliance violation refuses start-up in production */
+        fprintf(stderr, "mutt: refusing to start: critical compliance violations (MUTT_ENV=production)\n");
+        rc = 2;
     } else {
         rc = 0;
         if (mutt_config_bool(cfg, MUTT_CFG_MIGRATE_ON_START) &&

@@ -7,10 +7,12 @@
 #include "mutt/alert.h"
 #include "mutt/forward.h"
 #include "mutt/ingest.h"
+#include "mutt/retention.h"
 
 const struct mutt_stage *const mutt_stages[] = {
     &mutt_ingest_stage,
     &mutt_alert_stage,
     &mutt_forward_stage,
+    &mutt_retention_stage,
     NULL,
 };

@@ -1,0 +1,475 @@
+/* `mutt backup FILE` / `mutt restore FILE` (CONTRACT §10, D27): a tar.gz written with libarchive
+ * holding mutt.conf (the static config without secrets), dynamic_config.json (every string key
+ * mutt:config:*), rules.json, dev_hosts.json, teams.json and manifest.json (schema version,
+ * time, pod). Restore replaces rules, dev hosts and teams in one PostgreSQL transaction, writes
+ * the dynamic keys in one MULTI, commits only when Redis took them, audits RESTORE/backup, and
+ * refuses an archive from a newer schema than mutt_migrate_latest(). Blocking I/O: no loop. */
+#define _GNU_SOURCE
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_internal.h"
+#include "mutt/app.h"
+#include "mutt/config.h"
+#include "mutt/dynconfig.h"
+#include "mutt/migrate.h"
+#include "mutt/pg.h"
+#include "mutt/pod.h"
+#include "mutt/timefmt.h"
+#include "mutt/version.h"
+
+#define FORMAT_NAME "mutt-backup"
+#define FORMAT_VERSION 1
+#define MAX_MEMBER_BYTES (256u << 20) /* a member larger than this is not one of ours */
+#define RULES_CHANNEL "mutt:rules:updates" /* CONTRACT §4, W32: alerters reload within 1 s */
+
+/* The three tables, in restore order, with their JSON member. ORDER BY makes a backup of the
+ * same data byte-identical. */
+static const struct table {
+    const char *member;
+    const char *export_sql;
+    const char *delete_sql;
+    const char *insert_sql;
+} tables[] = {
+    {"rules.json", "SELECT coalesce(json_agg(t ORDER BY t.id), '[]'::json)::text FROM alert_rules t",
+     "DELETE FROM alert_rules",
+     "INSERT INTO alert_rules SELECT * FROM json_populate_recordset(NULL::alert_rules, $1::json)"},
+    {"dev_hosts.json", "SELECT coalesce(json_agg(t ORDER BY t.hostname), '[]'::json)::text FROM development_hosts t",
+     "DELETE FROM development_hosts",
+     "INSERT INTO development_hosts SELECT * FROM json_populate_recordset(NULL::development_hosts, $1::json)"},
+    {"teams.json", "SELECT coalesce(json_agg(t ORDER BY t.hostname), '[]'::json)::text FROM device_teams t",
+     "DELETE FROM device_teams",
+     "INSERT INTO device_teams SELECT * FROM json_populate_recordset(NULL::device_teams, $1::json)"},
+};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+static const char *pg_msg(PGconn *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", PQerrorMessage(c));
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+/* Every string key under mutt:config: as {"<key without prefix>": value}; NULL on failure. */
+static json_t *read_dynamic(redisContext *c, const char *cmd)
+{
+    json_t *out = json_object();
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s* COUNT 1000", cursor, MUTT_DYNCONFIG_PREFIX);
+        if (!cli_redis_ok(c, r, cmd, "SCAN") || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            json_decref(out);
+            return NULL;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *key = keys->element[i]->str;
+            redisReply *v = redisCommand(c, "GET %s", key);
+            /* only strings: another module's hash or list under the prefix is not a config value */
+            if (v && v->type == REDIS_REPLY_STRING)
+                json_object_set_new(out, key + strlen(MUTT_DYNCONFIG_PREFIX), json_stringn(v->str, v->len));
+            if (v)
+                freeReplyObject(v);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return out;
+}
+
+/* The static config as KEY=VALUE lines: every key not at its default, secrets left out. */
+static char *static_conf(const struct mutt_config *cfg)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "# MUTT static configuration written by `mutt backup` (secrets left out)\n");
+    for (int k = 0; k < MUTT_CFG__COUNT; k++) {
+        const struct mutt_cfg_def *d = &mutt_cfg_defs[k];
+        if (d->type == MUTT_CFG_T_SECRET || mutt_config_source(cfg, (enum mutt_cfg_key)k) == MUTT_CFG_SRC_DEFAULT)
+            continue;
+        fprintf(f, "%s=%s\n", d->name, mutt_config_str(cfg, (enum mutt_cfg_key)k));
+    }
+    fclose(f);
+    return buf;
+}
+
+static int add_member(struct archive *a, const char *name, const char *data, size_t len, time_t mtime)
+{
+    struct archive_entry *e = archive_entry_new();
+    if (!e)
+        return -1;
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_size(e, (la_int64_t)len);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0600);
+    archive_entry_set_mtime(e, mtime, 0);
+    int rc = archive_write_header(a, e) == ARCHIVE_OK && archive_write_data(a, data, len) == (la_ssize_t)len ? 0 : -1;
+    archive_entry_free(e);
+    return rc;
+}
+
+int cli_backup(int argc, char **argv, struct mutt_config *cfg)
+{
+    if (argc != 1) {
+        fprintf(stderr, "backup: usage: mutt backup FILE\n");
+        return CLI_USAGE;
+    }
+    const char *path = argv[0];
+    struct mutt_pg_opts po;
+    mutt_app_pg_opts(cfg, &po);
+    int schema = 0;
+    char err[512] = "";
+    if (mutt_migrate_status(&po, &schema, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "backup: %s\n", err);
+        return CLI_FAIL;
+    }
+    PGconn *pg = cli_pg(cfg, "backup");
+    if (!pg)
+        return CLI_FAIL;
+    redisContext *rc_ = cli_redis(cfg, "backup");
+    if (!rc_) {
+        PQfinish(pg);
+        return CLI_FAIL;
+    }
+    int rc = CLI_FAIL;
+    char *members[NTABLES] = {0};
+    char *dyn_text = NULL, *manifest_text = NULL, *conf_text = NULL, *tmp = NULL;
+    json_t *dyn = NULL, *manifest = NULL;
+    struct archive *a = NULL;
+    char msg[300];
+
+    /* One snapshot of the three tables. */
+    if (cli_pg_exec(pg, "backup", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+        goto out;
+    for (size_t i = 0; i < NTABLES; i++) {
+        PGresult *res = PQexec(pg, tables[i].export_sql);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+            fprintf(stderr, "backup: reading %s failed: %s\n", tables[i].member, pg_msg(pg, msg, sizeof(msg)));
+            PQclear(res);
+            goto out;
+        }
+        members[i] = strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (!members[i])
+            goto out;
+    }
+    cli_pg_exec(pg, "backup", "COMMIT");
+    dyn = read_dynamic(rc_, "backup");
+    if (!dyn)
+        goto out;
+    dyn_text = json_dumps(dyn, JSON_COMPACT | JSON_SORT_KEYS);
+    conf_text = static_conf(cfg);
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char at[MUTT_TIME_ISO8601_MS_LEN];
+    mutt_time_format_iso8601_ms((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, at, sizeof(at));
+    char pod[300];
+    const char *configured = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
+    if (configured[0])
+        snprintf(pod, sizeof(pod), "%s", configured);
+    else
+        mutt_pod_default_name(pod, sizeof(pod));
+    manifest = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:[sssss]}", "format", FORMAT_NAME, "format_version",
+                         FORMAT_VERSION, "schema_version", schema, "mutt_version", MUTT_VERSION, "created_at", at, "pod",
+                         pod, "dynamic_keys", (json_int_t)json_object_size(dyn), "files", "mutt.conf",
+                         "dynamic_config.json", "rules.json", "dev_hosts.json", "teams.json");
+    manifest_text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    if (!dyn_text || !conf_text || !manifest_text) {
+        fprintf(stderr, "backup: out of memory\n");
+        goto out;
+    }
+
+    /* Written beside the target and renamed: a failed backup never leaves half a file at FILE. */
+    if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
+        tmp = NULL;
+        goto out;
+    }
+    a = archive_write_new();
+    if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
+        goto archive_fail;
+    mode_t old_mask = umask(077); /* config data: owner only */
+    int open_rc = archive_write_open_filename(a, tmp);
+    umask(old_mask);
+    if (open_rc != ARCHIVE_OK)
+        goto archive_fail;
+    if (add_member(a, "manifest.json", manifest_text, strlen(manifest_text), tv.tv_sec) != 0 ||
+        add_member(a, "mutt.conf", conf_text, strlen(conf_text), tv.tv_sec) != 0 ||
+        add_member(a, "dynamic_config.json", dyn_text, strlen(dyn_text), tv.tv_sec) != 0)
+        goto archive_fail;
+    for (size_t i = 0; i < NTABLES; i++)
+        if (add_member(a, tables[i].member, members[i], strlen(members[i]), tv.tv_sec) != 0)
+            goto archive_fail;
+    if (archive_write_close(a) != ARCHIVE_OK)
+        goto archive_fail;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "backup: cannot write %s: %m\n", path);
+        goto out;
+    }
+    printf("backup: wrote %s (schema %d, %zu dynamic keys)\n", path, schema, json_object_size(dyn));
+    rc = CLI_OK;
+    goto out;
+archive_fail:
+    fprintf(stderr, "backup: cannot write %s: %s\n", path, a ? archive_error_string(a) : "out of memory");
+out:
+    if (a)
+        archive_write_free(a);
+    if (tmp && rc != CLI_OK)
+        unlink(tmp);
+    free(tmp);
+    for (size_t i = 0; i < NTABLES; i++)
+        free(members[i]);
+    free(dyn_text);
+    free(manifest_text);
+    free(conf_text);
+    json_decref(dyn);
+    json_decref(manifest);
+    redisFree(rc_);
+    PQfinish(pg);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* restore                                                                                     */
+
+enum member { M_MANIFEST, M_DYNAMIC, M_RULES, M_DEV_HOSTS, M_TEAMS, M__COUNT };
+static const char *const member_names[M__COUNT] = {"manifest.json", "dynamic_config.json", "rules.json",
+                                                   "dev_hosts.json", "teams.json"};
+
+/* Reads the members we know into texts[] (malloc'd, NUL-terminated). Returns 0, or -1 with the
+ * reason printed (exit 2: not a MUTT backup) or -2 (exit 1: I/O). */
+static int read_archive(const char *path, char *texts[M__COUNT])
+{
+    struct archive *a = archive_read_new();
+    if (!a)
+        return -2;
+    archive_read_support_filter_all(a);
+    archive_read_support_format_all(a);
+    if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+        fprintf(stderr, "restore: cannot read %s: %s\n", path, archive_error_string(a));
+        archive_read_free(a);
+        return access(path, R_OK) == 0 ? -1 : -2;
+    }
+    struct archive_entry *e;
+    int rc = 0, hr;
+    while ((hr = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+        const char *name = archive_entry_pathname(e);
+        int m = -1;
+        for (int i = 0; i < M__COUNT; i++)
+            if (name && strcmp(name, member_names[i]) == 0)
+                m = i;
+        if (m < 0 || texts[m]) {
+            archive_read_data_skip(a);
+            continue;
+        }
+        la_int64_t size = archive_entry_size(e);
+        if (size < 0 || size > (la_int64_t)MAX_MEMBER_BYTES) {
+            fprintf(stderr, "restore: %s in %s is too large\n", name, path);
+            rc = -1;
+            break;
+        }
+        char *buf = malloc((size_t)size + 1);
+        if (!buf) {
+            rc = -2;
+            break;
+        }
+        la_ssize_t got = archive_read_data(a, buf, (size_t)size);
+        if (got != (la_ssize_t)size) {
+            fprintf(stderr, "restore: %s in %s is truncated\n", name, path);
+            free(buf);
+            rc = -1;
+            break;
+        }
+        buf[size] = '\0';
+        texts[m] = buf;
+    }
+    if (rc == 0 && hr != ARCHIVE_EOF) {
+        fprintf(stderr, "restore: %s is not a readable tar.gz: %s\n", path, archive_error_string(a));
+        rc = -1;
+    }
+    archive_read_free(a);
+    for (int i = 0; rc == 0 && i < M__COUNT; i++) {
+        if (!texts[i]) {
+            fprintf(stderr, "restore: %s is not a MUTT backup (no %s)\n", path, member_names[i]);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+int cli_restore(int argc, char **argv, struct mutt_config *cfg)
+{
+    if (argc != 1) {
+        fprintf(stderr, "restore: usage: mutt restore FILE\n");
+        return CLI_USAGE;
+    }
+    const char *path = argv[0];
+    char *texts[M__COUNT] = {0};
+    json_t *j[M__COUNT] = {0};
+    PGconn *pg = NULL;
+    redisContext *rc_ = NULL;
+    json_t *existing = NULL;
+    char *audit = NULL;
+    int rc = CLI_FAIL;
+    char msg[300];
+
+    int ar = read_archive(path, texts);
+    if (ar != 0) {
+        rc = ar == -1 ? CLI_USAGE : CLI_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < M__COUNT; i++) {
+        json_error_t jerr;
+        j[i] = json_loads(texts[i], 0, &jerr);
+        bool shape = i == M_MANIFEST || i == M_DYNAMIC ? json_is_object(j[i]) : json_is_array(j[i]);
+        if (!shape) {
+            fprintf(stderr, "restore: %s in %s is not valid (%s)\n", member_names[i], path,
+                    j[i] ? "wrong JSON type" : jerr.text);
+            rc = CLI_USAGE;
+            goto out;
+        }
+    }
+    const char *format = json_string_value(json_object_get(j[M_MANIFEST], "format"));
+    json_t *sv = json_object_get(j[M_MANIFEST], "schema_version");
+    if (!format || strcmp(format, FORMAT_NAME) != 0 || !json_is_integer(sv)) {
+        fprintf(stderr, "restore: %s is not a MUTT backup (manifest.json has no format/schema_version)\n", path);
+        rc = CLI_USAGE;
+        goto out;
+    }
+    int schema = (int)json_integer_value(sv);
+    if (schema > mutt_migrate_latest()) {
+        fprintf(stderr,
+                "restore: %s was written with database schema version %d, newer than this binary's %d; "
+                "restore it with a newer mutt\n",
+                path, schema, mutt_migrate_latest());
+        rc = CLI_USAGE;
+        goto out;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(j[M_DYNAMIC], key, val)
+    {
+        if (!json_is_string(val) || !key[0]) {
+            fprintf(stderr, "restore: dynamic_config.json in %s holds a non-string value for '%s'\n", path, key);
+            rc = CLI_USAGE;
+            goto out;
+        }
+    }
+
+    pg = cli_pg(cfg, "restore");
+    rc_ = pg ? cli_redis(cfg, "restore") : NULL;
+    if (!pg || !rc_)
+        goto out;
+    existing = read_dynamic(rc_, "restore");
+    if (!existing)
+        goto out;
+
+    /* 1. PostgreSQL, uncommitted: replace the three tables, keep the rule id sequence ahead. */
+    if (cli_pg_exec(pg, "restore", "BEGIN") != 0)
+        goto out;
+    for (size_t i = 0; i < NTABLES; i++) {
+        PGresult *res = PQexec(pg, tables[i].delete_sql);
+        bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        const char *p[] = {texts[M_RULES + i]};
+        res = ok ? PQexecParams(pg, tables[i].insert_sql, 1, NULL, p, NULL, NULL, 0) : NULL;
+        ok = ok && res && PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        if (!ok) {
+            fprintf(stderr, "restore: restoring %s failed: %s\n", tables[i].member, pg_msg(pg, msg, sizeof(msg)));
+            cli_pg_exec(pg, "restore", "ROLLBACK");
+            goto out;
+        }
+    }
+    PGresult *res = PQexec(pg, "SELECT setval(pg_get_serial_sequence('alert_rules', 'id'), "
+                               "coalesce((SELECT max(id) FROM alert_rules), 0) + 1, false)");
+    bool seq_ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    json_t *a = json_pack("{s:s, s:O?, s:O?, s:O?, s:i, s:I, s:I, s:I, s:I}", "file", path, "created_at",
+                          json_object_get(j[M_MANIFEST], "created_at"), "pod", json_object_get(j[M_MANIFEST], "pod"),
+                          "mutt_version", json_object_get(j[M_MANIFEST], "mutt_version"), "schema_version", schema,
+                          "rules", (json_int_t)json_array_size(j[M_RULES]), "dev_hosts",
+                          (json_int_t)json_array_size(j[M_DEV_HOSTS]), "teams", (json_int_t)json_array_size(j[M_TEAMS]),
+                          "dynamic_keys", (json_int_t)json_object_size(j[M_DYNAMIC]));
+    audit = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    if (!seq_ok || !audit || cli_audit(pg, "restore", "RESTORE", "backup", path, NULL, audit, NULL) != 0) {
+        if (!seq_ok)
+            fprintf(stderr, "restore: resetting the rule id sequence failed: %s\n", pg_msg(pg, msg, sizeof(msg)));
+        cli_pg_exec(pg, "restore", "ROLLBACK");
+        goto out;
+    }
+
+    /* 2. Redis in one MULTI: the dynamic keys become exactly the backup's; every pod hears it. */
+    int queued = 0;
+    redisAppendCommand(rc_, "MULTI");
+    queued++;
+    json_object_foreach(existing, key, val)
+    {
+        if (!json_object_get(j[M_DYNAMIC], key)) {
+            redisAppendCommand(rc_, "DEL %s%s", MUTT_DYNCONFIG_PREFIX, key);
+            redisAppendCommand(rc_, "PUBLISH %s %s", MUTT_DYNCONFIG_CHANNEL, key);
+            queued += 2;
+        }
+    }
+    json_object_foreach(j[M_DYNAMIC], key, val)
+    {
+        const char *v = json_string_value(val);
+        redisAppendCommand(rc_, "SET %s%s %b", MUTT_DYNCONFIG_PREFIX, key, v, json_string_length(val));
+        redisAppendCommand(rc_, "PUBLISH %s %s", MUTT_DYNCONFIG_CHANNEL, key);
+        queued += 2;
+    }
+    redisAppendCommand(rc_, "PUBLISH %s restore", RULES_CHANNEL);
+    redisAppendCommand(rc_, "EXEC");
+    queued += 2;
+    bool redis_ok = true;
+    for (int i = 0; i < queued; i++) {
+        redisReply *x = NULL;
+        bool bad = redisGetReply(rc_, (void **)&x) != REDIS_OK || !x || x->type == REDIS_REPLY_ERROR ||
+                   (i == queued - 1 && x->type != REDIS_REPLY_ARRAY);
+        if (bad && redis_ok) {
+            cli_redis_ok(rc_, x && x->type == REDIS_REPLY_ERROR ? x : NULL, "restore", "writing dynamic config");
+            redis_ok = false;
+        }
+        if (x)
+            freeReplyObject(x);
+        if (!x && rc_->err)
+            break; /* connection gone: no more replies will come */
+    }
+    if (!redis_ok) {
+        cli_pg_exec(pg, "restore", "ROLLBACK");
+        goto out;
+    }
+    /* 3. Commit. */
+    if (cli_pg_exec(pg, "restore", "COMMIT") != 0) {
+        fprintf(stderr, "restore: dynamic config was restored but the database part was not committed\n");
+        goto out;
+    }
+    printf("restore: restored %s (schema %d): %zu rules, %zu dev hosts, %zu teams, %zu dynamic keys\n", path, schema,
+           json_array_size(j[M_RULES]), json_array_size(j[M_DEV_HOSTS]), json_array_size(j[M_TEAMS]),
+           json_object_size(j[M_DYNAMIC]));
+    rc = CLI_OK;
+out:
+    for (int i = 0; i < M__COUNT; i++) {
+        free(texts[i]);
+        json_decref(j[i]);
+    }
+    json_decref(existing);
+    free(audit);
+    if (rc_)
+        redisFree(rc_);
+    PQfinish(pg);
+    return rc;
+}
