@@ -256,7 +256,7 @@ static int read_archive(const char *path, char *texts[M__COUNT])
     if (!a)
         return -2;
     archive_read_support_filter_all(a);
-    archive_read_support_format_all(a);
+    archive_read_support_format_tar(a); /* ours are tar; anything else is "not a MUTT backup" */
     if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
         fprintf(stderr, "restore: cannot read %s: %s\n", path, archive_error_string(a));
         archive_read_free(a);

@@ -100,9 +100,10 @@ static int config_get(const struct mutt_config *cfg, const char *key)
     return rc;
 }
 
+/* Same shape as the web API's rows ({"key","value","source"}), so its rollback reads ours. */
 static char *audit_values(const char *key, const char *value)
 {
-    json_t *o = json_pack("{s:s, s:s?}", "key", key, "value", value);
+    json_t *o = json_pack("{s:s, s:s?, s:s}", "key", key, "value", value, "source", "redis");
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
