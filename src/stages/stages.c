@@ -7,6 +7,7 @@
 #include "mutt/alert.h"
 #include "mutt/forward.h"
 #include "mutt/ingest.h"
+#include "mutt/web.h"
 #include "mutt/retention.h"
 
 const struct mutt_stage *const mutt_stages[] = {
@@ -14,5 +15,6 @@ const struct mutt_stage *const mutt_stages[] = {
     &mutt_alert_stage,
     &mutt_forward_stage,
     &mutt_retention_stage,
+    &mutt_web_stage, /* last: its /api/ catch-all must follow the other stages' routes */
     NULL,
 };
