@@ -7,6 +7,7 @@
 #include "mutt/alert.h"
 #include "mutt/forward.h"
 #include "mutt/ingest.h"
+#include "mutt/remediate.h"
 #include "mutt/web.h"
 #include "mutt/retention.h"
 
@@ -14,6 +15,7 @@ const struct mutt_stage *const mutt_stages[] = {
     &mutt_ingest_stage,
     &mutt_alert_stage,
     &mutt_forward_stage,
+    &mutt_remediate_stage,
     &mutt_retention_stage,
     &mutt_web_stage, /* last: its /api/ catch-all must follow the other stages' routes */
     NULL,
