@@ -124,6 +124,8 @@ static void on_last_run(void *privdata, redisReply *reply, int status)
                       last_ms > 0 ? "is more than a day old" : "never happened");
         start_run(s, 0);
     } else {
+        mutt_log_info("retention", "last run %" PRId64 " s ago: next run at %02d:00 UTC",
+                      (wall_ms() - last_ms) / 1000, (int)mutt_config_int(s->ctx->cfg, MUTT_CFG_RETENTION_HOUR));
         arm_daily(s);
     }
 }
