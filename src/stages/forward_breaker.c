@@ -315,7 +315,7 @@ bool fwd_breaker_health(struct forward *fw, char *detail, size_t len)
     char since[MUTT_TIME_ISO8601_MS_LEN] = "";
     if (fw->bopen_ms > 0 && mutt_time_format_iso8601_ms(fw->bopen_ms, since, sizeof since) != 0)
         since[0] = '\0';
-    snprintf(detail, len, "forward: circuit breaker %s %s%s%s (%lld consecutive failures); alerts wait in %s",
+    snprintf(detail, len, "circuit breaker %s %s%s%s (%lld consecutive failures); alerts wait in %s",
              MUTT_FORWARD_BREAKER_NAME, state_names[fw->bmode], since[0] ? " since " : "", since,
              (long long)fw->bfailures, fw->source);
     return true;

@@ -609,7 +609,7 @@ static enum mutt_role_health remediate_health(struct mutt_ctx *ctx, char *detail
     if (!rm->running)
         return MUTT_HEALTH_DOWN;
     if (rm->health_known && !rm->healthy) {
-        snprintf(detail, detail_len, "remediate: replay paused, destination unhealthy (%s)", rm->health_why);
+        snprintf(detail, detail_len, "replay paused, destination unhealthy (%s)", rm->health_why);
         return MUTT_HEALTH_DEGRADED;
     }
     return MUTT_HEALTH_OK;

@@ -1,7 +1,7 @@
 /* mutt-sink: a webhook destination for `make run` and the e2e/fault tests. It uses h2o and libuv
  * only (no MUTT module), so it builds even while the rest of the tree is in flux.
  *
- *   mutt-sink --port P [--bind 127.0.0.1] [--out FILE] [--status CODE] [--delay-ms N]
+ *   mutt-sink --port P [--bind 127.0.0.1] [--out FILE] [--status CODE] [--delay-ms N] [--retry-after S]
  *
  *   POST <any path>            answered with the current status (default 200), body {"ok":true},
  *                              after --delay-ms. A body answered 2xx counts as delivered: it is
@@ -9,7 +9,7 @@
  *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
  *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
  *   GET  /health, /health/...  200 {"status":"ok"}
- *   POST /control?status=503&delay_ms=0&reset=1   change behaviour at run time (any subset)
+ *   POST /control?status=503&delay_ms=0&reset=1&retry_after=2   change behaviour at run time (any subset)
  *
  * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
  * printed on stderr as "mutt-sink: listening on ADDR:PORT". */
@@ -39,6 +39,7 @@ static struct {
     FILE *out;
     int status;
     unsigned delay_ms;
+    long retry_after; /* > 0: Retry-After seconds sent with non-2xx POST answers */
     unsigned long long delivered, received;
     char *last_body, *last_auth, *last_ctype;
     size_t last_len;
@@ -47,6 +48,11 @@ static struct {
 
 static void reply(h2o_req_t *req, int status, const char *body)
 {
+    char ra[24]; /* Retry-After on non-2xx answers to POSTs (copied into the request's pool) */
+    if (g.retry_after > 0 && (status < 200 || status > 299) && h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        h2o_iovec_t v = h2o_strdup(&req->pool, ra, (size_t)snprintf(ra, sizeof(ra), "%ld", g.retry_after));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v.base, v.len);
+    }
     req->res.status = status;
     req->res.reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 503 ? "Service Unavailable" : "Sink";
     req->res.content_length = strlen(body); /* without it h2o 2.2.5 drops keep-alive */
@@ -136,6 +142,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             g.status = (int)v;
         if ((v = query_long(req, "delay_ms")) >= 0)
             g.delay_ms = (unsigned)v;
+        if ((v = query_long(req, "retry_after")) >= 0)
+            g.retry_after = v;
         if (query_long(req, "reset") == 1)
             g.delivered = g.received = 0;
         snprintf(buf, sizeof(buf), "{\"status\":%d,\"delay_ms\":%u}", g.status, g.delay_ms);
@@ -229,6 +237,8 @@ int main(int argc, char **argv)
             g.status = atoi(v);
         else if (!strcmp(argv[i], "--delay-ms"))
             g.delay_ms = (unsigned)atoi(v);
+        else if (!strcmp(argv[i], "--retry-after"))
+            g.retry_after = atol(v);
         else
             return usage();
         i++;
