@@ -433,7 +433,8 @@ struct replay {
     const struct dlq_def *dlq;
     char dlq_key[256];
     char proc_key[320];
-    long requested;
+    long requested;   /* count asked for, then capped by the depth at start */
+    long asked;
     long replayed;
     long skipped;
     char *item;       /* the item being moved (as popped) */
@@ -472,7 +473,7 @@ static void replay_finish(struct web_call *c)
                 r->replayed, r->skipped, c->changed_by);
     char newv[256];
     snprintf(newv, sizeof newv, "{\"dlq\":\"%s\",\"requested\":%ld,\"replayed\":%ld,\"skipped\":%ld}", r->dlq->name,
-             r->requested, r->replayed, r->skipped);
+             r->asked, r->replayed, r->skipped);
     const char *vals[] = {c->changed_by, r->dlq->name, newv, r->reason, c->cid};
     web_query(c,
               "INSERT INTO config_audit_log (changed_by, operation, table_name, record_key, new_values, reason, "
@@ -556,6 +557,17 @@ static void replay_next(struct web_call *c)
     web_redis(c, 3, argv, lens, on_popped);
 }
 
+/* One pass over what the DLQ holds now: an item that goes back (unreadable, unknown origin) is
+ * not visited again, and items arriving meanwhile wait for the next replay. */
+static void on_depth(struct web_call *c, redisReply *reply)
+{
+    struct replay *r = c->data;
+    long long depth = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
+    if (depth < r->requested)
+        r->requested = (long)depth;
+    replay_next(c);
+}
+
 void web_dlq_replay(struct web_call *c)
 {
     const struct dlq_def *d = dlq_find(web_path_param(c, "name"));
@@ -597,14 +609,16 @@ void web_dlq_replay(struct web_call *c)
         return;
     }
     r->dlq = d;
-    r->requested = count;
+    r->requested = r->asked = count;
     r->reason = reason ? strdup(reason) : NULL;
     json_decref(body);
     snprintf(r->dlq_key, sizeof r->dlq_key, "%s", mutt_config_str(c->ctx->cfg, d->key));
     processing_key(c->ctx, d->name, r->proc_key, sizeof r->proc_key);
     c->data = r;
     c->free_data = free_replay;
-    replay_next(c);
+    const char *argv[] = {"LLEN", r->dlq_key};
+    size_t lens[] = {4, strlen(r->dlq_key)};
+    web_redis(c, 2, argv, lens, on_depth);
 }
 
 /* ------------------------------------------------------------------------------------------ */

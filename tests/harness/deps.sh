@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(gcc make pkg-config libuv1-dev libhiredis-dev libpq-dev libh2o-dev libcurl4-openssl-dev
       libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev redis-server postgresql
-      curl ca-certificates procps)
+      curl ca-certificates procps jq)
 # Extra packages a caller wants too (bench/ passes wrk): `deps.sh wrk`.
 PKGS+=("$@")
 
