@@ -103,3 +103,32 @@ clean:
 	rm -rf build $(BIN)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------------- install
+# `make install` (PREFIX=/usr/local, DESTDIR for staging/packaging): binary, systemd units (their
+# paths rewritten for PREFIX), man page, example config, schema, and the integration files
+# (Prometheus, Grafana, rsyslog, snmptrapd). Never touches /etc/mutt/mutt.conf.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SHAREDIR   := $(PREFIX)/share/mutt
+.PHONY: install
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(SHAREDIR)/prometheus $(DESTDIR)$(SHAREDIR)/grafana $(DESTDIR)$(SHAREDIR)/rsyslog \
+	    $(DESTDIR)$(SHAREDIR)/snmptrapd $(DESTDIR)$(PREFIX)/libexec/mutt
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mutt
+	for u in mutt.service mutt@.service; do \
+	    sed 's|/usr/local/bin/mutt|$(PREFIX)/bin/mutt|g' conf/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 0644 conf/mutt.1 $(DESTDIR)$(PREFIX)/share/man/man1/mutt.1
+	install -m 0644 mutt.conf.example conf/schema.sql $(DESTDIR)$(SHAREDIR)/
+	install -m 0644 conf/prometheus/*.yml $(DESTDIR)$(SHAREDIR)/prometheus/
+	install -m 0644 conf/grafana/*.json $(DESTDIR)$(SHAREDIR)/grafana/
+	for f in conf/rsyslog/*.conf; do \
+	    sed 's|/usr/local/bin/mutt|$(PREFIX)/bin/mutt|g' $$f >$(DESTDIR)$(SHAREDIR)/rsyslog/$$(basename $$f) || exit 1; done
+	sed 's|/usr/local/libexec/mutt|$(PREFIX)/libexec/mutt|g' conf/snmptrapd/snmptrapd.conf \
+	    >$(DESTDIR)$(SHAREDIR)/snmptrapd/snmptrapd.conf
+	install -m 0755 conf/snmptrapd/mutt-traphandle $(DESTDIR)$(PREFIX)/libexec/mutt/mutt-traphandle
+	@echo "installed under $(DESTDIR)$(PREFIX); next: cp $(SHAREDIR)/mutt.conf.example /etc/mutt/mutt.conf," \
+	      "useradd --system mutt, systemctl daemon-reload"
