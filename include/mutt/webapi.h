@@ -145,7 +145,8 @@ enum mutt_api_audit_kind {
 };
 
 /* Reads the filters of `kind` plus page/limit through `get`. Every value is validated (operation
- * and table_name against D20's lists, ids as int32 >= 0... dates as ISO 8601, text <= 255 bytes)
+ * and table_name against D20's lists, ids as int32 >= 0, dates as ISO 8601 (a date-only end_date
+ * covers that whole day), text <= 255 bytes)
  * and bound as a parameter, never spliced into SQL. Returns 0, or MUTT_EINVAL with the message in
  * err and the parameter's name in *bad_field. */
 int mutt_api_filter_parse(enum mutt_api_audit_kind kind, mutt_api_param_fn *get, void *privdata,

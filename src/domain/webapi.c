@@ -401,7 +401,13 @@ static int date_cond(struct mutt_api_filter *f, const char *col_op, const char *
                      size_t errlen, const char **bad_field)
 {
     int64_t ms = 0;
-    char iso[MUTT_TIME_ISO8601_MS_LEN];
+    char iso[MUTT_TIME_ISO8601_MS_LEN], day[32];
+    bool date_only = strlen(v) == 10;
+    if (date_only) {
+        /* YYYY-MM-DD: a start means that day's first ms, an end its last (the day is included) */
+        snprintf(day, sizeof day, "%sT%s", v, strchr(col_op, '<') ? "23:59:59.999Z" : "00:00:00Z");
+        v = day;
+    }
     if (strlen(v) > 64 || mutt_time_parse_iso8601(v, &ms) != 0 ||
         mutt_time_format_iso8601_ms(ms, iso, sizeof iso) != 0) {
         char msg[96];
