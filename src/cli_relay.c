@@ -553,3 +553,16 @@ int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
         return 1;
     return (r.rejected + r.dropped + oversized) > 0 ? 1 : 0;
 }
+
+int mutt_cli_relay_cmd(int argc, char **argv, struct mutt_config *cfg)
+{
+    char **v = calloc((size_t)argc + 2, sizeof(*v));
+    if (v == NULL)
+        return 1;
+    v[0] = "relay";
+    for (int i = 0; i < argc; i++)
+        v[i + 1] = argv[i];
+    int rc = mutt_cli_relay(cfg, argc + 1, v);
+    free(v);
+    return rc;
+}

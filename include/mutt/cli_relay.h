@@ -13,6 +13,8 @@ struct mutt_config;
  * Returns the process exit code: 0 every line read was accepted, 1 some lines were dropped or
  * the API refused the key, 2 usage or config error. */
 int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv);
+/* Same, in src/cli's command-table shape: argv holds only the options (no "relay"). */
+int mutt_cli_relay_cmd(int argc, char **argv, struct mutt_config *cfg);
 
 /* One input line (no newline) → one ingest event as compact JSON (caller frees), or NULL for a
  * blank line or on OOM. A line that is a JSON object passes through unchanged (rsyslog templates

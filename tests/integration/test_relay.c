@@ -404,6 +404,13 @@ static void test_relay_refuses_unknown_options_with_2(void **state)
     assert_int_equal(2, run_relay("", args));
     const char *args2[] = {"--batch", "0", NULL};
     assert_int_equal(2, run_relay("", args2));
+    /* the command-table entry point takes the options without the command name */
+    char *opts[] = {"--batch", "0", NULL};
+    struct mutt_config *cfg = relay_config();
+    assert_int_equal(2, mutt_cli_relay_cmd(2, opts, cfg));
+    char *help[] = {"--help", NULL};
+    assert_int_equal(0, mutt_cli_relay_cmd(1, help, cfg));
+    mutt_config_destroy(cfg);
 }
 
 int main(void)
