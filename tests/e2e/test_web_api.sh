@@ -11,6 +11,12 @@
 command -v jq >/dev/null || { echo "jq is required (tests/harness/deps.sh installs it)" >&2; exit 1; }
 
 CONF="$E2E_TMP/mutt.conf"
+# A listening port below the kernel's ephemeral range (32768+), so no outgoing connection on this
+# busy machine can already hold it when mutt binds.
+for _ in $(seq 1 50); do
+    WEB_PORT=$(free_port)
+    [ "$WEB_PORT" -lt 32768 ] && break
+done
 RO_KEY=e2e-readonly-key-0123456789abcdef0123456789
 e2e_config "$CONF" WEBUI_READONLY_API_KEY=$RO_KEY METRICS_CACHE_TTL=0
 API="http://127.0.0.1:$WEB_PORT/api/v1"
@@ -40,6 +46,12 @@ audit_count() { # audit_count TABLE OPERATION [record_key|record_id=value SQL]
 }
 RULE='{"match_string":"LINK-DOWN","prod_handling":"Page_and_ticket","dev_handling":"Ticket_only","team_assignment":"NetOps","priority":5,"reason":"e2e"}'
 
+# The harness hands every script a fresh database and an empty Redis; when run by hand twice, start
+# from the same empty state anyway.
+rcli flushdb >/dev/null
+psql_q "DO \$\$ BEGIN IF to_regclass('config_audit_log') IS NOT NULL THEN
+        TRUNCATE config_audit_log, alert_rules, development_hosts, device_teams, event_audit_log RESTART IDENTITY;
+        END IF; END \$\$" >/dev/null
 start_mutt "$CONF" web
 wait_until 15 eval 'http GET "$API/rules"; [ "$HTTP_STATUS" = 401 ]' ||
     { echo "web routes did not appear within 15 s (last status $HTTP_STATUS)" >&2; exit 1; }
