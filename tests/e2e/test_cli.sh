@@ -272,7 +272,8 @@ seed_retention_data() {
               SELECT now() - interval '400 days', 'old', 'CREATE', 'alert_rules' FROM generate_series(1, 2100);
          INSERT INTO config_audit_log (changed_at, changed_by, operation, table_name)
               SELECT now() - interval '5 days', 'new', 'CREATE', 'alert_rules' FROM generate_series(1, 30);" >/dev/null 2>&1
-    assert_eq "2000" "$(sql "SELECT count(*) FROM event_audit_log_default")" "seeded old rows in DEFAULT"
+    assert_eq "2000" "$(sql "SELECT count(*) FROM event_audit_log_default WHERE event_timestamp < now() - interval '90 days'")" \
+        "seeded old rows in DEFAULT"
     "${RCLI[@]}" del mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead mutt:retention:last_run >/dev/null
     local old new
     old=$(date -u -d '-40 days' +%Y-%m-%dT%H:%M:%S.000Z)
