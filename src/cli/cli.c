@@ -16,6 +16,7 @@
 #include "cli_internal.h"
 #include "mutt/app.h"
 #include "mutt/checkconfig.h"
+#include "mutt/cli_relay.h"
 #include "mutt/compliance.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
@@ -416,6 +417,7 @@ static const struct {
     {"config", cli_config},   {"health", cli_health},       {"dlq", cli_dlq},
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
+    {"relay", mutt_cli_relay_cmd}, /* D32, src/cli_relay.c */
 };
 
 bool mutt_cli_known(const char *command)
@@ -454,6 +456,7 @@ void mutt_cli_usage(FILE *out)
             "  restore FILE        restore a backup (one transaction; refuses a newer schema)\n"
             "  retention [--dry-run]\n"
             "                      run the retention policy once (dry run only counts)\n"
+            "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");
 }
