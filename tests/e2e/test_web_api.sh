@@ -458,6 +458,23 @@ test_postgres_down_is_503_without_driver_text() {
     wait_until 20 eval 'adm GET /rules; [ "$HTTP_STATUS" = 200 ]' || t_fail "API did not recover after PostgreSQL came back"
 }
 
+test_dashboard_pages_are_embedded_and_self_contained() {
+    local page
+    for page in / /audit /ui/app.js /ui/app.css /ui/dashboard.js /ui/audit.js; do
+        http GET "http://127.0.0.1:$WEB_PORT$page"
+        assert_status 200 "$page"
+        assert_not_contains "$HTTP_BODY" "cdn." "$page loads nothing from a CDN (W39)"
+    done
+    http GET "http://127.0.0.1:$WEB_PORT/"
+    assert_contains "$(header content-type)" "text/html"
+    assert_contains "$HTTP_BODY" "MUTT Message Rate Dashboard"
+    assert_not_contains "$HTTP_BODY" "$WEB_KEY" "no key in the page"
+    http GET "http://127.0.0.1:$WEB_PORT/ui/nope.js"
+    assert_status 404
+    http GET "http://127.0.0.1:$WEB_PORT/ui/../mutt"
+    assert_status 404
+}
+
 t_run "seed curl examples (create rule, audit by table, version, -I headers)" test_seed_curl_examples
 t_run "auth: no/wrong/query key -> 401 (D18 body)" test_auth_missing_or_wrong_key_is_401_with_d18_body
 t_run "auth: read-only key reads, writes -> 403" test_readonly_key_reads_but_cannot_write
@@ -475,6 +492,7 @@ t_run "filter injection attempts: 400 or empty, never 5xx" test_filter_injection
 t_run "metrics: summary, 24 h chart, queue depths, breaker" test_metrics_summary_chart_and_depths
 t_run "dlq: list, replay (atomic moves, _replay_count, origin), audit" test_dlq_list_and_replay_is_atomic_and_audited
 t_run "slo: computed from per-minute counters" test_slo_from_per_minute_counters
+t_run "dashboard: /, /audit and /ui/* embedded, no CDN" test_dashboard_pages_are_embedded_and_self_contained
 t_run "PostgreSQL down: 503 database unavailable, recovery" test_postgres_down_is_503_without_driver_text
 
 stop_mutt
