@@ -39,7 +39,7 @@
       mk("text", { x: L - 4, y: y(v) + 3, "text-anchor": "end" }).textContent = v >= 10 ? Math.round(v) : v.toFixed(1);
     }
     const step = W < 500 ? 6 : 3;
-    labels.forEach((l, i) => { if (i % step === 0 || i === labels.length - 1) mk("text", { x: x(i), y: H - 6, "text-anchor": "middle" }).textContent = l; });
+    labels.forEach((l, i) => { if (i % step === 0 || i === labels.length - 1) mk("text", { x: x(i), y: H - 6, "text-anchor": i === labels.length - 1 ? "end" : i === 0 ? "start" : "middle" }).textContent = l; });
     const pts = data.map((v, i) => `${x(i)},${y(v)}`).join(" ");
     mk("polygon", { points: `${x(0)},${y(0)} ${pts} ${x(data.length - 1)},${y(0)}`, fill: "rgba(74,163,255,.15)" });
     mk("polyline", { points: pts, fill: "none", stroke: "#4aa3ff", "stroke-width": 2 });
