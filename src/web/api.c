@@ -433,6 +433,15 @@ static void on_api_fallback(struct mutt_http_req *req, void *privdata)
     char allow[96];
     if (plen > 8 && (memcmp(path, "/api/v1/", 8) == 0 || memcmp(path, "/api/v2/", 8) == 0) &&
         mutt_api_allowed_methods(mutt_api_endpoints, path + 7, plen - 7, allow, sizeof allow)) {
+        size_t mlen = 0;
+        const char *m = mutt_http_req_method(req, &mlen);
+        char method[16];
+        snprintf(method, sizeof method, "%.*s", (int)(mlen < 15 ? mlen : 15), m);
+        if (mlen > 0 && mlen < 15 && strstr(allow, method)) {
+            /* an endpoint another role serves (GET /unhandled: alert) on a pod without that role */
+            mutt_http_reply_error(req, 404, "not served by this pod (its role is not enabled here)", NULL);
+            return;
+        }
         mutt_http_add_header(req, "allow", allow);
         mutt_http_reply_error(req, 405, "method not allowed", NULL);
         return;
