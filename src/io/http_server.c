@@ -310,7 +310,12 @@ static void on_deadline(uv_timer_t *t)
         mutt_http_add_header(r, "retry-after", "1");
     mutt_log_kv(MUTT_LOG_WARNING, "http", r->correlation_id, NULL, "request deadline passed, answering %d",
                 r->timeout_status);
-    mutt_http_reply_status_error(r, r->timeout_status, r->timeout_message ? r->timeout_message : "request timed out");
+    const char *msg = r->timeout_message ? r->timeout_message : "request timed out";
+    /* the management API speaks D18's {"error":..}; ingest and health the §3 status shape */
+    if (r->listener == MUTT_HTTP_WEB)
+        mutt_http_reply_error(r, r->timeout_status, msg, NULL);
+    else
+        mutt_http_reply_status_error(r, r->timeout_status, msg);
 }
 
 void mutt_http_req_set_deadline(struct mutt_http_req *req, uint64_t timeout_ms, int status, const char *message)

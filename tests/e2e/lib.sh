@@ -57,7 +57,8 @@ trap 'exit 143' TERM
 free_port() {
     local p i
     for i in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        # below the kernel's ephemeral range (32768+), where outgoing connections could take it
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000))
         grep -qx "$p" "$E2E_TMP/ports" && continue
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
         echo "$p" >>"$E2E_TMP/ports"
