@@ -112,7 +112,9 @@ test_template_instance_name_selects_the_roles() {
 
 test_make_install_honours_prefix_and_destdir() {
     local dest="$E2E_TMP/destdir" f
-    (cd "$E2E_ROOT" && make -s --no-print-directory install DESTDIR="$dest" PREFIX=/opt/mutt \
+    # -o: install the binary under test as it is; never rebuild it here (an ASan build would be
+    # relinked with the default flags)
+    (cd "$E2E_ROOT" && make -s --no-print-directory -o "$MUTT_BIN" install DESTDIR="$dest" PREFIX=/opt/mutt \
         BIN="$MUTT_BIN" BUILD="${MUTT_BUILD:-build}") >"$E2E_TMP/install.log" 2>&1 ||
         { cat "$E2E_TMP/install.log" >&2; t_fail "make install failed"; }
     for f in bin/mutt lib/systemd/system/mutt.service lib/systemd/system/mutt@.service \
