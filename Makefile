@@ -29,6 +29,7 @@ TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRCS))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 SINK_BIN   := $(BUILD)/tests/mutt-sink
+VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
 .PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules clean
 all: $(BIN)
@@ -66,9 +67,13 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libmutt.a $(TEST_SU
 $(SINK_BIN): tests/harness/sink.c $(BUILD)/libmutt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
+# Vault API stand-in for the secrets tests (Vault itself cannot be installed here).
+$(VAULT_STANDIN_BIN): tests/harness/vault-standin.c
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
 .SECONDARY: $(TEST_SUPPORT_OBJS)
-tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN)
+tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN) $(VAULT_STANDIN_BIN)
 
 # Two-command set-up: both targets install what is missing first.
 # `make test T=redis` (or T="unit/test_x e2e/smoke") runs only the tests whose names contain T.
