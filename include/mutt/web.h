@@ -60,6 +60,7 @@ void web_config(struct web_call *c);
 void web_config_key(struct web_call *c);
 void web_config_history(struct web_call *c);
 void web_config_rollback(struct web_call *c);
+void web_config_drift(struct web_call *c);
 void web_audit(struct web_call *c);
 void web_audit_logs(struct web_call *c);
 void web_metrics(struct web_call *c);

@@ -6,9 +6,12 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_internal.h"
 #include "mutt/config.h"
+#include "mutt/config_drift.h"
+#include "mutt/timefmt.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 
@@ -29,15 +32,14 @@ static void effective(const struct mutt_dynconfig_def *def, const struct mutt_co
     *source = mutt_dynconfig_source_name(src);
 }
 
-static int config_list(const struct mutt_config *cfg)
+/* Reads every dynamic key with one MGET and fills `values` (key -> effective value) and, when
+ * given, `sources` (key -> redis|env|file|default). Returns 0 or -1 (reason printed). */
+static int effective_all(const struct mutt_config *cfg, redisContext *c, json_t *values, json_t *sources)
 {
-    redisContext *c = cli_redis(cfg, CMD);
-    if (!c)
-        return CLI_FAIL;
     size_t n = mutt_dynconfig_count();
     const char **argv = calloc(n + 1, sizeof(*argv));
     char **keys = calloc(n, sizeof(*keys));
-    int rc = CLI_FAIL;
+    int rc = -1;
     redisReply *r = NULL;
     if (!argv || !keys)
         goto out;
@@ -55,9 +57,11 @@ static int config_list(const struct mutt_config *cfg)
         char value[MUTT_DYNCONFIG_MAX_VALUE + 1];
         const char *source;
         effective(def, cfg, i < r->elements ? r->element[i] : NULL, value, sizeof(value), &source);
-        printf("%s=%s\t(%s)\n", def->name, value, source);
+        json_object_set_new(values, def->name, json_string(value));
+        if (sources)
+            json_object_set_new(sources, def->name, json_string(source));
     }
-    rc = CLI_OK;
+    rc = 0;
 out:
     if (r)
         freeReplyObject(r);
@@ -65,6 +69,142 @@ out:
         free(keys[i]);
     free(keys);
     free(argv);
+    return rc;
+}
+
+static int config_list(const struct mutt_config *cfg)
+{
+    redisContext *c = cli_redis(cfg, CMD);
+    if (!c)
+        return CLI_FAIL;
+    json_t *values = json_object(), *sources = json_object();
+    int rc = CLI_FAIL;
+    if (values && sources && effective_all(cfg, c, values, sources) == 0) {
+        for (size_t i = 0; i < mutt_dynconfig_count(); i++) {
+            const char *name = mutt_dynconfig_def_at(i)->name;
+            printf("%s=%s\t(%s)\n", name, json_string_value(json_object_get(values, name)),
+                   json_string_value(json_object_get(sources, name)));
+        }
+        rc = CLI_OK;
+    }
+    json_decref(values);
+    json_decref(sources);
+    redisFree(c);
+    return rc;
+}
+
+/* `mutt config baseline save [--reason R]`: the effective configuration becomes the approved
+ * baseline GET /api/v1/config/drift compares against. One MULTI replaces it whole. */
+static int config_baseline_save(const struct mutt_config *cfg, const char *reason)
+{
+    redisContext *c = cli_redis(cfg, CMD);
+    if (!c)
+        return CLI_FAIL;
+    json_t *values = json_object();
+    int rc = CLI_FAIL;
+    if (!values || effective_all(cfg, c, values, NULL) != 0)
+        goto out;
+    size_t n = json_object_size(values);
+    const char **argv = calloc(2 * n + 2, sizeof(*argv));
+    if (!argv)
+        goto out;
+    argv[0] = "HSET";
+    argv[1] = MUTT_DRIFT_BASELINE_KEY;
+    size_t a = 2;
+    const char *k;
+    json_t *v;
+    json_object_foreach(values, k, v)
+    {
+        argv[a++] = k;
+        argv[a++] = json_string_value(v);
+    }
+    char actor[112], when[40], count[24];
+    cli_actor(actor, sizeof(actor));
+    mutt_time_format_iso8601_ms((int64_t)time(NULL) * 1000, when, sizeof(when));
+    snprintf(count, sizeof(count), "%zu", n);
+    const char *meta[] = {"HSET", MUTT_DRIFT_BASELINE_META_KEY, "saved_at", when, "saved_by", actor,
+                          "keys", count, "reason", reason ? reason : ""};
+    redisAppendCommand(c, "MULTI");
+    redisAppendCommand(c, "DEL %s %s", MUTT_DRIFT_BASELINE_KEY, MUTT_DRIFT_BASELINE_META_KEY);
+    redisAppendCommandArgv(c, (int)a, argv, NULL);
+    redisAppendCommandArgv(c, 10, meta, NULL);
+    redisAppendCommand(c, "EXEC");
+    bool ok = true;
+    for (int i = 0; i < 5; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !cli_redis_ok(c, r, CMD, "baseline save"))
+            ok = false;
+        if (i == 4 && r && r->type != REDIS_REPLY_ARRAY)
+            ok = false;
+        if (r)
+            freeReplyObject(r);
+        if (!ok)
+            break;
+    }
+    free(argv);
+    if (ok) {
+        printf("baseline saved: %zu keys (%s, %s)\n", n, actor, when);
+        rc = CLI_OK;
+    }
+out:
+    json_decref(values);
+    redisFree(c);
+    return rc;
+}
+
+static json_t *hash_object(const redisReply *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        json_object_set_new(o, r->element[i]->str, json_stringn(r->element[i + 1]->str, r->element[i + 1]->len));
+    return o;
+}
+
+/* `mutt config drift`: prints what differs from the approved baseline. Exit 0 either way (a
+ * drift is information, not a failure); 1 when there is no baseline or Redis fails. */
+static int config_drift(const struct mutt_config *cfg)
+{
+    redisContext *c = cli_redis(cfg, CMD);
+    if (!c)
+        return CLI_FAIL;
+    int rc = CLI_FAIL;
+    json_t *values = json_object(), *baseline = NULL, *report = NULL;
+    redisReply *rb = NULL, *rm = NULL;
+    if (!values || effective_all(cfg, c, values, NULL) != 0)
+        goto out;
+    rb = redisCommand(c, "HGETALL %s", MUTT_DRIFT_BASELINE_KEY);
+    rm = redisCommand(c, "HGETALL %s", MUTT_DRIFT_BASELINE_META_KEY);
+    if (!cli_redis_ok(c, rb, CMD, "HGETALL") || !cli_redis_ok(c, rm, CMD, "HGETALL"))
+        goto out;
+    if (rm->elements == 0) {
+        fprintf(stderr, "config: no approved baseline saved; run `mutt config baseline save`\n");
+        goto out;
+    }
+    baseline = hash_object(rb);
+    report = baseline ? mutt_config_drift(values, baseline) : NULL;
+    if (!report)
+        goto out;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(report, "changed"), i, e)
+        printf("changed %s: %s -> %s\n", json_string_value(json_object_get(e, "key")),
+               json_string_value(json_object_get(e, "baseline")), json_string_value(json_object_get(e, "current")));
+    json_array_foreach(json_object_get(report, "added"), i, e)
+        printf("added %s=%s\n", json_string_value(json_object_get(e, "key")),
+               json_string_value(json_object_get(e, "current")));
+    json_array_foreach(json_object_get(report, "missing"), i, e)
+        printf("missing %s (baseline %s)\n", json_string_value(json_object_get(e, "key")),
+               json_string_value(json_object_get(e, "baseline")));
+    printf("drift: %s\n", json_is_true(json_object_get(report, "drift")) ? "yes" : "no");
+    rc = CLI_OK;
+out:
+    if (rb)
+        freeReplyObject(rb);
+    if (rm)
+        freeReplyObject(rm);
+    json_decref(values);
+    json_decref(baseline);
+    json_decref(report);
     redisFree(c);
     return rc;
 }
@@ -190,7 +330,8 @@ out:
 
 static int usage(void)
 {
-    fprintf(stderr, "config: usage: mutt config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n");
+    fprintf(stderr, "config: usage: mutt config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n"
+                    "                   | baseline save [--reason R] | drift\n");
     return CLI_USAGE;
 }
 
@@ -203,6 +344,15 @@ int cli_config(int argc, char **argv, struct mutt_config *cfg)
         return argc == 1 ? config_list(cfg) : usage();
     if (strcmp(sub, "get") == 0)
         return argc == 2 ? config_get(cfg, argv[1]) : usage();
+    if (strcmp(sub, "drift") == 0)
+        return argc == 1 ? config_drift(cfg) : usage();
+    if (strcmp(sub, "baseline") == 0) {
+        if (argc == 2 && strcmp(argv[1], "save") == 0)
+            return config_baseline_save(cfg, NULL);
+        if (argc == 4 && strcmp(argv[1], "save") == 0 && strcmp(argv[2], "--reason") == 0)
+            return config_baseline_save(cfg, argv[3]);
+        return usage();
+    }
     if (strcmp(sub, "set") != 0 || argc < 3)
         return usage();
     const char *reason = NULL;

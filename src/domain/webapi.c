@@ -94,6 +94,7 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     /* literal paths before /config/{key}, so "history" is never read as a key */
     {MUTT_API_EP_CONFIG_HISTORY, "GET", "/config/history", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_CONFIG_ROLLBACK, "POST", "/config/rollback", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_CONFIG_DRIFT, "GET", "/config/drift", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_CONFIG_KEY, "GET,PUT", "/config/{key}", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_AUDIT, "GET", "/audit", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_AUDIT_LOGS, "GET", "/audit-logs", 0, "1.0", NULL, NULL},

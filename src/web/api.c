@@ -43,6 +43,7 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_CONFIG] = web_config,
     [MUTT_API_EP_CONFIG_HISTORY] = web_config_history,
     [MUTT_API_EP_CONFIG_ROLLBACK] = web_config_rollback,
+    [MUTT_API_EP_CONFIG_DRIFT] = web_config_drift,
     [MUTT_API_EP_CONFIG_KEY] = web_config_key,
     [MUTT_API_EP_AUDIT] = web_audit,
     [MUTT_API_EP_AUDIT_LOGS] = web_audit_logs,

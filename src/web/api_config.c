@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mutt/config.h"
+#include "mutt/config_drift.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -368,4 +369,59 @@ void web_config_rollback(struct web_call *c)
     c->free_data = free_rollback;
     const char *vals[] = {rb->id};
     web_query(c, SQL_AUDIT_ROW, 1, vals, on_audit_row);
+}
+
+/* ---- GET /config/drift (issue 7): effective values against the approved baseline ---- */
+static json_t *hash_reply_object(const redisReply *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i + 1]->type == REDIS_REPLY_STRING)
+            json_object_set_new(o, r->element[i]->str,
+                                json_stringn(r->element[i + 1]->str, r->element[i + 1]->len));
+    return o;
+}
+
+static void on_baseline(struct web_call *c, redisReply *reply)
+{
+    /* one EVAL returns {baseline hash, meta hash} so both sides are read at one instant */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        web_reply_error(c, 500, "internal error", NULL);
+        return;
+    }
+    json_t *baseline = hash_reply_object(reply->element[0]);
+    json_t *meta = hash_reply_object(reply->element[1]);
+    if (!baseline || !meta || json_object_size(meta) == 0) {
+        json_decref(baseline);
+        json_decref(meta);
+        web_reply_error(c, 404, "no approved baseline saved; run `mutt config baseline save`", NULL);
+        return;
+    }
+    json_t *current = json_object();
+    for (size_t i = 0; current && i < mutt_dynconfig_count(); i++) {
+        const char *name = mutt_dynconfig_def_at(i)->name;
+        json_object_set_new(current, name, json_string(mutt_dynconfig_str(c->ctx->dyn, name)));
+    }
+    json_t *o = current ? mutt_config_drift(current, baseline) : NULL;
+    json_decref(current);
+    json_decref(baseline);
+    if (!o) {
+        json_decref(meta);
+        web_reply_error(c, 500, "internal error", NULL);
+        return;
+    }
+    json_object_set_new(o, "baseline", meta);
+    web_reply_obj(c, 200, o);
+}
+
+void web_config_drift(struct web_call *c)
+{
+    if (!c->ctx->dyn) {
+        web_reply_error(c, 503, "Dynamic configuration not available", NULL);
+        return;
+    }
+    static const char script[] = "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}";
+    const char *argv[] = {"EVAL", script, "2", MUTT_DRIFT_BASELINE_KEY, MUTT_DRIFT_BASELINE_META_KEY};
+    size_t lens[] = {4, sizeof(script) - 1, 1, strlen(MUTT_DRIFT_BASELINE_KEY), strlen(MUTT_DRIFT_BASELINE_META_KEY)};
+    web_redis(c, 5, argv, lens, on_baseline);
 }
