@@ -748,6 +748,8 @@ static void on_bp_timer(uv_timer_t *t)
     if (al->consuming && now - al->last_janitor_ms >= every && mutt_alert_audit_janitor(al->audit) == 0)
         al->last_janitor_ms = now;
     uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "alerter_defer_sleep_ms");
+    if (al->last_alert_depth < 0)
+        ms = 20; /* no depth seen yet (Redis still connecting): look again soon */
     uv_timer_start(&al->bp_timer, on_bp_timer, ms ? ms : 250, 0);
 }
 
