@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules clean
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -103,6 +103,11 @@ $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libmutt.a
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
 bench-rules: $(BUILD)/bench/rules_bench
 	@$(BUILD)/bench/rules_bench
+
+# Alert stage end to end: 200,000 preloaded events, 1,000 rules (bench/alert.sh).
+bench-alert: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@MUTT_BIN=$(abspath $(BIN)) bash bench/alert.sh
 
 clean:
 	rm -rf build $(BIN)
