@@ -60,6 +60,7 @@ struct dlq_route {
 struct remediate {
     struct mutt_ctx *ctx;
     bool running, stopping, timers_open, recovered_at_stop;
+    bool recovered_at_start;     /* the start-up recovery ran (also when remediation is off) */
     struct mutt_http_client *http;
     char *processing;            /* mutt:processing:remediate:<pod> */
     const char *dead;            /* DEAD_LETTER_QUEUE */
@@ -379,8 +380,10 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     }
     if (reply->integer > 0)
         mutt_log_info("remediate", "returned %lld item(s) left in %s to their DLQ", reply->integer, rm->processing);
-    if (rm->stopping) {
-        rm->recovered_at_stop = true;
+    rm->recovered_at_start = true;
+    if (rm->stopping || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
+        if (rm->stopping)
+            rm->recovered_at_stop = true;
         pass_end(rm);
         return;
     }
@@ -420,6 +423,8 @@ static void pass_end(struct remediate *rm)
         return;
     }
     uint64_t ms = (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, "remediation_interval") * 1000u;
+    if (!mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled"))
+        ms = DISABLED_RECHECK_MS;
     if (rm->timers_open)
         uv_timer_start(&rm->pass_timer, on_pass_timer, ms ? ms : 1000, 0);
 }
@@ -429,11 +434,14 @@ static void on_pass_timer(uv_timer_t *t)
     struct remediate *rm = t->data;
     if (rm->stopping || rm->step != STEP_IDLE)
         return;
-    if (!mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
+    bool enabled = mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled");
+    if (!enabled && rm->recovered_at_start) {
         uv_timer_start(&rm->pass_timer, on_pass_timer, DISABLED_RECHECK_MS, 0);
         return;
     }
-    mutt_counter_inc(rm->m_loops);
+    /* disabled but just started: only return what a crashed predecessor left in our list */
+    if (enabled)
+        mutt_counter_inc(rm->m_loops);
     rm->pass_start_ns = uv_hrtime();
     rm->batch = mutt_dynconfig_int(rm->ctx->dyn, "remediation_batch_size");
     rm->step = STEP_RECOVER;
