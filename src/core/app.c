@@ -25,6 +25,7 @@
 #include "mutt/pod.h"
 #include "mutt/redis.h"
 #include "mutt/sdnotify.h"
+#include "mutt/secrets.h"
 #include "mutt/stages.h"
 #include "mutt/version.h"
 
@@ -45,6 +46,8 @@ struct app {
     size_t stages_stopping;
     bool pod_released;
     struct mutt_sdnotify_watchdog *watchdog; /* NULL unless systemd asked for WatchdogSec */
+    struct mutt_secrets *secrets; /* Vault (or nothing without VAULT_ADDR) */
+    bool pod_acquired, secrets_ready; /* the stages start once both hold */
 };
 
 static void begin_close(struct app *a);
@@ -89,6 +92,7 @@ static void begin_close(struct app *a)
     uv_timer_stop(&a->shutdown_timer);
     if (a->ctx.dyn)
         mutt_dynconfig_stop(a->ctx.dyn);
+    mutt_secrets_stop(a->secrets);
     if (a->ctx.http)
         mutt_http_close(a->ctx.http);
     if (a->ctx.redis)
@@ -188,6 +192,8 @@ static void on_signal(uv_signal_t *s, int signum)
 /* ------------------------------------------------------------------------------------------ */
 /* start-up                                                                                    */
 
+static void start_stages(struct app *a);
+
 static void on_pod_acquired(void *privdata, enum mutt_pod_outcome outcome)
 {
     struct app *a = privdata;
@@ -197,7 +203,24 @@ static void on_pod_acquired(void *privdata, enum mutt_pod_outcome outcome)
         begin_close(a);
         return;
     }
-    if (a->phase != APP_STARTING)
+    a->pod_acquired = true;
+    start_stages(a);
+}
+
+/* With VAULT_ADDR the stages need the first secret read (API keys, passwords); without it this
+ * fires at once. */
+static void on_secrets_ready(void *privdata, int status)
+{
+    struct app *a = privdata;
+    if (status != 0)
+        return; /* stopped before the first read: shutting down */
+    a->secrets_ready = true;
+    start_stages(a);
+}
+
+static void start_stages(struct app *a)
+{
+    if (a->phase != APP_STARTING || !a->pod_acquired || !a->secrets_ready)
         return;
     for (const struct mutt_stage *const *sp = mutt_stages; *sp; sp++) {
         const struct mutt_stage *st = *sp;
@@ -349,6 +372,13 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
     if (a->ctx.pg)
         mutt_pg_start(a->ctx.pg);
     mutt_dynconfig_start(a->ctx.dyn);
+    /* After the adapters exist (it updates their passwords), before the pod acquire. */
+    a->secrets = mutt_secrets_create(loop, cfg, a->ctx.redis, a->ctx.pg);
+    if (a->secrets == NULL || mutt_secrets_start(a->secrets, on_secrets_ready, a) != 0) {
+        mutt_log_error("main", "cannot set up the secrets provider");
+        rc = 1;
+        goto out;
+    }
 
     uv_timer_init(loop, &a->drain_timer);
     a->drain_timer.data = a;
@@ -377,6 +407,7 @@ out:
         mutt_http_close(a->ctx.http);
     if (a->ctx.dyn)
         mutt_dynconfig_destroy(a->ctx.dyn);
+    mutt_secrets_destroy(a->secrets); /* freed by the loop runs below */
     if (a->ctx.pod)
         mutt_pod_destroy(a->ctx.pod);
     if (a->ctx.redis)

@@ -16,6 +16,7 @@
 #include "mutt/pg.h"
 #include "mutt/pod.h"
 #include "mutt/redis.h"
+#include "mutt/secrets.h"
 #include "mutt/stages.h"
 #include "mutt/version.h"
 
@@ -88,7 +89,7 @@ int mutt_health_build(struct mutt_ctx *ctx, char **body, size_t *len)
     json_object_set_new(root, "redis", json_string(redis_up ? "connected" : "disconnected"));
     json_object_set_new(root, "database",
                         json_string(!pg_needed ? "not_required" : pg_up ? "connected" : "disconnected"));
-    json_object_set_new(root, "vault", json_string("not_configured"));
+    json_object_set_new(root, "vault", json_string(mutt_secrets_vault_status()));
     json_object_set_new(root, "details", details);
     if (any_down)
         json_object_set_new(root, "errors", errors);
