@@ -71,6 +71,8 @@ echo "== preloaded: $(rc LLEN mutt:ingest_queue) events, $(psql_b -c 'SELECT cou
      "expected: $MATCHED matched (audit rows), $FORWARDED alerts"
 
 now_ms() { date +%s%3N; }
+redis_cpu() { rc INFO cpu | awk -F: '/used_cpu_(sys|user):/{s+=$2} END{printf "%.2f", s}'; }
+R0=$(redis_cpu)
 T0=$(now_ms)
 "$MUTT_BIN" --config "$WORK/mutt.conf" --roles=alert 2>"$WORK/mutt.log" &
 MUTT_PID=$!
@@ -92,6 +94,8 @@ T1=$(now_ms)
 ALERTS=$(rc LLEN mutt:alert_queue)
 DLQ=$(rc LLEN mutt:dlq:alerter)
 METRICS=$(curl -s "http://127.0.0.1:$HEALTH_PORT/metrics")
+MUTT_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$MUTT_PID/stat")
+R1=$(redis_cpu)
 kill -TERM "$MUTT_PID"; wait "$MUTT_PID" || true; MUTT_PID=
 ROWS=$(psql_b -c "SELECT count(*) FROM event_audit_log")
 DISTINCT=$(psql_b -c "SELECT count(DISTINCT event_id) FROM event_audit_log")
@@ -102,6 +106,7 @@ echo "ingest queue drained:         ${ms_redis} ms  -> $((EVENTS * 1000 / (ms_re
 echo "end to end (audit committed): ${ms_all} ms  -> $((EVENTS * 1000 / (ms_all > 0 ? ms_all : 1))) events/s"
 echo "audit rows $ROWS (distinct event ids $DISTINCT), expected $MATCHED"
 echo "alerts $ALERTS, expected $FORWARDED; DLQ $DLQ"
+echo "CPU seconds during the run: mutt $MUTT_CPU, redis-server $(echo "$R1 - $R0" | bc)"
 echo "$METRICS" | grep -E '^mutt_alerter_(events_processed_total|alerts_forwarded_total|rules_match_seconds_(sum|count)|processing_latency_seconds_(sum|count))|^mutt_db_write_latency_ms_(sum|count)'
 FAIL=0
 [ "$ROWS" = "$MATCHED" ] && [ "$DISTINCT" = "$MATCHED" ] || { echo "CHECK FAILED: audit rows"; FAIL=1; }
