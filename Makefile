@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert clean
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -108,6 +108,11 @@ bench-rules: $(BUILD)/bench/rules_bench
 bench-alert: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@MUTT_BIN=$(abspath $(BIN)) bash bench/alert.sh
+
+# Forward stage: 100,000 alerts to a local sink answering 200 (bench/forward.sh, bench/README.md).
+bench-forward: deps
+	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
+	@MUTT_BIN=$(abspath $(BIN)) SINK_BIN=$(abspath $(SINK_BIN)) bash bench/forward.sh
 
 clean:
 	rm -rf build $(BIN)
