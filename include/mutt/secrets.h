@@ -9,6 +9,7 @@
 #ifndef MUTT_SECRETS_H
 #define MUTT_SECRETS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -69,6 +70,13 @@ const char *mutt_secrets_state_name(enum mutt_secrets_state st);
  * a secret. Borrowed until the next exchange. */
 const char *mutt_secrets_last_error(const struct mutt_secrets *s);
 void mutt_secrets_get_stats(const struct mutt_secrets *s, struct mutt_secrets_stats *out);
+
+/* For CLI commands and --check-config, where no loop runs yet: logs in and reads the secret once
+ * on a private loop (blocking, at most timeout_ms), writing the values into cfg as the running
+ * provider would. Returns 0 when Vault is not configured (nothing done) or the read succeeded;
+ * MUTT_EIO (login or read refused/failed: err says why, never a secret), MUTT_ETIMEDOUT, or
+ * MUTT_ENOMEM. Call curl_global_init first. Never on the daemon's loop. */
+int mutt_secrets_load_once(struct mutt_config *cfg, uint64_t timeout_ms, char *err, size_t errlen);
 
 /* /health's "vault" value for this process: the state name of the provider started last and
  * not yet destroyed, or "not_configured" when there is none. */

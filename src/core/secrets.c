@@ -662,7 +662,7 @@ static void on_read_done(struct mutt_secrets *s, const struct mutt_http_result *
         return;
     bool first = !s->ever_read;
     s->ever_read = true;
-    if (!s->ready_fired) {
+    if (!s->ready_fired && s->ready_cb) { /* load_once has no ready callback and no roles to wait for */
         char missing[256];
         if (missing_required(s, missing, sizeof missing)) {
             /* start-up waits: the stages cannot run without them; the next refresh may bring them */
@@ -931,4 +931,64 @@ void mutt_secrets_get_stats(const struct mutt_secrets *s, struct mutt_secrets_st
 const char *mutt_secrets_vault_status(void)
 {
     return mutt_secrets_state_name(mutt_secrets_state(g_active));
+}
+
+/* ------------------------------------------------------------------------ one-shot (CLI) */
+
+struct load_once {
+    struct mutt_secrets *s;
+    uint64_t deadline_ms;
+    bool timed_out;
+};
+
+/* Polls the provider's counters: a read done, or the first failure, ends the private loop. */
+static void on_load_once_poll(uv_timer_t *t)
+{
+    struct load_once *lo = t->data;
+    struct mutt_secrets_stats st = lo->s->stats;
+    bool failed = st.login_failures > 0 || st.read_failures > 0;
+    if (st.reads > 0 || failed || uv_now(t->loop) >= lo->deadline_ms) {
+        lo->timed_out = st.reads == 0 && !failed;
+        uv_timer_stop(t);
+        mutt_secrets_stop(lo->s);
+    }
+}
+
+int mutt_secrets_load_once(struct mutt_config *cfg, uint64_t timeout_ms, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    if (!mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR)[0])
+        return 0;
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0)
+        return MUTT_ENOMEM;
+    struct mutt_secrets *active = g_active; /* a CLI helper must not change what /health reports */
+    int rc = MUTT_ENOMEM;
+    struct mutt_secrets *s = mutt_secrets_create(&loop, cfg, NULL, NULL);
+    uv_timer_t poll;
+    uv_timer_init(&loop, &poll);
+    struct load_once lo = { .s = s, .deadline_ms = uv_now(&loop) + timeout_ms };
+    poll.data = &lo;
+    if (s && mutt_secrets_start(s, NULL, NULL) == 0) {
+        uv_timer_start(&poll, on_load_once_poll, 20, 20);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (s->stats.reads > 0) {
+            rc = 0;
+        } else if (lo.timed_out) {
+            rc = MUTT_ETIMEDOUT;
+            if (errlen)
+                snprintf(err, errlen, "no answer from Vault within %llu ms", (unsigned long long)timeout_ms);
+        } else {
+            rc = MUTT_EIO;
+            if (errlen)
+                snprintf(err, errlen, "%s", s->last_error);
+        }
+    }
+    uv_close((uv_handle_t *)&poll, NULL);
+    mutt_secrets_destroy(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    g_active = active;
+    return rc;
 }

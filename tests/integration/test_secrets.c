@@ -486,6 +486,34 @@ static void test_secrets_stop_before_ready_reports_canceled_once(void **state)
     assert_int_equal(standin_stat(fx, "logins"), 0);
 }
 
+static void test_secrets_load_once_fills_the_config_without_a_running_loop(void **state)
+{
+    NEED_STANDIN(state);
+    struct fx *fx = *state;
+    standin_start(fx, "--secret", "DB_PASS_CURRENT=db-once", NULL);
+    load_cfg(fx, true, NULL);
+    char err[256];
+    assert_int_equal(mutt_secrets_load_once(fx->cfg, DEADLINE_MS, err, sizeof err), 0);
+    assert_string_equal(err, "");
+    assert_string_equal(mutt_config_str(fx->cfg, MUTT_CFG_DB_PASS_CURRENT), "db-once");
+    assert_int_equal(standin_stat(fx, "reads"), 1);
+    assert_string_equal(mutt_secrets_vault_status(), "not_configured"); /* no provider left behind */
+}
+
+static void test_secrets_load_once_reports_a_refused_login(void **state)
+{
+    NEED_STANDIN(state);
+    struct fx *fx = *state;
+    standin_start(fx, "--secret", "DB_PASS_CURRENT=db-once", NULL);
+    write_file(fx->secret_file, "wrong-secret-id-value");
+    load_cfg(fx, true, "DB_PASS_CURRENT=from-file\n");
+    char err[256];
+    assert_int_equal(mutt_secrets_load_once(fx->cfg, DEADLINE_MS, err, sizeof err), MUTT_EIO);
+    assert_non_null(strstr(err, "HTTP 403"));
+    assert_null(strstr(err, "wrong-secret"));
+    assert_string_equal(mutt_config_str(fx->cfg, MUTT_CFG_DB_PASS_CURRENT), "from-file");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -507,6 +535,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_secrets_without_vault_addr_are_not_configured_and_ready_at_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_secrets_stop_before_ready_reports_canceled_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_load_once_fills_the_config_without_a_running_loop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_secrets_load_once_reports_a_refused_login, setup, teardown),
     };
     int rc = cmocka_run_group_tests_name("secrets", tests, NULL, NULL);
     curl_global_cleanup();
