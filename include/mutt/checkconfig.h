@@ -9,7 +9,8 @@
 struct mutt_config;
 
 /* Returns the exit code: 0 all good, 1 a connectivity check failed. (Static errors are
- * handled by the caller before, exit 2.) */
-int mutt_check_connectivity(const struct mutt_config *cfg, FILE *out);
+ * handled by the caller before, exit 2.) With VAULT_ADDR set the secrets are read first and
+ * stored in cfg, so the other checks use them. */
+int mutt_check_connectivity(struct mutt_config *cfg, FILE *out);
 
 #endif

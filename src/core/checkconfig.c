@@ -8,12 +8,14 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "mutt/app.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
+#include "mutt/secrets.h"
 
 static int check_redis(const struct mutt_config *cfg, FILE *out)
 {
@@ -118,16 +120,35 @@ static int check_webhook_dns(const struct mutt_config *cfg, FILE *out)
     return 0;
 }
 
-int mutt_check_connectivity(const struct mutt_config *cfg, FILE *out)
+/* With VAULT_ADDR set, log in and read the secrets first: the Redis and database checks then use
+ * Vault's passwords, as the daemon would. */
+static int check_vault(struct mutt_config *cfg, FILE *out)
+{
+    if (!mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR)[0]) {
+        fprintf(out, "vault: not_configured\n");
+        return 0;
+    }
+    char err[512] = "";
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = mutt_secrets_load_once(cfg, 5000, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(out, "vault: FAIL %s: %s\n", mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR), err);
+        return 1;
+    }
+    fprintf(out, "vault: ok %s (secrets read)\n", mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR));
+    return 0;
+}
+
+int mutt_check_connectivity(struct mutt_config *cfg, FILE *out)
 {
     unsigned roles = mutt_config_roles(cfg);
-    int rc = check_redis(cfg, out);
+    int rc = check_vault(cfg, out);
+    rc |= check_redis(cfg, out);
     if (roles & (MUTT_ROLE_ALERT | MUTT_ROLE_WEB | MUTT_ROLE_RETENTION))
         rc |= check_pg(cfg, out);
     else
         fprintf(out, "database: not_required for these roles\n");
     if (roles & MUTT_ROLE_FORWARD)
         rc |= check_webhook_dns(cfg, out);
-    fprintf(out, "vault: not_configured\n");
     return rc ? 1 : 0;
 }

@@ -505,6 +505,9 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
         snprintf(why, why_len, "out of memory");
         return false;
     }
+    /* a replaced secret (Vault rotation) must not linger in freed memory */
+    if (out->s && mutt_cfg_defs[key].type == MUTT_CFG_T_SECRET)
+        explicit_bzero(out->s, strlen(out->s));
     free(out->s);
     tmp.s = copy;
     *out = tmp;

@@ -278,6 +278,9 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_MOOG_HEALTH_CHECK_ENABLED] = { .name = "MOOG_HEALTH_CHECK_ENABLED", .type = MUTT_CFG_T_BOOL,
         .default_value = "true", NORANGE, .group = "forward",
         .description = "Let remediation check MOOG_HEALTH_URL (when set) before replaying" },
+    [MUTT_CFG_MOOG_CA_CERT] = { .name = "MOOG_CA_CERT", .type = MUTT_CFG_T_STRING, .default_value = NULL,
+        NORANGE, .group = "forward",
+        .description = "PEM CA bundle that signs the webhook's certificate; empty = the system CAs" },
 
     /* ---- remediate ---- */
     [MUTT_CFG_REMEDIATION_ENABLED] = { .name = "REMEDIATION_ENABLED", .type = MUTT_CFG_T_BOOL,

@@ -451,6 +451,7 @@ void fwd_send(struct fwd_op *op)
         .body = op->body,
         .body_len = op->body_len,
         .timeout_ms = fw->timeout_ms,
+        .ca_file = mutt_config_str(fw->ctx->cfg, MUTT_CFG_MOOG_CA_CERT)[0] ? mutt_config_str(fw->ctx->cfg, MUTT_CFG_MOOG_CA_CERT) : NULL,
     };
     int rc = mutt_http_client_request(fw->http, &req, on_http_done, op);
     if (rc == 0) {

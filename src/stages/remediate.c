@@ -339,6 +339,7 @@ static void check_health_url(struct remediate *rm)
         .headers = headers,
         .nheaders = nh,
         .timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_MOOG_HEALTH_TIMEOUT) * 1000u,
+        .ca_file = mutt_config_str(cfg, MUTT_CFG_MOOG_CA_CERT)[0] ? mutt_config_str(cfg, MUTT_CFG_MOOG_CA_CERT) : NULL,
     };
     rm->step = STEP_HEALTH;
     if (mutt_http_client_request(rm->http, &req, on_health_get, rm) != 0) {
