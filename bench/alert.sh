@@ -44,7 +44,14 @@ rc SET mutt:config:alerter_queue_warn_threshold 1000000000 >/dev/null
 rc SET mutt:config:alerter_queue_shed_threshold 1000000000 >/dev/null
 PGPASSWORD=$MUTT_TEST_PG_PASS psql -q -h 127.0.0.1 -p "$MUTT_TEST_PG_PORT" -U postgres -c "CREATE DATABASE mutt_bench"
 
-HEALTH_PORT=$((20000 + RANDOM % 30000))
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+HEALTH_PORT=$(free_port)
 cat >"$WORK/mutt.conf" <<CONF
 REDIS_HOST=127.0.0.1
 REDIS_PORT=$MUTT_TEST_REDIS_PORT
