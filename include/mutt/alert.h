@@ -171,9 +171,12 @@ const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
 /* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
  * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
 int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
-/* Registers GET /api/v1/unhandled and /api/v2/unhandled on the WEB listener. `slot` points at
- * the stage's (static) handle, read at each request: NULL there answers 503, so the routes stay
- * safe after the stage stopped and freed it. */
-int mutt_alert_unhandled_routes(struct mutt_alert_unhandled *const *slot, struct mutt_http *http);
+/* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
+ * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:_info:,
+ * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */
+extern const char mutt_alert_unhandled_top_lua[];
+#define MUTT_ALERT_UNHANDLED_TOP_SUFFIX ":_top"
+#define MUTT_ALERT_UNHANDLED_INFO_SUFFIX ":_info:"
+#define MUTT_ALERT_UNHANDLED_GET_PAGES 10
 
 #endif

@@ -68,6 +68,7 @@ void web_dlq(struct web_call *c);
 void web_dlq_replay(struct web_call *c);
 void web_version(struct web_call *c);
 void web_slo(struct web_call *c);
+void web_unhandled(struct web_call *c);
 
 /* Lua script ids registered at start (api_ops.c uses them). */
 int web_script_id(const char *name);

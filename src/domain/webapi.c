@@ -103,7 +103,7 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_DLQ_REPLAY, "POST", "/dlq/{name}/replay", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_VERSION, "GET", "/version", MUTT_API_PUBLIC, "1.0", NULL, NULL},
     {MUTT_API_EP_SLO, "GET", "/slo", 0, "2.0", NULL, NULL},
-    {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", MUTT_API_EXTERNAL, "2.0", NULL, NULL},
+    {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", 0, "2.0", NULL, NULL},
     {-1, NULL, NULL, 0, NULL, NULL, NULL},
 };
 

@@ -943,11 +943,6 @@ static int alert_start(struct mutt_ctx *ctx)
     struct mutt_redis_conn *ps = mutt_redis_pubsub(ctx->redis);
     if (ps)
         mutt_redis_conn_on_state(ps, on_pubsub_state, al);
-    if ((ctx->roles & MUTT_ROLE_WEB) && ctx->http) {
-        static bool routes_registered; /* routes outlive a stop/start: the slot is re-read */
-        if (!routes_registered && mutt_alert_unhandled_routes(&g_alert.unhandled, ctx->http) == 0)
-            routes_registered = true;
-    }
     al->running = true;
     mutt_alert_audit_start(al->audit);
     uv_timer_start(&al->bp_timer, on_bp_timer, 0, 0);

@@ -59,7 +59,7 @@ static const char COUNT_LUA[] =
 /* KEYS[1] top ZSET; ARGV[1] info key prefix (ends with ':'), ARGV[2] limit, ARGV[3] pages.
  * Returns {hostname, template, count, sample, first_seen, last_seen} per live template, best
  * first; entries whose info hash expired are dropped from the ZSET afterwards. */
-static const char TOP_LUA[] =
+const char mutt_alert_unhandled_top_lua[] =
     "local out, stale = {}, {}\n"
     "local limit = tonumber(ARGV[2])\n"
     "for page = 0, tonumber(ARGV[3]) - 1 do\n"
@@ -104,7 +104,7 @@ struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redi
     if (asprintf(&u->info_prefix, "%s:_info:", prefix) < 0)
         u->info_prefix = NULL;
     u->count_script = mutt_redis_script_register(redis, "alert_unhandled", COUNT_LUA);
-    u->top_script = mutt_redis_script_register(redis, "alert_unhandled_top", TOP_LUA);
+    u->top_script = mutt_redis_script_register(redis, "alert_unhandled_top", mutt_alert_unhandled_top_lua);
     if (!u->prefix || !u->top_key || !u->info_prefix || u->count_script < 0 || u->top_script < 0) {
         mutt_alert_unhandled_destroy(u);
         return NULL;
@@ -258,86 +258,3 @@ int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *l
     return 0;
 }
 
-static void on_top(void *privdata, redisReply *reply, int status)
-{
-    struct mutt_http_req *req = privdata;
-    if (!mutt_http_req_answered(req)) {
-        char *body = NULL;
-        size_t len = 0;
-        if (status == 0 && mutt_alert_unhandled_top_json(reply, &body, &len) == 0) {
-            mutt_http_reply_json(req, 200, body, len);
-        } else {
-            mutt_log_kv(MUTT_LOG_WARNING, "alert", mutt_http_req_correlation_id(req), NULL,
-                        "GET unhandled: Redis %s", mutt_strerror(status ? status : MUTT_EIO));
-            mutt_http_reply_error(req, 503, "Redis unavailable", NULL);
-        }
-        free(body);
-    }
-    mutt_http_req_release(req);
-}
-
-/* CONTRACT §7: admin or read-only key in X-API-KEY; ?api_key= only when allowed (W34). */
-static bool authorised(const struct mutt_alert_unhandled *u, struct mutt_http_req *req)
-{
-    const char *admin = mutt_config_str(u->cfg, MUTT_CFG_WEBUI_API_KEY);
-    const char *ro = mutt_config_str(u->cfg, MUTT_CFG_WEBUI_READONLY_API_KEY);
-    size_t klen = 0;
-    int count = 0;
-    const char *key = mutt_http_req_header(req, "x-api-key", &klen, &count);
-    if (count == 1)
-        return mutt_ingest_key_matches(key, klen, admin, ro);
-    if (count == 0 && mutt_config_bool(u->cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY)) {
-        const char *q = mutt_http_req_query_param(req, "api_key");
-        return q && mutt_ingest_key_matches(q, strlen(q), admin, ro);
-    }
-    return false;
-}
-
-static void on_get_unhandled(struct mutt_http_req *req, void *privdata)
-{
-    struct mutt_alert_unhandled *const *slot = privdata;
-    struct mutt_alert_unhandled *u = *slot;
-    if (!u) {
-        mutt_http_reply_error(req, 503, "alert stage not running", NULL);
-        return;
-    }
-    if (!authorised(u, req)) {
-        mutt_http_reply_error(req, 401, "Unauthorized", NULL);
-        return;
-    }
-    size_t limit = MUTT_ALERT_UNHANDLED_TOP;
-    const char *lim = mutt_http_req_query_param(req, "limit");
-    if (lim) {
-        char *end = NULL;
-        long v = strtol(lim, &end, 10);
-        if (!*lim || *end || v < 1) {
-            mutt_http_reply_error(req, 400, "limit must be a positive integer", "limit");
-            return;
-        }
-        if ((size_t)v < limit)
-            limit = (size_t)v;
-    }
-    char lbuf[24], pages[24];
-    snprintf(lbuf, sizeof lbuf, "%zu", limit);
-    snprintf(pages, sizeof pages, "%d", GET_PAGES);
-    const char *keys[1] = {u->top_key};
-    size_t keylens[1] = {strlen(u->top_key)};
-    const char *args[3] = {u->info_prefix, lbuf, pages};
-    size_t arglens[3] = {strlen(u->info_prefix), strlen(lbuf), strlen(pages)};
-    int rc = mutt_redis_evalsha(mutt_redis_cmd(u->redis), u->top_script, 1, keys, keylens, 3, args, arglens, on_top,
-                                req);
-    if (rc != 0) {
-        mutt_http_reply_error(req, 503, "Redis unavailable", NULL);
-        return;
-    }
-    mutt_http_req_hold(req);
-}
-
-int mutt_alert_unhandled_routes(struct mutt_alert_unhandled *const *slot, struct mutt_http *http)
-{
-    void *priv = (void *)slot;
-    int rc = mutt_http_route(http, MUTT_HTTP_WEB, "GET", "/api/v1/unhandled", on_get_unhandled, priv);
-    if (rc == 0)
-        rc = mutt_http_route(http, MUTT_HTTP_WEB, "GET", "/api/v2/unhandled", on_get_unhandled, priv);
-    return rc;
-}

@@ -52,6 +52,7 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_DLQ_REPLAY] = web_dlq_replay,
     [MUTT_API_EP_VERSION] = web_version,
     [MUTT_API_EP_SLO] = web_slo,
+    [MUTT_API_EP_UNHANDLED] = web_unhandled,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "mutt/alert.h"
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
@@ -39,7 +40,7 @@ static const char LUA_SLO_SUM[] =
     "local g, t = 0, 0 for _, k in ipairs(KEYS) do local v = redis.call('HMGET', k, 'good', 'total') "
     "g = g + (tonumber(v[1]) or 0) t = t + (tonumber(v[2]) or 0) end return {tostring(g), tostring(t)}";
 
-static int script_push = -1, script_recover = -1, script_slo = -1;
+static int script_push = -1, script_recover = -1, script_slo = -1, script_unhandled = -1;
 
 static struct {
     char *body; /* last /metrics body */
@@ -52,6 +53,9 @@ int web_ops_register_scripts(struct mutt_ctx *ctx)
     script_push = mutt_redis_script_register(ctx->redis, "web_replay_push", LUA_REPLAY_PUSH);
     script_recover = mutt_redis_script_register(ctx->redis, "web_replay_recover", LUA_RECOVER);
     script_slo = mutt_redis_script_register(ctx->redis, "web_slo_sum", LUA_SLO_SUM);
+    script_unhandled = mutt_redis_script_register(ctx->redis, "web_unhandled_top", mutt_alert_unhandled_top_lua);
+    if (script_unhandled < 0)
+        return script_unhandled;
     if (script_push < 0)
         return script_push;
     if (script_recover < 0)
@@ -718,4 +722,44 @@ void web_slo(struct web_call *c)
     free(keys);
     free(lens);
     batch_sent(b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /unhandled (D14): the alert stage's store, read from Redis so any web pod answers       */
+
+static void on_unhandled_top(struct web_call *c, redisReply *reply)
+{
+    char *body = NULL;
+    size_t len = 0;
+    if (mutt_alert_unhandled_top_json(reply, &body, &len) != 0) {
+        web_reply_error(c, 500, "internal error", NULL);
+        return;
+    }
+    web_reply_text(c, 200, body, len);
+    free(body);
+}
+
+void web_unhandled(struct web_call *c)
+{
+    long limit = MUTT_ALERT_UNHANDLED_TOP;
+    const char *lim = web_query_param(c, "limit");
+    if (lim) {
+        char *end = NULL;
+        long v = strtol(lim, &end, 10);
+        if (!*lim || *end || v < 1) {
+            web_reply_error(c, 400, "limit must be a positive integer", "limit");
+            return;
+        }
+        if (v < limit)
+            limit = v;
+    }
+    const char *prefix = mutt_config_str(c->ctx->cfg, MUTT_CFG_UNHANDLED_PREFIX);
+    char top_key[300], info_prefix[300], lbuf[24], pages[24];
+    snprintf(top_key, sizeof top_key, "%s" MUTT_ALERT_UNHANDLED_TOP_SUFFIX, prefix);
+    snprintf(info_prefix, sizeof info_prefix, "%s" MUTT_ALERT_UNHANDLED_INFO_SUFFIX, prefix);
+    snprintf(lbuf, sizeof lbuf, "%ld", limit);
+    snprintf(pages, sizeof pages, "%d", MUTT_ALERT_UNHANDLED_GET_PAGES);
+    const char *keys[] = {top_key};
+    const char *args[] = {info_prefix, lbuf, pages};
+    web_evalsha(c, script_unhandled, 1, keys, NULL, 3, args, NULL, on_unhandled_top);
 }

@@ -164,9 +164,17 @@ test_get_unhandled_lists_top_templates() {
     assert_status 200
     assert_contains "$HTTP_BODY" '{"unhandled":[{"hostname":"host-0","template":"fan speed <n> rpm on tray <n>","count":5,'
     assert_contains "$HTTP_BODY" '"sample":"fan speed 4200 rpm on tray 0","first_seen":"'
+    grep -qi '^x-api-version: 2.0' "$HTTP_HEADERS" || t_fail "no X-API-Version on /unhandled"
+    http GET "http://127.0.0.1:$WEB_PORT/api/v2/unhandled?limit=abc" -H "X-API-KEY: $WEB_KEY"
+    assert_status 400
+    assert_eq 1 "$(rc LLEN mutt:alert_queue)" "meta-alerts"
+    stop_mutt
+    # the data lives in Redis: a web-only pod (no alert role) answers the same
+    e2e_config "$E2E_TMP/w.conf" POD_NAME=web-only
+    start_mutt "$E2E_TMP/w.conf" web
     http GET "http://127.0.0.1:$WEB_PORT/api/v2/unhandled" -H "X-API-KEY: $WEB_KEY"
     assert_status 200
-    assert_eq 1 "$(rc LLEN mutt:alert_queue)" "meta-alerts"
+    assert_contains "$HTTP_BODY" '"template":"fan speed <n> rpm on tray <n>","count":5,'
     stop_mutt
 }
 
