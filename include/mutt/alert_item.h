@@ -32,8 +32,9 @@ bool mutt_handling_forwards(const char *decision);
 
 /* Alert item for a handled event. event and rule are borrowed. Fields, in this order:
  * hostname, team_assignment (rule), severity (mutt_severity_alert_name of the event's
- * normalised syslog_severity), message_body (event message), raw_json (deep copy of the event
- * without api_key, D33), handling_decision, rule_id, environment, _correlation_id and _event_id
+ * normalised syslog_severity), message_body (event message), raw_json (the event itself, shared
+ * by reference, or a deep copy without api_key when it has one, D33: do not change the event
+ * while the alert lives), handling_decision, rule_id, environment, _correlation_id and _event_id
  * (copied when the event has them as strings), signature (= hostname), source_hostname.
  * No secrets. Missing string fields of the event become "". Returns a new reference, or NULL
  * on OOM or when event is not an object / rule is NULL. */
