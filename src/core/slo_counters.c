@@ -1,7 +1,8 @@
 /* SLO counter writer (see include/mutt/slo_counters.h): per-minute good/total sums held in a
  * small sorted array, moved out as one snapshot per flush and merged back when the flush fails.
  * The Redis side is one Lua script per flush, so a flush is applied whole or not at all (a
- * pipeline of HINCRBYs could half-apply and then be retried whole). Loop thread only. */
+ * pipeline of HINCRBYs could half-apply and then be retried whole; only a connection lost after
+ * the script ran makes a retry count twice). Loop thread only. */
 #include "mutt/slo_counters.h"
 
 #include <inttypes.h>
@@ -19,8 +20,12 @@
 #include "mutt/redis.h"
 #include "mutt/slo.h"
 
-/* KEYS: the minute hashes; ARGV[1]: TTL in s, then per key its good and total. */
+/* KEYS: the minute hashes; ARGV[1]: TTL in s, then per key its good and total. Every key's type
+ * is checked before the first write, so a foreign value under our name fails the flush without
+ * half-applying it (a Lua runtime error does not roll back earlier writes). */
 static const char LUA_SLO_ADD[] =
+    "for _, k in ipairs(KEYS) do local t = redis.call('TYPE', k).ok "
+    "if t ~= 'hash' and t ~= 'none' then return redis.error_reply('WRONGTYPE ' .. k .. ' is a ' .. t) end end "
     "local ttl = ARGV[1] "
     "for i, k in ipairs(KEYS) do "
     "redis.call('HINCRBY', k, 'good', ARGV[2 * i]) "
