@@ -596,7 +596,9 @@ static void pump(struct mutt_relq *q)
             send_claim(q);
         return;
     }
-    if (q->paused || q->inflight >= q->max_inflight)
+    /* Refill at half capacity, not at every free slot: one Lua pop then fetches a batch, where
+     * topping up slot by slot cost a Redis call per item on top of its completion. */
+    if (q->paused || q->inflight > q->max_inflight / 2)
         return;
     if (q->drain_next)
         send_batch_pop(q, q->max_inflight - q->inflight);
