@@ -40,6 +40,9 @@ int mutt_pg_start(struct mutt_pg *pg);   /* opens pool_min connections */
 void mutt_pg_stop(struct mutt_pg *pg);   /* queued/in-flight queries get MUTT_ECANCELED */
 void mutt_pg_destroy(struct mutt_pg *pg);
 void mutt_pg_set_passwords(struct mutt_pg *pg, const char *current, const char *next);
+/* Replaces the role new connections log in as (Vault-issued credentials rotate the user with the
+ * password); connections already up keep theirs until they reconnect. Copies; NULL/"" ignored. */
+void mutt_pg_set_user(struct mutt_pg *pg, const char *user);
 /* True when at least one connection is ready (what /health reports as "database"). */
 bool mutt_pg_connected(const struct mutt_pg *pg);
 

@@ -61,8 +61,6 @@ struct mutt_secrets {
     bool tls_verify;
     int64_t renew_threshold_s;
     uint64_t check_interval_ms, refresh_interval_ms;
-    char *pg_user_at_create;   /* DB_USER the pool was created with (it has no setter) */
-    char *pg_user_warned;      /* last DB_USER value we warned about */
 
     char *token_header;        /* "X-Vault-Token: ..."; NULL = no token, log in first */
     char *secret_id;           /* only between the file read and the login request */
@@ -491,23 +489,17 @@ static void apply_secrets(struct mutt_secrets *s, json_t *data, json_int_t versi
         snprintf(changed_names + used, sizeof changed_names - used, "%s%s", used ? ", " : "", mutt_cfg_defs[k].name);
         if (k == MUTT_CFG_REDIS_PASS_CURRENT || k == MUTT_CFG_REDIS_PASS_NEXT)
             redis_changed = true;
-        if (k == MUTT_CFG_DB_PASS_CURRENT || k == MUTT_CFG_DB_PASS_NEXT)
+        if (k == MUTT_CFG_DB_PASS_CURRENT || k == MUTT_CFG_DB_PASS_NEXT || k == MUTT_CFG_DB_USER)
             pg_changed = true;
     }
     if (redis_changed && s->redis)
         mutt_redis_set_passwords(s->redis, mutt_config_str(s->cfg, MUTT_CFG_REDIS_PASS_CURRENT),
                                  mutt_config_str(s->cfg, MUTT_CFG_REDIS_PASS_NEXT));
-    if (pg_changed && s->pg)
+    if (pg_changed && s->pg) {
+        /* user and password rotate together (Vault-issued database credentials) */
+        mutt_pg_set_user(s->pg, mutt_config_str(s->cfg, MUTT_CFG_DB_USER));
         mutt_pg_set_passwords(s->pg, mutt_config_str(s->cfg, MUTT_CFG_DB_PASS_CURRENT),
                               mutt_config_str(s->cfg, MUTT_CFG_DB_PASS_NEXT));
-    /* The pool copied DB_USER at creation and has no setter: say so instead of pretending. */
-    const char *user = mutt_config_str(s->cfg, MUTT_CFG_DB_USER);
-    if (s->pg && strcmp(user, s->pg_user_at_create ? s->pg_user_at_create : "") != 0 &&
-        (!s->pg_user_warned || strcmp(user, s->pg_user_warned) != 0)) {
-        mutt_log_warn(LOGGER, "DB_USER from Vault differs from the one the database pool started with; "
-                              "it takes effect after a restart");
-        free(s->pg_user_warned);
-        s->pg_user_warned = strdup(user);
     }
     if (nchanged)
         mutt_log_info(LOGGER, "secrets read from %s (version %lld): changed %s", s->kv_name, (long long)version,
@@ -777,12 +769,11 @@ struct mutt_secrets *mutt_secrets_create(uv_loop_t *loop, struct mutt_config *cf
     s->role_id = dup_or_null(mutt_config_str(cfg, MUTT_CFG_VAULT_ROLE_ID));
     s->secret_id_file = strdup(mutt_config_str(cfg, MUTT_CFG_VAULT_SECRET_ID_FILE));
     s->ca_file = dup_or_null(mutt_config_str(cfg, MUTT_CFG_VAULT_CA_CERT));
-    s->pg_user_at_create = strdup(mutt_config_str(cfg, MUTT_CFG_DB_USER));
     s->tls_verify = mutt_config_bool(cfg, MUTT_CFG_VAULT_TLS_VERIFY);
     s->renew_threshold_s = mutt_config_int(cfg, MUTT_CFG_VAULT_TOKEN_RENEW_THRESHOLD);
     s->check_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_VAULT_RENEW_CHECK_INTERVAL) * 1000u;
     s->refresh_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_SECRETS_REFRESH_INTERVAL) * 1000u;
-    if (!s->secret_id_file || !s->pg_user_at_create)
+    if (!s->secret_id_file)
         goto fail;
     s->http = mutt_http_client_create(loop, 2);
     if (!s->http)
@@ -867,8 +858,6 @@ static void free_now(struct mutt_secrets *s)
     free(s->role_id);
     free(s->secret_id_file);
     free(s->ca_file);
-    free(s->pg_user_at_create);
-    free(s->pg_user_warned);
     wipe_free(s->token_header);
     wipe_free(s->secret_id);
     free(s);

@@ -1007,6 +1007,17 @@ void mutt_pg_set_passwords(struct mutt_pg *pg, const char *current, const char *
     pg->opts.pass_next = nxt;
 }
 
+void mutt_pg_set_user(struct mutt_pg *pg, const char *user)
+{
+    if (!pg || !user || !*user)
+        return;
+    char *copy = strdup(user);
+    if (!copy) /* keep the old user rather than none */
+        return;
+    free((char *)pg->opts.user);
+    pg->opts.user = copy;
+}
+
 bool mutt_pg_connected(const struct mutt_pg *pg)
 {
     return pg && pg->started && !pg->stopping && any_up(pg);

@@ -175,6 +175,28 @@ test_db_password_rotation_next_then_current_after_reconnects() {
     assert_eq "$MUTT_FIRST_PID" "$MUTT_PID" "same process"
 }
 
+# Vault-issued database credentials rotate the user with the password: new connections log in as
+# the new role without a restart.
+test_db_user_rotation_applies_to_new_connections() {
+    psql_do "DROP ROLE IF EXISTS mutt_rotated" >/dev/null 2>&1
+    psql_do "CREATE ROLE mutt_rotated LOGIN SUPERUSER PASSWORD 'rotated-pw-0123456789'" >/dev/null
+    vctl "set?DB_PASS_NEXT=rotated-pw-0123456789"
+    vctl "set?DB_USER=mutt_rotated"
+    wait_until 10 grep -q 'changed.*DB_USER' "$MUTT_LOG" || t_fail "DB_USER not picked up"
+    psql_do "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'mutt'" >/dev/null
+    wait_until 20 rules_ok || t_fail "web API did not recover as the rotated user: $HTTP_STATUS $HTTP_BODY"
+    wait_until 10 test "$(psql_do "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mutt' AND usename = 'mutt_rotated'")" -ge 1 ||
+        t_fail "no mutt connection logged in as mutt_rotated"
+    # back to the harness user
+    vctl "set?DB_USER=$MUTT_TEST_PG_USER"
+    vctl "unset?DB_PASS_NEXT"
+    wait_until 10 log_count_ge 'changed.*DB_USER' 2 || t_fail "second DB_USER change not picked up"
+    psql_do "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'mutt'" >/dev/null
+    wait_until 20 rules_ok || t_fail "web API did not recover as the harness user: $HTTP_STATUS"
+    psql_do "DROP ROLE IF EXISTS mutt_rotated" >/dev/null 2>&1 || true
+    assert_eq "$MUTT_FIRST_PID" "$MUTT_PID" "same process"
+}
+
 test_redis_password_rotation_next_then_current_after_reconnects() {
     vctl "set?REDIS_PASS_NEXT=$RP2"
     wait_until 10 grep -q 'changed REDIS_PASS_NEXT' "$MUTT_LOG" || t_fail "REDIS_PASS_NEXT not picked up"
@@ -249,6 +271,7 @@ t_run "INGEST_API_KEY rotation under traffic: no failure, old key refused, no re
     test_ingest_key_rotation_under_traffic_needs_no_restart
 t_run "DB password rotation (NEXT, then CURRENT) after forced reconnects" \
     test_db_password_rotation_next_then_current_after_reconnects
+t_run "DB user rotation applies to new connections, no restart" test_db_user_rotation_applies_to_new_connections
 t_run "Redis password rotation (NEXT, then CURRENT) after forced reconnects" \
     test_redis_password_rotation_next_then_current_after_reconnects
 t_run "/health vault: disconnected during an outage, connected after" \
