@@ -16,6 +16,7 @@ struct mutt_metrics;
 struct mutt_http;
 struct mutt_dynconfig;
 struct mutt_pod;
+struct mutt_slo_counters;
 
 struct mutt_ctx {
     uv_loop_t *loop;                /* read-only */
@@ -26,6 +27,7 @@ struct mutt_ctx {
     struct mutt_http *http;         /* listeners + router */
     struct mutt_dynconfig *dyn;     /* dynamic config (Redis > env > file > default) */
     struct mutt_pod *pod;           /* identity key holder (D16) */
+    struct mutt_slo_counters *slo;  /* per-minute SLO counts (D22); NULL-safe for stages */
     const char *pod_name;           /* borrowed from pod */
     unsigned roles;                 /* MUTT_ROLE_* bits */
     uint64_t started_at_ms;         /* wall clock, for process_start_time_seconds */

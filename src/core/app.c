@@ -26,6 +26,7 @@
 #include "mutt/redis.h"
 #include "mutt/sdnotify.h"
 #include "mutt/secrets.h"
+#include "mutt/slo_counters.h"
 #include "mutt/stages.h"
 #include "mutt/version.h"
 
@@ -48,6 +49,7 @@ struct app {
     struct mutt_sdnotify_watchdog *watchdog; /* NULL unless systemd asked for WatchdogSec */
     struct mutt_secrets *secrets; /* Vault (or nothing without VAULT_ADDR) */
     bool pod_acquired, secrets_ready; /* the stages start once both hold */
+    bool slo_stop_asked, slo_flushed; /* the last SLO flush goes out before Redis closes */
 };
 
 static void begin_close(struct app *a);
@@ -76,6 +78,14 @@ static void on_pod_released(void *privdata)
     begin_close(a);
 }
 
+static void on_slo_flushed(void *privdata, int status)
+{
+    struct app *a = privdata;
+    (void)status; /* the counters logged a failure themselves */
+    a->slo_flushed = true;
+    begin_close(a);
+}
+
 /* Last step: everything that holds work has let go. Close adapters; uv_run then returns. */
 static void begin_close(struct app *a)
 {
@@ -83,6 +93,15 @@ static void begin_close(struct app *a)
         return;
     if (a->ctx.pod && !a->pod_released) {
         mutt_pod_release(a->ctx.pod, on_pod_released, a);
+        return;
+    }
+    /* The stages are done: their last second of SLO counts is written while Redis is still
+     * open (the flush waits at most MUTT_SLO_STOP_TIMEOUT_MS; its callback may run at once). */
+    if (a->ctx.slo && !a->slo_flushed) {
+        if (!a->slo_stop_asked) {
+            a->slo_stop_asked = true;
+            mutt_slo_counters_stop(a->ctx.slo, on_slo_flushed, a);
+        }
         return;
     }
     a->phase = APP_CLOSING;
@@ -349,6 +368,11 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
             goto out;
         }
     }
+    a->ctx.slo = mutt_slo_counters_create(loop, a->ctx.redis, a->ctx.metrics, NULL);
+    if (a->ctx.slo == NULL) {
+        rc = 1;
+        goto out;
+    }
     a->ctx.dyn = mutt_dynconfig_create(loop, a->ctx.redis, cfg);
     a->ctx.pod = mutt_pod_create(loop, a->ctx.redis, pod_name,
                                  (uint64_t)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_INTERVAL) * 1000u,
@@ -369,6 +393,7 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
         goto out;
     }
     mutt_redis_start(a->ctx.redis);
+    mutt_slo_counters_start(a->ctx.slo);
     if (a->ctx.pg)
         mutt_pg_start(a->ctx.pg);
     mutt_dynconfig_start(a->ctx.dyn);
@@ -412,6 +437,7 @@ out:
         mutt_pod_destroy(a->ctx.pod);
     if (a->ctx.redis)
         mutt_redis_stop(a->ctx.redis);
+    mutt_slo_counters_destroy(a->ctx.slo); /* after the Redis stop: no flush reply is left out */
     if (a->ctx.pg)
         mutt_pg_stop(a->ctx.pg);
     uv_run(loop, UV_RUN_NOWAIT);

@@ -30,6 +30,7 @@
 #include "mutt/redis.h"
 #include "mutt/relq.h"
 #include "mutt/retryset.h"
+#include "mutt/slo_counters.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -372,6 +373,9 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     }
     mutt_histogram_observe(fw->m_latency, (double)res->total_time_us / 1e6);
     enum mutt_delivery d = mutt_forward_classify(res->http_status, res->curl_code);
+    /* D22: every attempt's outcome (delivered / retry / dead) and its time, no I/O here */
+    mutt_slo_record(fw->ctx->slo, MUTT_SLO_FORWARDER_AVAILABILITY, d == MUTT_DELIVERED ? 1 : 0, 1);
+    mutt_slo_record_latency(fw->ctx->slo, MUTT_SLO_FORWARDER_LATENCY_P99, (double)res->total_time_us / 1e6);
     fwd_breaker_record(fw, d, op->probe);
     op->probe = false;
     if (d == MUTT_DELIVERED) {
@@ -472,6 +476,7 @@ void fwd_send(struct fwd_op *op)
     char reason[128];
     snprintf(reason, sizeof reason, "request not started: %s", mutt_strerror(rc));
     mutt_counter_inc(requests_child(fw, "fail", "http"));
+    mutt_slo_record(fw->ctx->slo, MUTT_SLO_FORWARDER_AVAILABILITY, 0, 1); /* a failed delivery too */
     to_retry(op, reason, -1);
 }
 

@@ -21,6 +21,7 @@
 #include "mutt/metrics.h"
 #include "mutt/random.h"
 #include "mutt/redis.h"
+#include "mutt/slo_counters.h"
 
 #define QUEUE_FULL_RETRY_AFTER_S 5  /* a full queue drains at the alerter's pace: don't hammer it */
 #define REDIS_DOWN_RETRY_AFTER_S 1  /* reconnects are retried every 100 ms .. 5 s */
@@ -90,6 +91,15 @@ static void observe_latency(struct ingest *ing, uint64_t start_ns)
     mutt_histogram_observe(ing->latency, (double)(uv_hrtime() - start_ns) / 1e9);
 }
 
+/* D22: one answered request that passed auth. Availability: anything but 5xx; latency: answered
+ * within ingestor_latency_p99's target. No I/O (the counters flush once a second). */
+static void record_slo(struct ingest *ing, int status, uint64_t start_ns)
+{
+    struct mutt_slo_counters *slo = ing->ctx->slo;
+    mutt_slo_record(slo, MUTT_SLO_INGESTOR_AVAILABILITY, status < 500 ? 1 : 0, 1);
+    mutt_slo_record_latency(slo, MUTT_SLO_INGESTOR_LATENCY_P99, (double)(uv_hrtime() - start_ns) / 1e9);
+}
+
 static void count_request(struct ingest *ing, enum reason r)
 {
     mutt_counter_inc(ing->requests[r]);
@@ -123,6 +133,8 @@ static void refuse(struct ingest *ing, struct mutt_http_req *req, uint64_t start
     count_request(ing, r);
     if (r != REASON_AUTH) /* python-original §12: auth rejections are not timed */
         observe_latency(ing, start_ns);
+    if (r != REASON_AUTH && r != REASON_SHUTDOWN) /* both are answered before the auth check */
+        record_slo(ing, status, start_ns);
     mutt_log_kv(status >= 500 ? MUTT_LOG_WARNING : MUTT_LOG_INFO, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "%d %s: %s", status, reason_names[r], message);
 }
@@ -175,6 +187,7 @@ static void reply_none_valid(struct ingest *ing, struct mutt_http_req *req, uint
     count_request(ing, REASON_VALIDATION);
     mutt_counter_add(ing->ev_rejected, (double)b->rejected);
     observe_latency(ing, start_ns);
+    record_slo(ing, 400, start_ns);
     mutt_log_kv(MUTT_LOG_INFO, "ingest", cid, NULL, "400 validation: %s", msg);
 }
 
@@ -299,6 +312,7 @@ static void reply_accepted(struct ingest *ing, struct ingest_op *op, long long d
     if (op->rejected)
         mutt_counter_add(ing->ev_rejected, (double)op->rejected);
     observe_latency(ing, op->start_ns);
+    record_slo(ing, 200, op->start_ns);
 }
 
 static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
@@ -319,6 +333,7 @@ static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
     if (op->rejected)
         mutt_counter_add(ing->ev_rejected, (double)op->rejected);
     observe_latency(ing, op->start_ns);
+    record_slo(ing, 429, op->start_ns);
     mutt_log_kv(MUTT_LOG_INFO, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "429 rate_limit: %zu events refused, retry after %u s", op->accepted, secs);
 }
@@ -338,6 +353,7 @@ static void reply_queue_full(struct ingest *ing, struct ingest_op *op, long long
     if (op->rejected)
         mutt_counter_add(ing->ev_rejected, (double)op->rejected);
     observe_latency(ing, op->start_ns);
+    record_slo(ing, 503, op->start_ns);
     mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "503 queue_full: depth %lld, limit %lld, %zu events refused", depth, cap, op->accepted);
 }
@@ -363,6 +379,7 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
         /* The INGEST_TIMEOUT_MS deadline answered 503 (or the client left) before Redis did. If
          * the script ran anyway, these events are queued without a 200: D2's "in doubt". */
         count_request(ing, REASON_REDIS);
+        record_slo(ing, 503, op->start_ns);
         if (code == MUTT_INGEST_PUSHED) {
             mutt_counter_add(ing->in_doubt, (double)op->accepted);
             mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
@@ -392,6 +409,7 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
         count_request(ing, REASON_REDIS);
         mutt_counter_add(ing->ev_refused, (double)op->accepted);
         observe_latency(ing, op->start_ns);
+        record_slo(ing, 503, op->start_ns);
         break;
     }
     }
