@@ -2,10 +2,13 @@
  * only (no MUTT module), so it builds even while the rest of the tree is in flux.
  *
  *   mutt-sink --port P [--bind 127.0.0.1] [--out FILE] [--status CODE] [--delay-ms N] [--retry-after S]
+ *             [--stamp]
  *
  *   POST <any path>            answered with the current status (default 200), body {"ok":true},
  *                              after --delay-ms. A body answered 2xx counts as delivered: it is
- *                              appended as one line (CR/LF turned into spaces) to FILE or stdout.
+ *                              appended as one line (CR/LF turned into spaces) to FILE or stdout;
+ *                              with --stamp the line starts with the receive time (epoch ms, three
+ *                              decimals) and a space (bench/e2e.sh measures latency from it).
  *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
  *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
  *   GET  /health, /health/...  200 {"status":"ok"}
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <uv.h>
 #include <h2o.h>
 
@@ -40,6 +44,7 @@ static struct {
     int status;
     unsigned delay_ms;
     long retry_after; /* > 0: Retry-After seconds sent with non-2xx POST answers */
+    int stamp;        /* --stamp: prefix each delivered line with the receive time */
     unsigned long long delivered, received;
     char *last_body, *last_auth, *last_ctype;
     size_t last_len;
@@ -124,6 +129,11 @@ static void record(h2o_req_t *req)
     if (g.status < 200 || g.status > 299)
         return;
     g.delivered++;
+    if (g.stamp) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        fprintf(g.out, "%lld.%03ld ", (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (long)(tv.tv_usec % 1000));
+    }
     for (size_t i = 0; i < g.last_len; i++)
         fputc(g.last_body[i] == '\n' || g.last_body[i] == '\r' ? ' ' : g.last_body[i], g.out);
     fputc('\n', g.out);
@@ -214,7 +224,7 @@ static void close_walk(uv_handle_t *h, void *arg) { if (!uv_is_closing(h)) uv_cl
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: mutt-sink --port P [--bind ADDR] [--out FILE] [--status CODE] [--delay-ms N]\n");
+    fprintf(stderr, "usage: mutt-sink --port P [--bind ADDR] [--out FILE] [--status CODE] [--delay-ms N] [--stamp]\n");
     return 2;
 }
 
@@ -224,6 +234,10 @@ int main(int argc, char **argv)
     int port = -1;
     g.status = 200;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--stamp")) { /* the one flag without a value */
+            g.stamp = 1;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             return usage();
