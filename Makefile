@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward clean
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -113,6 +113,15 @@ bench-alert: deps
 bench-forward: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
 	@MUTT_BIN=$(abspath $(BIN)) SINK_BIN=$(abspath $(SINK_BIN)) bash bench/forward.sh
+
+# Pipeline ingest -> webhook at a fixed offered load (bench/e2e.sh): p50/p99 latency, zero loss.
+$(BUILD)/bench/e2e_driver: bench/e2e_driver.c
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
+bench-e2e: deps
+	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN) $(BUILD)/bench/e2e_driver
+	@MUTT_BIN=$(abspath $(BIN)) SINK_BIN=$(abspath $(SINK_BIN)) DRIVER_BIN=$(abspath $(BUILD)/bench/e2e_driver) \
+	    bash bench/e2e.sh
 
 clean:
 	rm -rf build $(BIN)
