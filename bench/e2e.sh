@@ -53,7 +53,8 @@ PGPASSWORD=$MUTT_TEST_PG_PASS psql -q -h 127.0.0.1 -p "$MUTT_TEST_PG_PORT" -U po
 free_port() {
     local p
     while :; do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        # below the ephemeral range (32768+), where an outgoing connection could hold it
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % 22000))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
 }
@@ -101,6 +102,7 @@ echo "== rules: $(psql_b -c 'SELECT count(*) FROM alert_rules') ($(psql_b -c "SE
 MUTT_PID=$!
 URL="http://127.0.0.1:$INGEST_PORT/api/v2/ingest"
 for _ in $(seq 1 300); do # 401 without a key = the ingest stage is up (503 while starting)
+    kill -0 "$MUTT_PID" 2>/dev/null || { echo "bench: mutt exited during start-up"; tail -5 "$WORK/mutt.log"; exit 1; }
     [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' -d '{}' "$URL")" = 401 ] && break
     sleep 0.1
 done
@@ -112,6 +114,13 @@ sink_count() { curl -sf -m 2 "http://127.0.0.1:$SINK_PORT/count" | sed -n 's/.*"
 R0=$(redis_cpu)
 M0=$(cpu_of "$MUTT_PID")
 echo "== driving $RATE events/s for $DURATION s over $CONNS connections"
+( # queue depths twice a second: where a backlog forms (ingest queue = alert stage behind,
+  # alert queue = forward stage behind)
+    while kill -0 "$MUTT_PID" 2>/dev/null; do
+        echo "$(now_ms) $(rc LLEN mutt:ingest_queue) $(rc LLEN mutt:alert_queue)"
+        sleep 0.5
+    done >"$WORK/depths.txt" 2>/dev/null
+) &
 "$DRIVER_BIN" --url "$URL" --key "$INGEST_KEY" --rate "$RATE" --seconds "$DURATION" --conns "$CONNS" \
     --accepted "$WORK/accepted.txt"
 EXPECTED=$(awk '$2 == 1' "$WORK/accepted.txt" | wc -l)
@@ -136,6 +145,9 @@ DLQ_M=$(rc LLEN mutt:dlq:moog)
 AUDIT=$(psql_b -c "SELECT count(*) FROM event_audit_log")
 echo "CPU seconds while driving and draining: mutt $MUTT_CPU, redis-server $REDIS_CPU"
 echo "DLQ: alerter $DLQ_A, moog $DLQ_M; audit rows $AUDIT"
+awk 'NR == 1 {t0 = $1} { w = int(($1 - t0) / 10000); if ($2 > qi[w]) qi[w] = $2; if ($3 > qa[w]) qa[w] = $3; n = w }
+     END { for (w = 0; w <= n; w++) printf "  %3d-%3d s: max depth ingest_queue %6d, alert_queue %6d\n", w * 10, w * 10 + 10, qi[w], qa[w] }' \
+    "$WORK/depths.txt"
 
 FAIL=0
 python3 - "$WORK/accepted.txt" "$WORK/sink.out" <<'PY' || FAIL=1
@@ -146,7 +158,7 @@ with open(sys.argv[1]) as f:
         s, fwd = line.split()
         acc[int(s)] = fwd == "1"
 expected = {s for s, f in acc.items() if f}
-seen, ext, lat, bad = collections.Counter(), collections.Counter(), [], 0
+seen, ext, lat, by_sent, bad = collections.Counter(), collections.Counter(), [], [], 0
 with open(sys.argv[2]) as f:
     for line in f:
         stamp, _, body = line.partition(" ")
@@ -160,9 +172,22 @@ with open(sys.argv[2]) as f:
         seen[seq] += 1
         ext[p.get("external_id")] += 1
         lat.append(float(stamp) - sent)
+        by_sent.append((sent, float(stamp) - sent))
+def q(x, v=None):
+    v = lat if v is None else v
+    return v[min(len(v) - 1, int(x * len(v)))] if v else float("nan")
+by_sent.sort()
+t0 = by_sent[0][0] if by_sent else 0
+windows = collections.defaultdict(list)
+for t, l in by_sent:
+    windows[int((t - t0) // 10000)].append(l)
+for w in sorted(windows):
+    v = sorted(windows[w])
+    print(f"  sent at {w * 10:3d}-{w * 10 + 10:3d} s: {len(v):6d} alerts, p50 {q(0.5, v):7.2f} ms, "
+          f"p99 {q(0.99, v):7.2f} ms, max {v[-1]:7.2f} ms")
+steady = sorted(l for t, l in by_sent if t - t0 >= 5000)
+print(f"after the first 5 s ({len(steady)} alerts): p50 {q(0.5, steady):.2f} ms, p99 {q(0.99, steady):.2f} ms")
 lat.sort()
-def q(x):
-    return lat[min(len(lat) - 1, int(x * len(lat)))] if lat else float("nan")
 missing = expected - seen.keys()
 dups = sum(c - 1 for c in seen.values() if c > 1)
 ext_dups = sum(c - 1 for c in ext.values() if c > 1)
