@@ -25,6 +25,7 @@
 #include "mutt/random.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
+#include "mutt/slo_counters.h"
 #include "mutt/rules.h"
 #include "mutt/timefmt.h"
 
@@ -165,6 +166,9 @@ static void on_completed(void *priv, struct mutt_relq_item *item, int status)
     struct alert *al = op->al;
     if (status == 0) {
         mutt_counter_inc(al->processed[op->label]);
+        /* D22: poison and errored events are the "bad" of the processing SLO */
+        mutt_slo_record(al->ctx->slo, MUTT_SLO_ALERTER_PROCESSING_SUCCESS,
+                        op->label == ST_HANDLED || op->label == ST_UNHANDLED, 1);
         if (op->forwards)
             mutt_counter_inc(al->forwarded);
         if (op->meta) {
@@ -598,6 +602,7 @@ static void on_cache_loaded(void *priv, int status, double seconds)
     if (!al->running || al->stopping)
         return;
     mutt_histogram_observe(al->reload_latency, seconds);
+    mutt_slo_record(al->ctx->slo, MUTT_SLO_ALERTER_CACHE_RELOAD_SUCCESS, status == 0, 1);
     if (status != 0) {
         mutt_counter_inc(al->reload_failures);
         mutt_log_warn("alert", "rules cache reload failed (%s); %s", mutt_alert_cache_last_error(al->cache),
@@ -625,6 +630,7 @@ static void reload_now(struct alert *al, const char *why)
     int rc = mutt_alert_cache_reload(al->cache);
     if (rc != 0) {
         mutt_counter_inc(al->reload_failures);
+        mutt_slo_record(al->ctx->slo, MUTT_SLO_ALERTER_CACHE_RELOAD_SUCCESS, 0, 1);
         mutt_log_warn("alert", "rules cache reload (%s) not started: %s", why, mutt_strerror(rc));
         schedule_reload(al, mutt_alert_cache_ready(al->cache)
                                 ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u

@@ -165,6 +165,15 @@ test_get_unhandled_lists_top_templates() {
     assert_contains "$HTTP_BODY" '{"unhandled":[{"hostname":"host-0","template":"fan speed <n> rpm on tray <n>","count":5,'
     assert_contains "$HTTP_BODY" '"sample":"fan speed 4200 rpm on tray 0","first_seen":"'
     grep -qi '^x-api-version: 2.0' "$HTTP_HEADERS" || t_fail "no X-API-Version on /unhandled"
+    # D22: the alert stage feeds the processing and cache-reload SLOs (flushed once a second)
+    slo_total() {
+        curl -s -H "X-API-KEY: $WEB_KEY" "http://127.0.0.1:$WEB_PORT/api/v1/slo" |
+            jq -r --arg n "$1" '.slos[] | select(.slo_name == $n) | .total'
+    }
+    wait_until 5 bash -c "[ \"\$(curl -s -H 'X-API-KEY: $WEB_KEY' http://127.0.0.1:$WEB_PORT/api/v1/slo | jq -r '.slos[] | select(.slo_name == \"alerter_processing_success\") | .total')\" -ge 5 ]" ||
+        t_fail "alerter_processing_success total: $(slo_total alerter_processing_success)"
+    [ "$(slo_total alerter_cache_reload_success)" -ge 1 ] ||
+        t_fail "alerter_cache_reload_success total: $(slo_total alerter_cache_reload_success)"
     http GET "http://127.0.0.1:$WEB_PORT/api/v2/unhandled?limit=abc" -H "X-API-KEY: $WEB_KEY"
     assert_status 400
     assert_eq 1 "$(rc LLEN mutt:alert_queue)" "meta-alerts"
