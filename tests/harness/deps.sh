@@ -8,7 +8,8 @@ PKGS=(gcc make pkg-config libuv1-dev libhiredis-dev libpq-dev libh2o-dev libcurl
       libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev redis-server postgresql
       curl ca-certificates procps jq
       chromium nodejs    # browser test only (tests/e2e/test_web_ui.sh, D30)
-      snmptrapd snmp)    # real snmptrapd in tests/e2e/test_integrations.sh
+      snmptrapd snmp     # real snmptrapd in tests/e2e/test_integrations.sh
+      prometheus)        # promtool check rules in tests/e2e/test_packaging.sh
 # Debian's nodejs ships npm separately; NodeSource's bundles it (and conflicts with Debian's npm).
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 # Extra packages a caller wants too (bench/ passes wrk): `deps.sh wrk`.
