@@ -183,6 +183,12 @@ psql_admin -c "ALTER ROLE $DB_USER PASSWORD '${DB_PASS//\'/\'\'}'" >/dev/null
 if [ -z "$(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'")" ]; then
     psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null
     say "created database $DB_NAME"
+    # a fresh database gets the schema and the reference's sample rules, dev hosts and teams, so
+    # a first CRITICAL event travels all the way to the sink
+    "$MUTT_BIN" --config "$CONF" migrate >/dev/null || die "mutt migrate failed"
+    as_pg psql -h "$PGDIR" -p "$PG_PORT" -U postgres -d "$DB_NAME" -qAt -v ON_ERROR_STOP=1 \
+        -f "$ROOT/conf/seed.sql" >/dev/null || die "loading conf/seed.sql failed"
+    say "loaded the sample rules (conf/seed.sql)"
 fi
 
 # ------------------------------------------------------------------------------------------ sink
@@ -212,6 +218,9 @@ cat <<EOF
 
   Send a first event:
     curl -sS -X POST http://127.0.0.1:${INGEST_PORT:-8080}/api/v2/ingest -H 'X-API-KEY: $(conf INGEST_API_KEY)' -H 'Content-Type: application/json' -d '{"timestamp":"2026-01-01T00:00:00Z","hostname":"test-server","message":"Installation test event","syslog_severity":6}'
+  and one that a sample rule (CRITICAL -> Page_and_ticket) forwards to the sink:
+    curl -sS -X POST http://127.0.0.1:${INGEST_PORT:-8080}/api/v2/ingest -H 'X-API-KEY: $(conf INGEST_API_KEY)' -H 'Content-Type: application/json' -d '{"timestamp":"2026-01-01T00:00:00Z","hostname":"router1","message":"CRITICAL: power supply failed","syslog_severity":2}'
+    tail -f $VAR/sink/events.log
 
   Dashboard: http://127.0.0.1:${WEB_PORT:-8090}/   (API key: $(conf WEBUI_API_KEY))
   Health:    curl -sS http://127.0.0.1:${INGEST_PORT:-8080}/health
