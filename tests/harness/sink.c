@@ -12,7 +12,8 @@
  *   GET  /count                {"count":delivered,"received":all POSTs,"status":current}
  *   GET  /last                 the last POST body; x-last-authorization/-content-type headers
  *   GET  /health, /health/...  200 {"status":"ok"}
- *   POST /control?status=503&delay_ms=0&reset=1&retry_after=2   change behaviour at run time (any subset)
+ *   POST /control?status=503&delay_ms=0&reset=1&retry_after=2&drop=1   change behaviour at run time (any subset);
+ *                              drop=1: POSTs get their connection cut with no answer (drop=0 ends it)
  *
  * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
  * printed on stderr as "mutt-sink: listening on ADDR:PORT". */
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <uv.h>
 #include <h2o.h>
@@ -44,6 +46,7 @@ static struct {
     int status;
     unsigned delay_ms;
     long retry_after; /* > 0: Retry-After seconds sent with non-2xx POST answers */
+    int drop;         /* POSTs: cut the connection instead of answering */
     int stamp;        /* --stamp: prefix each delivered line with the receive time */
     unsigned long long delivered, received;
     char *last_body, *last_auth, *last_ctype;
@@ -140,6 +143,35 @@ static void record(h2o_req_t *req)
     fflush(g.out);
 }
 
+/* drop mode: find our TCP handle whose peer is this request's client and cut it both ways; h2o
+ * then fails the write of the answer and closes the connection, the client sees no response */
+struct drop_match {
+    struct sockaddr_storage peer;
+    socklen_t len;
+};
+
+static void drop_walk(uv_handle_t *h, void *arg)
+{
+    struct drop_match *m = arg;
+    if (h->type != UV_TCP || h == (uv_handle_t *)&g.listener || uv_is_closing(h))
+        return;
+    struct sockaddr_storage sa;
+    int len = sizeof(sa);
+    uv_os_fd_t fd;
+    if (uv_tcp_getpeername((uv_tcp_t *)h, (struct sockaddr *)&sa, &len) == 0 && (socklen_t)len == m->len &&
+        memcmp(&sa, &m->peer, (size_t)len) == 0 && uv_fileno(h, &fd) == 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+static void drop_connection(h2o_req_t *req)
+{
+    struct drop_match m;
+    memset(&m, 0, sizeof(m));
+    m.len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&m.peer);
+    if (m.len > 0)
+        uv_walk(g.loop, drop_walk, &m);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     int is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
@@ -156,8 +188,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             g.retry_after = v;
         if (query_long(req, "reset") == 1)
             g.delivered = g.received = 0;
+        if ((v = query_long(req, "drop")) >= 0)
+            g.drop = v != 0;
         snprintf(buf, sizeof(buf), "{\"status\":%d,\"delay_ms\":%u}", g.status, g.delay_ms);
         reply(req, 200, buf);
+    } else if (is_post && g.drop) {
+        g.received++;
+        drop_connection(req);
+        reply(req, 500, "{\"dropped\":true}");
     } else if (is_post) {
         record(req);
         if (g.delay_ms == 0) {

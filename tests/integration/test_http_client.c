@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "mutt/error.h"
+#include "mutt/forward_classify.h"
 #include "mutt/http_client.h"
 #include "testenv.h"
 
@@ -196,7 +197,7 @@ static int setup(void **state)
     fx->c = mutt_http_client_create(&fx->loop, 32);
     *state = fx;
     if (sink.pid > 0) { /* every test starts from a healthy, empty sink */
-        struct rec r = sink_call(fx, "POST", "/control?status=200&delay_ms=0&reset=1");
+        struct rec r = sink_call(fx, "POST", "/control?status=200&delay_ms=0&reset=1&drop=0");
         if (r.http_status != 200)
             return -1;
     }
@@ -364,6 +365,27 @@ static void test_http_client_reports_a_500_as_the_http_status(void **state)
     assert_int_equal(r.status, 0);
     assert_int_equal(r.curl_code, 0);
     assert_int_equal(r.http_status, 500);
+}
+
+static void test_http_client_connection_cut_without_answer_is_a_retry(void **state)
+{
+    struct fx *fx = *state;
+    NEED_SINK();
+    assert_int_equal(sink_call(fx, "POST", "/control?drop=1").http_status, 200);
+    char u[128];
+    struct mutt_http_request req = {.url = url(u, sizeof(u), sink.port, "/hook"), .body = "{}", .body_len = 2,
+                                    .timeout_ms = 5000};
+    struct rec r = run_one(fx, &req);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.http_status, 0);
+    assert_true(r.curl_code == CURLE_GOT_NOTHING || r.curl_code == CURLE_RECV_ERROR ||
+                r.curl_code == CURLE_SEND_ERROR);
+    assert_int_equal(mutt_forward_classify(r.http_status, r.curl_code), MUTT_RETRY);
+    /* nothing counted as delivered; after drop=0 the same request goes through */
+    assert_non_null(strstr(sink_call(fx, "GET", "/count").body, "\"count\":0,"));
+    assert_int_equal(sink_call(fx, "POST", "/control?drop=0").http_status, 200);
+    r = run_one(fx, &req);
+    assert_int_equal(r.http_status, 200);
 }
 
 static void test_http_client_refused_port_is_couldnt_connect(void **state)
@@ -650,6 +672,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_client_post_gets_200_and_the_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_client_reports_a_500_as_the_http_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_client_connection_cut_without_answer_is_a_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_client_refused_port_is_couldnt_connect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_client_answer_later_than_the_timeout_is_timed_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_client_parses_retry_after_seconds, setup, teardown),
