@@ -16,12 +16,14 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
+#include "mutt/event_fast.h"
 #include "mutt/http.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/random.h"
 #include "mutt/redis.h"
 #include "mutt/slo_counters.h"
+#include "mutt/uuid.h"
 
 #define QUEUE_FULL_RETRY_AFTER_S 5  /* a full queue drains at the alerter's pace: don't hammer it */
 #define REDIS_DOWN_RETRY_AFTER_S 1  /* reconnects are retried every 100 ms .. 5 s */
@@ -62,6 +64,7 @@ struct ingest {
     const char **argv;    /* fixed ARGV then the events */
     size_t *argl;
     size_t arr_cap;       /* entries in offs/lens/argv/argl */
+    struct mutt_event_fast fast; /* bodies that need no jansson tree (event_fast.h) */
 };
 
 static struct ingest g_ingest;
@@ -422,6 +425,57 @@ out:
 /* ------------------------------------------------------------------------------------------ */
 /* the handler                                                                                 */
 
+static int prepare_call(struct ingest *ing, struct mutt_ingest_call *call);
+static void start_call(struct ingest *ing, struct mutt_http_req *req, uint64_t t0,
+                       struct mutt_ingest_call *call, struct ingest_op *op);
+
+/* Bytes the fast path leaves after each event: ,"_correlation_id":"<cid>","_event_id":"<uuid>"} */
+#define FAST_SUFFIX_FIXED (20 + 15 + (MUTT_UUID_STR_LEN - 1) + 2)
+#define FAST_ROOM (FAST_SUFFIX_FIXED + 64)
+
+/* Events from mutt_event_fast_body (already what normalise + dump would give, minus the '}'):
+ * the two id fields are appended in place, in the order mutt_event_stamp_shared sets them. */
+static void submit_fast(struct ingest *ing, struct mutt_http_req *req, uint64_t t0, size_t n)
+{
+    const char *cid = mutt_http_req_correlation_id(req);
+    size_t cidlen = strlen(cid);
+    struct mutt_event_fast *fp = &ing->fast;
+    struct mutt_ingest_call call;
+    struct ingest_op *op = NULL;
+
+    if (prepare_call(ing, &call) != 0 || !reserve_events(ing, n) || (op = malloc(sizeof *op)) == NULL) {
+        free(op);
+        refuse(ing, req, t0, 503, REASON_REDIS, "out of memory", REDIS_DOWN_RETRY_AFTER_S);
+        return;
+    }
+    op->req = req;
+    op->start_ns = t0;
+    op->accepted = n;
+    op->rejected = 0;
+    op->rejected_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *e = fp->buf + fp->offs[i];
+        size_t len = fp->lens[i];
+        uint8_t rnd[16];
+        char id[MUTT_UUID_STR_LEN];
+        mutt_random_bytes(rnd, sizeof rnd); /* D1: a fresh _event_id per event */
+        mutt_uuid_v4_format(rnd, id);
+        memcpy(e + len, ",\"_correlation_id\":\"", 20);
+        len += 20;
+        memcpy(e + len, cid, cidlen);
+        len += cidlen;
+        memcpy(e + len, "\",\"_event_id\":\"", 15);
+        len += 15;
+        memcpy(e + len, id, MUTT_UUID_STR_LEN - 1);
+        len += MUTT_UUID_STR_LEN - 1;
+        memcpy(e + len, "\"}", 2);
+        len += 2;
+        ing->argv[MUTT_INGEST_NFIXED + i] = e;
+        ing->argl[MUTT_INGEST_NFIXED + i] = len;
+    }
+    start_call(ing, req, t0, &call, op);
+}
+
 static void on_ingest(struct mutt_http_req *req, void *privdata)
 {
     struct ingest *ing = privdata;
@@ -477,6 +531,18 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         return;
     }
 
+    /* Compact bodies that need no normalisation skip jansson (same bytes, see event_fast.h). */
+    if (strlen(mutt_http_req_correlation_id(req)) + FAST_SUFFIX_FIXED <= FAST_ROOM) {
+        long nfast = mutt_event_fast_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
+                                          (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES), &ing->rules,
+                                          FAST_ROOM, &ing->fast);
+        if (nfast > 0) {
+            submit_fast(ing, req, t0, (size_t)nfast);
+            return;
+        }
+        /* 0: not a fast body; MUTT_ENOMEM: the general path will say so if it persists */
+    }
+
     /* 413 / 400: split and parse */
     struct mutt_event_batch b;
     int rc = mutt_event_parse_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
@@ -507,22 +573,12 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
 
     /* 429 / 503 / 200: one script call */
     const char *cid = mutt_http_req_correlation_id(req);
-    struct mutt_ingest_params p = {
-        .queue = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
-        .metrics_prefix = mutt_config_str(cfg, MUTT_CFG_METRICS_PREFIX),
-        .now_ms = wall_ms(),
-        .cap = mutt_dynconfig_int(ctx->dyn, "max_ingest_queue_size"),
-        .rate_enabled = mutt_config_bool(cfg, MUTT_CFG_RATE_LIMIT_ENABLED),
-        .rate_max = mutt_dynconfig_int(ctx->dyn, "ingest_max_rate"),
-        .rate_window_s = mutt_dynconfig_int(ctx->dyn, "ingest_rate_window"),
-    };
-    ing->last_cap = p.cap;
     struct mutt_ingest_call call;
     size_t rlen = 0;
     char *rej = NULL;
     struct ingest_op *op = NULL;
     long n = -1;
-    if (mutt_ingest_call_prepare(&call, &p) != 0 || !reserve_events(ing, accepted) ||
+    if (prepare_call(ing, &call) != 0 || !reserve_events(ing, accepted) ||
         (b.rejected > 0 && (rej = rejected_array(&b, &rlen)) == NULL) ||
         (op = malloc(sizeof *op + rlen)) == NULL || (n = serialise(ing, &b, cid)) < 0) {
         free(rej);
@@ -541,16 +597,44 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
     free(rej);
     mutt_event_batch_dispose(&b);
 
-    for (int i = 0; i < MUTT_INGEST_NFIXED; i++) {
-        ing->argv[i] = call.args[i];
-        ing->argl[i] = call.arglens[i];
-    }
     for (size_t i = 0; i < op->accepted; i++) {
         ing->argv[MUTT_INGEST_NFIXED + i] = ing->buf + ing->offs[i];
         ing->argl[MUTT_INGEST_NFIXED + i] = ing->lens[i];
     }
-    rc = mutt_redis_evalsha(mutt_redis_cmd(ctx->redis), ing->script_id, MUTT_INGEST_NKEYS, call.keys, call.keylens,
-                            (int)(MUTT_INGEST_NFIXED + op->accepted), ing->argv, ing->argl, on_script_reply, op);
+    start_call(ing, req, t0, &call, op);
+}
+
+/* The script call's fixed KEYS/ARGV for this request. */
+static int prepare_call(struct ingest *ing, struct mutt_ingest_call *call)
+{
+    struct mutt_ctx *ctx = ing->ctx;
+    const struct mutt_config *cfg = ctx->cfg;
+    struct mutt_ingest_params p = {
+        .queue = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
+        .metrics_prefix = mutt_config_str(cfg, MUTT_CFG_METRICS_PREFIX),
+        .now_ms = wall_ms(),
+        .cap = mutt_dynconfig_int(ctx->dyn, "max_ingest_queue_size"),
+        .rate_enabled = mutt_config_bool(cfg, MUTT_CFG_RATE_LIMIT_ENABLED),
+        .rate_max = mutt_dynconfig_int(ctx->dyn, "ingest_max_rate"),
+        .rate_window_s = mutt_dynconfig_int(ctx->dyn, "ingest_rate_window"),
+    };
+    ing->last_cap = p.cap;
+    return mutt_ingest_call_prepare(call, &p);
+}
+
+/* Sends the call whose events are already in ing->argv[MUTT_INGEST_NFIXED..]; takes op. */
+static void start_call(struct ingest *ing, struct mutt_http_req *req, uint64_t t0,
+                       struct mutt_ingest_call *call, struct ingest_op *op)
+{
+    struct mutt_ctx *ctx = ing->ctx;
+    const struct mutt_config *cfg = ctx->cfg;
+    for (int i = 0; i < MUTT_INGEST_NFIXED; i++) {
+        ing->argv[i] = call->args[i];
+        ing->argl[i] = call->arglens[i];
+    }
+    int rc = mutt_redis_evalsha(mutt_redis_cmd(ctx->redis), ing->script_id, MUTT_INGEST_NKEYS, call->keys,
+                                call->keylens, (int)(MUTT_INGEST_NFIXED + op->accepted), ing->argv, ing->argl,
+                                on_script_reply, op);
     if (rc != 0) {
         /* Fail fast (CONTRACT §3): not connected, or too many commands already in flight. */
         size_t nacc = op->accepted;
