@@ -16,6 +16,10 @@
 #include "mutt/error.h"
 #include "mutt/timefmt.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define FAST_MAX_DEPTH 16 /* containers, the event itself included */
 #define FAST_MAX_KEYS 64  /* per object: the duplicate check is quadratic */
 
@@ -111,6 +115,29 @@ static bool scan_string(struct scan *s, struct vinfo *v)
     bool escaped = false, nonblank = false;
 
     for (;;) {
+#ifdef __SSE2__
+        /* 16 bytes at a time up to the first byte that needs a look: < 0x20 or >= 0x80 (one
+         * signed compare), '"' or '\\'. This loop was a fifth of the stage's CPU byte by byte. */
+        while (i + 16 <= s->len) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            __m128i special = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+            unsigned mask = (unsigned)_mm_movemask_epi8(special);
+            unsigned spaces = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+            if (mask == 0) {
+                if (spaces != 0xFFFFu)
+                    nonblank = true;
+                i += 16;
+                continue;
+            }
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            if (~spaces & ((1u << k) - 1u))
+                nonblank = true;
+            i += k;
+            break;
+        }
+#endif
         if (i >= s->len)
             return false;
         unsigned char c = p[i];

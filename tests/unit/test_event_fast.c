@@ -186,6 +186,12 @@ static void test_event_fast_takes_valid_compact_and_spaced_events_with_the_same_
         "{" BASE ",\"severity_text\":\"x\",\"source_ip\":\"1.2.3.4\",\"trap_oid\":\"1.3.6\"}",
         "{" BASE ",\"syslog_severity_text\":\"Major\",\"del\":\"\x7F\"}",
         "{" BASE ",\"deep\":[[[[[[[[[[[[[[1]]]]]]]]]]]]]]}",
+        /* long strings (16-byte steps): one visible byte among spaces, escapes and UTF-8 at
+         * every offset of a block */
+        "{\"hostname\":\"h\",\"message\":\"                    x                    \",\"timestamp\":\"2025-01-15T10:30:00Z\",\"timestamp2\":1}",
+        "{\"hostname\":\"h\",\"message\":\"               x\",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
+        "{\"hostname\":\"h\",\"message\":\"                \\\"\",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
+        "{" BASE ",\"l\":\"0123456789abcde\\\"0123456789abcdef\\\\0123456789abcde\xC3\xA9" "0123456789abcdef\xE4\xB8\xAD\"}",
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (!compare(ok[i]))
@@ -237,6 +243,8 @@ static void test_event_fast_leaves_everything_else_to_the_general_path(void **st
         "{\"hostname\":\"h\",\"message\":\"\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"trap_oid\":\"1.3\"}",
         "{\"hostname\":\"h\",\"message\":null,\"timestamp\":\"2025-01-15T10:30:00Z\"}",
         "{\"hostname\":\"h\",\"message\":\"   \",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
+        "{\"hostname\":\"h\",\"message\":\"                                        \",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
+        "{\"hostname\":\"h\",\"message\":\"                \\n                \",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
         "{\"hostname\":\"h\",\"message\":\"\\n\\t\",\"timestamp\":\"2025-01-15T10:30:00Z\"}",
         "{\"hostname\":\"h\",\"message\":\"m\",\"timestamp\":\"yesterday\"}",
         "{\"hostname\":\"h\",\"message\":\"m\",\"timestamp\":12}",
