@@ -458,7 +458,7 @@ static long fast_body(const char *body, size_t len, size_t max_events, size_t ma
     int rc;
 
     fp->count = 0;
-    if (!body || len > INT_MAX)
+    if (!body || len > INT_MAX || max_events < 1)
         return 0;
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0)
         s.i = 3;

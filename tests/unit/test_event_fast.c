@@ -162,6 +162,8 @@ static void test_event_fast_takes_the_benchmark_batch_and_matches_the_general_pa
     /* one more event than allowed: the general path answers 413 */
     assert_int_equal(mutt_event_fast_body(body, n, 99, MAX_EVENT_BYTES, &rules, ROOM, &fp), 0);
     assert_int_equal(fp.count, 0);
+    assert_int_equal(mutt_event_fast_body(BENCH_EVENT, sizeof BENCH_EVENT - 1, 0, MAX_EVENT_BYTES, &rules, ROOM, &fp), 0);
+    assert_int_equal(mutt_event_fast_body(BENCH_EVENT, sizeof BENCH_EVENT - 1, 1, MAX_EVENT_BYTES, &rules, ROOM, &fp), 1);
     mutt_event_fast_free(&fp);
     free(body);
 }
