@@ -609,7 +609,9 @@ static void test_http_client_stop_inside_a_callback_cancels_the_rest(void **stat
     assert_int_equal(sink_call(fx, "POST", "/control?delay_ms=5000").http_status, 200);
     struct stopper s = {.fx = fx};
     char slow[128], refused[128];
-    struct mutt_http_request slow_req = {.url = url(slow, sizeof(slow), sink.port, "/hook"), .timeout_ms = 10000};
+    /* POSTs: the sink delays only those (a GET would get its 404 at once and race the trigger) */
+    struct mutt_http_request slow_req = {.url = url(slow, sizeof(slow), sink.port, "/hook"), .body = "{}",
+                                         .body_len = 2, .timeout_ms = 10000};
     struct mutt_http_request bad_req = {.url = url(refused, sizeof(refused), free_port(), "/"), .timeout_ms = 10000};
     for (int i = 0; i < 4; i++)
         assert_int_equal(mutt_http_client_request(fx->c, &slow_req, on_stopper_victim, &s.recs[i]), 0);
