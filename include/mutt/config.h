@@ -184,6 +184,14 @@ struct mutt_cfg_def {
 
 extern const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT];
 
+/* The key table marks "no upper bound" with a max above this. */
+#define MUTT_CFG_NOMAX_THRESHOLD 9.0e18
+/* True when the row sets a range (min <= max) for its INT/DOUBLE value. */
+static inline bool mutt_cfg_def_has_range(const struct mutt_cfg_def *d)
+{
+    return d->min <= d->max;
+}
+
 /* Where a value came from, for check-config and GET /config. */
 enum mutt_cfg_source { MUTT_CFG_SRC_DEFAULT = 0, MUTT_CFG_SRC_FILE, MUTT_CFG_SRC_ENV };
 

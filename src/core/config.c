@@ -22,7 +22,6 @@ extern char **environ;
 
 #define DEFAULT_SYSTEM_PATH "/etc/mutt/mutt.conf"
 #define DEFAULT_LOCAL_PATH "mutt.conf"
-#define NOMAX_THRESHOLD 9.0e18 /* config_keys.c marks "no upper bound" with a max above this */
 #define SUGGEST_MAX_DISTANCE 3
 
 /* Names that are not a key's spelling but set keys through a mapping (D23). */
@@ -328,16 +327,11 @@ static bool parse_double(const char *s, double *out)
     return true;
 }
 
-static bool has_range(const struct mutt_cfg_def *d)
-{
-    return d->min <= d->max;
-}
-
 static void format_range(const struct mutt_cfg_def *d, char *why, size_t len)
 {
     if (d->type == MUTT_CFG_T_DOUBLE)
         snprintf(why, len, "must be between %g and %g", d->min, d->max);
-    else if (d->max >= NOMAX_THRESHOLD)
+    else if (d->max >= MUTT_CFG_NOMAX_THRESHOLD)
         snprintf(why, len, "must be >= %lld", (long long)d->min);
     else
         snprintf(why, len, "must be between %lld and %lld", (long long)d->min, (long long)d->max);
@@ -392,7 +386,7 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             snprintf(why, why_len, "port must be between 1 and 65535");
             return false;
         }
-        if (d->type == MUTT_CFG_T_INT && has_range(d) && ((double)tmp.i < d->min || (double)tmp.i > d->max)) {
+        if (d->type == MUTT_CFG_T_INT && mutt_cfg_def_has_range(d) && ((double)tmp.i < d->min || (double)tmp.i > d->max)) {
             format_range(d, why, why_len);
             return false;
         }
@@ -413,7 +407,7 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             snprintf(why, why_len, "not a number");
             return false;
         }
-        if (has_range(d) && (tmp.d < d->min || tmp.d > d->max)) {
+        if (mutt_cfg_def_has_range(d) && (tmp.d < d->min || tmp.d > d->max)) {
             format_range(d, why, why_len);
             return false;
         }
@@ -1037,107 +1031,3 @@ int mutt_config_set(struct mutt_config *cfg, enum mutt_cfg_key key, const char *
     return 0;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* mutt.conf.example                                                                          */
-/* ------------------------------------------------------------------------------------------ */
-
-static const struct {
-    const char *group;
-    const char *title;
-} example_groups[] = {
-    { "process", "Process: roles, identity, logging, heartbeats" },
-    { "http", "HTTP listeners" },
-    { "redis", "Redis" },
-    { "postgres", "PostgreSQL" },
-    { "ingest", "Ingest API (role ingest)" },
-    { "alert", "Alert stage (role alert)" },
-    { "forward", "Forward stage: webhook delivery (role forward)" },
-    { "remediate", "Remediation: DLQ replay (role remediate)" },
-    { "web", "Management API and dashboard (role web)" },
-    { "retention", "Retention (role retention, or `mutt retention`)" },
-    { "vault", "Vault and secrets" },
-};
-
-static const char *type_name(enum mutt_cfg_type t)
-{
-    switch (t) {
-    case MUTT_CFG_T_STRING: return "string";
-    case MUTT_CFG_T_INT: return "int";
-    case MUTT_CFG_T_BOOL: return "bool";
-    case MUTT_CFG_T_DOUBLE: return "number";
-    case MUTT_CFG_T_PORT: return "port";
-    case MUTT_CFG_T_SECRET: return "secret";
-    }
-    return "string";
-}
-
-static void write_banner(FILE *out, const char *title)
-{
-    fprintf(out, "\n# ==============================================================================\n");
-    fprintf(out, "# %s\n", title);
-    fprintf(out, "# ==============================================================================\n");
-}
-
-static void write_key(FILE *out, const struct mutt_cfg_def *d)
-{
-    fprintf(out, "\n# %s (%s", d->description, type_name(d->type));
-    if (d->type == MUTT_CFG_T_PORT)
-        fprintf(out, ", 1..65535");
-    else if ((d->type == MUTT_CFG_T_INT || d->type == MUTT_CFG_T_DOUBLE) && has_range(d)) {
-        if (d->type == MUTT_CFG_T_DOUBLE)
-            fprintf(out, ", %g..%g", d->min, d->max);
-        else if (d->max >= NOMAX_THRESHOLD)
-            fprintf(out, ", >= %lld", (long long)d->min);
-        else
-            fprintf(out, ", %lld..%lld", (long long)d->min, (long long)d->max);
-    }
-    if (d->aliases[0]) {
-        fprintf(out, "; aliases: ");
-        for (size_t a = 0; a < 4 && d->aliases[a]; a++)
-            fprintf(out, "%s%s", a ? ", " : "", d->aliases[a]);
-    }
-    if (d->required_roles) {
-        char names[128];
-        fprintf(out, "; required for: %s", mutt_roles_format(d->required_roles, names, sizeof names));
-    }
-    if (d->dynamic_safe)
-        fprintf(out, "; reloaded on SIGHUP");
-    fprintf(out, ")\n#%s=%s\n", d->name, d->default_value ? d->default_value : "");
-}
-
-void mutt_config_write_example(FILE *out)
-{
-    fputs("# mutt.conf.example: every static configuration key of MUTT with its built-in default.\n"
-          "# Generated from the key table (src/core/config_keys.c) by mutt_config_write_example();\n"
-          "# a unit test fails when this file and the table drift apart, so regenerate, do not edit.\n"
-          "#\n"
-          "# Format: one KEY=VALUE per line. Lines starting with # are comments; blank lines are\n"
-          "# ignored; an optional `export ` prefix and matching single or double quotes around the\n"
-          "# value are accepted; whitespace around key and value is trimmed.\n"
-          "#\n"
-          "# Precedence: built-in default < this file < environment variable. Dynamic keys\n"
-          "# (`mutt config list`) can further be overridden at run time in Redis.\n"
-          "# Unknown keys in this file are warned about (with the nearest known key); unknown\n"
-          "# environment variables are ignored. Setting two spellings of one key (see the alias\n"
-          "# table at the end) to different values is an error.\n"
-          "# Keys marked \"reloaded on SIGHUP\" are re-read from this file on SIGHUP; all others\n"
-          "# need a restart. Values of type secret are never printed.\n"
-          "#\n"
-          "# Default location: /etc/mutt/mutt.conf, else ./mutt.conf; `mutt --config FILE` overrides.\n"
-          "# Every key below is commented out and shows its default: uncomment to change it.\n",
-          out);
-    for (size_t g = 0; g < sizeof example_groups / sizeof example_groups[0]; g++) {
-        write_banner(out, example_groups[g].title);
-        for (int k = 0; k < MUTT_CFG__COUNT; k++)
-            if (strcmp(mutt_cfg_defs[k].group, example_groups[g].group) == 0)
-                write_key(out, &mutt_cfg_defs[k]);
-    }
-    write_banner(out, "Aliases: both spellings are accepted, in this file and in the environment");
-    fputs("#\n", out);
-    for (int k = 0; k < MUTT_CFG__COUNT; k++)
-        for (size_t a = 0; a < 4 && mutt_cfg_defs[k].aliases[a]; a++)
-            fprintf(out, "# %s -> %s\n", mutt_cfg_defs[k].aliases[a], mutt_cfg_defs[k].name);
-    fputs("# LOG_JSON_ENABLED=true -> LOG_FORMAT=json (false -> LOG_FORMAT=text)\n"
-          "# VAULT_SECRETS_PATH=a/b/c -> VAULT_MOUNT_PATH=a and VAULT_SECRET_PATH=b/c\n",
-          out);
-}
