@@ -8,6 +8,7 @@
  * Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/alert.h"
+#include "alert_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -35,57 +36,7 @@
 #define AUDIT_RETRY_MS 1000u
 #define DLQ_ORIGIN "ingest"    /* D5: where a DLQ item of this stage replays to */
 
-enum status_label { ST_HANDLED = 0, ST_UNHANDLED, ST_POISON, ST_ERROR, ST_COUNT_ };
-static const char *const status_names[ST_COUNT_] = {"handled", "unhandled", "poison", "error"};
 
-struct alert {
-    struct mutt_ctx *ctx;
-    bool running;
-    bool stopping;
-    bool consuming;             /* relq started (after the first cache load) */
-    struct mutt_relq *relq;
-    struct mutt_alert_cache *cache;
-    struct mutt_alert_audit *audit;
-    struct mutt_alert_unhandled *unhandled; /* read by the GET route through &g_alert.unhandled */
-    struct mutt_match_scratch *scratch;
-    uint64_t regex_hits_seen;
-
-    const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
-    const char *alert_queue;
-    const char *dlq;
-    int64_t max_retries;
-
-    uv_timer_t reload_timer;
-    uv_timer_t bp_timer;        /* backpressure + depth gauges */
-    uv_timer_t reap_timer;      /* runs the final frees outside any callback */
-    bool timers_open;
-    bool deferring;             /* relq paused by backpressure (defer mode) */
-    bool shedding;              /* items go to the DLQ (dlq mode) */
-    bool warned;                /* above the warn threshold (logged once per crossing) */
-    int64_t last_alert_depth;
-    size_t bp_inflight;
-
-    size_t busy;                /* item ops not finished */
-    struct item_op *stalled;    /* completions refused locally (EFULL/ENOMEM), resent by a timer */
-    uv_timer_t stall_timer;
-    uint64_t last_janitor_ms;   /* loop time of the last audit janitor pass */
-    bool relq_stopped, audit_stopped;
-    mutt_stage_done_cb *done;
-    void *done_priv;
-
-    struct mutt_counter *processed[ST_COUNT_];
-    struct mutt_counter *forwarded;
-    struct mutt_counter *meta_alerts;
-    struct mutt_counter *reload_failures;
-    struct mutt_counter *regex_hits;
-    struct mutt_counter *shed_dlq, *shed_defer;
-    struct mutt_counter *already_gone;
-    struct mutt_histogram *latency;
-    struct mutt_histogram *reload_latency;
-    struct mutt_histogram *match_seconds;
-    struct mutt_gauge *rules_count, *dev_count, *teams_count;
-    struct mutt_gauge *dlq_depth, *processing_depth, *queue_depth;
-};
 
 static struct alert g_alert;
 
@@ -106,7 +57,6 @@ struct item_op {
     struct item_op *next_stalled;
 };
 
-static void maybe_stopped(struct alert *al);
 static void schedule_reload(struct alert *al, uint64_t ms);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -144,7 +94,7 @@ static void op_finish(struct item_op *op)
     struct alert *al = op->al;
     op_free(op);
     al->busy--;
-    maybe_stopped(al);
+    alert_maybe_stopped(al);
 }
 
 /* The item stays in the processing list; relq returns it to the source at our stop or its
@@ -672,146 +622,6 @@ static void on_interval_changed(void *priv, const char *key, const char *old_val
 /* ------------------------------------------------------------------------------------------ */
 /* backpressure (W17) and depth gauges                                                         */
 
-static void on_alert_depth(void *priv, redisReply *reply, int status)
-{
-    struct alert *al = priv;
-    al->bp_inflight--;
-    if (status != 0 || !reply || reply->type != REDIS_REPLY_INTEGER || !al->running) {
-        maybe_stopped(al);
-        return;
-    }
-    struct mutt_dynconfig *dyn = al->ctx->dyn;
-    long long depth = reply->integer;
-    al->last_alert_depth = depth;
-    mutt_gauge_set(al->queue_depth, (double)depth);
-    int64_t warn = mutt_dynconfig_int(dyn, "alerter_queue_warn_threshold");
-    int64_t shed = mutt_dynconfig_int(dyn, "alerter_queue_shed_threshold");
-    bool dlq_mode = strcmp(mutt_dynconfig_str(dyn, "alerter_shed_mode"), "dlq") == 0;
-    bool over = depth > shed && !al->stopping;
-    if (depth > warn && !al->warned) {
-        mutt_log_warn("alert", "%s depth %lld above alerter_queue_warn_threshold %lld", al->alert_queue, depth,
-                      (long long)warn);
-        al->warned = true;
-    } else if (depth <= warn) {
-        al->warned = false;
-    }
-    bool want_defer = over && !dlq_mode;
-    bool want_shed = over && dlq_mode;
-    if (want_defer != al->deferring) {
-        al->deferring = want_defer;
-        if (want_defer) {
-            mutt_relq_pause(al->relq);
-            mutt_log_warn("alert", "deferring: %s depth %lld above %lld; consuming paused", al->alert_queue, depth,
-                          (long long)shed);
-        } else {
-            mutt_relq_resume(al->relq);
-            mutt_log_info("alert", "resuming: %s depth %lld", al->alert_queue, depth);
-        }
-    }
-    if (want_defer)
-        mutt_counter_inc(al->shed_defer);
-    if (want_shed != al->shedding) {
-        al->shedding = want_shed;
-        mutt_log_warn("alert", "%s: %s depth %lld (threshold %lld)", want_shed ? "shedding to the DLQ" : "shedding ended",
-                      al->alert_queue, depth, (long long)shed);
-    }
-    maybe_stopped(al);
-}
-
-static void on_dlq_depth(void *priv, redisReply *reply, int status)
-{
-    struct alert *al = priv;
-    al->bp_inflight--;
-    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
-        mutt_gauge_set(al->dlq_depth, (double)reply->integer);
-    maybe_stopped(al);
-}
-
-static void on_processing_depth(void *priv, int status, long long depth)
-{
-    struct alert *al = priv;
-    al->bp_inflight--;
-    if (status == 0)
-        mutt_gauge_set(al->processing_depth, (double)depth);
-    maybe_stopped(al);
-}
-
-static void on_bp_timer(uv_timer_t *t)
-{
-    struct alert *al = t->data;
-    struct mutt_redis_conn *c = mutt_redis_cmd(al->ctx->redis);
-    if (al->bp_inflight == 0 && mutt_redis_connected(al->ctx->redis)) {
-        if (mutt_redis_commandf(c, on_alert_depth, al, "LLEN %s", al->alert_queue) == 0)
-            al->bp_inflight++;
-        if (mutt_redis_commandf(c, on_dlq_depth, al, "LLEN %s", al->dlq) == 0)
-            al->bp_inflight++;
-        if (al->consuming && mutt_relq_processing_depth(al->relq, on_processing_depth, al) == 0)
-            al->bp_inflight++;
-    }
-    /* audit claim lists of dead pods: at start (start_consuming) and every JANITOR_INTERVAL */
-    uint64_t now = uv_now(al->ctx->loop);
-    uint64_t every = (uint64_t)mutt_config_int(al->ctx->cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u;
-    if (al->consuming && now - al->last_janitor_ms >= every && mutt_alert_audit_janitor(al->audit) == 0)
-        al->last_janitor_ms = now;
-    uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "alerter_defer_sleep_ms");
-    if (al->last_alert_depth < 0)
-        ms = 20; /* no depth seen yet (Redis still connecting): look again soon */
-    uv_timer_start(&al->bp_timer, on_bp_timer, ms ? ms : 250, 0);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* stage                                                                                       */
-
-static int register_metrics(struct alert *al, struct mutt_metrics *m)
-{
-    static const char *const status_l[] = {"status", NULL};
-    static const char *const mode_l[] = {"mode", NULL};
-    static const double match_buckets[] = {1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2};
-    struct mutt_counter *processed = mutt_metrics_counter(m, "mutt_alerter_events_processed_total",
-                                                          "Events by outcome.", status_l);
-    struct mutt_counter *shed = mutt_metrics_counter(m, "mutt_alerter_shed_events_total",
-                                                     "Backpressure actions: dlq = items shed, defer = paused checks.",
-                                                     mode_l);
-    al->forwarded = mutt_metrics_counter(m, "mutt_alerter_alerts_forwarded_total",
-                                         "Alerts pushed to the alert queue (handled + meta).", NULL);
-    al->meta_alerts = mutt_metrics_counter(m, "mutt_alerter_unhandled_meta_alerts_total", "Meta-alerts raised.", NULL);
-    al->reload_failures = mutt_metrics_counter(m, "mutt_alerter_cache_reload_failures_total",
-                                               "Rules cache reloads that failed (old cache kept).", NULL);
-    al->regex_hits = mutt_metrics_counter(m, "mutt_alerter_regex_limit_hits_total",
-                                          "Regex evaluations stopped by a PCRE2 limit (counted as no match).", NULL);
-    al->already_gone = mutt_metrics_counter(m, "mutt_alerter_completions_already_gone_total",
-                                            "Completions that found the item already returned to the queue.", NULL);
-    al->latency = mutt_metrics_histogram(m, "mutt_alerter_processing_latency_seconds",
-                                         "Time from pop to durable outcome (handled and unhandled events).", NULL,
-                                         mutt_metrics_latency_buckets,
-                                         MUTT_METRICS_NBUCKETS(mutt_metrics_latency_buckets));
-    al->reload_latency = mutt_metrics_histogram(m, "mutt_alerter_cache_reload_latency_seconds",
-                                                "Rules cache reload time.", NULL, mutt_metrics_default_buckets,
-                                                MUTT_METRICS_NBUCKETS(mutt_metrics_default_buckets));
-    al->match_seconds = mutt_metrics_histogram(m, "mutt_alerter_rules_match_seconds", "Rule matching time per event.",
-                                               NULL, match_buckets, MUTT_METRICS_NBUCKETS(match_buckets));
-    al->rules_count = mutt_metrics_gauge(m, "mutt_alerter_cache_rules_count", "Active rules cached.", NULL);
-    al->dev_count = mutt_metrics_gauge(m, "mutt_alerter_cache_dev_hosts_count", "Development hosts cached.", NULL);
-    al->teams_count = mutt_metrics_gauge(m, "mutt_alerter_cache_teams_count", "Device teams cached.", NULL);
-    al->dlq_depth = mutt_metrics_gauge(m, "mutt_alerter_dlq_depth", "Length of the alerter DLQ.", NULL);
-    al->processing_depth = mutt_metrics_gauge(m, "mutt_alerter_processing_list_depth",
-                                              "Length of this pod's processing list.", NULL);
-    al->queue_depth = mutt_metrics_gauge(m, "mutt_alerter_queue_depth",
-                                         "Length of the alert queue (backpressure input).", NULL);
-    if (!processed || !shed || !al->forwarded || !al->meta_alerts || !al->reload_failures || !al->regex_hits ||
-        !al->already_gone || !al->latency || !al->reload_latency || !al->match_seconds || !al->rules_count ||
-        !al->dev_count || !al->teams_count || !al->dlq_depth || !al->processing_depth || !al->queue_depth)
-        return MUTT_ENOMEM;
-    for (int i = 0; i < ST_COUNT_; i++) {
-        const char *v[] = {status_names[i]};
-        al->processed[i] = mutt_counter_labels(processed, v);
-    }
-    const char *d[] = {"dlq"}, *f[] = {"defer"};
-    al->shed_dlq = mutt_counter_labels(shed, d);
-    al->shed_defer = mutt_counter_labels(shed, f);
-    return 0;
-}
-
 static void release_all(struct alert *al)
 {
     mutt_relq_destroy(al->relq);
@@ -856,7 +666,7 @@ static void on_reap(uv_timer_t *t)
         done(al->ctx, priv);
 }
 
-static void maybe_stopped(struct alert *al)
+void alert_maybe_stopped(struct alert *al)
 {
     if (!al->stopping || !al->done || al->busy > 0 || al->bp_inflight > 0 || !al->relq_stopped ||
         !al->audit_stopped)
@@ -870,7 +680,7 @@ static void on_audit_stopped(void *priv)
 {
     struct alert *al = priv;
     al->audit_stopped = true;
-    maybe_stopped(al);
+    alert_maybe_stopped(al);
 }
 
 static void on_relq_stopped(void *priv, int status)
@@ -899,7 +709,7 @@ static int alert_start(struct mutt_ctx *ctx)
     al->dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME);
     al->max_retries = mutt_config_int(cfg, MUTT_CFG_ALERTER_MAX_RETRIES);
     al->last_alert_depth = -1;
-    int rc = register_metrics(al, ctx->metrics);
+    int rc = alert_register_metrics(al, ctx->metrics);
     if (rc != 0)
         return rc;
     struct mutt_relq_opts ro = {
@@ -951,7 +761,7 @@ static int alert_start(struct mutt_ctx *ctx)
         mutt_redis_conn_on_state(ps, on_pubsub_state, al);
     al->running = true;
     mutt_alert_audit_start(al->audit);
-    uv_timer_start(&al->bp_timer, on_bp_timer, 0, 0);
+    uv_timer_start(&al->bp_timer, alert_on_bp_timer, 0, 0);
     reload_now(al, "start");
     return 0;
 }

@@ -1,0 +1,72 @@
+/* Private to the alert stage (alert.c, alert_backpressure.c): the stage's state and the calls
+ * between its files. Not a public interface: include/mutt/alert.h is. Loop thread only. */
+#ifndef MUTT_ALERT_INTERNAL_H
+#define MUTT_ALERT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mutt/alert.h"
+#include "mutt/metrics.h"
+#include "mutt/relq.h"
+
+enum status_label { ST_HANDLED = 0, ST_UNHANDLED, ST_POISON, ST_ERROR, ST_COUNT_ };
+
+struct alert {
+    struct mutt_ctx *ctx;
+    bool running;
+    bool stopping;
+    bool consuming;             /* relq started (after the first cache load) */
+    struct mutt_relq *relq;
+    struct mutt_alert_cache *cache;
+    struct mutt_alert_audit *audit;
+    struct mutt_alert_unhandled *unhandled; /* read by the GET route through &g_alert.unhandled */
+    struct mutt_match_scratch *scratch;
+    uint64_t regex_hits_seen;
+
+    const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
+    const char *alert_queue;
+    const char *dlq;
+    int64_t max_retries;
+
+    uv_timer_t reload_timer;
+    uv_timer_t bp_timer;        /* backpressure + depth gauges */
+    uv_timer_t reap_timer;      /* runs the final frees outside any callback */
+    bool timers_open;
+    bool deferring;             /* relq paused by backpressure (defer mode) */
+    bool shedding;              /* items go to the DLQ (dlq mode) */
+    bool warned;                /* above the warn threshold (logged once per crossing) */
+    int64_t last_alert_depth;
+    size_t bp_inflight;
+
+    size_t busy;                /* item ops not finished */
+    struct item_op *stalled;    /* completions refused locally (EFULL/ENOMEM), resent by a timer */
+    uv_timer_t stall_timer;
+    uint64_t last_janitor_ms;   /* loop time of the last audit janitor pass */
+    bool relq_stopped, audit_stopped;
+    mutt_stage_done_cb *done;
+    void *done_priv;
+
+    struct mutt_counter *processed[ST_COUNT_];
+    struct mutt_counter *forwarded;
+    struct mutt_counter *meta_alerts;
+    struct mutt_counter *reload_failures;
+    struct mutt_counter *regex_hits;
+    struct mutt_counter *shed_dlq, *shed_defer;
+    struct mutt_counter *already_gone;
+    struct mutt_histogram *latency;
+    struct mutt_histogram *reload_latency;
+    struct mutt_histogram *match_seconds;
+    struct mutt_gauge *rules_count, *dev_count, *teams_count;
+    struct mutt_gauge *dlq_depth, *processing_depth, *queue_depth;
+};
+
+/* alert.c: finishes a stop once nothing is in flight (safe to call any time). */
+void alert_maybe_stopped(struct alert *al);
+/* alert_backpressure.c: the depth checks behind W17's defer/dlq and the gauges; re-arms itself. */
+void alert_on_bp_timer(uv_timer_t *t);
+/* alert_backpressure.c: registers every alert-stage metric family into al. 0 or MUTT_ENOMEM. */
+int alert_register_metrics(struct alert *al, struct mutt_metrics *m);
+
+#endif
