@@ -340,7 +340,7 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
     complete(op, pushes, op->npayloads);
 }
 
-static void on_unhandled_counted(void *priv, int status, bool trigger)
+static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandled_verdict verdict)
 {
     struct item_op *op = priv;
     struct alert *al = op->al;
@@ -353,7 +353,9 @@ static void on_unhandled_counted(void *priv, int status, bool trigger)
         return;
     }
     op->label = ST_UNHANDLED;
-    if (!trigger) {
+    if (verdict == MUTT_ALERT_UNHANDLED_CAPPED)
+        mutt_counter_inc(al->templates_capped);
+    if (verdict != MUTT_ALERT_UNHANDLED_TRIGGER) {
         complete(op, NULL, 0);
         return;
     }
@@ -392,6 +394,7 @@ static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
         .threshold = mutt_dynconfig_int(dyn, "unhandled_threshold"),
         .expiry_s = mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"),
         .now_ms = wall_ms(),
+        .max_templates = mutt_dynconfig_int(dyn, "unhandled_max_templates_per_host"),
     };
     int rc = mutt_alert_unhandled_count(al->unhandled, &hit, on_unhandled_counted, op);
     if (rc == MUTT_EINVAL) {

@@ -51,6 +51,7 @@ struct alert {
     struct mutt_counter *processed[ST_COUNT_];
     struct mutt_counter *forwarded;
     struct mutt_counter *meta_alerts;
+    struct mutt_counter *templates_capped; /* D62: new templates not tracked (host at its cap) */
     struct mutt_counter *reload_failures;
     struct mutt_counter *regex_hits;
     struct mutt_counter *shed_dlq, *shed_defer;

@@ -80,6 +80,16 @@ static void push_event(const char *host, const char *msg, const char *extra)
     redis_do("LPUSH mutt:ingest_queue %s", ev);
 }
 
+/* Number of keys matching a KEYS pattern (test data only: a handful of keys). */
+static long long count_keys(const char *pattern)
+{
+    redisReply *r = redisCommand(g_rc, "KEYS %s", pattern);
+    assert_non_null(r);
+    long long n = r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+    freeReplyObject(r);
+    return n;
+}
+
 static long long pg_count(const char *sql)
 {
     char v[64];
@@ -333,6 +343,58 @@ static void test_alert_unhandled_threshold_gives_one_meta_alert_per_window(void 
     stop_stage();
 }
 
+/* Issue 11 bug 2 (D36): a sender named "_info:h-team" used to create a string at h-team's info
+ * hash key, so h-team's counting failed ("unhandled counting refused by Redis"), its events went
+ * to the DLQ and its meta-alert never fired. */
+static void test_alert_unhandled_hostile_hostname_cannot_break_another_hosts_counting(void **state)
+{
+    NEED_SERVICES();
+    const char *dyn[] = {"unhandled_threshold", "3", NULL};
+    start_stage(dyn);
+    push_event("_info:h-team", "disk 1 at 91 percent", NULL);
+    push_event("h-team:triggered", "disk 1 at 91 percent", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    for (int i = 0; i < 3; i++)
+        push_event("h-team", "disk 2 at 92 percent", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 0);
+    assert_int_equal(rint_cmd("LLEN mutt:alert_queue"), 1);
+    char *meta = rindex_str("mutt:alert_queue", 0);
+    assert_non_null(strstr(meta, "\"signature\":\"mutt-unhandled:h-team\""));
+    free(meta);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 5);
+    /* every host's template is listed for the GET (top ZSET members have live info hashes) */
+    assert_int_equal(rint_cmd("ZCARD mutt:unhandled:_top"), 3);
+    assert_int_equal(count_keys("mutt:unhandled:i:*"), 3);
+    stop_stage();
+}
+
+/* D62: unhandled_max_templates_per_host caps the distinct templates tracked per host per window;
+ * an event of a further new template is still processed (unhandled) but not tracked, and counted
+ * in mutt_unhandled_templates_capped_total. Templates already tracked keep counting; other hosts
+ * are not affected. */
+static void test_alert_unhandled_templates_per_host_are_capped_and_counted(void **state)
+{
+    NEED_SERVICES();
+    const char *dyn[] = {"unhandled_threshold", "100", "unhandled_max_templates_per_host", "2", NULL};
+    start_stage(dyn);
+    push_event("h-cap", "alpha failed", NULL);
+    push_event("h-cap", "bravo failed", NULL);
+    push_event("h-cap", "charlie failed", NULL); /* third template: capped */
+    push_event("h-cap", "delta failed", NULL);   /* fourth: capped */
+    push_event("h-cap", "alpha failed", NULL);   /* tracked template: still counted */
+    push_event("h-other", "charlie failed", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 0);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 6);
+    assert_true(metric("mutt_unhandled_templates_capped_total") == 2);
+    assert_int_equal(rint_cmd("SCARD mutt:unhandled:h:5:h-cap"), 2);
+    assert_true(rint_cmd("TTL mutt:unhandled:h:5:h-cap") > 0);
+    assert_int_equal(rint_cmd("ZCARD mutt:unhandled:_top"), 3); /* alpha, bravo of h-cap; charlie of h-other */
+    assert_int_equal(count_keys("mutt:unhandled:i:5:h-cap:*"), 2);
+    stop_stage();
+}
+
 static void test_alert_unparseable_item_goes_to_dlq_wrapped(void **state)
 {
     NEED_SERVICES();
@@ -482,6 +544,9 @@ int main(void)
         cmocka_unit_test_teardown(test_alert_handled_event_gives_one_alert_and_one_audit_row, teardown),
         cmocka_unit_test_teardown(test_alert_dev_host_ignore_is_audited_but_not_forwarded, teardown),
         cmocka_unit_test_teardown(test_alert_unhandled_threshold_gives_one_meta_alert_per_window, teardown),
+        cmocka_unit_test_teardown(test_alert_unhandled_hostile_hostname_cannot_break_another_hosts_counting,
+                                  teardown),
+        cmocka_unit_test_teardown(test_alert_unhandled_templates_per_host_are_capped_and_counted, teardown),
         cmocka_unit_test_teardown(test_alert_unparseable_item_goes_to_dlq_wrapped, teardown),
         cmocka_unit_test_teardown(test_alert_event_without_timestamp_goes_to_dlq_with_reason, teardown),
         cmocka_unit_test_teardown(test_alert_retry_count_over_max_goes_to_dlq_as_poison, teardown),
