@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "mutt/config.h"
+#include "mutt/event.h"
 #include "mutt/timefmt.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -88,6 +89,8 @@ char *mutt_relay_line_to_event(const char *line, size_t len, const char *default
     if (line[lead] == '{') {
         json_t *obj = json_loadb(line + lead, len - lead, JSON_REJECT_DUPLICATES, NULL);
         if (json_is_object(obj)) {
+            /* D35: `_` fields are MUTT's own; the ingest API would strip them too */
+            mutt_event_strip_reserved(obj);
             char *out = json_dumps(obj, JSON_COMPACT);
             json_decref(obj);
             return out;
