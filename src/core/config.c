@@ -474,6 +474,12 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             return false;
         }
         break;
+    case MUTT_CFG_DB_TLS_VERIFY:
+        if (v[0] && strcmp(v, "none") != 0 && strcmp(v, "ca") != 0 && strcmp(v, "full") != 0) {
+            snprintf(why, why_len, "must be none, ca or full");
+            return false;
+        }
+        break;
     case MUTT_CFG_MOOG_WEBHOOK_URL:
     case MUTT_CFG_MOOG_HEALTH_URL:
     case MUTT_CFG_VAULT_ADDR:
@@ -828,6 +834,23 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
         else
             report_error(r, "config error: TLS_KEY_FILE=%s: TLS_CERT_FILE must be set too (both or neither)",
                          v[MUTT_CFG_TLS_KEY_FILE].s);
+    }
+    /* A read-only key equal to the admin key would let every read-only user write. Values are
+     * compared, never printed (CONTRACT §9). Keys that arrive from Vault later are checked by the
+     * web stage's auth instead (mutt_api_key_role refuses the pair). */
+    if (!empty(cfg, MUTT_CFG_WEBUI_READONLY_API_KEY) &&
+        strcmp(v[MUTT_CFG_WEBUI_API_KEY].s, v[MUTT_CFG_WEBUI_READONLY_API_KEY].s) == 0)
+        report_error(r, "config error: WEBUI_READONLY_API_KEY=***: must differ from WEBUI_API_KEY (a read-only key "
+                        "equal to the admin key would grant writes)");
+    /* D55: verification without a CA would fall back to libpq's ~/.postgresql/root.crt, and
+     * verification without TLS would silently connect in clear text: both are refused. */
+    const char *verify = v[MUTT_CFG_DB_TLS_VERIFY].s;
+    if (!bad[MUTT_CFG_DB_TLS_VERIFY] && (strcmp(verify, "ca") == 0 || strcmp(verify, "full") == 0)) {
+        if (!v[MUTT_CFG_DB_TLS_ENABLED].b)
+            report_error(r, "config error: DB_TLS_VERIFY=%s: needs DB_TLS_ENABLED=true", verify);
+        else if (empty(cfg, MUTT_CFG_DB_TLS_CA_CERT_PATH))
+            report_error(r, "config error: DB_TLS_VERIFY=%s: needs DB_TLS_CA_CERT_PATH (the CA to verify with)",
+                         verify);
     }
     bool vault = !empty(cfg, MUTT_CFG_VAULT_ADDR);
     if (vault && empty(cfg, MUTT_CFG_VAULT_ROLE_ID))
