@@ -6,6 +6,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/redact.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,12 +93,14 @@ void mutt_config_report_free(struct mutt_config_report *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Secret values never reach a report line (CONTRACT §9). */
-static const char *shown(enum mutt_cfg_key key, const char *value)
+/* Secret values never reach a report line (CONTRACT §9), nor do credentials inside a URL
+ * (MOOG_WEBHOOK_URL=https://user:pw@...): every other value goes through the URL redactor,
+ * which leaves non-URLs alone. `buf` holds the result when one is needed. */
+static const char *shown(enum mutt_cfg_key key, const char *value, char *buf, size_t len)
 {
     if (mutt_cfg_defs[key].type == MUTT_CFG_T_SECRET && value && value[0])
         return "***";
-    return value ? value : "";
+    return mutt_redact_url(value ? value : "", buf, len);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -625,8 +628,10 @@ static bool same_meaning(enum mutt_cfg_key key, const char *a, const char *b)
 
 static void report_conflict(struct mutt_config_report *r, const struct entry *a, const struct entry *b)
 {
+    char abuf[MUTT_REDACT_URL_MAX], bbuf[MUTT_REDACT_URL_MAX];
     report_error(r, "config error: %s=%s: conflicts with %s=%s (both set %s)", a->spelling,
-                 shown(a->key, a->raw), b->spelling, shown(b->key, b->raw), mutt_cfg_defs[a->key].name);
+                 shown(a->key, a->raw, abuf, sizeof abuf), b->spelling, shown(b->key, b->raw, bbuf, sizeof bbuf),
+                 mutt_cfg_defs[a->key].name);
 }
 
 static bool layer_has_spelling(const struct layer *l, enum mutt_cfg_key key, const char *spelling)
@@ -940,7 +945,9 @@ struct mutt_config *mutt_config_load(const char *path, char *const *envp, unsign
             cfg->src[k] = src;
         } else {
             /* Show what the user wrote under the name they wrote it with. */
-            report_error(r, "config error: %s=%s: %s", e->spelling, shown((enum mutt_cfg_key)k, e->raw), why);
+            char vbuf[MUTT_REDACT_URL_MAX];
+            report_error(r, "config error: %s=%s: %s", e->spelling,
+                         shown((enum mutt_cfg_key)k, e->raw, vbuf, sizeof vbuf), why);
             bad[k] = true;
         }
     }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Configuration hardening of the built binary (CONTRACT §9, D18, D46): credentials inside URLs
+# (MOOG_WEBHOOK_URL, `mutt relay --url`, config errors) never reach a log line or stderr, only
+# `user:***@` and `token=***` do; equal admin and read-only web keys are refused at start and by
+# --check-config with one `config error:` line naming both keys (exit 2). Needs: Redis (harness),
+# redis-cli, MUTT_BIN, MUTT_SINK_BIN. Run through tests/harness/run-tests.sh.
+. "$(dirname "$0")/lib.sh"
+
+PW=Pa55w0rd-e2e-XYZ
+TOKEN=T0ken-e2e-XYZ
+rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" "$@"; }
+
+test_credentialed_webhook_url_never_reaches_the_log() {
+    local conf="$E2E_TMP/cred.conf" log
+    e2e_config "$conf"
+    start_sink
+    # the sink answers any path; user:password and ?token= travel to it, never into the log
+    echo "MOOG_WEBHOOK_URL=http://moog:$PW@127.0.0.1:$SINK_PORT/events?token=$TOKEN&page=1" >>"$conf"
+    rcli del mutt:alert_queue mutt:dlq:moog mutt:retry:moog >/dev/null
+    start_mutt "$conf" forward
+    rcli lpush mutt:alert_queue '{"hostname":"host-red","signature":"host-red","source_hostname":"host-red",'\
+'"team_assignment":"netops","severity":"Critical","message_body":"redaction","raw_json":{"message":"x"},'\
+'"handling_decision":"Page_only","rule_id":7,"environment":"prod","_correlation_id":"cid-red",'\
+'"_event_id":"red-1"}' >/dev/null
+    wait_until 20 test "$(sink_count)" -ge 1 || t_fail "the alert did not reach the sink"
+    stop_mutt
+    stop_sink
+    log=$(cat "$MUTT_LOG")
+    # the start-up line names the destination: proves the URL was logged, redacted
+    assert_contains "$log" "http://moog:***@127.0.0.1:$SINK_PORT/events?token=***&page=1"
+    assert_not_contains "$log" "$PW" "webhook password in the log"
+    assert_not_contains "$log" "$TOKEN" "webhook token in the log"
+}
+
+test_invalid_credentialed_url_is_redacted_in_config_errors() {
+    local conf="$E2E_TMP/badurl.conf" rc=0 out
+    e2e_config "$conf" "MOOG_WEBHOOK_URL=ftp://moog:$PW@moog.example/x?api_key=$TOKEN"
+    out=$("$MUTT_BIN" --config "$conf" --check-config 2>&1) || rc=$?
+    assert_eq 2 "$rc" "--check-config on an invalid URL (output: ${out:0:400})"
+    assert_contains "$out" "MOOG_WEBHOOK_URL=ftp://moog:***@moog.example/x?api_key=***"
+    assert_not_contains "$out" "$PW"
+    assert_not_contains "$out" "$TOKEN"
+}
+
+test_relay_never_prints_url_credentials() {
+    local conf="$E2E_TMP/relay.conf" rc=0 out port
+    e2e_config "$conf"
+    port=$(free_port) # nothing listens: the POST fails and the relay reports it
+    out=$(echo '<13>Dec  4 10:00:00 host-r app: hello' |
+        "$MUTT_BIN" --config "$conf" relay --url "http://relay:$PW@127.0.0.1:$port/api/v2/ingest?token=$TOKEN" \
+            --max-retries 0 --flush-ms 0 2>&1) || rc=$?
+    assert_contains "$out" "http://relay:***@127.0.0.1:$port/api/v2/ingest?token=***"
+    assert_not_contains "$out" "$PW" "relay password on stderr"
+    assert_not_contains "$out" "$TOKEN" "relay token on stderr"
+}
+
+test_equal_admin_and_readonly_keys_are_refused() {
+    local conf="$E2E_TMP/samekeys.conf" rc out lines
+    e2e_config "$conf"
+    echo "WEBUI_READONLY_API_KEY=$WEB_KEY" >>"$conf"
+    for mode in start check; do
+        rc=0
+        if [ $mode = start ]; then
+            out=$(timeout 20 "$MUTT_BIN" --config "$conf" --roles=web 2>&1) || rc=$?
+        else
+            out=$(timeout 20 "$MUTT_BIN" --config "$conf" --check-config 2>&1) || rc=$?
+        fi
+        assert_eq 2 "$rc" "$mode with equal keys (output: ${out:0:400})"
+        lines=$(grep -c 'config error:' <<<"$out" || true)
+        assert_eq 1 "$lines" "$mode: one config error line (output: ${out:0:400})"
+        assert_contains "$(grep 'config error:' <<<"$out")" "WEBUI_READONLY_API_KEY"
+        assert_contains "$(grep 'config error:' <<<"$out")" "WEBUI_API_KEY"
+        assert_not_contains "$out" "$WEB_KEY" "the key itself"
+    done
+}
+
+t_run "credentialed MOOG_WEBHOOK_URL never reaches the log" test_credentialed_webhook_url_never_reaches_the_log
+t_run "invalid credentialed URL is redacted in config errors" test_invalid_credentialed_url_is_redacted_in_config_errors
+t_run "relay never prints --url credentials" test_relay_never_prints_url_credentials
+t_run "equal admin and read-only keys: exit 2, one line" test_equal_admin_and_readonly_keys_are_refused
+t_summary
