@@ -2,8 +2,10 @@
 # Configuration hardening of the built binary (CONTRACT §9, D18, D46): credentials inside URLs
 # (MOOG_WEBHOOK_URL, `mutt relay --url`, config errors) never reach a log line or stderr, only
 # `user:***@` and `token=***` do; equal admin and read-only web keys are refused at start and by
-# --check-config with one `config error:` line naming both keys (exit 2). Needs: Redis (harness),
-# redis-cli, MUTT_BIN, MUTT_SINK_BIN. Run through tests/harness/run-tests.sh.
+# --check-config with one `config error:` line naming both keys (exit 2); the CLI verifies the
+# TLS certificate of a listener on a non-loopback address (TLS_CA_FILE), not on loopback. Needs:
+# Redis (harness), redis-cli, openssl, MUTT_BIN, MUTT_SINK_BIN. Run through
+# tests/harness/run-tests.sh.
 . "$(dirname "$0")/lib.sh"
 
 PW=Pa55w0rd-e2e-XYZ
@@ -74,8 +76,77 @@ test_equal_admin_and_readonly_keys_are_refused() {
     done
 }
 
+# ------------------------------------------------------------------------------ CLI TLS
+# ca_and_cert DIR SAN...: DIR/ca.pem, and per SAN a key and certificate DIR/<n>.{key,pem} signed by it.
+ca_and_cert() {
+    local dir=$1 n=0 san
+    shift
+    mkdir -p "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=mutt-e2e-ca -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    for san in "$@"; do
+        n=$((n + 1))
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=mutt-e2e \
+            -keyout "$dir/$n.key" -out "$dir/$n.csr" 2>/dev/null
+        printf 'subjectAltName=%s\n' "$san" >"$dir/$n.ext"
+        openssl x509 -req -in "$dir/$n.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+            -days 2 -extfile "$dir/$n.ext" -out "$dir/$n.pem" 2>/dev/null
+    done
+}
+
+# tls_mutt CONF ADDR: starts `mutt` (MUTT_ROLES from CONF) with TLS on ADDR; waits for it.
+tls_mutt() {
+    MUTT_LOG="$E2E_TMP/mutt.$RANDOM.log"
+    "$MUTT_BIN" --config "$1" >>"$MUTT_LOG" 2>&1 &
+    MUTT_PID=$!
+    echo "$MUTT_PID" >>"$E2E_TMP/pids"
+    local host=$2
+    [[ $host == *:* ]] && host="[$host]"
+    wait_until 30 sh -c "curl -sk -m 1 -o /dev/null -w '%{http_code}' https://$host:$INGEST_PORT/health/live | grep -q 200 &&
+        grep -q 'running as pod' '$MUTT_LOG'" || { tail -n 20 "$MUTT_LOG" >&2; t_fail "mutt with TLS did not start"; }
+}
+tls_mutt_stop() {
+    kill -TERM "$MUTT_PID" 2>/dev/null || true
+    wait "$MUTT_PID" 2>/dev/null || true
+}
+health() { RC=0; OUT=$("$MUTT_BIN" --config "$1" health 2>&1) || RC=$?; }
+
+test_cli_verifies_tls_off_loopback_and_not_on_it() {
+    local ip dir="$E2E_TMP/tls" conf="$E2E_TMP/tls.conf"
+    ip=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -n 1)
+    [ -n "$ip" ] || t_fail "this host has no non-loopback IPv4 address to bind the listener to"
+    ca_and_cert "$dir" "IP:$ip" "DNS:elsewhere.example"
+    # 1: certificate for the address; the CLI must verify it
+    e2e_config "$conf" MUTT_ROLES=ingest "BIND_ADDR=$ip" "TLS_CERT_FILE=$dir/1.pem" "TLS_KEY_FILE=$dir/1.key"
+    tls_mutt "$conf" "$ip"
+    health "$conf"
+    assert_eq 1 "$RC" "health without TLS_CA_FILE: the private CA is unknown (output: ${OUT:0:400})"
+    assert_contains "$OUT" "no answer"
+    assert_contains "$OUT" "certificate"
+    echo "TLS_CA_FILE=$dir/ca.pem" >>"$conf"
+    health "$conf"
+    assert_eq 0 "$RC" "health with TLS_CA_FILE (output: ${OUT:0:400})"
+    assert_contains "$OUT" "https://$ip:$INGEST_PORT/health: 200"
+    tls_mutt_stop
+    # 2: signed by the CA but for another name: refused although the CA is trusted
+    e2e_config "$conf" MUTT_ROLES=ingest "BIND_ADDR=$ip" "TLS_CERT_FILE=$dir/2.pem" "TLS_KEY_FILE=$dir/2.key" \
+        "TLS_CA_FILE=$dir/ca.pem"
+    tls_mutt "$conf" "$ip"
+    health "$conf"
+    assert_eq 1 "$RC" "health against a certificate naming another host (output: ${OUT:0:400})"
+    assert_contains "$OUT" "no answer"
+    tls_mutt_stop
+    # 3: on loopback the same certificate is accepted unverified (the traffic stays on the host)
+    e2e_config "$conf" MUTT_ROLES=ingest BIND_ADDR=127.0.0.1 "TLS_CERT_FILE=$dir/2.pem" "TLS_KEY_FILE=$dir/2.key"
+    tls_mutt "$conf" 127.0.0.1
+    health "$conf"
+    assert_eq 0 "$RC" "health on loopback (output: ${OUT:0:400})"
+    tls_mutt_stop
+}
+
 t_run "credentialed MOOG_WEBHOOK_URL never reaches the log" test_credentialed_webhook_url_never_reaches_the_log
 t_run "invalid credentialed URL is redacted in config errors" test_invalid_credentialed_url_is_redacted_in_config_errors
 t_run "relay never prints --url credentials" test_relay_never_prints_url_credentials
 t_run "equal admin and read-only keys: exit 2, one line" test_equal_admin_and_readonly_keys_are_refused
+t_run "CLI verifies TLS off loopback (TLS_CA_FILE), not on it" test_cli_verifies_tls_off_loopback_and_not_on_it
 t_summary
