@@ -3,7 +3,9 @@
 # (MOOG_WEBHOOK_URL, `mutt relay --url`, config errors) never reach a log line or stderr, only
 # `user:***@` and `token=***` do; equal admin and read-only web keys are refused at start and by
 # --check-config with one `config error:` line naming both keys (exit 2); the CLI verifies the
-# TLS certificate of a listener on a non-loopback address (TLS_CA_FILE), not on loopback. Needs:
+# TLS certificate of a listener on a non-loopback address (TLS_CA_FILE), not on loopback;
+# DB_TLS_VERIFY against the harness PostgreSQL switched to ssl=on with a certificate made here
+# (full refuses a name mismatch that ca accepts; ca refuses a foreign CA). Needs:
 # Redis (harness), redis-cli, openssl, MUTT_BIN, MUTT_SINK_BIN. Run through
 # tests/harness/run-tests.sh.
 . "$(dirname "$0")/lib.sh"
@@ -144,9 +146,61 @@ test_cli_verifies_tls_off_loopback_and_not_on_it() {
     tls_mutt_stop
 }
 
+# ----------------------------------------------------------------------- PostgreSQL TLS
+pg_admin() {
+    PGPASSWORD=$MUTT_TEST_PG_PASS psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$MUTT_TEST_PG_HOST" \
+        -p "$MUTT_TEST_PG_PORT" -U "$MUTT_TEST_PG_USER" -d postgres "$@"
+}
+pg_ssl_off() {
+    pg_admin -c "ALTER SYSTEM RESET ssl" -c "ALTER SYSTEM RESET ssl_cert_file" -c "ALTER SYSTEM RESET ssl_key_file" \
+        -c "SELECT pg_reload_conf()" >/dev/null 2>&1 || true
+}
+migrate_with() { # migrate_with KEY=VALUE...: `mutt migrate` with DB TLS settings; sets RC, OUT
+    local conf="$E2E_TMP/pgtls.conf"
+    e2e_config "$conf" "$@"
+    RC=0
+    OUT=$("$MUTT_BIN" --config "$conf" migrate 2>&1) || RC=$?
+}
+
+test_db_tls_verify_full_checks_the_name_and_ca_checks_the_issuer() {
+    # under the harness state dir: the server (user postgres when we are root) must read the files
+    local dir="$MUTT_TEST_STATE/pgtls.$$"
+    rm -rf "$dir"
+    ca_and_cert "$dir" "DNS:elsewhere.example"      # trusted CA, wrong name for 127.0.0.1
+    ca_and_cert "$dir/foreign" "IP:127.0.0.1"       # right name, CA nobody trusts
+    chmod 755 "$dir"
+    chmod 600 "$dir/1.key"
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$dir/1.key" "$dir/1.pem"
+    pg_admin -c "ALTER SYSTEM SET ssl_cert_file = '$dir/1.pem'" -c "ALTER SYSTEM SET ssl_key_file = '$dir/1.key'" \
+        -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
+    wait_until 10 sh -c "PGPASSWORD='$MUTT_TEST_PG_PASS' psql -X -q -A -t -c 'SELECT 1' \
+        'host=$MUTT_TEST_PG_HOST port=$MUTT_TEST_PG_PORT user=$MUTT_TEST_PG_USER dbname=postgres sslmode=require' \
+        >/dev/null 2>&1" || { pg_ssl_off; t_fail "PostgreSQL did not turn ssl on"; }
+    local ok=0
+    (
+        set -e
+        migrate_with DB_TLS_ENABLED=true "DB_TLS_CA_CERT_PATH=$dir/ca.pem" DB_TLS_VERIFY=full
+        assert_eq 1 "$RC" "verify=full against a certificate for another name (output: ${OUT:0:400})"
+        assert_contains "$OUT" "does not match host name"
+        migrate_with DB_TLS_ENABLED=true "DB_TLS_CA_CERT_PATH=$dir/ca.pem" DB_TLS_VERIFY=ca
+        assert_eq 0 "$RC" "verify=ca: the issuer is trusted, the name is not checked (output: ${OUT:0:400})"
+        migrate_with DB_TLS_ENABLED=true "DB_TLS_CA_CERT_PATH=$dir/ca.pem"
+        assert_eq 0 "$RC" "a CA file alone means verify=ca (output: ${OUT:0:400})"
+        migrate_with DB_TLS_ENABLED=true "DB_TLS_CA_CERT_PATH=$dir/foreign/ca.pem" DB_TLS_VERIFY=ca
+        assert_eq 1 "$RC" "verify=ca against a certificate from another CA (output: ${OUT:0:400})"
+        assert_contains "$OUT" "certificate verify failed"
+        migrate_with DB_TLS_ENABLED=true "DB_TLS_CA_CERT_PATH=$dir/foreign/ca.pem" DB_TLS_VERIFY=none
+        assert_eq 0 "$RC" "verify=none encrypts without checking (output: ${OUT:0:400})"
+    ) || ok=1
+    pg_ssl_off
+    rm -rf "$dir"
+    [ $ok = 0 ] || t_fail "DB_TLS_VERIFY checks failed (see above)"
+}
+
 t_run "credentialed MOOG_WEBHOOK_URL never reaches the log" test_credentialed_webhook_url_never_reaches_the_log
 t_run "invalid credentialed URL is redacted in config errors" test_invalid_credentialed_url_is_redacted_in_config_errors
 t_run "relay never prints --url credentials" test_relay_never_prints_url_credentials
 t_run "equal admin and read-only keys: exit 2, one line" test_equal_admin_and_readonly_keys_are_refused
 t_run "CLI verifies TLS off loopback (TLS_CA_FILE), not on it" test_cli_verifies_tls_off_loopback_and_not_on_it
+t_run "DB_TLS_VERIFY: full checks the name, ca the issuer" test_db_tls_verify_full_checks_the_name_and_ca_checks_the_issuer
 t_summary
