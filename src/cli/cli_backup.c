@@ -24,6 +24,7 @@
 #include "mutt/migrate.h"
 #include "mutt/pg.h"
 #include "mutt/pod.h"
+#include "mutt/redact.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -92,7 +93,9 @@ static json_t *read_dynamic(redisContext *c, const char *cmd)
     return out;
 }
 
-/* The static config as KEY=VALUE lines: every key not at its default, secrets left out. */
+/* The static config as KEY=VALUE lines: every key not at its default, secrets left out, and
+ * credentials inside URL values (MOOG_WEBHOOK_URL=https://user:pw@...) masked: they are secrets
+ * too (CONTRACT §9). */
 static char *static_conf(const struct mutt_config *cfg)
 {
     char *buf = NULL;
@@ -105,7 +108,8 @@ static char *static_conf(const struct mutt_config *cfg)
         const struct mutt_cfg_def *d = &mutt_cfg_defs[k];
         if (d->type == MUTT_CFG_T_SECRET || mutt_config_source(cfg, (enum mutt_cfg_key)k) == MUTT_CFG_SRC_DEFAULT)
             continue;
-        fprintf(f, "%s=%s\n", d->name, mutt_config_str(cfg, (enum mutt_cfg_key)k));
+        char shown[MUTT_REDACT_URL_MAX];
+        fprintf(f, "%s=%s\n", d->name, mutt_redact_url(mutt_config_str(cfg, (enum mutt_cfg_key)k), shown, sizeof shown));
     }
     fclose(f);
     return buf;

@@ -274,10 +274,17 @@ test_backup_never_follows_or_clobbers_what_sits_at_its_temp_path() {
     stale=$(ls "$file".tmp.* 2>/dev/null | head -n 1)
     assert_eq "stale" "$(cat "$stale")" "the existing file keeps its content"
     rm -f "$stale"
-    # and with nothing in the way it works, owner-only
-    cli backup "$file"
+    # and with nothing in the way it works, owner-only, with URL credentials masked in mutt.conf
+    local credconf="$E2E_TMP/credurl.conf" conf
+    e2e_config "$credconf" "MOOG_WEBHOOK_URL=http://moog:PwXYZ123@127.0.0.1:1/events?token=TkXYZ123"
+    RC=0
+    OUT=$("$MUTT_BIN" --config "$credconf" backup "$file" 2>&1) || RC=$?
     expect_rc 0 "backup"
     assert_eq "600" "$(stat -c %a "$file")" "backup is owner-only"
+    conf=$(tar xzOf "$file" mutt.conf)
+    assert_contains "$conf" "MOOG_WEBHOOK_URL=http://moog:***@127.0.0.1:1/events?token=***"
+    assert_not_contains "$conf" "PwXYZ123"
+    assert_not_contains "$conf" "TkXYZ123"
 }
 
 test_restore_refuses_an_archive_expanding_beyond_max_bytes() {
