@@ -22,6 +22,7 @@
 
 #include "mutt/config.h"
 #include "mutt/event.h"
+#include "mutt/redact.h"
 #include "mutt/timefmt.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -256,7 +257,8 @@ static long post_once(struct relay *r, const char *body, size_t len)
     curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     CURLcode rc = curl_easy_perform(r->curl);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "relay: POST %s: %s\n", r->url, curl_easy_strerror(rc));
+        char shown[MUTT_REDACT_URL_MAX]; /* --url may carry credentials (CONTRACT §9) */
+        fprintf(stderr, "relay: POST %s: %s\n", mutt_redact_url(r->url, shown, sizeof shown), curl_easy_strerror(rc));
         return 0;
     }
     long code = 0;
@@ -301,7 +303,9 @@ static enum post_outcome post_batch(struct relay *r, const char *body, size_t le
             return POST_DONE;
         }
         if (code == 401 || code == 403) {
-            fprintf(stderr, "relay: HTTP %ld from %s: the API refused INGEST_API_KEY\n", code, r->url);
+            char shown[MUTT_REDACT_URL_MAX];
+            fprintf(stderr, "relay: HTTP %ld from %s: the API refused INGEST_API_KEY\n", code,
+                    mutt_redact_url(r->url, shown, sizeof shown));
             return POST_FATAL;
         }
         if (code == 413 && n > 1) {

@@ -38,7 +38,7 @@ struct web_call {
     struct mutt_http_req *req;
     const struct mutt_api_endpoint *ep;
     enum mutt_api_role role;
-    char changed_by[112];    /* D18: webui_api:<8 hex> or X-Actor */
+    char changed_by[112];    /* D18/D46: webui_api:<8 hex> */
     const char *cid;         /* correlation id (borrowed from req) */
     const char *conflict;    /* 409 message when a query hits a unique violation (23505) */
     const char *notfound;    /* 404 message for handlers that use web_query_one */

@@ -289,6 +289,14 @@ void mutt_app_pg_opts(const struct mutt_config *cfg, struct mutt_pg_opts *o)
     o->pass_next = mutt_config_str(cfg, MUTT_CFG_DB_PASS_NEXT);
     o->tls = mutt_config_bool(cfg, MUTT_CFG_DB_TLS_ENABLED);
     o->ca_file = mutt_config_str(cfg, MUTT_CFG_DB_TLS_CA_CERT_PATH);
+    /* D55: DB_TLS_VERIFY, or when unset `ca` with a CA file and `none` without one */
+    const char *verify = mutt_config_str(cfg, MUTT_CFG_DB_TLS_VERIFY);
+    if (strcmp(verify, "full") == 0)
+        o->tls_verify = MUTT_PG_TLS_VERIFY_FULL;
+    else if (strcmp(verify, "ca") == 0 || (!verify[0] && o->ca_file[0]))
+        o->tls_verify = MUTT_PG_TLS_VERIFY_CA;
+    else
+        o->tls_verify = MUTT_PG_TLS_VERIFY_NONE;
     o->pool_min = (int)mutt_config_int(cfg, MUTT_CFG_DB_POOL_MIN_CONN);
     o->pool_max = (int)mutt_config_int(cfg, MUTT_CFG_DB_POOL_MAX_CONN);
     o->queue_max = (size_t)mutt_config_int(cfg, MUTT_CFG_DB_QUEUE_MAX);

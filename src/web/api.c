@@ -1,6 +1,6 @@
 /* The web stage's lifecycle and the API front: routes (every row of mutt_api_endpoints under
  * /api/v1 and /api/v2, plus an /api/ catch-all so 404/405 carry the version headers too),
- * version negotiation and headers, auth (admin / read-only key, X-Actor), and the helpers every
+ * version negotiation and headers, auth (admin / read-only key), and the helpers every
  * handler uses to reach PostgreSQL and Redis and to reply. Loop thread only; one instance. */
 #define _GNU_SOURCE
 #include "mutt/web.h"
@@ -392,18 +392,9 @@ static void on_api(struct mutt_http_req *req, void *privdata)
             mutt_http_reply_error(req, 403, "read-only API key: writes need the admin key", NULL);
             return;
         }
+        /* D46: the audit name comes from the key alone; an X-Actor header is ignored, so a
+         * holder of the admin key cannot write someone else's name into the audit trail. */
         mutt_api_changed_by(key, klen, changed_by, sizeof changed_by);
-        size_t alen = 0;
-        int acount = 0;
-        const char *actor = mutt_http_req_header(req, "x-actor", &alen, &acount);
-        if (acount > 0 && role == MUTT_API_ADMIN) {
-            if (acount > 1 || !mutt_api_actor_valid(actor, alen)) {
-                mutt_http_reply_error(req, 400, "X-Actor must be 1 to 100 printable ASCII characters", "X-Actor");
-                return;
-            }
-            memcpy(changed_by, actor, alen);
-            changed_by[alen] = '\0';
-        }
     }
     struct web_call *c = calloc(1, sizeof *c);
     if (!c) {

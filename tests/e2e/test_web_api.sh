@@ -98,17 +98,23 @@ test_readonly_key_reads_but_cannot_write() {
     assert_error 403
 }
 
-test_changed_by_is_key_hash_or_admin_x_actor() {
+test_changed_by_is_key_hash_and_x_actor_is_ignored() {
     local want
     want="webui_api:$(printf '%s' "$WEB_KEY" | sha256sum | cut -c1-8)"
     adm POST /dev-hosts '{"hostname":"actor-a"}'
     assert_status 201
     assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-a'")"
     assert_not_contains "$want" "${WEB_KEY:0:8}" "no part of the key"
+    # D46: X-Actor is no longer honoured; the name still comes from the key
     http POST "$API/dev-hosts" -H "X-API-KEY: $WEB_KEY" -H 'X-Actor: alice@example.com' \
         -H 'Content-Type: application/json' -d '{"hostname":"actor-b"}'
     assert_status 201
-    assert_eq "alice@example.com" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-b'")"
+    assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-b'")"
+    # an X-Actor the old code refused (control character) changes nothing either
+    http POST "$API/dev-hosts" -H "X-API-KEY: $WEB_KEY" -H "X-Actor: $(printf 'a\tb')" \
+        -H 'Content-Type: application/json' -d '{"hostname":"actor-c"}'
+    assert_status 201
+    assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-c'")"
 }
 
 # ------------------------------------------------------------------------------- versioning
@@ -478,7 +484,7 @@ test_dashboard_pages_are_embedded_and_self_contained() {
 t_run "seed curl examples (create rule, audit by table, version, -I headers)" test_seed_curl_examples
 t_run "auth: no/wrong/query key -> 401 (D18 body)" test_auth_missing_or_wrong_key_is_401_with_d18_body
 t_run "auth: read-only key reads, writes -> 403" test_readonly_key_reads_but_cannot_write
-t_run "changed_by = webui_api:<sha256 8 hex> or X-Actor" test_changed_by_is_key_hash_or_admin_x_actor
+t_run "changed_by = webui_api:<sha256 8 hex>; X-Actor ignored (D46)" test_changed_by_is_key_hash_and_x_actor_is_ignored
 t_run "versioning: negotiation order, deprecation and sunset for 1.0" test_versioning_negotiation_and_deprecation_headers
 t_run "unknown /api path 404, wrong method 405 + Allow, with version headers" test_unknown_api_path_is_404_and_wrong_method_405_with_headers
 t_run "rules CRUD: audit rows, publish, delete with history, 404s" test_rules_crud_with_audit_and_publish
