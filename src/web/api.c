@@ -431,7 +431,7 @@ static void on_api_fallback(struct mutt_http_req *req, void *privdata)
     struct mutt_api_verdict vd;
     version_headers(req, NULL, &vd);
     size_t plen = 0;
-    const char *path = mutt_http_req_path(req, &plen);
+    const char *path = mutt_http_req_raw_path(req, &plen); /* as the router saw it */
     char allow[96];
     if (plen > 8 && (memcmp(path, "/api/v1/", 8) == 0 || memcmp(path, "/api/v2/", 8) == 0) &&
         mutt_api_allowed_methods(mutt_api_endpoints, path + 7, plen - 7, allow, sizeof allow)) {
