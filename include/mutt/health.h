@@ -23,8 +23,9 @@ struct mutt_health_role_input {
     bool pg_up;
 };
 
-/* Pure: the role's verdict (D17, D34). Not started -> STARTING; Redis down or a hard PostgreSQL
- * dependency down -> DOWN; a soft one -> at least DEGRADED; otherwise the stage's own verdict. */
+/* Pure: the role's verdict (D17, D34). Redis down or a hard PostgreSQL dependency down -> DOWN;
+ * else not started -> STARTING; a soft PostgreSQL dependency down -> at least DEGRADED;
+ * otherwise the stage's own verdict. */
 enum mutt_role_health mutt_health_role_verdict(const struct mutt_health_role_input *in);
 
 enum mutt_health_status { MUTT_HEALTH_READY, MUTT_HEALTH_NOT_YET, MUTT_HEALTH_UNHEALTHY };

@@ -50,18 +50,15 @@ static const char *health_name(enum mutt_role_health h)
 enum mutt_role_health mutt_health_role_verdict(const struct mutt_health_role_input *in)
 {
     enum mutt_role_health h = in->stage_verdict;
+    /* a missing dependency is the more useful word, started or not: both answer 503 */
+    if (!in->redis_up || (in->pg_needed && !in->pg_up && in->pg_hard))
+        return MUTT_HEALTH_DOWN;
     /* D34: until start() has returned the stage takes no work (its routes are not even
-     * registered), whatever its dependencies say. */
+     * registered) */
     if (!in->started)
         return MUTT_HEALTH_STARTING;
-    if (!in->redis_up)
-        return MUTT_HEALTH_DOWN;
-    if (in->pg_needed && !in->pg_up) {
-        if (in->pg_hard)
-            return MUTT_HEALTH_DOWN;
-        if (h == MUTT_HEALTH_OK)
-            return MUTT_HEALTH_DEGRADED;
-    }
+    if (in->pg_needed && !in->pg_up && h == MUTT_HEALTH_OK)
+        return MUTT_HEALTH_DEGRADED;
     return h;
 }
 

@@ -41,10 +41,12 @@ static void test_health_started_role_with_dependencies_up_takes_the_stage_verdic
     assert_int_equal(mutt_health_role_verdict(&in), MUTT_HEALTH_DEGRADED);
 }
 
-static void test_health_redis_down_makes_a_started_role_down(void **state)
+static void test_health_redis_down_makes_a_role_down_started_or_not(void **state)
 {
     struct mutt_health_role_input in = all_up();
     in.redis_up = false;
+    assert_int_equal(mutt_health_role_verdict(&in), MUTT_HEALTH_DOWN);
+    in.started = false;
     assert_int_equal(mutt_health_role_verdict(&in), MUTT_HEALTH_DOWN);
 }
 
@@ -69,8 +71,10 @@ static void test_health_ready_only_without_starting_or_down(void **state)
     assert_int_equal(mutt_health_combine(down_and_starting, 2), MUTT_HEALTH_UNHEALTHY);
 }
 
-static void test_health_body_of_a_fresh_process_says_starting_with_503(void **state)
+static void test_health_body_without_redis_is_503_unhealthy_with_roles_down(void **state)
 {
+    /* no adapters: Redis reads as down; a fresh process with Redis up is in
+     * tests/integration/test_health.c */
     struct mutt_ctx ctx = {.roles = MUTT_ROLE_INGEST, .roles_started = 0, .pod_name = "p"};
     char *body = NULL;
     size_t len = 0;
@@ -78,8 +82,9 @@ static void test_health_body_of_a_fresh_process_says_starting_with_503(void **st
     assert_false(mutt_health_ready(&ctx));
     json_t *o = json_loads(body, 0, NULL);
     assert_non_null(o);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "roles"), "ingest")), "starting");
-    assert_string_equal(json_string_value(json_object_get(o, "status")), "starting");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "roles"), "ingest")), "down");
+    assert_string_equal(json_string_value(json_object_get(o, "status")), "unhealthy");
+    assert_non_null(json_object_get(o, "errors"));
     json_decref(o);
     free(body);
 }
@@ -89,10 +94,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_role_not_started_is_starting_even_with_every_dependency_up),
         cmocka_unit_test(test_health_started_role_with_dependencies_up_takes_the_stage_verdict),
-        cmocka_unit_test(test_health_redis_down_makes_a_started_role_down),
+        cmocka_unit_test(test_health_redis_down_makes_a_role_down_started_or_not),
         cmocka_unit_test(test_health_soft_database_dependency_degrades_hard_one_downs),
         cmocka_unit_test(test_health_ready_only_without_starting_or_down),
-        cmocka_unit_test(test_health_body_of_a_fresh_process_says_starting_with_503),
+        cmocka_unit_test(test_health_body_without_redis_is_503_unhealthy_with_roles_down),
     };
     return cmocka_run_group_tests_name("health", tests, NULL, NULL);
 }
