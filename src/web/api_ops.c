@@ -518,6 +518,10 @@ static void on_replay_audited(struct web_call *c, PGresult *res)
 static void replay_finish(struct web_call *c)
 {
     struct replay *r = c->data;
+    if (r->replayed + r->skipped == 0 && web_answered(c)) {
+        web_done(c); /* cut before it moved anything: no trace, and nobody to answer */
+        return;
+    }
     mutt_log_kv(MUTT_LOG_INFO, "web", c->cid, NULL, "DLQ %s: %ld replayed, %ld skipped by %s", r->dlq->name,
                 r->replayed, r->skipped, c->changed_by);
     char newv[256];
