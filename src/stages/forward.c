@@ -41,14 +41,17 @@
 #define GAUGE_INTERVAL_MS 1000u     /* depth gauges + breaker view refresh */
 #define STALL_RETRY_MS 20u          /* resend of a completion refused locally (EFULL/ENOMEM) */
 
-struct forward g_forward;
+static struct forward g_forward;
 
 static void admit(struct fwd_op *op);
+static void maybe_stopped(struct forward *fw);
+static void probe_abandoned(struct forward *fw);
+static void record_outcome(struct forward *fw, enum mutt_delivery d, bool probe);
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
 
-int64_t fwd_wall_ms(void)
+static int64_t wall_ms(void)
 {
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
@@ -79,12 +82,12 @@ static void op_finish(struct fwd_op *op)
     struct forward *fw = op->fw;
     op_free(op);
     fw->busy--;
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 /* The item stays in the processing list: relq returns it at our stop or its reconnect
  * recovery, or a janitor does after a crash. Used when Redis itself failed, and at stop. */
-void fwd_op_abandon(struct fwd_op *op)
+static void op_abandon(struct fwd_op *op)
 {
     mutt_relq_abandon(op->item);
     op_finish(op);
@@ -99,7 +102,7 @@ static struct mutt_counter *requests_child(struct forward *fw, const char *statu
 /* ------------------------------------------------------------------------------------------ */
 /* waiting list: alerts held by the breaker or the rate limiter                                */
 
-void fwd_wait_push(struct fwd_op *op, bool front)
+static void wait_push(struct fwd_op *op, bool front)
 {
     struct forward *fw = op->fw;
     op->wait_next = NULL;
@@ -118,7 +121,7 @@ void fwd_wait_push(struct fwd_op *op, bool front)
     fw->nwaiting++;
 }
 
-struct fwd_op *fwd_wait_pop(struct forward *fw)
+static struct fwd_op *wait_pop(struct forward *fw)
 {
     struct fwd_op *op = fw->wait_head;
     if (!op)
@@ -138,7 +141,7 @@ static bool rate_held(const struct forward *fw)
 
 /* One place decides whether relq may pop: held by the breaker (unless a probe is being fetched),
  * by the rate limiter, or stopping. */
-void fwd_update_pause(struct forward *fw)
+static void update_pause(struct forward *fw)
 {
     if (!fw->relq)
         return;
@@ -152,25 +155,25 @@ void fwd_update_pause(struct forward *fw)
 }
 
 /* Re-admits every waiting alert in order (each may be held again), then lets relq pop. */
-void fwd_wake(struct forward *fw)
+static void wake(struct forward *fw)
 {
     if (fw->waking)
         return;
     fw->waking = true;
     size_t n = fw->nwaiting;
     while (n-- > 0 && !fw->stopping && !fwd_breaker_holds(fw) && !rate_held(fw)) {
-        struct fwd_op *op = fwd_wait_pop(fw);
+        struct fwd_op *op = wait_pop(fw);
         if (!op)
             break;
         admit(op);
     }
     fw->waking = false;
-    fwd_update_pause(fw);
+    update_pause(fw);
 }
 
 static void on_rate_timer(uv_timer_t *t)
 {
-    fwd_wake(t->data);
+    wake(t->data);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -196,7 +199,7 @@ static void on_completed(void *priv, struct mutt_relq_item *item, int status)
     }
     mutt_log_kv(MUTT_LOG_WARNING, "forward", op_cid(op), NULL,
                 "completion failed (%s): the alert stays in the processing list", mutt_strerror(status));
-    fwd_op_abandon(op);
+    op_abandon(op);
 }
 
 static void on_stall_timer(uv_timer_t *t);
@@ -217,7 +220,7 @@ static void complete(struct fwd_op *op)
     if (rc != 0) {
         mutt_log_kv(MUTT_LOG_WARNING, "forward", op_cid(op), NULL,
                     "completion not sent (%s): the alert stays in the processing list", mutt_strerror(rc));
-        fwd_op_abandon(op);
+        op_abandon(op);
     }
 }
 
@@ -236,7 +239,7 @@ static void on_stall_timer(uv_timer_t *t)
 
 static void now_iso(char out[MUTT_TIME_ISO8601_MS_LEN])
 {
-    if (mutt_time_format_iso8601_ms(fwd_wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
+    if (mutt_time_format_iso8601_ms(wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
         out[0] = '\0';
 }
 
@@ -261,7 +264,7 @@ static void to_dlq(struct fwd_op *op, const char *reason)
     char *s = NULL;
     size_t len = 0;
     if (mutt_event_dump_alloc(op->alert, &s, &len) != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     set_push(op, MUTT_RELQ_LPUSH, fw->dlq, s, len, 0);
@@ -297,7 +300,7 @@ static void to_dlq_raw(struct fwd_op *op, const char *data, size_t len, const ch
     int rc = mutt_event_dump_alloc(o, &s, &slen);
     json_decref(o);
     if (rc != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     set_push(op, MUTT_RELQ_LPUSH, fw->dlq, s, slen, 0);
@@ -336,7 +339,7 @@ static void to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_
     char *json = NULL;
     size_t jlen = 0;
     if (mutt_event_dump_alloc(op->alert, &json, &jlen) != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     char uuid[37];
@@ -345,10 +348,10 @@ static void to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_
     char *member = mutt_retry_member(uuid, json, jlen, &mlen);
     free(json);
     if (!member) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
-    double due = (double)(fwd_wall_ms() + (int64_t)delay);
+    double due = (double)(wall_ms() + (int64_t)delay);
     set_push(op, MUTT_RELQ_ZADD, fw->retry_key, member, mlen, due);
     op->label = FWD_ST_ERROR;
     mutt_log_kv(MUTT_LOG_INFO, "forward", op_cid(op), NULL, "attempt %lld failed (%s): retry in %llu ms",
@@ -367,8 +370,8 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     if (res->status == MUTT_ECANCELED) {
         /* our stop cancelled it: the item goes back to the queue with relq's stop */
         if (op->probe)
-            fwd_breaker_probe_abandoned(fw);
-        fwd_op_abandon(op);
+            probe_abandoned(fw);
+        op_abandon(op);
         return;
     }
     mutt_histogram_observe(fw->m_latency, (double)res->total_time_us / 1e6);
@@ -376,7 +379,7 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     /* D22: every attempt's outcome (delivered / retry / dead) and its time, no I/O here */
     mutt_slo_record(fw->ctx->slo, MUTT_SLO_FORWARDER_AVAILABILITY, d == MUTT_DELIVERED ? 1 : 0, 1);
     mutt_slo_record_latency(fw->ctx->slo, MUTT_SLO_FORWARDER_LATENCY_P99, (double)res->total_time_us / 1e6);
-    fwd_breaker_record(fw, d, op->probe);
+    record_outcome(fw, d, op->probe);
     op->probe = false;
     if (d == MUTT_DELIVERED) {
         mutt_counter_inc(fw->c_success);
@@ -413,29 +416,29 @@ static const char *auth_header(struct forward *fw)
     return fw->auth;
 }
 
-void fwd_send(struct fwd_op *op)
+static void attempt(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
     if (fw->stopping) {
         if (op->probe)
-            fwd_breaker_probe_abandoned(fw);
-        fwd_op_abandon(op);
+            probe_abandoned(fw);
+        op_abandon(op);
         return;
     }
     /* the breaker may have opened while a rate-limit call was out: no attempt then (W15) */
     if (!op->probe && fwd_breaker_holds(fw)) {
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     if (!op->body) {
-        json_t *p = mutt_moog_payload(op->alert, MUTT_VERSION, fwd_wall_ms() / 1000);
+        json_t *p = mutt_moog_payload(op->alert, MUTT_VERSION, wall_ms() / 1000);
         int rc = p ? mutt_event_dump_alloc(p, &op->body, &op->body_len) : MUTT_ENOMEM;
         json_decref(p);
         if (rc != 0) {
             op->body = NULL;
             if (op->probe)
-                fwd_breaker_probe_abandoned(fw);
+                probe_abandoned(fw);
             to_dlq(op, rc == MUTT_EINVAL ? "payload cannot be encoded" : "out of memory building the payload");
             return;
         }
@@ -464,20 +467,171 @@ void fwd_send(struct fwd_op *op)
     }
     if (rc == MUTT_EFULL || rc == MUTT_ENOMEM) {
         /* a local cap, not the destination: try again shortly, nothing counted */
-        fwd_wait_push(op, true);
+        wait_push(op, true);
         if (!uv_is_active((uv_handle_t *)&fw->rate_timer))
             uv_timer_start(&fw->rate_timer, on_rate_timer, STALL_RETRY_MS, 0);
         return;
     }
     /* the request itself is unusable (bad URL...): retried like a transport error */
     if (op->probe)
-        fwd_breaker_probe_abandoned(fw);
+        probe_abandoned(fw);
     op->probe = false;
     char reason[128];
     snprintf(reason, sizeof reason, "request not started: %s", mutt_strerror(rc));
     mutt_counter_inc(requests_child(fw, "fail", "http"));
     mutt_slo_record(fw->ctx->slo, MUTT_SLO_FORWARDER_AVAILABILITY, 0, 1); /* a failed delivery too */
     to_retry(op, reason, -1);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the breaker's verdicts acted on: forward_breaker.c decides, this file waits, pauses, sends   */
+
+static void on_probe_timer(uv_timer_t *t);
+
+/* Arms the probe timer when the breaker says a probe is due (or due for a fresh look). */
+static void arm_probe(struct forward *fw)
+{
+    if (!fw->timers_open || fw->stopping)
+        return;
+    int64_t delay = fwd_breaker_probe_delay_ms(fw, wall_ms());
+    if (delay >= 0)
+        uv_timer_start(&fw->probe_timer, on_probe_timer, (uint64_t)delay, 0);
+}
+
+/* After each update of the breaker view: CLOSED wakes the waiting alerts, anything else keeps
+ * relq paused and looks for the next probe. */
+static void on_breaker_view(struct forward *fw)
+{
+    if (fw->bmode == MUTT_BREAKER_CLOSED) {
+        if (fw->probe_state == FWD_PROBE_FETCHING)
+            fw->probe_state = FWD_PROBE_NONE;
+        if (fw->timers_open)
+            uv_timer_stop(&fw->probe_timer);
+        wake(fw);
+        return;
+    }
+    update_pause(fw);
+    arm_probe(fw);
+}
+
+static void on_decide_reply(void *priv, redisReply *reply, int status)
+{
+    struct fwd_op *op = priv;
+    struct forward *fw = op->fw;
+    fw->probe_state = FWD_PROBE_NONE;
+    const char *verdict = fwd_breaker_take_script_reply(fw, status == 0 ? reply : NULL);
+    if (verdict)
+        on_breaker_view(fw);
+    if (fw->stopping) {
+        op_abandon(op); /* a probe lock we took expires by itself */
+        return;
+    }
+    if (verdict && strcmp(verdict, "PROBE") == 0) {
+        fw->probe_state = FWD_PROBE_SENDING;
+        op->probe = true;
+        mutt_log_info("forward", "circuit breaker %s: this pod probes the destination with one alert",
+                      MUTT_FORWARD_BREAKER_NAME);
+        attempt(op);
+        return;
+    }
+    /* ALLOW (closed meanwhile: on_breaker_view woke the others), DENY, or the script failed: the
+     * alert goes first in line again */
+    wait_push(op, true);
+    if (verdict && strcmp(verdict, "ALLOW") == 0) {
+        wake(fw);
+        return;
+    }
+    update_pause(fw);
+    if (!verdict && fw->timers_open)
+        uv_timer_start(&fw->probe_timer, on_probe_timer, FWD_BREAKER_RECHECK_MS, 0);
+    else
+        arm_probe(fw);
+}
+
+/* op becomes the probe candidate: the script says whether this pod may send it. */
+static void decide_probe(struct forward *fw, struct fwd_op *op)
+{
+    fw->probe_state = FWD_PROBE_DECIDING;
+    update_pause(fw);
+    if (fwd_breaker_request_decide(fw, on_decide_reply, op) != 0) {
+        fw->probe_state = FWD_PROBE_NONE;
+        wait_push(op, true);
+        update_pause(fw);
+        uv_timer_start(&fw->probe_timer, on_probe_timer, FWD_BREAKER_RECHECK_MS, 0);
+    }
+}
+
+static void on_probe_timer(uv_timer_t *t)
+{
+    struct forward *fw = t->data;
+    if (fw->stopping || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw))
+        return;
+    struct fwd_op *op = wait_pop(fw);
+    if (op) {
+        decide_probe(fw, op);
+        return;
+    }
+    /* nothing held here: let relq pop one alert to probe with (admit hands it to decide_probe) */
+    fw->probe_state = FWD_PROBE_FETCHING;
+    update_pause(fw);
+}
+
+/* Our probe was never sent (stop, cannot build): its lock expires by itself. */
+static void probe_abandoned(struct forward *fw)
+{
+    if (fw->probe_state == FWD_PROBE_SENDING)
+        fw->probe_state = FWD_PROBE_NONE;
+    arm_probe(fw);
+}
+
+static void on_record_reply(void *priv, redisReply *reply, int status)
+{
+    struct forward *fw = priv;
+    fw->rpending--;
+    if (status == 0 && !fw->stopping) {
+        if (fwd_breaker_take_script_reply(fw, reply))
+            on_breaker_view(fw);
+    } else if (status != 0) {
+        arm_probe(fw);
+    }
+    maybe_stopped(fw); /* the stop may be waiting for this reply */
+}
+
+/* Feeds one attempt's outcome to the shared breaker. */
+static void record_outcome(struct forward *fw, enum mutt_delivery d, bool probe)
+{
+    if (!fw->breaker_enabled)
+        return;
+    if (probe && fw->probe_state == FWD_PROBE_SENDING)
+        fw->probe_state = FWD_PROBE_NONE;
+    int rc = fwd_breaker_request_record(fw, d, probe, on_record_reply, fw);
+    if (rc == 0)
+        fw->rpending++;
+    else if (rc < 0)
+        arm_probe(fw);
+}
+
+static void on_poll_reply(void *priv, redisReply *reply, int status)
+{
+    struct forward *fw = priv;
+    fw->rpending--;
+    if (fwd_breaker_take_poll_reply(fw, status == 0 && !fw->stopping ? reply : NULL))
+        on_breaker_view(fw);
+    maybe_stopped(fw);
+}
+
+static void poll_breaker(struct forward *fw)
+{
+    switch (fwd_breaker_request_poll(fw, on_poll_reply, fw)) {
+    case FWD_BREAKER_POLL_SENT:
+        fw->rpending++;
+        break;
+    case FWD_BREAKER_POLL_KNOWN:
+        update_pause(fw);
+        break;
+    case FWD_BREAKER_POLL_NONE:
+        break;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -488,7 +642,7 @@ static void on_rate_reply(void *priv, redisReply *reply, int status)
     struct fwd_op *op = priv;
     struct forward *fw = op->fw;
     if (fw->stopping) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
@@ -502,13 +656,13 @@ static void on_rate_reply(void *priv, redisReply *reply, int status)
             fw->rate_hold_until_ms = until;
             uv_timer_start(&fw->rate_timer, on_rate_timer, (uint64_t)wait, 0);
         }
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     /* allowed; or Redis failed, which fails open like the original (the completion that
      * follows needs Redis anyway) */
-    fwd_send(op);
+    attempt(op);
 }
 
 static void rate_check(struct fwd_op *op)
@@ -523,7 +677,7 @@ static void rate_check(struct fwd_op *op)
     int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 4, args, NULL,
                                 on_rate_reply, op);
     if (rc != 0)
-        fwd_send(op); /* fail open; see on_rate_reply */
+        attempt(op); /* fail open; see on_rate_reply */
 }
 
 /* Every alert passes here on its way to the destination, and again after waiting. */
@@ -531,14 +685,24 @@ static void admit(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
     if (fw->stopping) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
-    if (fwd_breaker_admit(fw, op))
-        return; /* held, or taken as the probe */
+    switch (fwd_breaker_admit(fw)) {
+    case FWD_BREAKER_PROBE:
+        decide_probe(fw, op);
+        return;
+    case FWD_BREAKER_HOLD:
+        wait_push(op, false);
+        update_pause(fw);
+        arm_probe(fw);
+        return;
+    case FWD_BREAKER_ADMIT:
+        break;
+    }
     if (rate_held(fw)) {
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     rate_check(op);
@@ -605,14 +769,14 @@ static void on_promote_reply(void *priv, redisReply *reply, int status)
     }
     if (fw->timers_open && !fw->stopping)
         uv_timer_start(&fw->promote_timer, on_promote_timer, next, 0);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_promote_timer(uv_timer_t *t)
 {
     struct forward *fw = t->data;
     char now[24], max[16];
-    snprintf(now, sizeof now, "%lld", (long long)fwd_wall_ms());
+    snprintf(now, sizeof now, "%lld", (long long)wall_ms());
     snprintf(max, sizeof max, "%d", PROMOTE_BATCH);
     const char *keys[] = {fw->retry_key, fw->source};
     const char *args[] = {now, max};
@@ -630,7 +794,7 @@ static void on_dlq_depth(void *priv, redisReply *reply, int status)
     fw->rpending--;
     if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
         mutt_gauge_set(fw->m_dlq_depth, (double)reply->integer);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_processing_depth(void *priv, int status, long long depth)
@@ -639,7 +803,7 @@ static void on_processing_depth(void *priv, int status, long long depth)
     fw->rpending--;
     if (status == 0)
         mutt_gauge_set(fw->m_processing_depth, (double)depth);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_gauge_timer(uv_timer_t *t)
@@ -650,7 +814,7 @@ static void on_gauge_timer(uv_timer_t *t)
             fw->rpending++;
         if (fw->consuming && mutt_relq_processing_depth(fw->relq, on_processing_depth, fw) == 0)
             fw->rpending++;
-        fwd_breaker_poll(fw);
+        poll_breaker(fw);
     }
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, GAUGE_INTERVAL_MS, 0);
 }
@@ -747,7 +911,7 @@ static void on_reap(uv_timer_t *t)
         done(fw->ctx, priv);
 }
 
-void fwd_maybe_stopped(struct forward *fw)
+static void maybe_stopped(struct forward *fw)
 {
     if (!fw->stopping || !fw->done || fw->busy > 0 || fw->rpending > 0 || !fw->relq_stopped)
         return;
@@ -765,7 +929,7 @@ static void on_relq_stopped(void *priv, int status)
     /* what is still in flight after the drain went back to the queue with the list: cancel it
      * (each cancelled request abandons its item) */
     mutt_http_client_stop(fw->http);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static int forward_start(struct mutt_ctx *ctx)
@@ -841,7 +1005,7 @@ static int forward_start(struct mutt_ctx *ctx)
     fw->running = true;
     /* hold until the first look at the shared breaker: a pod starting while it is OPEN must not
      * send (W15) */
-    fwd_update_pause(fw);
+    update_pause(fw);
     uv_timer_start(&fw->promote_timer, on_promote_timer, 0, 0);
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, 0, 0);
     mutt_log_info("forward", "consuming %s into %s -> %s (%zu in flight, breaker %s)", fw->source,
@@ -867,9 +1031,9 @@ static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *p
     uv_timer_stop(&fw->probe_timer);
     /* held alerts were never attempted: they go back to the queue with the processing list */
     struct fwd_op *op;
-    while ((op = fwd_wait_pop(fw)))
-        fwd_op_abandon(op);
-    fwd_update_pause(fw);
+    while ((op = wait_pop(fw)))
+        op_abandon(op);
+    update_pause(fw);
     uint64_t drain_ms = (uint64_t)mutt_config_int(ctx->cfg, MUTT_CFG_SHUTDOWN_TIMEOUT) * 1000u / 2u;
     if (mutt_relq_stop(fw->relq, drain_ms, on_relq_stopped, fw) != 0)
         on_relq_stopped(fw, 0);
