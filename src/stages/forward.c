@@ -31,6 +31,7 @@
 #include "mutt/relq.h"
 #include "mutt/retryset.h"
 #include "mutt/slo_counters.h"
+#include "mutt/stage_life.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -145,8 +146,10 @@ static void update_pause(struct forward *fw)
 {
     if (!fw->relq)
         return;
-    bool want = fw->stopping || fwd_breaker_holds(fw) || rate_held(fw) || fw->nwaiting > 0;
-    if (fw->probe_state == FWD_PROBE_FETCHING && !fw->stopping)
+    if (fw->life.state == MUTT_STAGE_STARTING && fw->bknown)
+        mutt_stage_life_set_state(&fw->life, MUTT_STAGE_RUNNING); /* first look at the breaker done */
+    bool want = mutt_stage_life_draining(&fw->life) || fwd_breaker_holds(fw) || rate_held(fw) || fw->nwaiting > 0;
+    if (fw->probe_state == FWD_PROBE_FETCHING && !mutt_stage_life_draining(&fw->life))
         want = false;
     if (want)
         mutt_relq_pause(fw->relq);
@@ -161,7 +164,7 @@ static void wake(struct forward *fw)
         return;
     fw->waking = true;
     size_t n = fw->nwaiting;
-    while (n-- > 0 && !fw->stopping && !fwd_breaker_holds(fw) && !rate_held(fw)) {
+    while (n-- > 0 && !mutt_stage_life_draining(&fw->life) && !fwd_breaker_holds(fw) && !rate_held(fw)) {
         struct fwd_op *op = wait_pop(fw);
         if (!op)
             break;
@@ -419,7 +422,7 @@ static const char *auth_header(struct forward *fw)
 static void attempt(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
-    if (fw->stopping) {
+    if (mutt_stage_life_draining(&fw->life)) {
         if (op->probe)
             probe_abandoned(fw);
         op_abandon(op);
@@ -491,7 +494,7 @@ static void on_probe_timer(uv_timer_t *t);
 /* Arms the probe timer when the breaker says a probe is due (or due for a fresh look). */
 static void arm_probe(struct forward *fw)
 {
-    if (!fw->timers_open || fw->stopping)
+    if (!fw->timers_open || mutt_stage_life_draining(&fw->life))
         return;
     int64_t delay = fwd_breaker_probe_delay_ms(fw, wall_ms());
     if (delay >= 0)
@@ -522,7 +525,7 @@ static void on_decide_reply(void *priv, redisReply *reply, int status)
     const char *verdict = fwd_breaker_take_script_reply(fw, status == 0 ? reply : NULL);
     if (verdict)
         on_breaker_view(fw);
-    if (fw->stopping) {
+    if (mutt_stage_life_draining(&fw->life)) {
         op_abandon(op); /* a probe lock we took expires by itself */
         return;
     }
@@ -564,7 +567,7 @@ static void decide_probe(struct forward *fw, struct fwd_op *op)
 static void on_probe_timer(uv_timer_t *t)
 {
     struct forward *fw = t->data;
-    if (fw->stopping || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw))
+    if (mutt_stage_life_draining(&fw->life) || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw))
         return;
     struct fwd_op *op = wait_pop(fw);
     if (op) {
@@ -588,7 +591,7 @@ static void on_record_reply(void *priv, redisReply *reply, int status)
 {
     struct forward *fw = priv;
     fw->rpending--;
-    if (status == 0 && !fw->stopping) {
+    if (status == 0 && !mutt_stage_life_draining(&fw->life)) {
         if (fwd_breaker_take_script_reply(fw, reply))
             on_breaker_view(fw);
     } else if (status != 0) {
@@ -615,7 +618,7 @@ static void on_poll_reply(void *priv, redisReply *reply, int status)
 {
     struct forward *fw = priv;
     fw->rpending--;
-    if (fwd_breaker_take_poll_reply(fw, status == 0 && !fw->stopping ? reply : NULL))
+    if (fwd_breaker_take_poll_reply(fw, status == 0 && !mutt_stage_life_draining(&fw->life) ? reply : NULL))
         on_breaker_view(fw);
     maybe_stopped(fw);
 }
@@ -641,7 +644,7 @@ static void on_rate_reply(void *priv, redisReply *reply, int status)
 {
     struct fwd_op *op = priv;
     struct forward *fw = op->fw;
-    if (fw->stopping) {
+    if (mutt_stage_life_draining(&fw->life)) {
         op_abandon(op);
         return;
     }
@@ -684,7 +687,7 @@ static void rate_check(struct fwd_op *op)
 static void admit(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
-    if (fw->stopping) {
+    if (mutt_stage_life_draining(&fw->life)) {
         op_abandon(op);
         return;
     }
@@ -767,7 +770,7 @@ static void on_promote_reply(void *priv, redisReply *reply, int status)
         if (reply->integer >= PROMOTE_BATCH)
             next = 0; /* more are due: go on at once */
     }
-    if (fw->timers_open && !fw->stopping)
+    if (fw->timers_open && !mutt_stage_life_draining(&fw->life))
         uv_timer_start(&fw->promote_timer, on_promote_timer, next, 0);
     maybe_stopped(fw);
 }
@@ -812,7 +815,7 @@ static void on_gauge_timer(uv_timer_t *t)
     if (mutt_redis_connected(fw->ctx->redis)) {
         if (mutt_redis_commandf(mutt_redis_cmd(fw->ctx->redis), on_dlq_depth, fw, "LLEN %s", fw->dlq) == 0)
             fw->rpending++;
-        if (fw->consuming && mutt_relq_processing_depth(fw->relq, on_processing_depth, fw) == 0)
+        if (mutt_stage_life_started(&fw->life) && mutt_relq_processing_depth(fw->relq, on_processing_depth, fw) == 0)
             fw->rpending++;
         poll_breaker(fw);
     }
@@ -900,20 +903,16 @@ static void release_all(struct forward *fw)
 static void on_reap(uv_timer_t *t)
 {
     struct forward *fw = t->data;
-    mutt_stage_done_cb *done = fw->done;
-    void *priv = fw->done_priv;
-    fw->done = NULL;
     release_all(fw);
     close_timers(fw);
-    fw->running = false;
     mutt_log_info("forward", "stopped");
-    if (done)
-        done(fw->ctx, priv);
+    mutt_stage_life_finish(&fw->life);
 }
 
 static void maybe_stopped(struct forward *fw)
 {
-    if (!fw->stopping || !fw->done || fw->busy > 0 || fw->rpending > 0 || !fw->relq_stopped)
+    /* out: ops alive, the stage's own Redis calls, and relq until its stop returned the list */
+    if (!mutt_stage_life_drained(&fw->life, fw->busy + fw->rpending + (fw->relq_stopped ? 0 : 1)))
         return;
     if (!uv_is_active((uv_handle_t *)&fw->reap_timer))
         uv_timer_start(&fw->reap_timer, on_reap, 0, 0);
@@ -935,11 +934,12 @@ static void on_relq_stopped(void *priv, int status)
 static int forward_start(struct mutt_ctx *ctx)
 {
     struct forward *fw = &g_forward;
-    if (fw->running)
+    if (mutt_stage_life_started(&fw->life))
         return MUTT_ESTATE;
     const struct mutt_config *cfg = ctx->cfg;
     memset(fw, 0, sizeof *fw);
     fw->ctx = ctx;
+    mutt_stage_life_init(&fw->life, "forward", ctx);
     fw->source = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
     fw->dlq = mutt_config_str(cfg, MUTT_CFG_MOOG_DLQ_NAME);
     fw->retry_key = mutt_config_str(cfg, MUTT_CFG_MOOG_RETRY_KEY);
@@ -1001,10 +1001,9 @@ static int forward_start(struct mutt_ctx *ctx)
         close_timers(fw);
         return rc;
     }
-    fw->consuming = true;
-    fw->running = true;
-    /* hold until the first look at the shared breaker: a pod starting while it is OPEN must not
-     * send (W15) */
+    /* STARTING: held until the first look at the shared breaker (update_pause moves it to
+     * RUNNING then): a pod starting while it is OPEN must not send (W15) */
+    mutt_stage_life_set_state(&fw->life, MUTT_STAGE_STARTING);
     update_pause(fw);
     uv_timer_start(&fw->promote_timer, on_promote_timer, 0, 0);
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, 0, 0);
@@ -1016,13 +1015,8 @@ static int forward_start(struct mutt_ctx *ctx)
 static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct forward *fw = &g_forward;
-    if (!fw->running) {
-        done(ctx, privdata);
-        return;
-    }
-    fw->stopping = true;
-    fw->done = done;
-    fw->done_priv = privdata;
+    if (!mutt_stage_life_begin_stop(&fw->life, done, privdata))
+        return; /* never started: done already ran */
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_inflight_changed, fw);
     uv_timer_stop(&fw->promote_timer);
@@ -1042,7 +1036,7 @@ static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *p
 static enum mutt_role_health forward_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
 {
     struct forward *fw = &g_forward;
-    if (!fw->running)
+    if (!mutt_stage_life_started(&fw->life))
         return MUTT_HEALTH_DOWN;
     if (fwd_breaker_health(fw, detail, detail_len))
         return MUTT_HEALTH_DEGRADED;
@@ -1062,7 +1056,7 @@ const struct mutt_stage mutt_forward_stage = {
 
 bool mutt_forward_running(void)
 {
-    return g_forward.running;
+    return mutt_stage_life_started(&g_forward.life);
 }
 
 size_t mutt_forward_busy(void)

@@ -15,6 +15,7 @@
 #include "mutt/forward_classify.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
+#include "mutt/stage_life.h"
 
 struct mutt_counter;
 struct mutt_gauge;
@@ -50,7 +51,10 @@ struct fwd_op {
 
 struct forward {
     struct mutt_ctx *ctx;
-    bool running, stopping, consuming, timers_open, relq_stopped, waking;
+    struct mutt_stage_life life; /* STOPPED / STARTING / RUNNING / DRAINING, and the stop's done */
+    bool timers_open;          /* the uv timers below are initialised and not closed */
+    bool relq_stopped;         /* stop: relq returned the processing list */
+    bool waking;               /* re-entrancy guard of wake() */
     struct mutt_relq *relq;
     struct mutt_http_client *http;
 
@@ -77,8 +81,6 @@ struct forward {
     size_t busy;               /* ops alive */
     size_t http_inflight;
     size_t rpending;           /* stage-level Redis calls out (promote, gauges, breaker) */
-    mutt_stage_done_cb *done;
-    void *done_priv;
 
     uv_timer_t promote_timer, gauge_timer, rate_timer, stall_timer, probe_timer, reap_timer;
 
