@@ -407,35 +407,42 @@ static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
 /* ------------------------------------------------------------------------------------------ */
 /* one item                                                                                    */
 
+/* W17 dlq mode: the item goes via the processing list into the DLQ, never dropped. True when
+ * it was taken (completed or abandoned); false for an item that is not a JSON object, which the
+ * unparseable path handles. */
+static bool shed_item(struct item_op *op, const char *data, size_t len)
+{
+    struct alert *al = op->al;
+    char reason[96];
+    snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
+             (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
+    mutt_counter_inc(al->shed_dlq);
+    json_error_t jerr;
+    op->ev = json_loadb(data, len, 0, &jerr);
+    if (json_is_object(op->ev)) {
+        json_object_set_new(op->ev, "shedding_reason", json_string(reason));
+        struct mutt_relq_push pushes[1];
+        size_t n = 0;
+        char *s = dlq_event(op->ev, "shed", &n);
+        if (!s) {
+            op_abandon(op);
+            return true;
+        }
+        add_payload(op, pushes, al->dlq, s, n);
+        op->label = ST_ERROR;
+        complete(op, pushes, 1);
+        return true;
+    }
+    json_decref(op->ev);
+    op->ev = NULL;
+    return false;
+}
+
 static void process(struct item_op *op, const char *data, size_t len)
 {
     struct alert *al = op->al;
-    if (al->bp.shedding) {
-        /* W17 dlq mode: via the processing list into the DLQ, never dropped */
-        char reason[96];
-        snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
-                 (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
-        mutt_counter_inc(al->shed_dlq);
-        json_error_t jerr;
-        op->ev = json_loadb(data, len, 0, &jerr);
-        if (json_is_object(op->ev)) {
-            json_object_set_new(op->ev, "shedding_reason", json_string(reason));
-            struct mutt_relq_push pushes[1];
-            size_t n = 0;
-            char *s = dlq_event(op->ev, "shed", &n);
-            if (!s) {
-                op_abandon(op);
-                return;
-            }
-            add_payload(op, pushes, al->dlq, s, n);
-            op->label = ST_ERROR;
-            complete(op, pushes, 1);
-            return;
-        }
-        json_decref(op->ev);
-        op->ev = NULL;
-        /* not an object: fall through to the unparseable path below */
-    }
+    if (al->bp.shedding && shed_item(op, data, len))
+        return;
 
     json_error_t jerr;
     op->ev = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
