@@ -4,8 +4,9 @@
  * atomic completion (D3): delivered = plain LREM; retry = ZADD into mutt:retry:moog + LREM (D4);
  * dead = LPUSH mutt:dlq:moog + LREM. Alerts held by the breaker or the rate limiter wait in this
  * stage's `waiting` list (they stay in the processing list, relq is paused so nothing more is
- * popped), never dropped (W13, W15). The breaker itself lives in forward_breaker.c.
- * Loop thread only; one instance per process. */
+ * popped), never dropped (W13, W15). forward_breaker.c keeps the breaker's view and answers
+ * with verdicts; this file acts on them (waits, pauses, probes, sends) and owns every callback.
+ * Lifecycle and stop go through stage_life. Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/forward.h"
 
