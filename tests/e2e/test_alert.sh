@@ -67,7 +67,7 @@ test_kill9_mid_stream_then_another_pod_finishes_exactly_once() {
         left=$(rc LLEN mutt:ingest_queue)
         [ "$left" -lt 9500 ] && break
     done
-    kill -KILL "$MUTT_PID"
+    helper_signal KILL "$MUTT_PID"
     e2e_log "killed pod alert-a with $left events still queued, $(rc LLEN mutt:processing:alerter:alert-a) in its" \
         "processing list, $(audit_rows) audit rows"
     [ "$left" -gt 0 ] || e2e_log "warning: the queue was already drained at the kill"

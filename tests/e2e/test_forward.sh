@@ -278,7 +278,7 @@ test_kill9_mid_flight_janitor_redelivers() {
     wait_ge 10 1 rcli llen "mutt:processing:moog:$POD-k" || t_fail "victim took nothing"
     wait_ge 10 1 sink_received || t_fail "nothing in flight"
     inflight=$(rcli llen "mutt:processing:moog:$POD-k")
-    kill -KILL "$victim"
+    helper_signal KILL "$victim"
     e2e_log "killed $victim with $inflight alerts in its processing list"
     sink_ctl "delay_ms=0"
     # another pod takes over: once the victim's heartbeat expires (3 s) its janitor (every 1 s)
