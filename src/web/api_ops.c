@@ -643,6 +643,15 @@ struct slo_extra {
     long window_hours[6];
 };
 
+/* /slo sums 6 windows of per-minute keys (up to 8640 HMGETs in Redis) per request, and a
+ * read-only key may ask in a loop: the body is reused for SLO_CACHE_MS. */
+#define SLO_CACHE_MS 1000
+static struct {
+    char *body; /* last /slo body (its "timestamp" says when it was computed) */
+    size_t len;
+    uint64_t at_ms; /* uv_now when computed */
+} slo_cache;
+
 static void on_slo(struct web_call *c, struct batch *b)
 {
     struct slo_extra *x = b->extra;
@@ -678,11 +687,25 @@ static void on_slo(struct web_call *c, struct batch *b)
     json_t *o = json_object();
     json_object_set_new(o, "timestamp", json_string(iso));
     json_object_set_new(o, "slos", list);
-    web_reply_obj(c, 200, o);
+    char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!body) {
+        web_reply_error(c, 500, "internal error", NULL);
+        return;
+    }
+    free(slo_cache.body);
+    slo_cache.body = body;
+    slo_cache.len = strlen(body);
+    slo_cache.at_ms = uv_now(c->ctx->loop);
+    web_reply_text(c, 200, body, slo_cache.len);
 }
 
 void web_slo(struct web_call *c)
 {
+    if (slo_cache.body && uv_now(c->ctx->loop) - slo_cache.at_ms < SLO_CACHE_MS) {
+        web_reply_text(c, 200, slo_cache.body, slo_cache.len);
+        return;
+    }
     struct batch *b = batch_new(c, on_slo);
     if (!b)
         return;
