@@ -274,6 +274,7 @@ static struct mutt_redis *make_redis(uv_loop_t *loop, const struct mutt_config *
         .reconnect_min_ms = 100,
         .reconnect_max_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_RECONNECT_MAX_MS),
         .max_inflight = (size_t)mutt_config_int(cfg, MUTT_CFG_REDIS_MAX_INFLIGHT),
+        .command_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_COMMAND_TIMEOUT_MS),
     };
     return mutt_redis_create(loop, &o);
 }

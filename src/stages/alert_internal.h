@@ -9,6 +9,7 @@
 
 #include "mutt/alert.h"
 #include "mutt/metrics.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/relq.h"
 
 enum status_label { ST_HANDLED = 0, ST_UNHANDLED, ST_POISON, ST_ERROR, ST_COUNT_ };
@@ -26,6 +27,7 @@ struct alert {
     uint64_t regex_hits_seen;
 
     const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
+    char source_bytes_key[MUTT_QUEUE_BYTES_KEY_MAX]; /* D52: its byte counter, kept by relq */
     const char *alert_queue;
     const char *dlq;
     int64_t max_retries;

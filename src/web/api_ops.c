@@ -16,6 +16,7 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/redis.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
@@ -30,7 +31,8 @@
 /* LREM the item from our processing list and, only if it was still there, push its rewritten
  * form to the target: a replay can neither duplicate nor lose an item (D5). */
 static const char LUA_REPLAY_PUSH[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) return 1 end "
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) "
+    "if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end return 1 end " /* D52: ingest byte counter */
     "return 0";
 /* Start-up: items a crashed replay left in our processing list go back to their DLQ. */
 static const char LUA_RECOVER[] =
@@ -542,11 +544,14 @@ static void on_popped(struct web_call *c, redisReply *reply)
         web_reply_error(c, 500, "internal error", NULL); /* the item stays in our list: recovered at start */
         return;
     }
-    const char *keys[] = {r->proc_key, r->target};
-    size_t keylens[] = {strlen(keys[0]), strlen(keys[1])};
+    char bytes_key[MUTT_QUEUE_BYTES_KEY_MAX];
+    bool to_ingest = strcmp(r->target, mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME)) == 0 &&
+                     mutt_queue_bytes_key(r->target, bytes_key, sizeof bytes_key) == 0;
+    const char *keys[] = {r->proc_key, r->target, bytes_key};
+    size_t keylens[] = {strlen(keys[0]), strlen(keys[1]), to_ingest ? strlen(bytes_key) : 0};
     const char *args[] = {r->item, r->rewritten};
     size_t arglens[] = {strlen(r->item), strlen(r->rewritten)};
-    web_evalsha(c, script_push, 2, keys, keylens, 2, args, arglens, on_pushed);
+    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, 2, args, arglens, on_pushed);
 }
 
 static void replay_next(struct web_call *c)
