@@ -26,9 +26,10 @@ struct mutt_redis_opts {
     uint64_t reconnect_max_ms;  /* backoff cap (default 5000) */
     size_t max_inflight;        /* per connection; above it commands fail with MUTT_EFULL */
     uint64_t command_timeout_ms; /* D48 (default 5000): when the oldest outstanding command of a
-                                    connection has no reply this long after it was sent (blocking
-                                    pops: their block time plus this; WAIT: its timeout plus
-                                    this), the connection is dropped and reconnected; its
+                                    connection has no reply this long after it was sent or became
+                                    the oldest (blocking pops: their block time plus this; WAIT:
+                                    its timeout plus this), the connection is dropped and
+                                    reconnected; its
                                     commands are answered MUTT_EDISCONNECTED ("in doubt": the
                                     server may still run them). The pub/sub connection sends no
                                     commands and relies on TCP keepalive. */

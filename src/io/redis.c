@@ -116,6 +116,7 @@ struct op {
     struct mutt_redis_conn *conn;
     struct op *prev, *next;  /* conn->oldest .. conn->newest */
     uint64_t deadline_ms;    /* uv_now by which the reply is due (D48) */
+    uint64_t wait_ms;        /* time the server may legitimately hold it (blocking pops, WAIT) */
     mutt_redis_reply_cb *cb;
     void *privdata;
     int script_id; /* -1 for plain commands */
@@ -939,6 +940,7 @@ static uint64_t blocking_wait_ms(int argc, const char **argv, const size_t *argv
 /* Appends an accepted command to the connection's list and arms the watch if it is the only one. */
 static void op_track(struct mutt_redis_conn *c, struct op *op, uint64_t extra_ms)
 {
+    op->wait_ms = extra_ms;
     op->deadline_ms = uv_now(c->r->loop) + c->r->command_timeout_ms + extra_ms;
     op->prev = c->newest;
     op->next = NULL;
@@ -986,10 +988,17 @@ static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
     bool was_oldest = c->oldest == op;
     op_unlink(op);
     if (was_oldest && c->ac == ac && c->state == CONN_READY) {
-        if (c->oldest)
+        if (c->oldest) {
+            /* the server only starts on the next command now (it may have waited behind a
+             * blocking pop): its time runs from here, its own block time included */
+            struct op *head = c->oldest;
+            uint64_t from_now = uv_now(c->r->loop) + c->r->command_timeout_ms + head->wait_ms;
+            if (head->deadline_ms < from_now)
+                head->deadline_ms = from_now;
             arm_command_timer(c);
-        else
+        } else {
             uv_timer_stop(&c->timer);
+        }
     }
     if (op->cb)
         op->cb(op->privdata, reply, status);

@@ -512,13 +512,15 @@ static void on_pop_reply(void *privdata, redisReply *reply, int status)
     if (status == 0 && reply) {
         size_t got = 0;
         if (reply->type == REDIS_REPLY_STRING && q->bytes_key) {
-            /* D52: BRPOPLPUSH cannot run a script; the counter follows in a second command
-             * (lost if we die in between: the janitor's reconcile repairs it) */
+            /* D52: BRPOPLPUSH cannot run a script; the counter follows in a second command, on
+             * the same connection as our reconcile so that one never lands in between (lost if
+             * we die first: the janitor's reconcile repairs it) */
             char n[24];
             snprintf(n, sizeof n, "%zu", reply->len);
             const char *argv[3] = {"DECRBY", q->bytes_key, n};
             size_t lens[3] = {6, strlen(q->bytes_key), strlen(n)};
-            mutt_redis_command(q->cmd, NULL, NULL, 3, argv, lens);
+            if (!q->bconn || mutt_redis_command(q->bconn, NULL, NULL, 3, argv, lens) != 0)
+                mutt_redis_command(q->cmd, NULL, NULL, 3, argv, lens);
         }
         if (q->state == RELQ_RUNNING) /* else they stay in our list: the stop returns them */
             take_items(q, reply, &got);
@@ -861,16 +863,17 @@ static void on_reconcile_reply(void *privdata, redisReply *reply, int status)
 }
 
 /* D52: the byte counter drifts (a pop whose DECRBY was lost, items written by other tools); every
- * janitor pass sets it back to what the source holds. */
+ * janitor pass sets it back to what the source holds. Sent on the dedicated connection, behind
+ * any blocking pop: a recount between a pop and its DECRBY would count that item twice. */
 static void reconcile_bytes(struct mutt_relq *q)
 {
-    if (!q->bytes_key)
+    if (!q->bytes_key || !q->bconn || !mutt_redis_conn_connected(q->bconn))
         return;
     char limit[24];
     snprintf(limit, sizeof limit, "%d", MUTT_QUEUE_BYTES_RECOUNT_MAX);
     const char *keys[2] = {q->source, q->bytes_key};
     const char *args[1] = {limit};
-    if (mutt_redis_evalsha(q->cmd, q->script_reconcile, 2, keys, NULL, 1, args, NULL, on_reconcile_reply, q) == 0)
+    if (mutt_redis_evalsha(q->bconn, q->script_reconcile, 2, keys, NULL, 1, args, NULL, on_reconcile_reply, q) == 0)
         q->pending++;
 }
 

@@ -413,10 +413,10 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
          * the script ran anyway, these events are queued without a 200: D2's "in doubt". */
         count_request(ing, REASON_REDIS);
         record_slo(ing, 503, op->start_ns);
-        if (code == MUTT_INGEST_PUSHED) {
+        if (code == MUTT_INGEST_PUSHED || status == MUTT_EDISCONNECTED) {
             mutt_counter_add(ing->in_doubt, (double)op->accepted);
             mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
-                        "%zu events were queued after the request had already been answered", op->accepted);
+                        "%zu events may be queued though the request had already been answered", op->accepted);
         }
         goto out;
     }
@@ -440,6 +440,8 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
         const char *why = status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR ? reply->str
                                                                                          : mutt_strerror(status);
         mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL, "503 redis: %s", why);
+        if (status == MUTT_EDISCONNECTED) /* D48: the script may have run before the drop */
+            mutt_counter_add(ing->in_doubt, (double)op->accepted);
         add_retry_after(req, REDIS_DOWN_RETRY_AFTER_S);
         mutt_http_reply_status_error(req, 503, "Redis unavailable");
         count_request(ing, REASON_REDIS);
@@ -721,7 +723,8 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
         m, "mutt_ingest_inflight_bytes",
         "Body bytes of ingest requests waiting for their Redis push (capped by INGEST_INFLIGHT_BYTES).", NULL);
     ing->in_doubt = mutt_metrics_counter(m, "mutt_ingest_events_in_doubt_total",
-                                         "Events queued after their request had been answered 503 (deadline).", NULL);
+                                         "Events that may be queued though their request got a 503 (deadline, or the "
+                                         "connection dropped with the push outstanding).", NULL);
     if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->inflight_bytes_g)
         return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
