@@ -415,7 +415,7 @@ test_metrics_summary_chart_and_depths() {
 }
 
 test_dlq_list_and_replay_is_atomic_and_audited() {
-    rcli del mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:alert_queue >/dev/null
+    rcli del mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:ingest_queue:bytes mutt:alert_queue >/dev/null
     rcli lpush mutt:dlq:alerter '{"hostname":"h1","_dlq_reason":"x","_replay_count":1}' '{"hostname":"h2"}' 'not json' >/dev/null
     rcli lpush mutt:dlq:dead '{"hostname":"d1","_origin":"alert"}' '{"hostname":"d2","_origin":"mars"}' >/dev/null
     adm GET /dlq
@@ -427,6 +427,7 @@ test_dlq_list_and_replay_is_atomic_and_audited() {
     assert_eq 2 "$(jqb .replayed)"
     assert_eq 1 "$(jqb .skipped)"
     assert_eq 2 "$(rcli llen mutt:ingest_queue)"
+    assert_eq "$(rcli eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 mutt:ingest_queue)" "$(rcli get mutt:ingest_queue:bytes)" "D52: the replay counted its bytes"
     assert_eq 1 "$(rcli llen mutt:dlq:alerter)" "the unreadable item stays in the DLQ"
     assert_eq 2 "$(rcli lrange mutt:ingest_queue 0 -1 | jq -s 'map(select(.hostname=="h1"))[0]._replay_count')"
     assert_eq 0 "$(rcli keys 'mutt:processing:web:*' | grep -c . || true)"
