@@ -511,6 +511,7 @@ t_run "Redis fault drill under load: nothing acknowledged lost" \
     test_redis_fault_drill_under_load_loses_nothing_acknowledged
 bash "$SERVICES" start-redis >/dev/null 2>&1 || true # whatever the drill left behind
 t_run "SIGTERM exits 0" test_sigterm_exits_0
-t_run "in-flight byte budget: 503 + Retry-After while Redis is stalled" test_inflight_budget_refuses_while_redis_is_stalled
 t_run "D11: two reuseport processes share the ingest port" test_two_reuseport_processes_share_the_ingest_port
+# last: it runs its own process on INGESTOR_PORT, which a failure would leave running
+t_run "in-flight byte budget: 503 + Retry-After while Redis is stalled" test_inflight_budget_refuses_while_redis_is_stalled
 t_summary
