@@ -21,6 +21,8 @@
 #include <jansson.h>
 
 #include "mutt/config.h"
+#include "mutt/event.h"
+#include "mutt/redact.h"
 #include "mutt/timefmt.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -88,6 +90,8 @@ char *mutt_relay_line_to_event(const char *line, size_t len, const char *default
     if (line[lead] == '{') {
         json_t *obj = json_loadb(line + lead, len - lead, JSON_REJECT_DUPLICATES, NULL);
         if (json_is_object(obj)) {
+            /* D35: `_` fields are MUTT's own; the ingest API would strip them too */
+            mutt_event_strip_reserved(obj);
             char *out = json_dumps(obj, JSON_COMPACT);
             json_decref(obj);
             return out;
@@ -253,7 +257,8 @@ static long post_once(struct relay *r, const char *body, size_t len)
     curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     CURLcode rc = curl_easy_perform(r->curl);
     if (rc != CURLE_OK) {
-        fprintf(stderr, "relay: POST %s: %s\n", r->url, curl_easy_strerror(rc));
+        char shown[MUTT_REDACT_URL_MAX]; /* --url may carry credentials (CONTRACT §9) */
+        fprintf(stderr, "relay: POST %s: %s\n", mutt_redact_url(r->url, shown, sizeof shown), curl_easy_strerror(rc));
         return 0;
     }
     long code = 0;
@@ -298,7 +303,9 @@ static enum post_outcome post_batch(struct relay *r, const char *body, size_t le
             return POST_DONE;
         }
         if (code == 401 || code == 403) {
-            fprintf(stderr, "relay: HTTP %ld from %s: the API refused INGEST_API_KEY\n", code, r->url);
+            char shown[MUTT_REDACT_URL_MAX];
+            fprintf(stderr, "relay: HTTP %ld from %s: the API refused INGEST_API_KEY\n", code,
+                    mutt_redact_url(r->url, shown, sizeof shown));
             return POST_FATAL;
         }
         if (code == 413 && n > 1) {

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "mutt/ctx.h"
+#include "mutt/unhandled_key.h"
 
 extern const struct mutt_stage mutt_alert_stage;
 
@@ -144,39 +145,45 @@ struct mutt_alert_unhandled_hit {
     int64_t threshold;     /* unhandled_threshold, read live */
     int64_t expiry_s;      /* unhandled_expiry_seconds, read live */
     int64_t now_ms;        /* wall clock (first_seen / last_seen) */
+    int64_t max_templates; /* unhandled_max_templates_per_host, read live (D62) */
 };
 
-/* status 0 with trigger = true exactly once per (hostname, template) window: the caller pushes
- * the meta-alert. Any other status: MUTT_EDISCONNECTED / MUTT_ECANCELED / MUTT_EIO. */
-typedef void mutt_alert_unhandled_cb(void *privdata, int status, bool trigger);
+enum mutt_alert_unhandled_verdict {
+    MUTT_ALERT_UNHANDLED_COUNTED, /* counted, no meta-alert */
+    MUTT_ALERT_UNHANDLED_TRIGGER, /* counted and this event raises the window's meta-alert */
+    MUTT_ALERT_UNHANDLED_CAPPED,  /* a new template for a host already at max_templates: not tracked */
+};
+
+/* status 0 with MUTT_ALERT_UNHANDLED_TRIGGER exactly once per (hostname, template) window: the
+ * caller pushes the meta-alert. Any other status: MUTT_EDISCONNECTED / MUTT_ECANCELED / MUTT_EIO
+ * (verdict then meaningless). */
+typedef void mutt_alert_unhandled_cb(void *privdata, int status, enum mutt_alert_unhandled_verdict verdict);
 
 /* Borrows redis and cfg (WEBUI_* keys for the GET's auth); copies prefix (UNHANDLED_PREFIX).
  * Registers its scripts. NULL on OOM. */
 struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
                                                          const char *prefix);
 void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fine */
-/* Counts one event in ONE Lua call: counter `<prefix>:<hostname>:<hash16 of template>` (EXPIRE
- * expiry_s set at the first increment: a fixed window), marker `<counter>:triggered` set with
- * the counter's remaining TTL when the count reaches >= threshold; top ZSET `<prefix>:_top` and
- * info hash `<prefix>:_info:<hostname>:<hash16>` (hostname, template, sample, first_seen,
- * last_seen) for the GET. Returns 0 and calls cb exactly once, or fails synchronously. */
+/* Counts one event in ONE Lua call, keys named by unhandled_key.h (D36): counter
+ * `<prefix>:c:<member>` (EXPIRE expiry_s set at the first increment: a fixed window), marker
+ * `<prefix>:m:<member>` set with the counter's remaining TTL when the count reaches >= threshold;
+ * top ZSET `<prefix>:_top` of members `<hostlen>:<hostname>:<hash16>` and info hash
+ * `<prefix>:i:<member>` (hostname, template, sample, first_seen, last_seen) for the GET; the
+ * host's tracked templates `<prefix>:h:<hostlen>:<hostname>` for the max_templates cap (D62).
+ * Returns 0 and calls cb exactly once, or fails synchronously (MUTT_EINVAL: a hostname too long
+ * for a key, MUTT_ENOMEM, or a Redis error). */
 int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
                                mutt_alert_unhandled_cb *cb, void *privdata);
-/* Counter and marker keys and the template for a message (pure; tmpl cap >= 3*len+1 avoids
- * cutting). Returns 0 or MUTT_EINVAL when a key does not fit. */
-int mutt_alert_unhandled_keys(const char *prefix, const char *hostname, const char *message, size_t len,
-                              char *counter, size_t counter_len, char *marker, size_t marker_len, char *tmpl,
-                              size_t tmpl_len);
 const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
 /* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
  * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
 int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
 /* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
- * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:_info:,
+ * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:i:,
  * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */
 extern const char mutt_alert_unhandled_top_lua[];
-#define MUTT_ALERT_UNHANDLED_TOP_SUFFIX ":_top"
-#define MUTT_ALERT_UNHANDLED_INFO_SUFFIX ":_info:"
+#define MUTT_ALERT_UNHANDLED_TOP_SUFFIX MUTT_UNHANDLED_TOP_SUFFIX
+#define MUTT_ALERT_UNHANDLED_INFO_SUFFIX MUTT_UNHANDLED_INFO_SUFFIX
 #define MUTT_ALERT_UNHANDLED_GET_PAGES 10
 
 #endif

@@ -69,8 +69,21 @@ void mutt_event_rules_init_default(struct mutt_event_rules *rules);
  * list is allowed). Returns 0, or MUTT_EINVAL (too many or too long entries; rules unchanged). */
 int mutt_event_rules_set_required(struct mutt_event_rules *rules, const char *csv);
 
-/* Normalises `ev` in place (CONTRACT §3, D8, D9, D33), in this order:
- *  - a stray `api_key` is removed (D33);
+/* The first REQUIRED_FIELDS entry that `ev` lacks or holds as anything but a non-blank string
+ * (the check mutt_event_normalize makes, for stages that read events back from a queue), or NULL
+ * when all are there. The name is owned by rules. */
+const char *mutt_event_missing_required(const json_t *ev, const struct mutt_event_rules *rules);
+
+/* D35: removes every top-level field whose name begins with '_' (MUTT's own: `_retry_count`,
+ * `_replay_count`, `_origin`, `_dlq_*`, ids, ...; a client must not steer the pipeline with them)
+ * and returns how many it removed (the stage counts them in
+ * mutt_ingest_reserved_fields_stripped_total). Only for events from clients: queue items keep
+ * theirs (D33). Not an object: 0. Cannot fail. */
+size_t mutt_event_strip_reserved(json_t *ev);
+
+/* Normalises `ev` in place (CONTRACT §3, D8, D9, D33, D35), in this order:
+ *  - a stray `api_key` is removed (D33), and every top-level `_` field (D35,
+ *    mutt_event_strip_reserved: call it first to count them);
  *  - `severity` is an alias of `syslog_severity` (consumed and removed when syslog_severity is
  *    absent); a number 0..7, a numeric string "0".."7" or a name (emerg/emergency/panic, alert,
  *    crit/critical, err/error, warning/warn, notice, info/informational, debug; Major 3, Minor 4;
@@ -90,6 +103,14 @@ int mutt_event_rules_set_required(struct mutt_event_rules *rules, const char *cs
  * at fault, or NULL) or MUTT_ENOMEM. On error the event may be partly normalised: drop it. */
 int mutt_event_normalize(json_t *ev, const struct mutt_event_rules *rules, char *err,
                          size_t errlen, const char **err_field);
+
+/* MAX_EVENT_BYTES applies to what is stored: the compact serialisation of the NORMALISED event
+ * (a trap message built from `variables`, a severity text or re-encoded reals can make it larger
+ * than the client sent), not counting the two id fields the stage adds afterwards (their size is
+ * fixed by MUTT, not by the client). Returns 0, or MUTT_EINVAL with "event is N bytes after
+ * normalisation, over MAX_EVENT_BYTES (M)" in err (the item is rejected like any invalid one,
+ * D8). */
+int mutt_event_check_size(const json_t *ev, size_t max_event_bytes, char *err, size_t errlen);
 
 /* Normalised syslog severity 0..7 of an event, -1 when it has none. */
 int mutt_event_severity(const json_t *ev);

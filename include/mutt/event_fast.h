@@ -23,7 +23,7 @@ struct mutt_event_fast {
  *  - is valid JSON whose compact form differs from the input only by whitespace (no reals, no
  *    "-0", no escapes other than \" \\ \b \f \n \r \t, no duplicate keys, nesting <= 16),
  *  - is at most max_event_bytes compact,
- *  - needs nothing from mutt_event_normalize: no api_key, _correlation_id or _event_id;
+ *  - needs nothing from mutt_event_normalize: no api_key, no top-level key beginning with '_' (D35);
  *    syslog_severity an integer 0..7 or absent along with severity; hostname and message
  *    non-empty strings (hostname <= MUTT_EVENT_HOSTNAME_MAX bytes); timestamp absent, null or a
  *    valid date-time string; every required field a non-blank string.

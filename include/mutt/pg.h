@@ -12,6 +12,13 @@
 
 struct mutt_pg;
 
+/* How far a TLS connection checks the server (D55, DB_TLS_VERIFY). */
+enum mutt_pg_tls_verify {
+    MUTT_PG_TLS_VERIFY_NONE = 0, /* sslmode=require: encrypted, any certificate */
+    MUTT_PG_TLS_VERIFY_CA,       /* sslmode=verify-ca: signed by ca_file */
+    MUTT_PG_TLS_VERIFY_FULL,     /* sslmode=verify-full: signed by ca_file and naming the host */
+};
+
 struct mutt_pg_opts {
     const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr) */
     int port;
@@ -19,8 +26,9 @@ struct mutt_pg_opts {
     const char *user;
     const char *pass_current;
     const char *pass_next;
-    bool tls;                  /* sslmode=require (verify-full when ca_file set) else disable */
-    const char *ca_file;
+    bool tls;                  /* false: sslmode=disable; true: sslmode per tls_verify */
+    enum mutt_pg_tls_verify tls_verify;
+    const char *ca_file;       /* sslrootcert (NULL/"" = libpq's default) */
     int pool_min;
     int pool_max;
     size_t queue_max;          /* queued (not yet sent) queries; above it: MUTT_EFULL */

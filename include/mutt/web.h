@@ -38,7 +38,7 @@ struct web_call {
     struct mutt_http_req *req;
     const struct mutt_api_endpoint *ep;
     enum mutt_api_role role;
-    char changed_by[112];    /* D18: webui_api:<8 hex> or X-Actor */
+    char changed_by[112];    /* D18/D46: webui_api:<8 hex> */
     const char *cid;         /* correlation id (borrowed from req) */
     const char *conflict;    /* 409 message when a query hits a unique violation (23505) */
     const char *notfound;    /* 404 message for handlers that use web_query_one */
@@ -46,6 +46,13 @@ struct web_call {
     void *data;
     void (*free_data)(void *);
     int status;              /* HTTP status sent (metrics) */
+    /* When set, a failed Redis step (error reply, disconnect) calls this instead of answering
+     * 503/500 and ending the call: a multi-step write finishes what it did (audit) first. The
+     * hook must end the call (exactly one web_done, usually through a reply). */
+    void (*on_redis_failed)(struct web_call *c, int status);
+    bool outlives_request;   /* a write: once started, its chain of steps runs to the end even
+                                after the deadline answered the client 503 (issue 11); only the
+                                answer is cut. Reads stop at the next step instead. */
     void *next;              /* private to api.c: the pending backend callback */
 };
 
@@ -74,6 +81,9 @@ void web_unhandled(struct web_call *c);
 int web_script_id(const char *name);
 int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
 void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */
+/* api_ops.c: the janitor returning dead web pods' replay lists (deadlists.h); 0 or MUTT_ENOMEM */
+int web_ops_janitor_start(struct mutt_ctx *ctx);
+void web_ops_janitor_stop(void);
 
 /* ---- replies (each ends the call) ---- */
 void web_done(struct web_call *c);

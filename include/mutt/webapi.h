@@ -104,14 +104,13 @@ char *mutt_api_version_body(void);
 enum mutt_api_role { MUTT_API_NONE = 0, MUTT_API_READONLY, MUTT_API_ADMIN };
 
 /* Which key `given` (glen bytes) is: both keys are always compared, in time independent of
- * where they differ. Empty/NULL keys match nothing. */
+ * where they differ. Empty/NULL keys match nothing. A key equal to both (a misconfiguration the
+ * config check refuses) is read-only. */
 enum mutt_api_role mutt_api_key_role(const char *given, size_t glen, const char *admin, const char *readonly);
 
 /* D18: "webui_api:<first 8 hex of sha256(key)>" into buf (>= 20 bytes). */
 void mutt_api_changed_by(const char *key, size_t klen, char *buf, size_t buflen);
 
-/* X-Actor values accepted as changed_by: 1..100 bytes of printable ASCII. */
-bool mutt_api_actor_valid(const char *s, size_t len);
 
 /* ---- paging and filters (D18) -------------------------------------------------------------- */
 

@@ -263,6 +263,30 @@ static void local_url(const struct mutt_config *cfg, int port, const char *path,
     snprintf(buf, len, "%s://%s%s%s:%d%s", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "", port, path);
 }
 
+/* TLS_CA_FILE of the running command (NULL = the system store); set by mutt_cli_run. The CLI is
+ * one command per process, so a file-level setting is its whole lifetime. */
+static const char *cli_tls_ca_file;
+
+/* Whether `url` names a loopback host (127.0.0.0/8, ::1, localhost). */
+static bool url_is_loopback(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool loopback = false;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+        size_t n = strlen(host);
+        if (n > 2 && host[0] == '[' && host[n - 1] == ']') { /* IPv6 literal */
+            memmove(host, host + 1, n - 2);
+            host[n - 2] = '\0';
+        }
+        loopback = mutt_compliance_host_is_loopback(host);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return loopback;
+}
+
 /* Returns the HTTP status (0 when nothing answered; curl's reason in err). */
 static long http_call(const char *url, const char *api_key, const char *post_body, struct body *out, char *err,
                       size_t errlen)
@@ -287,9 +311,19 @@ static long http_call(const char *url, const char *api_key, const char *post_bod
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    /* our own listener, reached by address: its certificate names the service, not 127.0.0.1 */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    if (url_is_loopback(url)) {
+        /* Our own listener on loopback: its certificate names the service, not 127.0.0.1, and
+         * the traffic never leaves the host, so only local root could stand in for it. */
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    } else {
+        /* Across a network (BIND_ADDR is a real address): full verification, peer and name (the
+         * certificate must carry that IP address), against TLS_CA_FILE or the system store. */
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        if (cli_tls_ca_file)
+            curl_easy_setopt(h, CURLOPT_CAINFO, cli_tls_ca_file);
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -434,6 +468,8 @@ int mutt_cli_run(const char *command, int argc, char **argv, struct mutt_config 
         if (strcmp(commands[i].name, command) != 0)
             continue;
         curl_global_init(CURL_GLOBAL_DEFAULT);
+        const char *ca = mutt_config_str(cfg, MUTT_CFG_TLS_CA_FILE);
+        cli_tls_ca_file = ca[0] ? ca : NULL;
         int rc = commands[i].run(argc, argv, cfg);
         curl_global_cleanup();
         return rc;
@@ -453,7 +489,9 @@ void mutt_cli_usage(FILE *out)
             "  send-event [--message M] [--host H]\n"
             "                      post a test event to the local ingest API\n"
             "  backup FILE         tar.gz: config without secrets, dynamic config, rules, dev hosts, teams\n"
-            "  restore FILE        restore a backup (one transaction; refuses a newer schema)\n"
+            "  restore [--max-bytes N] FILE\n"
+            "                      restore a backup (one transaction; refuses a newer schema and an\n"
+            "                      archive expanding beyond N bytes, default 64 MiB)\n"
             "  retention [--dry-run]\n"
             "                      run the retention policy once (dry run only counts)\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"

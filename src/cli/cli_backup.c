@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +24,17 @@
 #include "mutt/migrate.h"
 #include "mutt/pg.h"
 #include "mutt/pod.h"
+#include "mutt/redact.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
 #define FORMAT_NAME "mutt-backup"
 #define FORMAT_VERSION 1
 #define MAX_MEMBER_BYTES (256u << 20) /* a member larger than this is not one of ours */
+/* Default of `restore --max-bytes`: what the whole archive may expand to (every entry, read or
+ * skipped, and its headers). A config backup is kilobytes to a few MiB; the cap makes a
+ * decompression bomb fail fast instead of filling memory or disk-backed swap (D64). */
+#define RESTORE_MAX_BYTES_DEFAULT (64ll << 20)
 #define RULES_CHANNEL "mutt:rules:updates" /* CONTRACT §4, W32: alerters reload within 1 s */
 
 /* The three tables, in restore order, with their JSON member. ORDER BY makes a backup of the
@@ -86,7 +93,9 @@ static json_t *read_dynamic(redisContext *c, const char *cmd)
     return out;
 }
 
-/* The static config as KEY=VALUE lines: every key not at its default, secrets left out. */
+/* The static config as KEY=VALUE lines: every key not at its default, secrets left out, and
+ * credentials inside URL values (MOOG_WEBHOOK_URL=https://user:pw@...) masked: they are secrets
+ * too (CONTRACT §9). */
 static char *static_conf(const struct mutt_config *cfg)
 {
     char *buf = NULL;
@@ -99,7 +108,8 @@ static char *static_conf(const struct mutt_config *cfg)
         const struct mutt_cfg_def *d = &mutt_cfg_defs[k];
         if (d->type == MUTT_CFG_T_SECRET || mutt_config_source(cfg, (enum mutt_cfg_key)k) == MUTT_CFG_SRC_DEFAULT)
             continue;
-        fprintf(f, "%s=%s\n", d->name, mutt_config_str(cfg, (enum mutt_cfg_key)k));
+        char shown[MUTT_REDACT_URL_MAX];
+        fprintf(f, "%s=%s\n", d->name, mutt_redact_url(mutt_config_str(cfg, (enum mutt_cfg_key)k), shown, sizeof shown));
     }
     fclose(f);
     return buf;
@@ -146,6 +156,8 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg)
     int rc = CLI_FAIL;
     char *members[NTABLES] = {0};
     char *dyn_text = NULL, *manifest_text = NULL, *conf_text = NULL, *tmp = NULL;
+    int tmp_fd = -1;
+    bool tmp_created = false;
     json_t *dyn = NULL, *manifest = NULL;
     struct archive *a = NULL;
     char msg[300];
@@ -192,18 +204,24 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg)
         goto out;
     }
 
-    /* Written beside the target and renamed: a failed backup never leaves half a file at FILE. */
+    /* Written beside the target and renamed: a failed backup never leaves half a file at FILE.
+     * The name is predictable, so it is created with O_EXCL|O_NOFOLLOW: whatever already sits
+     * there (a stale file, a symlink planted to redirect the write) is neither followed nor
+     * truncated nor removed; the backup fails instead. 0600: config data, owner only. */
     if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
         tmp = NULL;
         goto out;
     }
+    tmp_fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (tmp_fd < 0) {
+        fprintf(stderr, "backup: cannot create %s: %m\n", tmp);
+        goto out;
+    }
+    tmp_created = true;
     a = archive_write_new();
     if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
         goto archive_fail;
-    mode_t old_mask = umask(077); /* config data: owner only */
-    int open_rc = archive_write_open_filename(a, tmp);
-    umask(old_mask);
-    if (open_rc != ARCHIVE_OK)
+    if (archive_write_open_fd(a, tmp_fd) != ARCHIVE_OK)
         goto archive_fail;
     if (add_member(a, "manifest.json", manifest_text, strlen(manifest_text), tv.tv_sec) != 0 ||
         add_member(a, "mutt.conf", conf_text, strlen(conf_text), tv.tv_sec) != 0 ||
@@ -214,6 +232,12 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg)
             goto archive_fail;
     if (archive_write_close(a) != ARCHIVE_OK)
         goto archive_fail;
+    if (close(tmp_fd) != 0) { /* archive_write_open_fd leaves the descriptor to us */
+        tmp_fd = -1;
+        fprintf(stderr, "backup: cannot write %s: %m\n", tmp);
+        goto out;
+    }
+    tmp_fd = -1;
     if (rename(tmp, path) != 0) {
         fprintf(stderr, "backup: cannot write %s: %m\n", path);
         goto out;
@@ -226,8 +250,10 @@ archive_fail:
 out:
     if (a)
         archive_write_free(a);
-    if (tmp && rc != CLI_OK)
-        unlink(tmp);
+    if (tmp_fd >= 0)
+        close(tmp_fd);
+    if (tmp_created && rc != CLI_OK)
+        unlink(tmp); /* ours only: a file that was already there stays */
     free(tmp);
     for (size_t i = 0; i < NTABLES; i++)
         free(members[i]);
@@ -249,8 +275,9 @@ static const char *const member_names[M__COUNT] = {"manifest.json", "dynamic_con
                                                    "dev_hosts.json", "teams.json"};
 
 /* Reads the members we know into texts[] (malloc'd, NUL-terminated). Returns 0, or -1 with the
- * reason printed (exit 2: not a MUTT backup) or -2 (exit 1: I/O). */
-static int read_archive(const char *path, char *texts[M__COUNT])
+ * reason printed (exit 2: not a MUTT backup, or larger than max_bytes once expanded) or -2
+ * (exit 1: I/O). Nothing is applied before this returns 0. */
+static int read_archive(const char *path, int64_t max_bytes, char *texts[M__COUNT])
 {
     struct archive *a = archive_read_new();
     if (!a)
@@ -266,6 +293,19 @@ static int read_archive(const char *path, char *texts[M__COUNT])
     int rc = 0, hr;
     while ((hr = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
         const char *name = archive_entry_pathname(e);
+        /* Checked before the entry is read or skipped: skipping a gzip stream still inflates
+         * it. Bytes so far (headers included) plus the size the header declares (for a sparse
+         * entry, its full logical size). */
+        la_int64_t declared = archive_entry_size(e);
+        la_int64_t so_far = archive_filter_bytes(a, 0);
+        if (declared < 0 || so_far < 0 || declared > max_bytes || so_far > max_bytes - declared) {
+            fprintf(stderr,
+                    "restore: %s expands to more than --max-bytes=%lld bytes (at %s); nothing was restored "
+                    "(raise --max-bytes if the archive is genuine)\n",
+                    path, (long long)max_bytes, name ? name : "?");
+            rc = -1;
+            break;
+        }
         int m = -1;
         for (int i = 0; i < M__COUNT; i++)
             if (name && strcmp(name, member_names[i]) == 0)
@@ -311,11 +351,30 @@ static int read_archive(const char *path, char *texts[M__COUNT])
 
 int cli_restore(int argc, char **argv, struct mutt_config *cfg)
 {
-    if (argc != 1) {
-        fprintf(stderr, "restore: usage: mutt restore FILE\n");
+    const char *path = NULL;
+    int64_t max_bytes = RESTORE_MAX_BYTES_DEFAULT;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            errno = 0;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (errno || !end || *end || end == argv[i] || v < 1) {
+                fprintf(stderr, "restore: --max-bytes %s: must be a positive number of bytes\n", argv[i]);
+                return CLI_USAGE;
+            }
+            max_bytes = v;
+        } else if (!path && argv[i][0] != '-') {
+            path = argv[i];
+        } else {
+            path = NULL;
+            break;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "restore: usage: mutt restore [--max-bytes N] FILE (N defaults to %lld, 64 MiB)\n",
+                (long long)RESTORE_MAX_BYTES_DEFAULT);
         return CLI_USAGE;
     }
-    const char *path = argv[0];
     char *texts[M__COUNT] = {0};
     json_t *j[M__COUNT] = {0};
     PGconn *pg = NULL;
@@ -325,7 +384,7 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
     int rc = CLI_FAIL;
     char msg[300];
 
-    int ar = read_archive(path, texts);
+    int ar = read_archive(path, max_bytes, texts);
     if (ar != 0) {
         rc = ar == -1 ? CLI_USAGE : CLI_FAIL;
         goto out;

@@ -15,6 +15,7 @@
 #include "mutt/app.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
+#include "mutt/redact.h"
 #include "mutt/secrets.h"
 
 static int check_redis(const struct mutt_config *cfg, FILE *out)
@@ -128,14 +129,15 @@ static int check_vault(struct mutt_config *cfg, FILE *out)
         fprintf(out, "vault: not_configured\n");
         return 0;
     }
-    char err[512] = "";
+    char err[512] = "", addr[MUTT_REDACT_URL_MAX];
+    mutt_redact_url(mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR), addr, sizeof addr);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = mutt_secrets_load_once(cfg, 5000, err, sizeof(err));
     if (rc != 0) {
-        fprintf(out, "vault: FAIL %s: %s\n", mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR), err);
+        fprintf(out, "vault: FAIL %s: %s\n", addr, err);
         return 1;
     }
-    fprintf(out, "vault: ok %s (secrets read)\n", mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR));
+    fprintf(out, "vault: ok %s (secrets read)\n", addr);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/redact.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -92,12 +93,14 @@ void mutt_config_report_free(struct mutt_config_report *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Secret values never reach a report line (CONTRACT §9). */
-static const char *shown(enum mutt_cfg_key key, const char *value)
+/* Secret values never reach a report line (CONTRACT §9), nor do credentials inside a URL
+ * (MOOG_WEBHOOK_URL=https://user:pw@...): every other value goes through the URL redactor,
+ * which leaves non-URLs alone. `buf` holds the result when one is needed. */
+static const char *shown(enum mutt_cfg_key key, const char *value, char *buf, size_t len)
 {
     if (mutt_cfg_defs[key].type == MUTT_CFG_T_SECRET && value && value[0])
         return "***";
-    return value ? value : "";
+    return mutt_redact_url(value ? value : "", buf, len);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -474,6 +477,12 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             return false;
         }
         break;
+    case MUTT_CFG_DB_TLS_VERIFY:
+        if (v[0] && strcmp(v, "none") != 0 && strcmp(v, "ca") != 0 && strcmp(v, "full") != 0) {
+            snprintf(why, why_len, "must be none, ca or full");
+            return false;
+        }
+        break;
     case MUTT_CFG_MOOG_WEBHOOK_URL:
     case MUTT_CFG_MOOG_HEALTH_URL:
     case MUTT_CFG_VAULT_ADDR:
@@ -619,8 +628,10 @@ static bool same_meaning(enum mutt_cfg_key key, const char *a, const char *b)
 
 static void report_conflict(struct mutt_config_report *r, const struct entry *a, const struct entry *b)
 {
+    char abuf[MUTT_REDACT_URL_MAX], bbuf[MUTT_REDACT_URL_MAX];
     report_error(r, "config error: %s=%s: conflicts with %s=%s (both set %s)", a->spelling,
-                 shown(a->key, a->raw), b->spelling, shown(b->key, b->raw), mutt_cfg_defs[a->key].name);
+                 shown(a->key, a->raw, abuf, sizeof abuf), b->spelling, shown(b->key, b->raw, bbuf, sizeof bbuf),
+                 mutt_cfg_defs[a->key].name);
 }
 
 static bool layer_has_spelling(const struct layer *l, enum mutt_cfg_key key, const char *spelling)
@@ -829,6 +840,23 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
             report_error(r, "config error: TLS_KEY_FILE=%s: TLS_CERT_FILE must be set too (both or neither)",
                          v[MUTT_CFG_TLS_KEY_FILE].s);
     }
+    /* A read-only key equal to the admin key would let every read-only user write. Values are
+     * compared, never printed (CONTRACT §9). Keys that arrive from Vault later are checked by the
+     * web stage's auth instead (mutt_api_key_role refuses the pair). */
+    if (!empty(cfg, MUTT_CFG_WEBUI_READONLY_API_KEY) &&
+        strcmp(v[MUTT_CFG_WEBUI_API_KEY].s, v[MUTT_CFG_WEBUI_READONLY_API_KEY].s) == 0)
+        report_error(r, "config error: WEBUI_READONLY_API_KEY=***: must differ from WEBUI_API_KEY (a read-only key "
+                        "equal to the admin key would grant writes)");
+    /* D55: verification without a CA would fall back to libpq's ~/.postgresql/root.crt, and
+     * verification without TLS would silently connect in clear text: both are refused. */
+    const char *verify = v[MUTT_CFG_DB_TLS_VERIFY].s;
+    if (!bad[MUTT_CFG_DB_TLS_VERIFY] && (strcmp(verify, "ca") == 0 || strcmp(verify, "full") == 0)) {
+        if (!v[MUTT_CFG_DB_TLS_ENABLED].b)
+            report_error(r, "config error: DB_TLS_VERIFY=%s: needs DB_TLS_ENABLED=true", verify);
+        else if (empty(cfg, MUTT_CFG_DB_TLS_CA_CERT_PATH))
+            report_error(r, "config error: DB_TLS_VERIFY=%s: needs DB_TLS_CA_CERT_PATH (the CA to verify with)",
+                         verify);
+    }
     bool vault = !empty(cfg, MUTT_CFG_VAULT_ADDR);
     if (vault && empty(cfg, MUTT_CFG_VAULT_ROLE_ID))
         report_error(r, "config error: VAULT_ROLE_ID=: required when VAULT_ADDR is set");
@@ -917,7 +945,9 @@ struct mutt_config *mutt_config_load(const char *path, char *const *envp, unsign
             cfg->src[k] = src;
         } else {
             /* Show what the user wrote under the name they wrote it with. */
-            report_error(r, "config error: %s=%s: %s", e->spelling, shown((enum mutt_cfg_key)k, e->raw), why);
+            char vbuf[MUTT_REDACT_URL_MAX];
+            report_error(r, "config error: %s=%s: %s", e->spelling,
+                         shown((enum mutt_cfg_key)k, e->raw, vbuf, sizeof vbuf), why);
             bad[k] = true;
         }
     }

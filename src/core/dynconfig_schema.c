@@ -67,6 +67,9 @@ static const struct mutt_dynconfig_def defs[] = {
             "Unmatched events from one host/message within unhandled_expiry_seconds that raise a meta-alert."),
     ROW_INT("unhandled_expiry_seconds", "86400", 1, 31536000, MUTT_CFG_UNHANDLED_EXPIRY_SECONDS, "s",
             "Lifetime of an unhandled-event counter."),
+    ROW_INT("unhandled_max_templates_per_host", "1000", 1, 1000000, NO_TWIN, "templates",
+            "Distinct unhandled templates tracked per host per unhandled_expiry_seconds window; further new "
+            "templates are not tracked and count in mutt_unhandled_templates_capped_total (D62)."),
     ROW_INT("alerter_queue_warn_threshold", "1000", 1, BIG, NO_TWIN, "items",
             "Alert queue depth above which the alerter logs a backpressure warning."),
     ROW_INT("alerter_queue_shed_threshold", "2000", 1, BIG, NO_TWIN, "items",

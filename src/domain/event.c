@@ -826,6 +826,31 @@ static int build_trap_message(json_t *ev, const json_t *trap_oid)
     return rc;
 }
 
+const char *mutt_event_missing_required(const json_t *ev, const struct mutt_event_rules *rules)
+{
+    for (size_t i = 0; rules && i < rules->n_required; i++) {
+        if (!is_nonblank_string(json_object_get(ev, rules->required[i])))
+            return rules->required[i];
+    }
+    return NULL;
+}
+
+size_t mutt_event_strip_reserved(json_t *ev)
+{
+    const char *key;
+    size_t key_len, n = 0;
+    json_t *v;
+    void *tmp;
+
+    if (!json_is_object(ev))
+        return 0;
+    json_object_keylen_foreach_safe(ev, tmp, key, key_len, v) {
+        if (key_len > 0 && key[0] == '_' && json_object_deln(ev, key, key_len) == 0)
+            n++;
+    }
+    return n;
+}
+
 int mutt_event_normalize(json_t *ev, const struct mutt_event_rules *rules, char *err,
                          size_t errlen, const char **err_field)
 {
@@ -840,6 +865,7 @@ int mutt_event_normalize(json_t *ev, const struct mutt_event_rules *rules, char 
         return fail(err, errlen, err_field, NULL, "event must be a JSON object");
 
     json_object_del(ev, "api_key"); /* D33: never forwarded, never logged */
+    mutt_event_strip_reserved(ev);  /* D35: `_` fields are MUTT's; the stage counted them before */
 
     rc = normalize_severity(ev, err, errlen, err_field);
     if (rc < 0)
@@ -892,6 +918,19 @@ int mutt_event_normalize(json_t *ev, const struct mutt_event_rules *rules, char 
                         "timestamp must be an RFC 3339 / ISO 8601 date-time, e.g. "
                         "2025-01-15T10:30:00Z");
     }
+    return 0;
+}
+
+int mutt_event_check_size(const json_t *ev, size_t max_event_bytes, char *err, size_t errlen)
+{
+    size_t len = 0;
+    int rc = mutt_event_dump(ev, NULL, 0, &len);
+    if (rc != 0 && rc != MUTT_EFULL)
+        return fail(err, errlen, NULL, NULL, "event cannot be serialised");
+    if (len > max_event_bytes)
+        return fail(err, errlen, NULL, NULL,
+                    "event is %zu bytes after normalisation, over MAX_EVENT_BYTES (%zu)", len,
+                    max_event_bytes);
     return 0;
 }
 

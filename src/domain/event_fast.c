@@ -368,8 +368,12 @@ static bool needs_nothing(const struct field *f, size_t n, const struct mutt_eve
 {
     const struct vinfo *v;
 
-    if (find(f, n, "api_key") || find(f, n, "_correlation_id") || find(f, n, "_event_id"))
+    if (find(f, n, "api_key"))
         return false;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].klen > 0 && f[i].key[0] == '_')
+            return false; /* D35: stripped and counted by the general path */
+    }
     v = find(f, n, "syslog_severity");
     if (v) {
         if (v->type != V_INT || v->ival < 0 || v->ival > 7)

@@ -128,8 +128,14 @@ int mutt_time_parse_iso8601n(const char *s, size_t len, int64_t *epoch_ms)
         return MUTT_EINVAL;
 
     int64_t secs = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec - offset_s;
+    int64_t at = secs * 1000 + ms;
+    /* Only instants the formatter can write (years 0000..9999 in UTC): an offset or a leap second
+     * can carry 9999-12-31 or 0000-01-01 across the edge, and every stage that re-formats a
+     * timestamp (audit rows, the web API) must be able to (one parser, one formatter). */
+    if (at < MUTT_TIME_MIN_MS || at > MUTT_TIME_MAX_MS)
+        return MUTT_EINVAL;
     if (epoch_ms)
-        *epoch_ms = secs * 1000 + ms;
+        *epoch_ms = at;
     return 0;
 }
 

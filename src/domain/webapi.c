@@ -257,6 +257,10 @@ enum mutt_api_role mutt_api_key_role(const char *given, size_t glen, const char 
         return MUTT_API_NONE;
     bool a = key_equal(given, glen, admin);
     bool r = key_equal(given, glen, readonly);
+    /* Equal admin and read-only keys are a config error; should they still meet here (both
+     * from Vault, after the start-up check), the key grants reads only, never writes. */
+    if (a && r)
+        return MUTT_API_READONLY;
     return a ? MUTT_API_ADMIN : r ? MUTT_API_READONLY : MUTT_API_NONE;
 }
 
@@ -269,16 +273,6 @@ void mutt_api_changed_by(const char *key, size_t klen, char *buf, size_t buflen)
         return;
     }
     snprintf(buf, buflen, "webui_api:%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
-}
-
-bool mutt_api_actor_valid(const char *s, size_t len)
-{
-    if (!s || len == 0 || len > 100)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-            return false;
-    return true;
 }
 
 /* ------------------------------------------------------------------------------------------ */

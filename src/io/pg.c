@@ -199,8 +199,16 @@ static char *build_conninfo(const struct mutt_pg_opts *o, const char *password, 
     sb_kv(&b, "user", o->user);
     sb_kv(&b, "password", password);
     if (o->tls) {
-        sb_kv(&b, "sslmode", (o->ca_file && *o->ca_file) ? "verify-full" : "require");
-        sb_kv(&b, "sslrootcert", o->ca_file);
+        static const char *const sslmodes[] = {
+            [MUTT_PG_TLS_VERIFY_NONE] = "require",
+            [MUTT_PG_TLS_VERIFY_CA] = "verify-ca",
+            [MUTT_PG_TLS_VERIFY_FULL] = "verify-full",
+        };
+        unsigned v = (unsigned)o->tls_verify;
+        sb_kv(&b, "sslmode", v < sizeof sslmodes / sizeof sslmodes[0] ? sslmodes[v] : "verify-full");
+        /* libpq treats require plus an existing sslrootcert as verify-ca: none means none */
+        if (o->tls_verify != MUTT_PG_TLS_VERIFY_NONE)
+            sb_kv(&b, "sslrootcert", o->ca_file);
     } else {
         sb_kv(&b, "sslmode", "disable");
     }

@@ -340,7 +340,7 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
     complete(op, pushes, op->npayloads);
 }
 
-static void on_unhandled_counted(void *priv, int status, bool trigger)
+static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandled_verdict verdict)
 {
     struct item_op *op = priv;
     struct alert *al = op->al;
@@ -353,7 +353,9 @@ static void on_unhandled_counted(void *priv, int status, bool trigger)
         return;
     }
     op->label = ST_UNHANDLED;
-    if (!trigger) {
+    if (verdict == MUTT_ALERT_UNHANDLED_CAPPED)
+        mutt_counter_inc(al->templates_capped);
+    if (verdict != MUTT_ALERT_UNHANDLED_TRIGGER) {
         complete(op, NULL, 0);
         return;
     }
@@ -392,6 +394,7 @@ static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
         .threshold = mutt_dynconfig_int(dyn, "unhandled_threshold"),
         .expiry_s = mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"),
         .now_ms = wall_ms(),
+        .max_templates = mutt_dynconfig_int(dyn, "unhandled_max_templates_per_host"),
     };
     int rc = mutt_alert_unhandled_count(al->unhandled, &hit, on_unhandled_counted, op);
     if (rc == MUTT_EINVAL) {
@@ -475,27 +478,34 @@ static void process(struct item_op *op, const char *data, size_t len)
     mutt_random_bytes(rnd, sizeof rnd);
     mutt_event_ensure_event_id(op->ev, rnd);
 
-    static const char *const required[] = {"hostname", "message", "timestamp"};
-    for (size_t i = 0; i < 3; i++) {
-        const char *v = event_str(op->ev, required[i]);
-        if (!v || !v[0]) {
-            char reason[96];
-            snprintf(reason, sizeof reason, "missing or empty field: %s", required[i]);
-            to_dlq_event(op, reason, ST_ERROR);
-            return;
-        }
+    /* the list ingest enforced (REQUIRED_FIELDS): items of older versions or other writers may
+     * lack a field ingest would have refused */
+    const char *missing = mutt_event_missing_required(op->ev, &al->required);
+    if (missing) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "missing or empty field: %s", missing);
+        to_dlq_event(op, reason, ST_ERROR);
+        return;
     }
+    /* A timestamp not required and absent (or null) dates the audit row at processing time; a
+     * present one must parse, and whatever parses also formats (timefmt.h: one range). */
     int64_t ts_ms;
     char ts_iso[MUTT_TIME_ISO8601_MS_LEN];
-    if (mutt_time_parse_iso8601(event_str(op->ev, "timestamp"), &ts_ms) != 0 ||
-        mutt_time_format_iso8601_ms(ts_ms, ts_iso, sizeof ts_iso) != 0) {
+    const json_t *tsj = json_object_get(op->ev, "timestamp");
+    if (!tsj || json_is_null(tsj))
+        ts_ms = wall_ms();
+    else if (!json_is_string(tsj) || mutt_time_parse_iso8601n(json_string_value(tsj), json_string_length(tsj), &ts_ms) != 0) {
+        to_dlq_event(op, "invalid field: timestamp (not ISO 8601)", ST_ERROR);
+        return;
+    }
+    if (mutt_time_format_iso8601_ms(ts_ms, ts_iso, sizeof ts_iso) != 0) {
         to_dlq_event(op, "invalid field: timestamp (not ISO 8601)", ST_ERROR);
         return;
     }
 
     const json_t *msgj = json_object_get(op->ev, "message");
-    const char *msg = json_string_value(msgj);
-    size_t msglen = json_string_length(msgj);
+    const char *msg = json_is_string(msgj) ? json_string_value(msgj) : ""; /* not required: "" */
+    size_t msglen = json_is_string(msgj) ? json_string_length(msgj) : 0;
     uint64_t t0 = uv_hrtime();
     const struct mutt_rule *rule = mutt_rules_first_match(mutt_alert_cache_rules(al->cache), msg, msglen,
                                                           event_str(op->ev, "trap_oid"), mutt_event_severity(op->ev),
@@ -710,6 +720,12 @@ static int alert_start(struct mutt_ctx *ctx)
     al->alert_queue = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
     al->dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME);
     al->max_retries = mutt_config_int(cfg, MUTT_CFG_ALERTER_MAX_RETRIES);
+    mutt_event_rules_init_default(&al->required);
+    if (mutt_event_rules_set_required(&al->required, mutt_config_str(cfg, MUTT_CFG_REQUIRED_FIELDS)) != 0) {
+        mutt_log_error("alert", "config error: REQUIRED_FIELDS=%s: too many or too long entries",
+                       mutt_config_str(cfg, MUTT_CFG_REQUIRED_FIELDS));
+        return MUTT_EINVAL;
+    }
     al->last_alert_depth = -1;
     int rc = alert_register_metrics(al, ctx->metrics);
     if (rc != 0)

@@ -120,6 +120,11 @@ int alert_register_metrics(struct alert *al, struct mutt_metrics *m)
     al->forwarded = mutt_metrics_counter(m, "mutt_alerter_alerts_forwarded_total",
                                          "Alerts pushed to the alert queue (handled + meta).", NULL);
     al->meta_alerts = mutt_metrics_counter(m, "mutt_alerter_unhandled_meta_alerts_total", "Meta-alerts raised.", NULL);
+    al->templates_capped = mutt_metrics_counter(
+        m, "mutt_unhandled_templates_capped_total",
+        "Unhandled events whose new template was not tracked: the host had unhandled_max_templates_per_host "
+        "templates in its window (D62).",
+        NULL);
     al->reload_failures = mutt_metrics_counter(m, "mutt_alerter_cache_reload_failures_total",
                                                "Rules cache reloads that failed (old cache kept).", NULL);
     al->regex_hits = mutt_metrics_counter(m, "mutt_alerter_regex_limit_hits_total",
@@ -143,7 +148,7 @@ int alert_register_metrics(struct alert *al, struct mutt_metrics *m)
                                               "Length of this pod's processing list.", NULL);
     al->queue_depth = mutt_metrics_gauge(m, "mutt_alerter_queue_depth",
                                          "Length of the alert queue (backpressure input).", NULL);
-    if (!processed || !shed || !al->forwarded || !al->meta_alerts || !al->reload_failures || !al->regex_hits ||
+    if (!processed || !shed || !al->forwarded || !al->meta_alerts || !al->templates_capped || !al->reload_failures || !al->regex_hits ||
         !al->already_gone || !al->latency || !al->reload_latency || !al->match_seconds || !al->rules_count ||
         !al->dev_count || !al->teams_count || !al->dlq_depth || !al->processing_depth || !al->queue_depth)
         return MUTT_ENOMEM;

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "mutt/alert.h"
+#include "mutt/event.h"
 #include "mutt/metrics.h"
 #include "mutt/queue_bytes.h"
 #include "mutt/relq.h"
@@ -26,6 +27,7 @@ struct alert {
     struct mutt_match_scratch *scratch;
     uint64_t regex_hits_seen;
 
+    struct mutt_event_rules required; /* REQUIRED_FIELDS, the list ingest enforces */
     const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
     char source_bytes_key[MUTT_QUEUE_BYTES_KEY_MAX]; /* D52: its byte counter, kept by relq */
     const char *alert_queue;
@@ -53,6 +55,7 @@ struct alert {
     struct mutt_counter *processed[ST_COUNT_];
     struct mutt_counter *forwarded;
     struct mutt_counter *meta_alerts;
+    struct mutt_counter *templates_capped; /* D62: new templates not tracked (host at its cap) */
     struct mutt_counter *reload_failures;
     struct mutt_counter *regex_hits;
     struct mutt_counter *shed_dlq, *shed_defer;

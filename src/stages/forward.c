@@ -27,6 +27,7 @@
 #include "mutt/moog_payload.h"
 #include "mutt/random.h"
 #include "mutt/ratelimit.h"
+#include "mutt/redact.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
 #include "mutt/retryset.h"
@@ -844,8 +845,10 @@ static int forward_start(struct mutt_ctx *ctx)
     fwd_update_pause(fw);
     uv_timer_start(&fw->promote_timer, on_promote_timer, 0, 0);
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, 0, 0);
+    char shown_url[MUTT_REDACT_URL_MAX]; /* the URL may carry credentials (CONTRACT §9) */
     mutt_log_info("forward", "consuming %s into %s -> %s (%zu in flight, breaker %s)", fw->source,
-                  mutt_relq_processing_list(fw->relq), fw->url, ro.max_inflight, fw->breaker_enabled ? "on" : "off");
+                  mutt_relq_processing_list(fw->relq), mutt_redact_url(fw->url, shown_url, sizeof shown_url),
+                  ro.max_inflight, fw->breaker_enabled ? "on" : "off");
     return 0;
 }
 

@@ -56,6 +56,7 @@ struct ingest {
     struct mutt_counter *ev_refused;         /* {result="refused"}: valid, but 429/503 */
     struct mutt_counter *in_doubt;           /* events queued after their request got a 503 (D2) */
     struct mutt_counter *rate_hits;
+    struct mutt_counter *reserved_stripped; /* D35: client `_` fields removed */
     struct mutt_gauge *depth;
     struct mutt_gauge *inflight_bytes_g;     /* mutt_ingest_inflight_bytes */
     struct mutt_histogram *latency;
@@ -607,7 +608,12 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         if (!b.items[i].event)
             continue;
         char err[256];
-        if (mutt_event_normalize(b.items[i].event, &ing->rules, err, sizeof err, NULL) != 0)
+        size_t stripped = mutt_event_strip_reserved(b.items[i].event); /* D35 */
+        if (stripped)
+            mutt_counter_add(ing->reserved_stripped, (double)stripped);
+        if (mutt_event_normalize(b.items[i].event, &ing->rules, err, sizeof err, NULL) != 0 ||
+            mutt_event_check_size(b.items[i].event, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES), err,
+                                  sizeof err) != 0)
             mutt_event_batch_reject(&b, i, err[0] ? err : "invalid event");
     }
     size_t accepted = b.count - b.rejected;
@@ -725,7 +731,11 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
     ing->in_doubt = mutt_metrics_counter(m, "mutt_ingest_events_in_doubt_total",
                                          "Events that may be queued though their request got a 503 (deadline, or the "
                                          "connection dropped with the push outstanding).", NULL);
-    if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->inflight_bytes_g)
+    ing->reserved_stripped = mutt_metrics_counter(
+        m, "mutt_ingest_reserved_fields_stripped_total",
+        "Top-level fields beginning with '_' removed from client events (MUTT's own, D35).", NULL);
+    if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->reserved_stripped ||
+        !ing->inflight_bytes_g)
         return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
         const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};

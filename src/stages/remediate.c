@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mutt/config.h"
+#include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
@@ -39,8 +40,11 @@ static const char finish_lua[] =
     "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
- * anything else -> alerter DLQ), at the end consumed next, as it was taken. */
+ * anything else -> alerter DLQ), at the end consumed next, as it was taken. Our own list at each
+ * pass; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that pod's identity key
+ * KEYS[4] is gone (deadlists.h). */
 static const char recover_lua[] =
+    "if ARGV[1] == 'janitor' and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end\n"
     "local n = 0\n"
     "while true do\n"
     "  local item = redis.call('RPOP', KEYS[1])\n"
@@ -74,6 +78,7 @@ struct remediate {
     struct dlq_route routes[2];
     int script_finish, script_recover;
     char *auth;                  /* Authorization header for the health GET */
+    struct mutt_deadlists *janitor; /* returns dead remediate pods' processing lists */
 
     /* the pass in progress */
     enum pass_step step;
@@ -507,8 +512,20 @@ static void on_timer_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* dead pods' lists hold items of both DLQs: the script routes each by its _origin */
+static int janitor_keys(void *priv, const char *tail, const char **keys)
+{
+    struct remediate *rm = priv;
+    (void)tail;
+    keys[0] = rm->routes[0].dlq;
+    keys[1] = rm->routes[1].dlq;
+    return 2;
+}
+
 static void release_all(struct remediate *rm)
 {
+    mutt_deadlists_stop(rm->janitor);
+    rm->janitor = NULL;
     mutt_http_client_destroy(rm->http);
     rm->http = NULL;
     free(rm->processing);
@@ -596,6 +613,23 @@ static int remediate_start(struct mutt_ctx *ctx)
         release_all(rm);
         return rc;
     }
+    struct mutt_deadlists_opts jo = {
+        .name = "remediate",
+        .list_prefix = MUTT_REMEDIATE_PROCESSING_PREFIX,
+        .has_tail = false,
+        .own_pod = ctx->pod_name,
+        .script = rm->script_recover,
+        .interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u,
+        .keys_cb = janitor_keys,
+        .priv = rm,
+    };
+    rm->janitor = mutt_deadlists_start(ctx->loop, ctx->redis, &jo);
+    if (!rm->janitor) {
+        if (ctx->dyn)
+            mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
+        release_all(rm);
+        return MUTT_ENOMEM;
+    }
     rm->running = true;
     /* the first pass at once: it also returns what a crashed predecessor left in our list */
     uv_timer_start(&rm->pass_timer, on_pass_timer, 0, 0);
@@ -619,6 +653,8 @@ static void remediate_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void 
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
     uv_timer_stop(&rm->pass_timer);
+    mutt_deadlists_stop(rm->janitor);
+    rm->janitor = NULL;
     mutt_http_client_stop(rm->http); /* a health GET in flight ends the pass (ECANCELED) */
     maybe_stopped(rm);
 }

@@ -254,6 +254,82 @@ test_restore_refuses_newer_schema_and_foreign_files() {
     assert_eq "$rules_before" "$(sql "SELECT count(*) FROM alert_rules")"
 }
 
+test_backup_never_follows_or_clobbers_what_sits_at_its_temp_path() {
+    local file="$E2E_TMP/excl.tar.gz" victim="$E2E_TMP/victim.txt" stale
+    echo "precious" >"$victim"
+    # The temporary name is FILE.tmp.<pid>; `exec` keeps the shell's pid, so $$ names it.
+    RC=0
+    OUT=$(bash -c 'ln -s "$1" "$2.tmp.$$" && exec "$3" --config "$4" backup "$2"' _ \
+        "$victim" "$file" "$MUTT_BIN" "$CONF" 2>&1) || RC=$?
+    expect_rc 1 "backup with a symlink at its temporary path"
+    assert_contains "$OUT" "cannot create"
+    assert_eq "precious" "$(cat "$victim")" "the symlink's target is untouched"
+    [ ! -e "$file" ] && [ ! -L "$file" ] || t_fail "no backup file may appear at $file"
+    stale=$(ls "$file".tmp.* 2>/dev/null | head -n 1)
+    [ -L "$stale" ] || t_fail "the planted symlink must stay where it was"
+    rm -f "$stale"
+    # a regular file at the temporary path: neither truncated nor removed
+    RC=0
+    OUT=$(bash -c 'echo stale >"$1.tmp.$$" && exec "$2" --config "$3" backup "$1"' _ \
+        "$file" "$MUTT_BIN" "$CONF" 2>&1) || RC=$?
+    expect_rc 1 "backup with a file at its temporary path"
+    stale=$(ls "$file".tmp.* 2>/dev/null | head -n 1)
+    assert_eq "stale" "$(cat "$stale")" "the existing file keeps its content"
+    rm -f "$stale"
+    # and with nothing in the way it works, owner-only, with URL credentials masked in mutt.conf
+    local credconf="$E2E_TMP/credurl.conf" conf
+    e2e_config "$credconf" "MOOG_WEBHOOK_URL=http://moog:PwXYZ123@127.0.0.1:1/events?token=TkXYZ123"
+    RC=0
+    OUT=$("$MUTT_BIN" --config "$credconf" backup "$file" 2>&1) || RC=$?
+    expect_rc 0 "backup"
+    assert_eq "600" "$(stat -c %a "$file")" "backup is owner-only"
+    conf=$(tar xzOf "$file" mutt.conf)
+    assert_contains "$conf" "MOOG_WEBHOOK_URL=http://moog:***@127.0.0.1:1/events?token=***"
+    assert_not_contains "$conf" "PwXYZ123"
+    assert_not_contains "$conf" "TkXYZ123"
+}
+
+test_restore_refuses_an_archive_expanding_beyond_max_bytes() {
+    local dir="$E2E_TMP/bomb" file="$E2E_TMP/bomb-src.tar.gz" before
+    cli backup "$file"
+    expect_rc 0
+    mkdir -p "$dir"
+    tar xzf "$file" -C "$dir"
+    sql "INSERT INTO development_hosts VALUES ('bomb-must-stay') ON CONFLICT DO NOTHING"
+    "${RCLI[@]}" set mutt:config:unhandled_threshold 4242 >/dev/null # a marker the backup lacks
+    before=$(snapshot)
+    # 80 MiB of zeros (a sparse file, gzip makes it ~80 KB), in a member restore skips
+    truncate -s 80M "$dir/padding.bin"
+    tar czf "$E2E_TMP/bomb.tar.gz" -C "$dir" manifest.json mutt.conf dynamic_config.json rules.json \
+        dev_hosts.json teams.json padding.bin
+    cli restore "$E2E_TMP/bomb.tar.gz"
+    expect_rc 2 "an archive expanding beyond the 64 MiB default"
+    assert_contains "$OUT" "--max-bytes=67108864"
+    assert_contains "$OUT" "nothing was restored"
+    # the same as a GNU sparse entry: the header declares 80 MiB, the file holds none of it
+    tar czSf "$E2E_TMP/sparse.tar.gz" -C "$dir" manifest.json mutt.conf dynamic_config.json rules.json \
+        dev_hosts.json teams.json padding.bin
+    cli restore "$E2E_TMP/sparse.tar.gz"
+    expect_rc 2 "a sparse entry declaring 80 MiB"
+    assert_contains "$OUT" "--max-bytes=67108864"
+    # a small cap refuses even a genuine backup, naming the cap
+    cli restore --max-bytes 1000 "$file"
+    expect_rc 2 "a genuine backup above --max-bytes 1000"
+    assert_contains "$OUT" "--max-bytes=1000"
+    assert_eq "$before" "$(snapshot)" "nothing was applied by any refused restore"
+    cli restore --max-bytes 0 "$file"
+    expect_rc 2 "--max-bytes 0 is a usage error"
+    cli restore --max-bytes 12x "$file"
+    expect_rc 2 "--max-bytes 12x is a usage error"
+    # raising the cap lets the padded archive through
+    cli restore --max-bytes 200000000 "$E2E_TMP/bomb.tar.gz"
+    expect_rc 0 "the padded archive under a raised cap"
+    # the archive predates the marker host and key: a real restore removes both
+    assert_eq "0" "$(sql "SELECT count(*) FROM development_hosts WHERE hostname = 'bomb-must-stay'")" \
+        "the raised-cap restore was applied"
+    assert_ne "4242" "$("${RCLI[@]}" get mutt:config:unhandled_threshold)"
+}
+
 # ---------------------------------------------------------------------------------- retention
 # Old and new rows: a month partition wholly past the cutoff, a straddling month (the current
 # one), DEFAULT (a month with no partition), and config audit rows; DLQ items old and new.
@@ -441,6 +517,8 @@ t_run "config set validates, writes, publishes and audits" test_config_set_valid
 t_run "dlq list and replay (atomic moves, _origin, audit)" test_dlq_list_and_replay_move_items_atomically_and_audit
 t_run "backup -> wipe -> restore round trip is equal" test_backup_wipe_restore_round_trip_is_equal
 t_run "restore refuses a newer schema and foreign files" test_restore_refuses_newer_schema_and_foreign_files
+t_run "backup never follows or clobbers its temp path (O_EXCL)" test_backup_never_follows_or_clobbers_what_sits_at_its_temp_path
+t_run "restore refuses an archive beyond --max-bytes" test_restore_refuses_an_archive_expanding_beyond_max_bytes
 t_run "retention dry run only counts" test_retention_dry_run_only_counts
 t_run "retention deletes old rows and DLQ items in batches" test_retention_deletes_old_rows_and_dlq_items_in_batches
 t_run "retention refuses while another host holds the lock" test_retention_refuses_while_another_host_holds_the_lock

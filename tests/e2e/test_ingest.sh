@@ -368,6 +368,63 @@ test_metrics_expose_the_ingest_families() {
     done
 }
 
+# D35 (issue 11 bug 3): a client's top-level `_` fields are MUTT's own. They used to be queued as
+# sent, so {"_retry_count":99} sent the event straight to the alerter DLQ.
+test_reserved_fields_are_stripped_counted_and_the_event_accepted() {
+    local before after item b
+    before=$(metric mutt_ingest_reserved_fields_stripped_total)
+    rcli del "$QUEUE" >/dev/null
+    post '{"timestamp":"2026-01-01T00:00:00Z","hostname":"e2e-res","message":"reserved","_retry_count":99,"_replay_count":5,"_origin":"ingest","_dlq_reason":"x","_failed_at":"2026-01-01T00:00:00Z","_event_id":"mine","nested":{"_keep":1}}'
+    assert_status 200
+    assert_contains "$(squash "$HTTP_BODY")" '"accepted":1'
+    item=$(rcli lindex "$QUEUE" 0)
+    assert_contains "$item" '"hostname":"e2e-res"'
+    assert_contains "$item" '"nested":{"_keep":1}' "only top-level fields are MUTT's"
+    local f
+    for f in _retry_count _replay_count _origin _dlq_reason _failed_at; do
+        assert_not_contains "$item" "\"$f\"" "$f stripped"
+    done
+    assert_not_contains "$item" '"_event_id":"mine"'
+    after=$(metric mutt_ingest_reserved_fields_stripped_total)
+    assert_eq $((before + 6)) "$after" "stripped fields counted"
+    # the compact array shape the fast path takes: declined there, stripped by the general path
+    post '[{"hostname":"e2e-res2","message":"m","timestamp":"2026-01-01T00:00:00Z","_retry_count":99}]'
+    assert_status 200
+    item=$(rcli lindex "$QUEUE" 0)
+    assert_contains "$item" '"hostname":"e2e-res2"'
+    assert_not_contains "$item" '"_retry_count"'
+    assert_eq $((before + 7)) "$(metric mutt_ingest_reserved_fields_stripped_total)" "fast-shaped body counted"
+}
+
+# Issue 11 bug 6: MAX_EVENT_BYTES applies to the stored (normalised) event. A trap whose message is
+# built from its variables is under the limit as sent and over it once normalised.
+test_event_over_max_event_bytes_after_normalisation_is_rejected() {
+    local big body before
+    big=$(head -c 40000 /dev/zero | tr '\0' 'A')
+    body="{\"timestamp\":\"2026-01-01T00:00:00Z\",\"hostname\":\"e2e-trap\",\"trap_oid\":\"1.3.6.1.4.1.9\",\"variables\":{\"1.3.6.1.2.1.1\":\"$big\"}}"
+    [ ${#body} -lt 65536 ] || t_fail "test body must be under MAX_EVENT_BYTES as sent"
+    before=$(llen)
+    post "$body"
+    assert_json_error 400 "normalised event over MAX_EVENT_BYTES"
+    assert_contains "$HTTP_BODY" 'after normalisation, over MAX_EVENT_BYTES (65536)'
+    assert_eq "$before" "$(llen)" "nothing queued"
+    # in a batch only that event is rejected
+    post "[$body,$EV]"
+    assert_status 200
+    assert_contains "$(squash "$HTTP_BODY")" '"accepted":1'
+    assert_contains "$(squash "$HTTP_BODY")" '"rejected":[{"index":0,'
+    assert_eq $((before + 1)) "$(llen)" "the valid event queued"
+}
+
+# One parser, one formatter (timefmt.h): what ingest accepts, the alert stage can format.
+test_timestamp_the_alert_stage_cannot_format_is_refused() {
+    post '{"timestamp":"9999-12-31T23:59:59-23:59","hostname":"e2e-ts","message":"far future"}'
+    assert_json_error 400 "timestamp past 9999-12-31 UTC"
+    assert_contains "$HTTP_BODY" 'timestamp'
+    post '{"timestamp":"9999-12-31T23:59:59+23:59","hostname":"e2e-ts","message":"edge"}'
+    assert_status 200
+}
+
 # ------------------------------------------------------------------------- deadline and faults
 test_stalled_redis_gives_503_within_the_timeout_and_the_late_push_is_counted_in_doubt() {
     local before doubt0 t
@@ -505,6 +562,10 @@ t_run "queue cap: 503 queue full + Retry-After" test_queue_cap_answers_503_queue
 t_run "queue byte cap: 503 naming max_ingest_queue_bytes, all-or-nothing" test_queue_byte_cap_answers_503_naming_the_byte_cap
 t_run "dashboard counters get their TTLs" test_dashboard_counters_get_their_ttls_even_when_a_key_had_none
 t_run "metrics expose the ingest families" test_metrics_expose_the_ingest_families
+t_run "D35: reserved _ fields stripped, counted, event accepted" \
+    test_reserved_fields_are_stripped_counted_and_the_event_accepted
+t_run "MAX_EVENT_BYTES applies after normalisation" test_event_over_max_event_bytes_after_normalisation_is_rejected
+t_run "a timestamp the alert stage cannot format is refused" test_timestamp_the_alert_stage_cannot_format_is_refused
 t_run "stalled Redis: 503 in time, late push counted in doubt" \
     test_stalled_redis_gives_503_within_the_timeout_and_the_late_push_is_counted_in_doubt
 t_run "Redis fault drill under load: nothing acknowledged lost" \

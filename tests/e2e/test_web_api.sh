@@ -98,17 +98,23 @@ test_readonly_key_reads_but_cannot_write() {
     assert_error 403
 }
 
-test_changed_by_is_key_hash_or_admin_x_actor() {
+test_changed_by_is_key_hash_and_x_actor_is_ignored() {
     local want
     want="webui_api:$(printf '%s' "$WEB_KEY" | sha256sum | cut -c1-8)"
     adm POST /dev-hosts '{"hostname":"actor-a"}'
     assert_status 201
     assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-a'")"
     assert_not_contains "$want" "${WEB_KEY:0:8}" "no part of the key"
+    # D46: X-Actor is no longer honoured; the name still comes from the key
     http POST "$API/dev-hosts" -H "X-API-KEY: $WEB_KEY" -H 'X-Actor: alice@example.com' \
         -H 'Content-Type: application/json' -d '{"hostname":"actor-b"}'
     assert_status 201
-    assert_eq "alice@example.com" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-b'")"
+    assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-b'")"
+    # an X-Actor the old code refused (control character) changes nothing either
+    http POST "$API/dev-hosts" -H "X-API-KEY: $WEB_KEY" -H "X-Actor: $(printf 'a\tb')" \
+        -H 'Content-Type: application/json' -d '{"hostname":"actor-c"}'
+    assert_status 201
+    assert_eq "$want" "$(psql_q "SELECT changed_by FROM config_audit_log WHERE record_key='actor-c'")"
 }
 
 # ------------------------------------------------------------------------------- versioning
@@ -226,6 +232,43 @@ test_dev_hosts_crud_409_404_and_audit() {
     assert_error 404
     assert_eq 1 "$(audit_count development_hosts CREATE "record_key='dev-router1' AND reason='lab'")"
     assert_eq 1 "$(audit_count development_hosts DELETE "record_key='dev-router1'")"
+}
+
+# Path parameters are decoded exactly once (issue 11 item 4): `%2541` addresses the literal
+# `host%41` (not `hostA`), `%2F` a hostname with a slash, `%2500` the literal `%00`, and `%00`
+# is a 400 naming the parameter, never a truncated name.
+dev_host_exists() { psql_q "SELECT count(*) FROM development_hosts WHERE hostname = '$1'"; }
+test_path_parameters_are_decoded_exactly_once() {
+    local h
+    for h in hostA 'host%41' 'rack/host1' 'x%00y'; do
+        adm POST /dev-hosts "{\"hostname\":\"$h\"}"
+        assert_status 201 "create $h"
+    done
+    adm DELETE /dev-hosts/host%2541
+    assert_status 200 "DELETE host%2541"
+    assert_eq 0 "$(dev_host_exists 'host%41')" "the literal host%41 is deleted"
+    assert_eq 1 "$(dev_host_exists hostA)" "hostA is untouched"
+    adm DELETE /dev-hosts/rack%2Fhost1
+    assert_status 200 "DELETE rack%2Fhost1"
+    assert_eq 0 "$(dev_host_exists 'rack/host1')" "rack/host1 is deleted"
+    adm DELETE /dev-hosts/hostA%00.evil
+    assert_error 400 hostname
+    assert_contains "$(jqb .error)" "NUL"
+    assert_eq 1 "$(dev_host_exists hostA)" "a NUL never truncates to hostA"
+    adm DELETE /dev-hosts/x%2500y
+    assert_status 200 "DELETE x%2500y"
+    assert_eq 0 "$(dev_host_exists 'x%00y')" "the literal x%00y is deleted"
+    adm DELETE /dev-hosts/hostA
+    assert_status 200
+    # the same for teams, where a GET-able resource shows the addressed row
+    adm POST /teams '{"hostname":"core/sw1","team_assignment":"NetOps"}'
+    assert_status 201
+    adm PUT /teams/core%2Fsw1 '{"team_assignment":"Security"}'
+    assert_status 200 "PUT /teams/core%2Fsw1"
+    adm GET /teams
+    assert_eq Security "$(jqb '[.teams[] | select(.hostname=="core/sw1")][0].team_assignment')"
+    adm DELETE /teams/core%2Fsw1
+    assert_status 200
 }
 
 test_teams_crud_409_404_and_audit() {
@@ -491,12 +534,13 @@ test_dashboard_pages_are_embedded_and_self_contained() {
 t_run "seed curl examples (create rule, audit by table, version, -I headers)" test_seed_curl_examples
 t_run "auth: no/wrong/query key -> 401 (D18 body)" test_auth_missing_or_wrong_key_is_401_with_d18_body
 t_run "auth: read-only key reads, writes -> 403" test_readonly_key_reads_but_cannot_write
-t_run "changed_by = webui_api:<sha256 8 hex> or X-Actor" test_changed_by_is_key_hash_or_admin_x_actor
+t_run "changed_by = webui_api:<sha256 8 hex>; X-Actor ignored (D46)" test_changed_by_is_key_hash_and_x_actor_is_ignored
 t_run "versioning: negotiation order, deprecation and sunset for 1.0" test_versioning_negotiation_and_deprecation_headers
 t_run "unknown /api path 404, wrong method 405 + Allow, with version headers" test_unknown_api_path_is_404_and_wrong_method_405_with_headers
 t_run "rules CRUD: audit rows, publish, delete with history, 404s" test_rules_crud_with_audit_and_publish
 t_run "rule validation: 400 naming the field" test_rule_validation_names_the_field
 t_run "dev hosts: CRUD, 409, 404, audit" test_dev_hosts_crud_409_404_and_audit
+t_run "path parameters: decoded once (%2541, %2F, %2500), %00 -> 400" test_path_parameters_are_decoded_exactly_once
 t_run "teams: CRUD, 409, 404, audit" test_teams_crud_409_404_and_audit
 t_run "config: GET shape, PUT validation, history, rollback (update and create)" test_config_get_put_history_rollback
 t_run "audit: filters, limit clamp, page rules, bad values 400" test_audit_filters_paging_and_bad_values

@@ -32,6 +32,7 @@ static struct mutt_ctx g_ctx;
 static redisContext *g_rc; /* blocking client for setup and checks (test code only) */
 static char g_conf_path[256];
 static bool g_started; /* the stage runs: teardown stops it when a test failed half-way */
+static char *g_required_env; /* "REQUIRED_FIELDS=..." for the next start_stage, or NULL */
 
 /* ------------------------------------------------------------------------------ helpers */
 
@@ -78,6 +79,16 @@ static void push_event(const char *host, const char *msg, const char *extra)
              host, msg, seq, seq, extra ? "," : "", extra ? extra : "");
     seq++;
     redis_do("LPUSH mutt:ingest_queue %s", ev);
+}
+
+/* Number of keys matching a KEYS pattern (test data only: a handful of keys). */
+static long long count_keys(const char *pattern)
+{
+    redisReply *r = redisCommand(g_rc, "KEYS %s", pattern);
+    assert_non_null(r);
+    long long n = r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+    freeReplyObject(r);
+    return n;
 }
 
 static long long pg_count(const char *sql)
@@ -206,8 +217,8 @@ static void start_stage(const char *const *dyn_kv)
     assert_int_equal(uv_loop_init(&g_loop), 0);
     memset(&g_ctx, 0, sizeof g_ctx);
     struct mutt_config_report rep = {0};
-    char *envp[] = {NULL};
-    g_ctx.cfg = mutt_config_load(g_conf_path, envp, MUTT_ROLE_ALERT, &rep);
+    char *envp[] = {g_required_env, NULL};
+    g_ctx.cfg = mutt_config_load(g_conf_path, g_required_env ? envp : envp + 1, MUTT_ROLE_ALERT, &rep);
     assert_non_null(g_ctx.cfg);
     assert_int_equal(rep.n_errors, 0);
     mutt_config_report_free(&rep);
@@ -262,6 +273,7 @@ static void stop_stage(void)
 static int teardown(void **state)
 {
     (void)state;
+    g_required_env = NULL;
     stop_stage();
     return 0;
 }
@@ -330,6 +342,96 @@ static void test_alert_unhandled_threshold_gives_one_meta_alert_per_window(void 
     assert_int_equal(pg_count("SELECT count(*) FROM event_audit_log"), 0); /* D12: matched only */
     assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 6);
     assert_true(metric("mutt_alerter_unhandled_meta_alerts_total") == 1);
+    stop_stage();
+}
+
+/* Issue 11 bug 2 (D36): a sender named "_info:h-team" used to create a string at h-team's info
+ * hash key, so h-team's counting failed ("unhandled counting refused by Redis"), its events went
+ * to the DLQ and its meta-alert never fired. */
+static void test_alert_unhandled_hostile_hostname_cannot_break_another_hosts_counting(void **state)
+{
+    NEED_SERVICES();
+    const char *dyn[] = {"unhandled_threshold", "3", NULL};
+    start_stage(dyn);
+    push_event("_info:h-team", "disk 1 at 91 percent", NULL);
+    push_event("h-team:triggered", "disk 1 at 91 percent", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    for (int i = 0; i < 3; i++)
+        push_event("h-team", "disk 2 at 92 percent", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 0);
+    assert_int_equal(rint_cmd("LLEN mutt:alert_queue"), 1);
+    char *meta = rindex_str("mutt:alert_queue", 0);
+    assert_non_null(strstr(meta, "\"signature\":\"mutt-unhandled:h-team\""));
+    free(meta);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 5);
+    /* every host's template is listed for the GET (top ZSET members have live info hashes) */
+    assert_int_equal(rint_cmd("ZCARD mutt:unhandled:_top"), 3);
+    assert_int_equal(count_keys("mutt:unhandled:i:*"), 3);
+    stop_stage();
+}
+
+/* D62: unhandled_max_templates_per_host caps the distinct templates tracked per host per window;
+ * an event of a further new template is still processed (unhandled) but not tracked, and counted
+ * in mutt_unhandled_templates_capped_total. Templates already tracked keep counting; other hosts
+ * are not affected. */
+static void test_alert_unhandled_templates_per_host_are_capped_and_counted(void **state)
+{
+    NEED_SERVICES();
+    const char *dyn[] = {"unhandled_threshold", "100", "unhandled_max_templates_per_host", "2", NULL};
+    start_stage(dyn);
+    push_event("h-cap", "alpha failed", NULL);
+    push_event("h-cap", "bravo failed", NULL);
+    push_event("h-cap", "charlie failed", NULL); /* third template: capped */
+    push_event("h-cap", "delta failed", NULL);   /* fourth: capped */
+    push_event("h-cap", "alpha failed", NULL);   /* tracked template: still counted */
+    push_event("h-other", "charlie failed", NULL);
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 0);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 6);
+    assert_true(metric("mutt_unhandled_templates_capped_total") == 2);
+    assert_int_equal(rint_cmd("SCARD mutt:unhandled:h:5:h-cap"), 2);
+    assert_true(rint_cmd("TTL mutt:unhandled:h:5:h-cap") > 0);
+    assert_int_equal(rint_cmd("ZCARD mutt:unhandled:_top"), 3); /* alpha, bravo of h-cap; charlie of h-other */
+    assert_int_equal(count_keys("mutt:unhandled:i:5:h-cap:*"), 2);
+    stop_stage();
+}
+
+/* Issue 11 bug 3: the alert stage checks the configured REQUIRED_FIELDS (it had its own list). */
+static void test_alert_uses_the_configured_required_fields(void **state)
+{
+    NEED_SERVICES();
+    static char env[] = "REQUIRED_FIELDS=hostname,message,site";
+    g_required_env = env;
+    start_stage(NULL);
+    g_required_env = NULL;
+    push_event("h-req", "no site here", NULL);
+    push_event("h-req", "with a site", "\"site\":\"dc2\"");
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 1);
+    char *item = rindex_str("mutt:dlq:alerter", 0);
+    assert_non_null(strstr(item, "missing or empty field: site"));
+    assert_non_null(strstr(item, "no site here"));
+    free(item);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 1);
+    stop_stage();
+}
+
+/* ... and a field ingest does not require (here: timestamp) is not demanded either. */
+static void test_alert_processes_an_event_without_a_timestamp_when_not_required(void **state)
+{
+    NEED_SERVICES();
+    static char env[] = "REQUIRED_FIELDS=hostname,message";
+    g_required_env = env;
+    start_stage(NULL);
+    g_required_env = NULL;
+    redis_do("LPUSH mutt:ingest_queue %s", "{\"hostname\":\"h-nots\",\"message\":\"CRITICAL no time\","
+                                           "\"_correlation_id\":\"it-nots\",\"_event_id\":\"00000000-0000-4000-8000-00000000abcd\"}");
+    g_want_rows = 1;
+    assert_true(wait_for(rows_reached, 10000));
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:dlq:alerter"), 0);
+    assert_int_equal(rint_cmd("LLEN mutt:alert_queue"), 1);
     stop_stage();
 }
 
@@ -482,6 +584,11 @@ int main(void)
         cmocka_unit_test_teardown(test_alert_handled_event_gives_one_alert_and_one_audit_row, teardown),
         cmocka_unit_test_teardown(test_alert_dev_host_ignore_is_audited_but_not_forwarded, teardown),
         cmocka_unit_test_teardown(test_alert_unhandled_threshold_gives_one_meta_alert_per_window, teardown),
+        cmocka_unit_test_teardown(test_alert_unhandled_hostile_hostname_cannot_break_another_hosts_counting,
+                                  teardown),
+        cmocka_unit_test_teardown(test_alert_unhandled_templates_per_host_are_capped_and_counted, teardown),
+        cmocka_unit_test_teardown(test_alert_uses_the_configured_required_fields, teardown),
+        cmocka_unit_test_teardown(test_alert_processes_an_event_without_a_timestamp_when_not_required, teardown),
         cmocka_unit_test_teardown(test_alert_unparseable_item_goes_to_dlq_wrapped, teardown),
         cmocka_unit_test_teardown(test_alert_event_without_timestamp_goes_to_dlq_with_reason, teardown),
         cmocka_unit_test_teardown(test_alert_retry_count_over_max_goes_to_dlq_as_poison, teardown),

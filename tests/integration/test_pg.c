@@ -609,6 +609,7 @@ static void test_pg_conninfo_escapes_values_and_picks_sslmode(void **state)
     assert_null(strstr(ci, "password"));
     free(ci);
     o.ca_file = "/etc/ca.pem";
+    o.tls_verify = MUTT_PG_TLS_VERIFY_FULL; /* the DB_TLS_VERIFY mapping: tests/unit/test_pg_conninfo.c */
     ci = mutt_pg_conninfo(&o, NULL);
     assert_non_null(strstr(ci, "sslmode='verify-full'"));
     assert_non_null(strstr(ci, "sslrootcert='/etc/ca.pem'"));

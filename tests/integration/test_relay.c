@@ -43,6 +43,18 @@ static const char *str(json_t *o, const char *k)
     return json_is_string(v) ? json_string_value(v) : "(missing)";
 }
 
+/* D35: `_` fields of a client's JSON line are MUTT's own; nested ones are data. */
+static void test_relay_strips_reserved_top_level_fields_of_a_json_line(void **state)
+{
+    json_t *o = event_of("{\"hostname\":\"h\",\"message\":\"m\",\"_retry_count\":99,\"_origin\":\"x\","
+                         "\"n\":{\"_k\":1}}");
+    assert_null(json_object_get(o, "_retry_count"));
+    assert_null(json_object_get(o, "_origin"));
+    assert_string_equal("h", str(o, "hostname"));
+    assert_non_null(json_object_get(json_object_get(o, "n"), "_k"));
+    json_decref(o);
+}
+
 static void test_relay_reads_an_rfc5424_line(void **state)
 {
     json_t *o = event_of("<11>1 2026-03-04T05:06:07.123Z web01 nginx 42 ID7 [ex@1 a=\"x\\]y\"] upstream timed out");
@@ -417,6 +429,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_relay_strips_reserved_top_level_fields_of_a_json_line),
         cmocka_unit_test(test_relay_reads_an_rfc5424_line),
         cmocka_unit_test(test_relay_reads_an_rfc3164_line_stamping_arrival_time),
         cmocka_unit_test(test_relay_passes_a_json_object_line_through),

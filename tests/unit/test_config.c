@@ -466,6 +466,37 @@ static void test_config_secrets_are_masked_in_errors(void **state)
     mutt_config_report_free(&r2);
 }
 
+static void test_config_url_credentials_are_redacted_in_errors(void **state)
+{
+    (void)state;
+    struct mutt_config_report r;
+    struct mutt_config *cfg = load_text("MOOG_WEBHOOK_URL=ftp://moog:hunter2@moog.example/x?token=t0k3n\n", no_env,
+                                        MUTT_ROLE_ALERT, &r);
+    assert_int_equal(r.n_errors, 1);
+    assert_non_null(strstr(r.errors[0], "MOOG_WEBHOOK_URL=ftp://moog:***@moog.example/x?token=***: "));
+    assert_null(strstr(r.errors[0], "hunter2"));
+    assert_null(strstr(r.errors[0], "t0k3n"));
+    mutt_config_destroy(cfg);
+    mutt_config_report_free(&r);
+}
+
+static void test_config_admin_and_readonly_keys_must_differ(void **state)
+{
+    (void)state;
+    struct mutt_config_report r;
+    struct mutt_config *cfg = load_text("WEBUI_API_KEY=samesecret\nWEBUI_READONLY_API_KEY=samesecret\n", no_env,
+                                        MUTT_ROLE_WEB, &r);
+    assert_int_equal(r.n_errors, 1);
+    assert_non_null(strstr(r.errors[0], "config error: WEBUI_READONLY_API_KEY=***: must differ from WEBUI_API_KEY"));
+    assert_null(strstr(r.errors[0], "samesecret"));
+    mutt_config_destroy(cfg);
+    mutt_config_report_free(&r);
+    cfg = load_text("WEBUI_API_KEY=adminsecret\nWEBUI_READONLY_API_KEY=rosecret\n", no_env, MUTT_ROLE_WEB, &r);
+    assert_no_problems(&r);
+    mutt_config_destroy(cfg);
+    mutt_config_report_free(&r);
+}
+
 static void test_config_required_keys_follow_enabled_roles(void **state)
 {
     (void)state;
@@ -977,6 +1008,8 @@ int main(void)
         cmocka_unit_test_teardown(test_config_rejected_value_keeps_the_default, teardown_tmp),
         cmocka_unit_test_teardown(test_config_bool_spellings_are_case_insensitive, teardown_tmp),
         cmocka_unit_test_teardown(test_config_secrets_are_masked_in_errors, teardown_tmp),
+        cmocka_unit_test_teardown(test_config_url_credentials_are_redacted_in_errors, teardown_tmp),
+        cmocka_unit_test_teardown(test_config_admin_and_readonly_keys_must_differ, teardown_tmp),
         cmocka_unit_test_teardown(test_config_required_keys_follow_enabled_roles, teardown_tmp),
         cmocka_unit_test_teardown(test_config_roles_come_from_mutt_roles_when_not_given, teardown_tmp),
         cmocka_unit_test_teardown(test_config_secrets_are_not_required_when_vault_provides_them, teardown_tmp),

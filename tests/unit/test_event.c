@@ -909,6 +909,79 @@ static void test_event_normalize_twice_changes_nothing(void **state)
     json_decref(ev);
 }
 
+/* ---- reserved fields (D35) and the stored size (issue 11 bug 6) ---------------------------------- */
+
+static void test_event_strip_reserved_removes_every_top_level_underscore_field(void **state)
+{
+    (void)state;
+    json_t *ev = json_loads("{\"_retry_count\":99,\"hostname\":\"h\",\"_replay_count\":1,\"_origin\":\"ingest\","
+                            "\"_dlq_reason\":\"x\",\"_\":0,\"n\":{\"_k\":1},\"a_b\":2}",
+                            0, NULL);
+    assert_non_null(ev);
+    assert_int_equal(mutt_event_strip_reserved(ev), 5);
+    char *s = NULL;
+    size_t n = 0;
+    assert_int_equal(mutt_event_dump_alloc(ev, &s, &n), 0);
+    assert_string_equal(s, "{\"hostname\":\"h\",\"n\":{\"_k\":1},\"a_b\":2}");
+    free(s);
+    assert_int_equal(mutt_event_strip_reserved(ev), 0);
+    json_t *arr = json_array();
+    assert_int_equal(mutt_event_strip_reserved(arr), 0);
+    json_decref(arr);
+    json_decref(ev);
+}
+
+static void test_event_normalize_strips_reserved_fields_so_clients_cannot_steer_the_pipeline(void **state)
+{
+    (void)state;
+    json_t *ev = NULL;
+    assert_int_equal(normalize_text("{\"hostname\":\"h\",\"message\":\"m\",\"timestamp\":\"2025-01-15T10:30:00Z\","
+                                    "\"_retry_count\":99,\"_origin\":\"alert\"}",
+                                    &ev, NULL, 0, NULL),
+                     0);
+    assert_null(json_object_get(ev, "_retry_count"));
+    assert_null(json_object_get(ev, "_origin"));
+    json_decref(ev);
+}
+
+/* Under MAX_EVENT_BYTES as sent, over it once the trap message is built from the variables. */
+static void test_event_check_size_measures_the_normalised_event(void **state)
+{
+    (void)state;
+    char big[2001], text[2300], err[160];
+    memset(big, 'A', 2000);
+    big[2000] = '\0';
+    snprintf(text, sizeof text,
+             "{\"hostname\":\"h\",\"timestamp\":\"2025-01-15T10:30:00Z\",\"trap_oid\":\"1.3.6\","
+             "\"variables\":{\"1.3.6.1\":\"%s\"}}",
+             big);
+    size_t sent = strlen(text);
+    json_t *ev = NULL;
+    assert_int_equal(normalize_text(text, &ev, NULL, 0, NULL), 0);
+    assert_int_equal(mutt_event_check_size(ev, sent + 1000, err, sizeof err), MUTT_EINVAL);
+    assert_non_null(strstr(err, "after normalisation, over MAX_EVENT_BYTES"));
+    size_t stored = 0;
+    mutt_event_dump(ev, NULL, 0, &stored);
+    assert_int_equal(mutt_event_check_size(ev, stored, err, sizeof err), 0);
+    assert_int_equal(mutt_event_check_size(ev, stored - 1, err, sizeof err), MUTT_EINVAL);
+    json_decref(ev);
+}
+
+static void test_event_missing_required_names_the_first_absent_or_blank_field(void **state)
+{
+    (void)state;
+    struct mutt_event_rules rules;
+    assert_int_equal(mutt_event_rules_set_required(&rules, "hostname,site"), 0);
+    json_t *ev = json_loads("{\"hostname\":\"h\",\"site\":\" \"}", 0, NULL);
+    assert_string_equal(mutt_event_missing_required(ev, &rules), "site");
+    json_object_set_new(ev, "site", json_string("x"));
+    assert_null(mutt_event_missing_required(ev, &rules));
+    assert_int_equal(mutt_event_rules_set_required(&rules, ""), 0);
+    json_object_clear(ev);
+    assert_null(mutt_event_missing_required(ev, &rules));
+    json_decref(ev);
+}
+
 /* ---- timestamps -------------------------------------------------------------------------------- */
 
 static void test_time_parse_accepts_rfc3339_variants(void **state)
@@ -1248,6 +1321,10 @@ int main(void)
         cmocka_unit_test(test_event_api_key_is_dropped),
         cmocka_unit_test(test_event_unknown_fields_pass_through),
         cmocka_unit_test(test_event_normalize_twice_changes_nothing),
+        cmocka_unit_test(test_event_strip_reserved_removes_every_top_level_underscore_field),
+        cmocka_unit_test(test_event_normalize_strips_reserved_fields_so_clients_cannot_steer_the_pipeline),
+        cmocka_unit_test(test_event_check_size_measures_the_normalised_event),
+        cmocka_unit_test(test_event_missing_required_names_the_first_absent_or_blank_field),
         cmocka_unit_test(test_time_parse_accepts_rfc3339_variants),
         cmocka_unit_test(test_time_parse_rejects_garbage_and_impossible_dates),
         cmocka_unit_test(test_time_format_round_trips_with_milliseconds),

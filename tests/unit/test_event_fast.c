@@ -41,7 +41,11 @@ static char *general(const char *body, size_t len, size_t max_events, size_t max
     }
     for (size_t i = 0; i < b.count; i++) {
         char err[256];
-        if (b.items[i].event && mutt_event_normalize(b.items[i].event, rules, err, sizeof err, NULL) != 0)
+        if (!b.items[i].event)
+            continue;
+        mutt_event_strip_reserved(b.items[i].event); /* D35, as the stage does */
+        if (mutt_event_normalize(b.items[i].event, rules, err, sizeof err, NULL) != 0 ||
+            mutt_event_check_size(b.items[i].event, max_bytes, err, sizeof err) != 0)
             mutt_event_batch_reject(&b, i, err);
     }
     if (b.rejected > 0 || b.count == 0) {
@@ -236,6 +240,9 @@ static void test_event_fast_leaves_everything_else_to_the_general_path(void **st
         "{" BASE ",\"api_key\":\"k\"}",
         "{" BASE ",\"_event_id\":\"x\"}",
         "{" BASE ",\"_correlation_id\":\"x\"}",
+        "{" BASE ",\"_retry_count\":99}",             /* D35: every top-level _ field */
+        "{\"_origin\":\"ingest\"," BASE "}",
+        "[{" BASE "},{" BASE ",\"_\":1}]",
         "{" BASE ",\"syslog_severity\":\"3\"}",
         "{" BASE ",\"syslog_severity\":8}",
         "{" BASE ",\"syslog_severity\":null}",
@@ -288,6 +295,33 @@ static void test_event_fast_leaves_everything_else_to_the_general_path(void **st
     assert_true(compare_n(body, strlen(body), MAX_EVENTS, exact, &rules));
 }
 
+/* D35: a body with top-level `_` fields goes to the general path, which strips them: the result is
+ * byte for byte what the fast path gives for the same body without them. Nested `_` keys are
+ * data and stay (on the fast path too). */
+static void test_event_fast_declines_reserved_fields_and_the_general_path_strips_them(void **state)
+{
+    (void)state;
+    struct mutt_event_rules rules;
+    mutt_event_rules_init_default(&rules);
+    static const char with[] = "[{\"_retry_count\":99," BASE ",\"_origin\":\"x\",\"_dlq_reason\":\"y\"},"
+                               "{" BASE ",\"_replay_count\":3,\"n\":{\"_k\":1}}]";
+    static const char without[] = "[{" BASE "},{" BASE ",\"n\":{\"_k\":1}}]";
+    struct mutt_event_fast fp = {0};
+    size_t nf = 0, ng = 0;
+    assert_null(fast(&fp, with, strlen(with), MAX_EVENTS, MAX_EVENT_BYTES, &rules, &nf));
+    char *f = fast(&fp, without, strlen(without), MAX_EVENTS, MAX_EVENT_BYTES, &rules, &nf);
+    char *g = general(with, strlen(with), MAX_EVENTS, MAX_EVENT_BYTES, &rules, &ng);
+    assert_non_null(f);
+    assert_non_null(g);
+    assert_string_equal(f, g);
+    assert_int_equal(nf, 2);
+    assert_int_equal(ng, 2);
+    free(f);
+    free(g);
+    mutt_event_fast_free(&fp);
+    assert_true(compare("{" BASE ",\"n\":{\"_k\":1}}"));
+}
+
 static void test_event_fast_follows_required_fields(void **state)
 {
     (void)state;
@@ -320,7 +354,7 @@ static void test_event_fast_agrees_with_the_general_path_on_mutated_bodies(void 
         "{" BASE ",\"o\":{\"a\":[1,-2,true,null,\"s\\n\"]},\"syslog_severity\":5}",
         "[{" BASE ",\"u\":\"caf\xC3\xA9\xF0\x9F\x98\x80\"},{" BASE ",\"k\":{}}]",
     };
-    static const char alphabet[] = "{}[]\":,\\ \n0123456789-.eEtrufalsn/abxu\xC3\xA9\x80\xF0";
+    static const char alphabet[] = "{}[]\":,\\ \n0123456789-.eEtrufalsn/abxu\xC3\xA9\x80\xF0_";
     uint64_t x = 0x9E3779B97F4A7C15ull;
     struct mutt_event_rules rules;
     size_t taken = 0, total = 0;
@@ -373,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_event_fast_takes_the_benchmark_batch_and_matches_the_general_path),
         cmocka_unit_test(test_event_fast_takes_valid_compact_and_spaced_events_with_the_same_bytes),
         cmocka_unit_test(test_event_fast_leaves_everything_else_to_the_general_path),
+        cmocka_unit_test(test_event_fast_declines_reserved_fields_and_the_general_path_strips_them),
         cmocka_unit_test(test_event_fast_follows_required_fields),
         cmocka_unit_test(test_event_fast_agrees_with_the_general_path_on_mutated_bodies),
     };

@@ -1,0 +1,120 @@
+/* Unit tests of the one timestamp parser and formatter (src/domain/timefmt.c, W36, W43): the
+ * edges of the accepted range (issue 11: "9999-12-31T23:59:59-23:59" was accepted at ingest and
+ * then could not be formatted by the alert stage) and the round-trip property parse -> format ->
+ * parse over generated strings of the accepted grammar. No I/O. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mutt/error.h"
+#include "mutt/timefmt.h"
+
+static void test_timefmt_rejects_instants_the_formatter_cannot_write(void **state)
+{
+    static const char *bad[] = {
+        "9999-12-31T23:59:59-23:59", /* the reported one: year 10000 in UTC */
+        "9999-12-31T23:59:59-00:01",
+        "9999-12-31T23:59:60Z",      /* a leap second rolling into year 10000 */
+        "0000-01-01T00:00:00+00:01", /* year -1 in UTC */
+        "0000-01-01T00:00+23:59",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int64_t ms = 42;
+        if (mutt_time_parse_iso8601(bad[i], &ms) != MUTT_EINVAL)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(ms, 42);
+    }
+}
+
+static void test_timefmt_accepts_and_formats_both_edges(void **state)
+{
+    char buf[MUTT_TIME_ISO8601_MS_LEN];
+    int64_t ms = 0;
+    (void)state;
+    assert_int_equal(mutt_time_parse_iso8601("9999-12-31T23:59:59.999Z", &ms), 0);
+    assert_int_equal(ms, MUTT_TIME_MAX_MS);
+    assert_int_equal(mutt_time_parse_iso8601("9999-12-31T23:59:59.999+23:59", &ms), 0);
+    assert_int_equal(mutt_time_format_iso8601_ms(ms, buf, sizeof buf), 0);
+    assert_string_equal(buf, "9999-12-31T00:00:59.999Z");
+    assert_int_equal(mutt_time_parse_iso8601("0000-01-01T00:00:00Z", &ms), 0);
+    assert_int_equal(ms, MUTT_TIME_MIN_MS);
+    assert_int_equal(mutt_time_format_iso8601_ms(ms, buf, sizeof buf), 0);
+    assert_string_equal(buf, "0000-01-01T00:00:00.000Z");
+    assert_int_equal(mutt_time_parse_iso8601("0000-01-01T00:00-00:01", &ms), 0);
+    assert_int_equal(mutt_time_format_iso8601_ms(MUTT_TIME_MAX_MS + 1, buf, sizeof buf), MUTT_EINVAL);
+    assert_int_equal(mutt_time_format_iso8601_ms(MUTT_TIME_MIN_MS - 1, buf, sizeof buf), MUTT_EINVAL);
+}
+
+/* Property: every string the parser accepts is formatted without error, the formatted text is
+ * accepted in turn, and it denotes the same millisecond. Strings come from the grammar with
+ * field values slightly past their valid ranges, so rejected ones are generated too. */
+static uint64_t rng = 0xD1B54A32D192ED03ULL;
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+static void gen(char *out, size_t cap)
+{
+    int n;
+    unsigned year = rnd(4) == 0 ? (rnd(2) ? 9999 - rnd(2) : rnd(2)) : rnd(10000);
+    n = snprintf(out, cap, "%04u-%02u-%02u%c%02u:%02u", year, 1 + rnd(13), 1 + rnd(32), "Tt "[rnd(3)], rnd(25),
+                 rnd(61));
+    if (rnd(4)) {
+        n += snprintf(out + n, cap - (size_t)n, ":%02u", rnd(62));
+        if (rnd(2)) {
+            unsigned digits = 1 + rnd(9);
+            out[n++] = ".,"[rnd(2)];
+            for (unsigned i = 0; i < digits; i++)
+                out[n++] = (char)('0' + rnd(10));
+            out[n] = '\0';
+        }
+    }
+    switch (rnd(4)) {
+    case 0: break;
+    case 1: snprintf(out + n, cap - (size_t)n, "%c", "Zz"[rnd(2)]); break;
+    case 2: snprintf(out + n, cap - (size_t)n, "%c%02u:%02u", "+-"[rnd(2)], rnd(25), rnd(61)); break;
+    default: snprintf(out + n, cap - (size_t)n, "%c%02u%02u", "+-"[rnd(2)], rnd(25), rnd(61)); break;
+    }
+}
+
+static void test_timefmt_parse_format_parse_round_trips_over_accepted_space(void **state)
+{
+    size_t accepted = 0, edge = 0;
+    (void)state;
+    for (int i = 0; i < 400000; i++) {
+        char text[64], buf[MUTT_TIME_ISO8601_MS_LEN];
+        int64_t ms, back;
+        gen(text, sizeof text);
+        if (mutt_time_parse_iso8601(text, &ms) != 0)
+            continue;
+        accepted++;
+        if (ms > MUTT_TIME_MAX_MS - 86400000LL * 2 || ms < MUTT_TIME_MIN_MS + 86400000LL * 2)
+            edge++;
+        if (mutt_time_format_iso8601_ms(ms, buf, sizeof buf) != 0)
+            fail_msg("parsed \"%s\" (%lld) but cannot format it", text, (long long)ms);
+        if (mutt_time_parse_iso8601(buf, &back) != 0 || back != ms)
+            fail_msg("\"%s\" -> %lld -> \"%s\" -> %lld", text, (long long)ms, buf, (long long)back);
+    }
+    assert_true(accepted > 10000); /* the generator reaches the accepted space ... */
+    assert_true(edge > 100);       /* ... including its edges */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timefmt_rejects_instants_the_formatter_cannot_write),
+        cmocka_unit_test(test_timefmt_accepts_and_formats_both_edges),
+        cmocka_unit_test(test_timefmt_parse_format_parse_round_trips_over_accepted_space),
+    };
+    return cmocka_run_group_tests_name("timefmt", tests, NULL, NULL);
+}
