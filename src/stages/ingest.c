@@ -49,6 +49,7 @@ struct ingest {
     struct mutt_event_rules rules;
     int64_t last_depth;        /* queue depth seen by the last script reply */
     int64_t last_cap;          /* cap in force at that reply */
+    bool last_bytes_full;      /* the last script reply refused for max_ingest_queue_bytes (D52) */
 
     struct mutt_counter *requests[REASON_COUNT_]; /* mutt_ingest_requests_total{status,reason} */
     struct mutt_counter *ev_accepted;        /* mutt_ingest_events_total{result="accepted"} */
@@ -404,6 +405,8 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
         read_int(reply->element[0], &code) && read_int(reply->element[1], &depth) &&
         read_int(reply->element[2], &extra) && (reply->elements == 3 || read_int(reply->element[3], &held))) {
         ing->last_depth = depth;
+        if (code == MUTT_INGEST_PUSHED || code == MUTT_INGEST_QUEUE_BYTES_FULL)
+            ing->last_bytes_full = code == MUTT_INGEST_QUEUE_BYTES_FULL;
         mutt_gauge_set(ing->depth, (double)depth);
     } else {
         code = -1;
@@ -771,6 +774,7 @@ static int ingest_start(struct mutt_ctx *ctx)
     ing->done = NULL;
     ing->inflight = 0;
     ing->inflight_bytes = 0;
+    ing->last_bytes_full = false;
     int rc = load_rules(ing, ctx->cfg);
     if (rc != 0)
         return rc;
@@ -805,6 +809,10 @@ static enum mutt_role_health ingest_health(struct mutt_ctx *ctx, char *detail, s
 {
     (void)ctx;
     struct ingest *ing = &g_ingest;
+    if (ing->last_bytes_full) {
+        snprintf(detail, detail_len, "queue over max_ingest_queue_bytes: answering 503");
+        return MUTT_HEALTH_DEGRADED;
+    }
     if (ing->last_cap > 0 && ing->last_depth >= ing->last_cap) {
         snprintf(detail, detail_len, "queue full (%lld of %lld): answering 503", (long long)ing->last_depth,
                  (long long)ing->last_cap);

@@ -322,6 +322,7 @@ test_queue_byte_cap_answers_503_naming_the_byte_cap() {
     assert_eq "$(queue_bytes)" "$counter" "the counter is the bytes queued"
     [ "$counter" -le 1000 ] || t_fail "counter $counter over the cap"
     assert_contains "$b" "\"queue_bytes\":$counter"
+    assert_contains "$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/health")" '"ingest":"degraded"' "health while over the byte cap"
     # a batch that would cross the cap is refused whole (D7), even when one event would fit
     rcli del "$QUEUE" "$QUEUE:bytes" >/dev/null
     post "[$EV,$EV,$EV,$EV,$EV,$EV,$EV,$EV]"
