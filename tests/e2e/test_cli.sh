@@ -433,7 +433,9 @@ test_retention_refuses_while_another_host_holds_the_lock() {
 test_retention_role_runs_at_start_and_exports_metrics() {
     seed_retention_data
     start_mutt "$CONF" retention
-    wait_until 20 test "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 || t_fail "the role did not run at start"
+    # eval: the check must run again on every try (a plain "$(...)" argument is expanded once,
+    # before the run at start has had time to finish)
+    wait_until 20 eval '[ "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 ]' || t_fail "the role did not run at start"
     assert_eq "400" "$(sql "SELECT count(*) FROM event_audit_log")"
     assert_eq 3 "$("${RCLI[@]}" llen mutt:dlq:alerter)"
     http GET "http://127.0.0.1:$HEALTH_PORT/metrics"
