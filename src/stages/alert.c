@@ -803,6 +803,8 @@ static int alert_start(struct mutt_ctx *ctx)
     al->ctx = ctx;
     mutt_stage_life_init(&al->life, "alert", ctx);
     al->source = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME);
+    if (mutt_queue_bytes_key(al->source, al->source_bytes_key, sizeof al->source_bytes_key) != 0)
+        return MUTT_EINVAL;
     al->alert_queue = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
     al->dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME);
     al->max_retries = mutt_config_int(cfg, MUTT_CFG_ALERTER_MAX_RETRIES);
@@ -827,6 +829,7 @@ static int alert_start(struct mutt_ctx *ctx)
         .heartbeat_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_INTERVAL) * 1000u,
         .heartbeat_expiry_s = (unsigned)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_EXPIRY),
         .janitor_interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u,
+        .source_bytes_key = al->source_bytes_key,
     };
     struct mutt_alert_audit_opts ao = {
         .pending_key = MUTT_ALERT_AUDIT_PENDING,

@@ -12,6 +12,7 @@
 #include "mutt/alert.h"
 #include "mutt/event.h"
 #include "mutt/metrics.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/relq.h"
 #include "mutt/stage_life.h"
 
@@ -47,6 +48,7 @@ struct alert {
 
     struct mutt_event_rules required; /* REQUIRED_FIELDS, the list ingest enforces */
     const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
+    char source_bytes_key[MUTT_QUEUE_BYTES_KEY_MAX]; /* D52: its byte counter, kept by relq */
     const char *alert_queue;
     const char *dlq;
     int64_t max_retries;

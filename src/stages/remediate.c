@@ -23,16 +23,21 @@
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/replay.h"
 #include "mutt/stage_life.h"
 
 #define DISABLED_RECHECK_MS 1000u /* remediation_enabled=false: look again this often */
 
 /* One Lua call moves a rewritten item out of the processing list (D5): the push happens only
- * when the LREM removed it, so a concurrent recovery cannot turn it into two items. */
+ * when the LREM removed it, so a concurrent recovery cannot turn it into two items. KEYS[3], when
+ * the target is the ingest queue, is its byte counter (D52). */
 static const char finish_lua[] =
     "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
-    "if n == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) end\n"
+    "if n == 1 then\n"
+    "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
+    "  if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end\n"
+    "end\n"
     "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
@@ -58,6 +63,7 @@ enum pass_step { STEP_IDLE = 0, STEP_RECOVER, STEP_HEALTH, STEP_DEPTH, STEP_MOVE
 struct dlq_route {
     const char *dlq;      /* source DLQ */
     const char *target;   /* where replays go */
+    const char *target_bytes; /* D52: the target's byte counter (ingest queue), NULL = none */
     const char *origin;   /* D5 _origin of its items */
     struct mutt_gauge *depth;
 };
@@ -70,6 +76,7 @@ struct remediate {
     struct mutt_http_client *http;
     char *processing;            /* mutt:processing:remediate:<pod> */
     const char *dead;            /* DEAD_LETTER_QUEUE */
+    char ingest_bytes_key[MUTT_QUEUE_BYTES_KEY_MAX]; /* D52: the ingest queue's byte counter */
     struct dlq_route routes[2];
     int script_finish, script_recover;
     char *auth;                  /* Authorization header for the health GET */
@@ -177,10 +184,11 @@ static void process_item(struct remediate *rm)
     }
     rm->to_dead = v == MUTT_REPLAY_DEAD;
     rm->step = STEP_FINISH;
-    const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target};
+    const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target, r->target_bytes};
     const char *args[] = {rm->item, rm->rewritten};
     size_t arglens[] = {rm->item_len, rm->rewritten_len};
-    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, 2, keys, NULL, 2, args, arglens,
+    int nkeys = !rm->to_dead && r->target_bytes ? 3 : 2;
+    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, 2, args, arglens,
                             on_finish_reply, rm);
     if (rc != 0) {
         redis_failed(rm, "replay push", rc);
@@ -569,7 +577,10 @@ static int remediate_start(struct mutt_ctx *ctx)
     rm->dead = mutt_config_str(cfg, MUTT_CFG_DEAD_LETTER_QUEUE);
     rm->routes[0] = (struct dlq_route){.dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME),
                                        .target = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
+                                       .target_bytes = rm->ingest_bytes_key,
                                        .origin = MUTT_REPLAY_ORIGIN_INGEST};
+    if (mutt_queue_bytes_key(rm->routes[0].target, rm->ingest_bytes_key, sizeof rm->ingest_bytes_key) != 0)
+        return MUTT_EINVAL;
     rm->routes[1] = (struct dlq_route){.dlq = mutt_config_str(cfg, MUTT_CFG_MOOG_DLQ_NAME),
                                        .target = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME),
                                        .origin = MUTT_REPLAY_ORIGIN_ALERT};

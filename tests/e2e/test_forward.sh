@@ -52,7 +52,7 @@ push_many() {
     for i in $(seq 1 "$2"); do printf "LPUSH %s '%s'\n" "$AQ" "$(alert "$1-$i")"; done | rcli >/dev/null
 }
 clean() {
-    rcli del "$AQ" "$DLQ" "$RETRY" mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue \
+    rcli del "$AQ" "$DLQ" "$RETRY" mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:ingest_queue:bytes \
         "$BRK:state" "$BRK:failures" "$BRK:open_time" "$BRK:probe" mutt:rate_limit:moog >/dev/null
     sink_ctl "status=200&delay_ms=0&retry_after=0&reset=1"
 }
@@ -334,6 +334,7 @@ test_remediation_replays_dlq_items_and_parks_poison() {
     assert_eq 0 "$(rcli llen "$DLQ")" "moog DLQ drained"
     assert_eq 0 "$(rcli llen mutt:dlq:alerter)" "alerter DLQ drained"
     assert_eq 1 "$(rcli llen mutt:ingest_queue)" "alerter item replayed to the ingest queue"
+    assert_eq "$(rcli eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 mutt:ingest_queue)" "$(rcli get mutt:ingest_queue:bytes)" "D52: the replay counted its bytes"
     local b dead
     b=$(rcli lindex mutt:ingest_queue 0)
     assert_contains "$b" '"_event_id":"rem-b"' "replayed item"
