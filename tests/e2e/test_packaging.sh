@@ -58,6 +58,36 @@ test_dockerfile_build_stage_has_the_dev_packages_of_deps_sh() {
     build_stage | grep -qE '^RUN .*make ' || t_fail "build stage does not run make"
 }
 
+# The build stage's `make` line must name targets this Makefile has ("No rule to make target
+# 'mutt'" once stopped every image build); `make -n` with its arguments proves it without a build.
+test_dockerfile_make_line_names_real_targets() {
+    local cmd out args
+    # words after "RUN make" up to "&&", with the two shell expansions it uses replaced (no eval)
+    cmd=$(build_stage | grep -E '^RUN[[:space:]]+make[[:space:]]' | head -n 1 |
+        sed -E 's/&&.*//; s/^RUN[[:space:]]+make[[:space:]]+//; s/"\$\(nproc\)"/2/g; s/"\$GIT_REV"/test/g; s/"//g')
+    [ -n "$cmd" ] || t_fail "no 'RUN make' line in the build stage"
+    read -ra args <<<"$cmd"
+    # the build context as the stage's COPY lines lay it out (no binary, no build/ of this tree)
+    local ctx="$E2E_TMP/docker-context" line words n i src dst
+    mkdir -p "$ctx"
+    while read -r line; do
+        read -ra words <<<"$line"
+        n=${#words[@]}
+        dst=${words[n - 1]}
+        for ((i = 1; i < n - 1; i++)); do
+            src=${words[i]%/}
+            if [ -d "$E2E_ROOT/$src" ]; then # COPY dir/ dest/ copies the directory's contents
+                mkdir -p "$ctx/$dst" && cp -a "$E2E_ROOT/$src/." "$ctx/$dst"
+            else
+                case "$dst" in */) mkdir -p "$ctx/$dst" ;; *) mkdir -p "$(dirname "$ctx/$dst")" ;; esac
+                cp -a "$E2E_ROOT/$src" "$ctx/$dst"
+            fi
+        done
+    done < <(build_stage | grep -E '^COPY[[:space:]]' | grep -v -- '--from')
+    [ -f "$ctx/Makefile" ] || t_fail "the build stage copies no Makefile"
+    out=$(make -n -C "$ctx" "${args[@]}" 2>&1 >/dev/null) || t_fail "the Dockerfile's 'make $cmd' fails on its context: $out"
+}
+
 test_dockerfile_runs_as_non_root_with_healthcheck_and_ports() {
     local rt user
     rt=$(runtime_stage)
@@ -255,6 +285,7 @@ PY
 t_run "Dockerfile: two stages on debian:bookworm-slim" test_dockerfile_is_multi_stage_on_bookworm_slim
 t_run "Dockerfile: runtime stage installs every linked library's package" test_dockerfile_runtime_stage_installs_every_library_the_binary_links
 t_run "Dockerfile: build stage has the -dev packages of deps.sh" test_dockerfile_build_stage_has_the_dev_packages_of_deps_sh
+t_run "Dockerfile: its make line names real targets" test_dockerfile_make_line_names_real_targets
 t_run "Dockerfile: non-root USER, HEALTHCHECK, EXPOSE" test_dockerfile_runs_as_non_root_with_healthcheck_and_ports
 t_run "systemd: notify, watchdog, hardening" test_systemd_units_use_notify_watchdog_and_hardening
 t_run "systemd: mutt@<roles>[-N] selects --roles" test_template_instance_name_selects_the_roles
