@@ -29,6 +29,7 @@ fi
 read -ra LIMITS <<<"${MUTT_PODMAN_LIMITS:---ulimit nofile=4096:4096 --ulimit nproc=4096:4096}"
 pm() { podman "${PODMAN_ARGS[@]}" "$@"; }
 
+[ "$(id -u)" = 0 ] || skip_all no-podman "the image test runs rootful podman (and debootstrap): not root"
 rc=0
 bash "$E2E_ROOT/tests/harness/base-image.sh" "${PODMAN_ARGS[@]}" || rc=$?
 [ $rc -ne 3 ] || skip_all no-base-image "debian:bookworm-slim is missing and debootstrap cannot make it"
@@ -36,7 +37,7 @@ bash "$E2E_ROOT/tests/harness/base-image.sh" "${PODMAN_ARGS[@]}" || rc=$?
 probe=$(pm run --rm "${LIMITS[@]}" --network host localhost/debian:bookworm-slim true 2>&1) ||
     skip_all no-podman "podman cannot run a container here: ${probe:0:300}"
 
-IMAGE=localhost/mutt:e2e
+IMAGE=localhost/mutt:e2e-$$ # one tag per run: concurrent runs must not swap images; layers are shared
 CTRS="$E2E_TMP/containers"
 : >"$CTRS"
 COMPOSE_UP="mutt-e2e-$$" # the compose project
@@ -50,6 +51,7 @@ img_cleanup() {
     while read -r c; do
         [ -n "$c" ] && pm rm -f -t 5 "$c" >/dev/null 2>&1
     done <"$CTRS"
+    pm rmi "$IMAGE" >/dev/null 2>&1 # the tag; the layers stay as the next build's cache
     e2e_cleanup
 }
 trap img_cleanup EXIT
