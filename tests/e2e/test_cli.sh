@@ -381,7 +381,16 @@ test_retention_role_runs_at_start_and_exports_metrics() {
 }
 
 # --------------------------------------------------------------------- health and send-event
+# Fresh ports and pod name for a health test: a mutt left running by an earlier failed test must
+# not answer for "nothing running" (a bare `mutt health` asks whatever listens on the ports).
+own_ports_config() {
+    INGEST_PORT= WEB_PORT= HEALTH_PORT=
+    CONF="$E2E_TMP/health-$RANDOM.conf"
+    e2e_config "$CONF"
+}
+
 test_health_and_send_event_against_a_running_instance() {
+    own_ports_config
     cli health
     expect_rc 1 "health with nothing running"
     assert_contains "$OUT" "no answer"
@@ -413,6 +422,7 @@ test_health_and_send_event_against_a_running_instance() {
 # `docker run IMAGE --roles=ingest` runs the image's HEALTHCHECK as a bare `mutt health`, which
 # must not probe the web port that those roles never open (issue 11, bug 8).
 test_health_probes_only_the_listeners_of_the_roles() {
+    own_ports_config
     start_mutt "$CONF" ingest
     cli health
     expect_rc 0 "bare health of an ingest-only process"
