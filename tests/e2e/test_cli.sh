@@ -357,7 +357,8 @@ test_retention_refuses_while_another_host_holds_the_lock() {
 test_retention_role_runs_at_start_and_exports_metrics() {
     seed_retention_data
     start_mutt "$CONF" retention
-    wait_until 20 test "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 || t_fail "the role did not run at start"
+    # eval: the key is read on every poll (a $(...) argument would be read once, before the loop)
+    wait_until 20 eval '[ "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 ]' || t_fail "the role did not run at start"
     assert_eq "400" "$(sql "SELECT count(*) FROM event_audit_log")"
     assert_eq 3 "$("${RCLI[@]}" llen mutt:dlq:alerter)"
     http GET "http://127.0.0.1:$HEALTH_PORT/metrics"
