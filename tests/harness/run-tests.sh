@@ -122,6 +122,9 @@ run_one() {
     timeout -k 10 "$TIMEOUT" "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     bad=$(skip_problems "$name" "$log")
+    if [ "$rc" -eq 77 ] && [ -z "$(skips_in_log "$log")" ]; then
+        bad="exit status 77 (skipped) without a skip-reason line"
+    fi
     while IFS=$'\t' read -r t c d; do SKIP_LINES+=("$name $t: $c: $d"); done < <(skips_in_log "$log")
     if [ -n "$bad" ]; then
         status="FAIL (bad skip: $(head -n 1 <<<"$bad"))"
