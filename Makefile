@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-soak clean
+.PHONY: all deps run test test-unit test-image test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-soak clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -84,6 +84,11 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh $(T)
+
+# The container image (tests/e2e/test_image.sh): podman build, README's docker run lines, compose.
+test-image: deps
+	@$(MAKE) --no-print-directory tests-build
+	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh e2e/test_image
 
 test-unit: $(UNIT_BINS)
 	@MUTT_BUILD=$(BUILD) bash tests/harness/run-tests.sh --unit-only $(T)

@@ -338,17 +338,51 @@ static long http_call(const char *url, const char *api_key, const char *post_bod
     return status;
 }
 
-int cli_health(int argc, char **argv, struct mutt_config *cfg)
+/* GET /health on one port: prints the verdict; returns the HTTP status (0 = no answer) and, when
+ * `roles_out` is given, the roles the answering process reports (its "roles" object's keys). */
+static long probe_health(const struct mutt_config *cfg, int port, bool quiet, unsigned *roles_out)
 {
-    if (argc > 0) {
-        fprintf(stderr, "health: unexpected argument '%s' (usage: mutt health)\n", argv[0]);
-        return CLI_USAGE;
+    char url[300], err[CURL_ERROR_SIZE] = "";
+    local_url(cfg, port, "/health", url, sizeof(url));
+    struct body b = {0};
+    long status = http_call(url, NULL, NULL, &b, err, sizeof(err));
+    json_t *j = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    const char *verdict = json_string_value(json_object_get(j, "status"));
+    if (roles_out) {
+        char list[256] = "";
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(j, "roles"), name, v)
+        {
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof(list) - used, "%s%s", used ? "," : "", name);
+        }
+        *roles_out = 0;
+        if (list[0] && mutt_roles_parse(list, roles_out, NULL, 0) != 0)
+            *roles_out = 0;
     }
-    unsigned roles = 0;
-    if (mutt_roles_parse(mutt_config_str(cfg, MUTT_CFG_MUTT_ROLES), &roles, NULL, 0) != 0 || roles == 0)
-        roles = MUTT_ROLE_ALL;
-    /* the listeners app.c opens for these roles (CONTRACT §1, D11) */
-    int ports[3], n = 0;
+    if (quiet) {
+        /* discovery: the verdict is printed when the port is probed for real */
+    } else if (status == 0) {
+        printf("health: %s: no answer (%s)\n", url, err);
+    } else {
+        printf("health: %s: %ld %s\n", url, status, verdict ? verdict : "(no status)");
+        json_t *errors = json_object_get(j, "errors");
+        json_t *details = json_object_get(j, "details");
+        size_t k;
+        json_t *e;
+        json_array_foreach(errors, k, e) printf("  error: %s\n", json_string_value(e) ? json_string_value(e) : "?");
+        json_array_foreach(details, k, e) printf("  detail: %s\n", json_string_value(e) ? json_string_value(e) : "?");
+    }
+    json_decref(j);
+    free(b.data);
+    return status;
+}
+
+/* The listeners app.c opens for these roles (CONTRACT §1, D11); returns how many. */
+static int role_ports(const struct mutt_config *cfg, unsigned roles, int ports[3])
+{
+    int n = 0;
     bool reuse = mutt_config_bool(cfg, MUTT_CFG_INGEST_REUSEPORT);
     if (roles & MUTT_ROLE_INGEST)
         ports[n++] = (int)mutt_config_int(cfg, MUTT_CFG_INGESTOR_PORT);
@@ -356,30 +390,50 @@ int cli_health(int argc, char **argv, struct mutt_config *cfg)
         ports[n++] = (int)mutt_config_int(cfg, MUTT_CFG_WEBUI_PORT);
     if (!(roles & (MUTT_ROLE_INGEST | MUTT_ROLE_WEB)) || (reuse && (roles & MUTT_ROLE_INGEST)))
         ports[n++] = (int)mutt_config_int(cfg, MUTT_CFG_HEALTH_PORT);
-    int rc = CLI_OK;
-    for (int i = 0; i < n; i++) {
-        char url[300], err[CURL_ERROR_SIZE] = "";
-        local_url(cfg, ports[i], "/health", url, sizeof(url));
-        struct body b = {0};
-        long status = http_call(url, NULL, NULL, &b, err, sizeof(err));
-        json_t *j = b.data ? json_loads(b.data, 0, NULL) : NULL;
-        const char *verdict = json_string_value(json_object_get(j, "status"));
-        if (status == 0) {
-            printf("health: %s: no answer (%s)\n", url, err);
+    return n;
+}
+
+/* Roles to check: --roles, else MUTT_ROLES when the file or environment sets it, else the roles
+ * the running process reports on the first of its possible listeners that answers. The last case
+ * is the container's: `docker run IMAGE --roles=ingest` gives the roles on the command line, which
+ * the image's HEALTHCHECK (`mutt health`) cannot see; probing the web port of an ingest-only
+ * process would call it unhealthy. */
+int cli_health(int argc, char **argv, struct mutt_config *cfg)
+{
+    const char *roles_arg = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "--roles=", 8) == 0) {
+            roles_arg = argv[i] + 8;
+        } else if (strcmp(argv[i], "--roles") == 0 && i + 1 < argc) {
+            roles_arg = argv[++i];
         } else {
-            printf("health: %s: %ld %s\n", url, status, verdict ? verdict : "(no status)");
-            json_t *errors = json_object_get(j, "errors");
-            json_t *details = json_object_get(j, "details");
-            size_t k;
-            json_t *e;
-            json_array_foreach(errors, k, e) printf("  error: %s\n", json_string_value(e) ? json_string_value(e) : "?");
-            json_array_foreach(details, k, e) printf("  detail: %s\n", json_string_value(e) ? json_string_value(e) : "?");
+            fprintf(stderr, "health: unexpected argument '%s' (usage: mutt health [--roles LIST])\n", argv[i]);
+            return CLI_USAGE;
         }
-        if (status != 200)
-            rc = CLI_FAIL;
-        json_decref(j);
-        free(b.data);
     }
+    unsigned roles = 0;
+    if (roles_arg) {
+        char bad[64] = "";
+        if (mutt_roles_parse(roles_arg, &roles, bad, sizeof(bad)) != 0 || roles == 0) {
+            fprintf(stderr, "health: --roles=%s: unknown role '%s'\n", roles_arg, bad);
+            return CLI_USAGE;
+        }
+    } else if (mutt_config_source(cfg, MUTT_CFG_MUTT_ROLES) != MUTT_CFG_SRC_DEFAULT) {
+        if (mutt_roles_parse(mutt_config_str(cfg, MUTT_CFG_MUTT_ROLES), &roles, NULL, 0) != 0 || roles == 0)
+            roles = MUTT_ROLE_ALL;
+    } else {
+        int all[3], n_all = role_ports(cfg, MUTT_ROLE_ALL, all);
+        all[n_all++] = (int)mutt_config_int(cfg, MUTT_CFG_HEALTH_PORT);
+        for (int i = 0; i < n_all && roles == 0; i++)
+            probe_health(cfg, all[i], true, &roles);
+        if (roles == 0)
+            roles = MUTT_ROLE_ALL; /* nothing answers: report every listener as down */
+    }
+    int ports[3], n = role_ports(cfg, roles, ports);
+    int rc = CLI_OK;
+    for (int i = 0; i < n; i++)
+        if (probe_health(cfg, ports[i], false, NULL) != 200)
+            rc = CLI_FAIL;
     if (rc != CLI_OK)
         fprintf(stderr, "health: unhealthy\n");
     return rc;
@@ -483,7 +537,9 @@ void mutt_cli_usage(FILE *out)
     fprintf(out,
             "  config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n"
             "                      dynamic configuration (validated, audited as cli:<user>)\n"
-            "  health              GET /health on this host's listeners; exit 0 healthy, 1 not\n"
+            "  health [--roles LIST]\n"
+            "                      GET /health on the listeners of the roles (default: MUTT_ROLES when set,\n"
+            "                      else those the running mutt reports); exit 0 healthy, 1 not\n"
             "  dlq list [NAME [--count N]] | replay NAME [--count N]\n"
             "                      dead-letter queues alerter, moog, dead (replay moves atomically)\n"
             "  send-event [--message M] [--host H]\n"

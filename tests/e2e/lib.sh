@@ -14,6 +14,9 @@
 #   http METHOD URL [CURL ARGS...]   sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS (file)
 #   assert_eq / assert_ne / assert_contains / assert_not_contains / assert_status / wait_until
 #   t_run NAME FUNCTION ; t_summary
+#   t_skip CODE DETAIL               ends the current test as skipped (CODE from tests/skips.list)
+#   skip_note CODE DETAIL            a part of a test that could not run here; the test goes on
+# Exit status of a script: 0 passed, 1 a test failed, 77 every test skipped (E2E_SKIP_RC).
 set -u -o pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -23,6 +26,8 @@ SERVICES="$E2E_ROOT/tests/harness/services.sh"
 E2E_TMP=$(mktemp -d /tmp/mutt-e2e.XXXXXX)
 T_PASSED=0
 T_FAILED=0
+T_SKIPPED=0
+E2E_SKIP_RC=77
 T_FAILED_NAMES=()
 : >"$E2E_TMP/pids"
 : >"$E2E_TMP/ports"
@@ -245,6 +250,17 @@ helpers_finish() {
     return "$failed"
 }
 
+# D60: every skip names a reason code of tests/skips.list; run-tests.sh lists and checks them.
+skip_note() {
+    local code=$1
+    shift
+    echo "skip-reason: $code: $*"
+}
+t_skip() {
+    skip_note "$@"
+    exit "$E2E_SKIP_RC"
+}
+
 # ------------------------------------------------------------------------------------------ http
 # http METHOD URL [CURL ARGS...]: HTTP_STATUS ("000" when nothing answered), HTTP_BODY, and
 # HTTP_HEADERS (the path of a file holding the response headers).
@@ -412,6 +428,9 @@ t_run() {
     if [ $rc -eq 0 ]; then
         echo "ok   $name"
         T_PASSED=$((T_PASSED + 1))
+    elif [ $rc -eq "$E2E_SKIP_RC" ]; then
+        echo "skip $name"
+        T_SKIPPED=$((T_SKIPPED + 1))
     else
         echo "FAIL $name"
         T_FAILED=$((T_FAILED + 1))
@@ -438,7 +457,9 @@ t_summary() {
         done
     fi
     for n in ${T_FAILED_NAMES[@]+"${T_FAILED_NAMES[@]}"}; do echo "failed: $n"; done
-    echo "$T_PASSED passed, $T_FAILED failed"
-    [ "$T_FAILED" -eq 0 ] && [ "$T_PASSED" -gt 0 ] && exit 0
+    echo "$T_PASSED passed, $T_FAILED failed, $T_SKIPPED skipped"
+    [ "$T_FAILED" -eq 0 ] || exit 1
+    [ "$T_PASSED" -gt 0 ] && exit 0
+    [ "$T_SKIPPED" -gt 0 ] && exit "$E2E_SKIP_RC"
     exit 1
 }

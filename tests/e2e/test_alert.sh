@@ -98,7 +98,7 @@ outage_load() {
         echo "$pushed" >"$1"
         sleep 0.5
     done
-    wait_until 10 test "$(rc LLEN mutt:ingest_queue)" = 0 || t_fail "events not consumed during the outage"
+    wait_until 10 eval '[ "$(rc LLEN mutt:ingest_queue)" = 0 ]' || t_fail "events not consumed during the outage"
     a2=$(rc LLEN mutt:alert_queue)
     assert_eq "$pushed" "$a2" "alerts queued while PostgreSQL was down"
     [ "$a2" -gt "$a1" ] || t_fail "no alerts during the outage"
@@ -158,8 +158,8 @@ test_get_unhandled_lists_top_templates() {
     e2e_config "$E2E_TMP/u.conf" POD_NAME=alert-u
     start_mutt "$E2E_TMP/u.conf" alert,web
     push_events 5 un "fan speed 4200 rpm on tray" 1
-    wait_until 10 test "$(rc LLEN mutt:ingest_queue)" = 0 || t_fail "not consumed"
-    wait_until 10 test "$(rc LLEN mutt:alert_queue)" = 1 || t_fail "no meta-alert"
+    wait_until 10 eval '[ "$(rc LLEN mutt:ingest_queue)" = 0 ]' || t_fail "not consumed"
+    wait_until 10 eval '[ "$(rc LLEN mutt:alert_queue)" = 1 ]' || t_fail "no meta-alert"
     # one host, one template, 5 events, threshold 3: exactly one meta-alert (>=, then suppressed)
     assert_contains "$(rc LINDEX mutt:alert_queue 0)" '"signature":"mutt-unhandled:host-0"'
     http GET "http://127.0.0.1:$WEB_PORT/api/v1/unhandled"

@@ -41,6 +41,8 @@ test_unknown_command_and_bad_usage_exit_2() {
     expect_rc 2 "backup without a file"
     cli health extra
     expect_rc 2 "health with an argument"
+    cli health --roles
+    expect_rc 2 "health --roles without a list"
 }
 
 test_unreachable_redis_is_a_runtime_failure() {
@@ -459,7 +461,16 @@ test_retention_role_runs_at_start_and_exports_metrics() {
 }
 
 # --------------------------------------------------------------------- health and send-event
+# Fresh ports and pod name for a health test: a mutt left running by an earlier failed test must
+# not answer for "nothing running" (a bare `mutt health` asks whatever listens on the ports).
+own_ports_config() {
+    INGEST_PORT= WEB_PORT= HEALTH_PORT=
+    CONF="$E2E_TMP/health-$RANDOM.conf"
+    e2e_config "$CONF"
+}
+
 test_health_and_send_event_against_a_running_instance() {
+    own_ports_config
     cli health
     expect_rc 1 "health with nothing running"
     assert_contains "$OUT" "no answer"
@@ -485,6 +496,35 @@ test_health_and_send_event_against_a_running_instance() {
     assert_contains "$OUT" "401"
     cli send-event --bogus
     expect_rc 2
+    stop_mutt 0
+}
+
+# `docker run IMAGE --roles=ingest` runs the image's HEALTHCHECK as a bare `mutt health`, which
+# must not probe the web port that those roles never open (issue 11, bug 8).
+test_health_probes_only_the_listeners_of_the_roles() {
+    own_ports_config
+    start_mutt "$CONF" ingest
+    cli health
+    expect_rc 0 "bare health of an ingest-only process"
+    assert_contains "$OUT" ":$INGEST_PORT/health: 200 healthy"
+    assert_not_contains "$OUT" ":$WEB_PORT/"
+    cli health --roles=ingest
+    expect_rc 0 "health --roles=ingest"
+    cli health --roles ingest,web
+    expect_rc 1 "health --roles ingest,web while the web port is closed"
+    assert_contains "$OUT" ":$WEB_PORT/health: no answer"
+    RC=0
+    OUT=$(MUTT_ROLES=web "$MUTT_BIN" --config "$CONF" health 2>&1) || RC=$?
+    expect_rc 1 "MUTT_ROLES=web names the closed web port"
+    cli health --roles=bogus
+    expect_rc 2 "an unknown role"
+    stop_mutt 0
+
+    start_mutt "$CONF" alert,forward,remediate
+    cli health
+    expect_rc 0 "bare health of a worker (health port only)"
+    assert_contains "$OUT" ":$HEALTH_PORT/health: 200 healthy"
+    assert_not_contains "$OUT" ":$INGEST_PORT/"
     stop_mutt 0
 }
 
@@ -526,6 +566,7 @@ t_run "retention deletes old rows and DLQ items in batches" test_retention_delet
 t_run "retention refuses while another host holds the lock" test_retention_refuses_while_another_host_holds_the_lock
 t_run "retention role runs at start and exports metrics" test_retention_role_runs_at_start_and_exports_metrics
 t_run "health and send-event against a running instance" test_health_and_send_event_against_a_running_instance
+t_run "health probes only the listeners of the roles" test_health_probes_only_the_listeners_of_the_roles
 t_run "check-config --environment production exits 1 on critical" test_check_config_production_reports_violations_and_exits_1
 t_run "MUTT_ENV=production refuses to start on a critical violation" test_production_refuses_to_start_on_a_critical_violation
 t_summary

@@ -8,10 +8,7 @@
 # under load. Needs: Redis (services.sh), MUTT_BIN. Run through tests/harness/run-tests.sh.
 . "$(dirname "$0")/lib.sh"
 
-DATA_DIR=${MUTT_DEMO_DATA:-}
-for d in "$E2E_ROOT/../shared/data" /work/shared/data; do
-    [ -z "$DATA_DIR" ] && [ -f "$d/demo_syslog_events.json" ] && DATA_DIR=$d
-done
+DATA_DIR="$E2E_ROOT/tests/data" # the repository's own fixtures; a missing file fails the test
 
 CONF="$E2E_TMP/mutt.conf"
 NEXT_KEY=e2e-ingest-next-key-abcdef0123456789abcdef01
@@ -130,7 +127,8 @@ test_partly_invalid_batch_queues_the_valid_events_and_lists_the_rest() {
 }
 
 test_demo_data_files_are_accepted_in_full() {
-    [ -n "$DATA_DIR" ] || t_fail "demo data not found (set MUTT_DEMO_DATA)"
+    [ -f "$DATA_DIR/demo_syslog_events.json" ] && [ -f "$DATA_DIR/demo_snmp_traps.json" ] ||
+        t_fail "demo data missing from $DATA_DIR"
     local f n before
     for f in demo_syslog_events.json demo_snmp_traps.json; do
         before=$(llen)

@@ -58,6 +58,36 @@ test_dockerfile_build_stage_has_the_dev_packages_of_deps_sh() {
     build_stage | grep -qE '^RUN .*make ' || t_fail "build stage does not run make"
 }
 
+# The build stage's `make` line must name targets this Makefile has ("No rule to make target
+# 'mutt'" once stopped every image build); `make -n` with its arguments proves it without a build.
+test_dockerfile_make_line_names_real_targets() {
+    local cmd out args
+    # words after "RUN make" up to "&&", with the two shell expansions it uses replaced (no eval)
+    cmd=$(build_stage | grep -E '^RUN[[:space:]]+make[[:space:]]' | head -n 1 |
+        sed -E 's/&&.*//; s/^RUN[[:space:]]+make[[:space:]]+//; s/"\$\(nproc\)"/2/g; s/"\$GIT_REV"/test/g; s/"//g')
+    [ -n "$cmd" ] || t_fail "no 'RUN make' line in the build stage"
+    read -ra args <<<"$cmd"
+    # the build context as the stage's COPY lines lay it out (no binary, no build/ of this tree)
+    local ctx="$E2E_TMP/docker-context" line words n i src dst
+    mkdir -p "$ctx"
+    while read -r line; do
+        read -ra words <<<"$line"
+        n=${#words[@]}
+        dst=${words[n - 1]}
+        for ((i = 1; i < n - 1; i++)); do
+            src=${words[i]%/}
+            if [ -d "$E2E_ROOT/$src" ]; then # COPY dir/ dest/ copies the directory's contents
+                mkdir -p "$ctx/$dst" && cp -a "$E2E_ROOT/$src/." "$ctx/$dst"
+            else
+                case "$dst" in */) mkdir -p "$ctx/$dst" ;; *) mkdir -p "$(dirname "$ctx/$dst")" ;; esac
+                cp -a "$E2E_ROOT/$src" "$ctx/$dst"
+            fi
+        done
+    done < <(build_stage | grep -E '^COPY[[:space:]]' | grep -v -- '--from')
+    [ -f "$ctx/Makefile" ] || t_fail "the build stage copies no Makefile"
+    out=$(make -n -C "$ctx" "${args[@]}" 2>&1 >/dev/null) || t_fail "the Dockerfile's 'make $cmd' fails on its context: $out"
+}
+
 test_dockerfile_runs_as_non_root_with_healthcheck_and_ports() {
     local rt user
     rt=$(runtime_stage)
@@ -94,6 +124,8 @@ test_systemd_units_use_notify_watchdog_and_hardening() {
         if grep -E 'Unknown (key|section)|Invalid|Failed to parse|bad-setting' <<<"$out" | grep -v 'Failed to connect'; then
             t_fail "systemd-analyze verify: $out"
         fi
+    else
+        skip_note no-systemd-analyze "systemd-analyze not installed: the units are checked statically only"
     fi
 }
 
@@ -133,6 +165,8 @@ test_make_install_honours_prefix_and_destdir() {
     [ ! -e "$dest/etc/mutt/mutt.conf" ] || t_fail "make install must not write /etc/mutt/mutt.conf"
     if command -v man >/dev/null 2>&1; then
         man -l "$dest/opt/mutt/share/man/man1/mutt.1" 2>/dev/null | grep -q 'EXIT STATUS' || t_fail "man page does not render"
+    else
+        skip_note no-man "man not installed: the man page is not rendered"
     fi
 }
 
@@ -150,7 +184,7 @@ emitted_metrics() { # sample names and family names on /metrics
 }
 
 test_sdnotify_ready_watchdog_and_stopping_from_the_real_binary() {
-    command -v python3 >/dev/null 2>&1 || { echo "skip: python3 not installed (fake systemd socket)"; return 0; }
+    command -v python3 >/dev/null 2>&1 || t_fail "python3 needed for the fake systemd socket (tests/harness/deps.sh installs it)"
     local sock="$E2E_TMP/notify.sock" got="$E2E_TMP/notify.got"
     python3 - "$sock" "$got" <<'PY' &
 import socket, sys
@@ -218,7 +252,7 @@ PY
 
 test_promtool_accepts_the_rules() {
     if ! command -v promtool >/dev/null 2>&1; then
-        echo "note: promtool not installed (Debian package prometheus; not a test dependency): structure only"
+        skip_note no-promtool "promtool not installed (Debian package prometheus): rules checked for structure only"
         python3 - "$E2E_ROOT/conf/prometheus/recording-rules.yml" "$E2E_ROOT/conf/prometheus/alerts.yml" <<'PY' ||
 import re, sys, yaml
 n = 0
@@ -251,6 +285,7 @@ PY
 t_run "Dockerfile: two stages on debian:bookworm-slim" test_dockerfile_is_multi_stage_on_bookworm_slim
 t_run "Dockerfile: runtime stage installs every linked library's package" test_dockerfile_runtime_stage_installs_every_library_the_binary_links
 t_run "Dockerfile: build stage has the -dev packages of deps.sh" test_dockerfile_build_stage_has_the_dev_packages_of_deps_sh
+t_run "Dockerfile: its make line names real targets" test_dockerfile_make_line_names_real_targets
 t_run "Dockerfile: non-root USER, HEALTHCHECK, EXPOSE" test_dockerfile_runs_as_non_root_with_healthcheck_and_ports
 t_run "systemd: notify, watchdog, hardening" test_systemd_units_use_notify_watchdog_and_hardening
 t_run "systemd: mutt@<roles>[-N] selects --roles" test_template_instance_name_selects_the_roles

@@ -183,7 +183,8 @@ test_db_user_rotation_applies_to_new_connections() {
     wait_until 10 grep -q 'changed.*DB_USER' "$MUTT_LOG" || t_fail "DB_USER not picked up"
     psql_do "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'mutt'" >/dev/null
     wait_until 20 rules_ok || t_fail "web API did not recover as the rotated user: $HTTP_STATUS $HTTP_BODY"
-    wait_until 10 test "$(psql_do "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mutt' AND usename = 'mutt_rotated'")" -ge 1 ||
+    rotated_sessions() { [ "$(psql_do "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mutt' AND usename = 'mutt_rotated'")" -ge 1 ]; }
+    wait_until 10 rotated_sessions ||
         t_fail "no mutt connection logged in as mutt_rotated"
     # back to the harness user
     vctl "set?DB_USER=$MUTT_TEST_PG_USER"

@@ -4,15 +4,15 @@
 # no browser download). Logs in with the key, creates a rule and sees it in the table and the
 # audit viewer, changes a config value with a reason, renders at 1280x800 and phone width;
 # screenshots in tests/e2e/artifacts/. Needs: Redis + PostgreSQL (services.sh), MUTT_BIN, node,
-# npm (first run: `npm ci`), chromium. Prints SKIP and passes when node or chromium is missing.
+# npm (first run: `npm ci`), chromium. Skips (exit 77, reason no-browser) when node or chromium is missing.
 . "$(dirname "$0")/lib.sh"
 
 BROWSER_DIR="$E2E_ROOT/tests/e2e/browser"
 ARTIFACTS="$E2E_ROOT/tests/e2e/artifacts"
 CHROMIUM_BIN=${CHROMIUM_BIN:-/usr/bin/chromium}
 if ! command -v node >/dev/null || ! command -v npm >/dev/null || [ ! -x "$CHROMIUM_BIN" ]; then
-    echo "SKIP: the browser test needs node, npm and $CHROMIUM_BIN (apt-get install nodejs npm chromium)"
-    exit 0
+    echo "skip-reason: no-browser: the browser test needs node, npm and $CHROMIUM_BIN (apt-get install nodejs npm chromium)"
+    exit 77
 fi
 if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
     (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "npm ci failed in $BROWSER_DIR" >&2; exit 1; }

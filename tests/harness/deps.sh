@@ -2,11 +2,14 @@
 # Installs (Debian 12, apt) only the packages MUTT needs to build, test and run that are missing.
 # One dpkg-query for the whole list, so the common case (everything there) takes milliseconds;
 # `apt-get update` only runs when something has to be installed. wrk is not here: bench/ installs it.
+# The list is what a minimal Debian 12 (debootstrap --variant=minbase) lacks for `make test`, so a
+# fresh machine needs only `apt-get install -y git make` first (README).
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libuv1-dev libhiredis-dev libpq-dev libh2o-dev libcurl4-openssl-dev
       libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev redis-server postgresql
       curl ca-certificates procps jq
+      git iproute2 python3   # git: the build's revision; ss: port owners; python3: e2e helpers
       chromium nodejs    # browser test only (tests/e2e/test_web_ui.sh, D30)
       snmptrapd snmp     # real snmptrapd in tests/e2e/test_integrations.sh
       prometheus)        # promtool check rules in tests/e2e/test_packaging.sh

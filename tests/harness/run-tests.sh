@@ -5,8 +5,14 @@
 #   3. e2e scripts          tests/e2e/test_*.sh  (MUTT_BIN, MUTT_SINK_BIN, harness services)
 # Each runs from the repo root, with 2>&1, under `timeout`. Redis is flushed and the test database
 # recreated before every integration binary and e2e script, so they cannot see each other's data.
-# Ends with every runner's summary lines again and a final `N passed, N failed` (counting
-# binaries/scripts); exits 1 if any failed.
+# Ends with every runner's summary lines again, every skip with its reason, and a final
+# `N passed, N failed, N skipped` (counting binaries/scripts); exits 1 if any failed.
+#
+# Skips (CONTRACT D60): a test skips only with a reason code of tests/skips.list, printed as
+# "skip-reason: CODE: detail" (cmocka MUTT_SKIP, e2e t_skip/skip_note; a script that skips as a
+# whole exits 77). A runner FAILS when one of its tests skipped without a reason, with a code not
+# in the list, or with a "harness" code while this run has the harness services up. A cmocka binary
+# whose tests all skipped, or a script exiting 77, counts as SKIP.
 #
 #   run-tests.sh [--unit-only] [NAME...]   NAME = substring of a test name (e.g. redis, e2e/smoke)
 # Environment: MUTT_BUILD (build), MUTT_BIN (<root>/mutt), MUTT_SINK_BIN, MUTT_TEST_TIMEOUT (300 s),
@@ -41,6 +47,15 @@ mkdir -p "$LOGDIR"
 
 PASSED=0
 FAILED=0
+SKIPPED=0
+HARNESS_UP=0          # 1 once start_services has the services up
+SKIPS_LIST="$ROOT/tests/skips.list"
+declare -a SKIP_LINES=()   # "name: CODE: detail" of every skip, for the summary
+declare -A SKIP_CLASS=()   # code -> class, from tests/skips.list
+while read -r code class _; do
+    case "$code" in '' | \#*) continue ;; esac
+    SKIP_CLASS[$code]=$class
+done <"$SKIPS_LIST"
 declare -a RESULTS=()   # one "STATUS name" per runner
 declare -A SUMMARY=()   # name -> summary lines of its output
 OWN_SERVICES=0
@@ -64,16 +79,64 @@ selected() {
     return 1
 }
 
+# The skips in a runner's log, one "test<TAB>code<TAB>detail" line each: every reason line
+# (attributed to the test running then: cmocka "[ RUN ]", e2e "---- name"), and a "none" line for
+# each skipped test that printed no reason (cmocka's first "[  SKIPPED ] name", e2e "skip name").
+skips_in_log() {
+    awk '
+        /^\[ RUN      \] / { cur = $4; next }
+        /^---- / { cur = substr($0, 6); next }
+        /^skip-reason: / {
+            rest = substr($0, 14); i = index(rest, ": ")
+            code = i ? substr(rest, 1, i - 1) : rest; detail = i ? substr(rest, i + 2) : ""
+            print (cur == "" ? "-" : cur) "\t" code "\t" detail; why[cur] = 1; next
+        }
+        /^\[==========\] .* run\./ { listed = 1; next }
+        /^\[  SKIPPED \] test_/ && !listed { if (!why[$4]) print $4 "\tnone\tskipped without a reason"; next }
+        /^skip / { n = substr($0, 6); if (!why[n]) print n "\tnone\tskipped without a reason"; next }
+    ' "$1"
+}
+
+# skip_problems NAME LOG: prints what makes the skips of LOG unacceptable (D60), one per line.
+skip_problems() {
+    local name=$1 log=$2 test code detail class
+    while IFS=$'\t' read -r test code detail; do
+        class=${SKIP_CLASS[$code]:-}
+        if [ "$code" = none ]; then
+            echo "$test skipped without a reason"
+        elif [ -z "$class" ]; then
+            echo "$test skipped for '$code', which tests/skips.list does not list"
+        elif [ "$class" = harness ] && [ "$HARNESS_UP" = 1 ]; then
+            echo "$test skipped for '$code' while the harness services are up"
+        fi
+    done < <(skips_in_log "$log")
+}
+
 # run_one NAME CMD...: runs one test binary/script, records its status and summary lines.
 run_one() {
-    local name=$1 log rc status
+    local name=$1 log rc status bad
     shift
     log="$LOGDIR/${name//\//_}.log"
     echo
     echo "==== $name ===="
     timeout -k 10 "$TIMEOUT" "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
-    if [ "$rc" -eq 0 ]; then
+    bad=$(skip_problems "$name" "$log")
+    if [ "$rc" -eq 77 ] && [ -z "$(skips_in_log "$log")" ]; then
+        bad="exit status 77 (skipped) without a skip-reason line"
+    fi
+    while IFS=$'\t' read -r t c d; do SKIP_LINES+=("$name $t: $c: $d"); done < <(skips_in_log "$log")
+    if [ -n "$bad" ]; then
+        status="FAIL (bad skip: $(head -n 1 <<<"$bad"))"
+        echo "$bad" | sed 's/^/run-tests: D60: /'
+        FAILED=$((FAILED + 1))
+    elif [ "$rc" -eq 77 ] && [ "$name" != "${name#e2e/}" ]; then
+        status=SKIP
+        SKIPPED=$((SKIPPED + 1))
+    elif [ "$rc" -eq 0 ] && grep -aqE '^\[  PASSED  \] 0 test\(s\)\.' "$log" && grep -aqE '^\[  SKIPPED \] [0-9]+ test' "$log"; then
+        status=SKIP   # a cmocka binary whose tests all skipped
+        SKIPPED=$((SKIPPED + 1))
+    elif [ "$rc" -eq 0 ]; then
         status=PASS
         PASSED=$((PASSED + 1))
     else
@@ -87,7 +150,7 @@ run_one() {
     RESULTS+=("$status $name")
     # cmocka's closing lines, the plain line of our shell tests, sanitizer verdicts (a leak
     # fails a binary whose tests all passed), and e2e helpers that died abnormally (lib.sh).
-    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:|^e2e: helper .* FAILED' "$log" | head -n 40 || true)
+    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[  SKIPPED \] [0-9]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:|^e2e: helper .* FAILED' "$log" | head -n 40 || true)
 }
 
 # Test binaries of a tier: executables named test_* whose source still exists (a stale binary of
@@ -132,6 +195,7 @@ start_services() {
     fi
     # shellcheck disable=SC1091
     . "$MUTT_TEST_STATE/env"
+    HARNESS_UP=1
 }
 
 reset_services() {
@@ -163,6 +227,11 @@ for r in ${RESULTS[@]+"${RESULTS[@]}"}; do
     echo "$r"
     [ -z "${SUMMARY[$name]:-}" ] || sed 's/^/    /' <<<"${SUMMARY[$name]}"
 done
-[ $((PASSED + FAILED)) -gt 0 ] || echo "run-tests: WARNING: no test ran"
-echo "$PASSED passed, $FAILED failed"
+if [ ${#SKIP_LINES[@]} -gt 0 ]; then
+    echo
+    echo "==== skips (${#SKIP_LINES[@]}; reasons in tests/skips.list) ===="
+    printf '%s\n' "${SKIP_LINES[@]}"
+fi
+[ $((PASSED + FAILED + SKIPPED)) -gt 0 ] || echo "run-tests: WARNING: no test ran"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" -eq 0 ]

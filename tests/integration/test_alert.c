@@ -281,7 +281,7 @@ static int teardown(void **state)
 #define NEED_SERVICES()                                                                                              \
     do {                                                                                                             \
         if (!mutt_test_have_services())                                                                              \
-            skip();                                                                                                  \
+            MUTT_SKIP("no-harness", "harness services not set");                                                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------------------------ tests */

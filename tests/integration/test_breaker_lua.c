@@ -67,7 +67,7 @@ static int teardown(void **state)
 #define NEED_REDIS(fx)                                                                                                 \
     do {                                                                                                               \
         if (!(fx))                                                                                                     \
-            skip();                                                                                                    \
+            MUTT_SKIP("no-harness", "no Redis fixture");                                                                                                    \
     } while (0)
 
 struct lua_out {

@@ -235,7 +235,7 @@ static int teardown(void **state)
 #define NEED_REDIS(state)                 \
     do {                                  \
         if (!*(state))                    \
-            skip();                       \
+            MUTT_SKIP("no-harness", "no Redis");                       \
     } while (0)
 
 /* ---- tests -------------------------------------------------------------------------------- */
@@ -442,7 +442,7 @@ static void test_dynconfig_changes_still_arrive_after_a_redis_restart(void **sta
     NEED_REDIS(state);
     struct fixture *fx = *state;
     if (!mutt_test_env("STATE"))
-        skip(); /* only the harness can restart Redis */
+        MUTT_SKIP("no-harness", "only the harness can restart Redis");
     mutt_dynconfig_set_refresh_interval(fx->a.dyn, 0); /* only pub/sub can deliver it now */
     assert_int_equal(mutt_test_service("stop-redis"), 0);
     mutt_test_run_for(&fx->loop, 300); /* let every connection notice */

@@ -45,7 +45,7 @@ static int teardown(void **state)
 #define NEED_PG()            \
     do {                     \
         if (!g_have_db)      \
-            skip();          \
+            MUTT_SKIP("no-harness", "no test database");          \
     } while (0)
 
 static void migrate_ok(int *applied)

@@ -132,7 +132,7 @@ static struct mutt_pg *start_connected(const struct mutt_pg_opts *o)
 #define NEED_PG()            \
     do {                     \
         if (!g_have_db)      \
-            skip();          \
+            MUTT_SKIP("no-harness", "no test database");          \
     } while (0)
 
 /* ---------------------------------------------------------------- tests */
@@ -396,7 +396,7 @@ static void test_pg_reconnects_after_server_restart(void **state)
     (void)state;
     NEED_PG();
     if (!mutt_test_env("STATE"))
-        skip(); /* stop-pg/start-pg need the harness state dir */
+        MUTT_SKIP("no-harness", "stop-pg/start-pg need the harness state dir");
     struct mutt_pg_opts o;
     mutt_test_pg_opts(&o, g_db);
     o.pool_min = 2;
@@ -481,7 +481,7 @@ static void test_pg_falls_back_to_next_password(void **state)
     snprintf(role, sizeof(role), "mutt_pwtest_%d", (int)getpid());
     if (!make_password_role(role, "next-pw-'q\\x")) {
         drop_role(role);
-        skip();
+        fail_msg("cannot create the password test role %s", role);
     }
     struct mutt_pg_opts o;
     mutt_test_pg_opts(&o, g_db);
@@ -513,7 +513,7 @@ static void test_pg_wrong_passwords_fail_queued_queries_once(void **state)
     snprintf(role, sizeof(role), "mutt_pwbad_%d", (int)getpid());
     if (!make_password_role(role, "the-real-one")) {
         drop_role(role);
-        skip();
+        fail_msg("cannot create the password test role %s", role);
     }
     struct mutt_pg_opts o;
     mutt_test_pg_opts(&o, g_db);

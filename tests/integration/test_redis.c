@@ -143,7 +143,7 @@ static struct fx *fixture(void **state)
 {
     struct fx *f = *state;
     if (!f)
-        skip();
+        MUTT_SKIP("no-harness", "no Redis fixture");
     return f;
 }
 
@@ -242,7 +242,7 @@ static void script_flush(void)
 static void need_service_control(void)
 {
     if (!mutt_test_env("STATE") || !mutt_test_env("ROOT"))
-        skip();
+        MUTT_SKIP("no-harness", "stopping Redis needs the harness state dir");
 }
 
 /* ------------------------------------------------------------------------------ basics */
@@ -354,7 +354,7 @@ static void test_redis_resolves_a_host_name_before_connecting(void **state)
     struct fx *f = fixture(state);
     struct mutt_redis_opts o = base_opts();
     if (strcmp(o.host, "127.0.0.1") != 0)
-        skip(); /* "localhost" only reaches a server bound to loopback */
+        MUTT_SKIP("no-harness", "Redis not on 127.0.0.1: \"localhost\" only reaches a loopback server");
     o.host = "localhost";
     start_connected(f, &o);
     struct reply_rec rec;

@@ -256,7 +256,7 @@ static struct fx *fixture(void **state)
 {
     struct fx *f = *state;
     if (!f)
-        skip();
+        MUTT_SKIP("no-harness", "no Redis fixture");
     return f;
 }
 
@@ -842,7 +842,7 @@ static void test_relq_loses_nothing_across_redis_restart(void **state)
 {
     struct fx *f = fixture(state);
     if (!mutt_test_env("STATE") || !mutt_test_env("ROOT"))
-        skip();
+        MUTT_SKIP("no-harness", "restarting Redis needs the harness state dir");
     enum { N = 2000 };
     push_items(f->source, 0, N);
     struct mutt_relq_opts o = base_opts(f, "pod-restart");

@@ -115,7 +115,7 @@ static struct fx *fixture(void **state)
 {
     struct fx *f = *state;
     if (!f)
-        skip();
+        MUTT_SKIP("no-harness", "no Redis fixture");
     return f;
 }
 
@@ -270,7 +270,7 @@ static void test_slo_counters_redis_down_keeps_the_counts_until_it_is_back(void 
 {
     struct fx *f = fixture(state);
     if (!mutt_test_env("STATE"))
-        skip();
+        MUTT_SKIP("no-harness", "stopping Redis needs the harness state dir");
     struct mutt_slo_counters_opts o = {.flush_interval_ms = 50};
     start(f, &o);
     assert_int_equal(mutt_slo_counters_start(f->slo), 0);

@@ -1,6 +1,7 @@
 /* See testenv.h. Test-only code: blocking calls (system) are fine here. */
 #include "testenv.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,18 @@ int mutt_test_env_int(const char *name, int dflt)
 bool mutt_test_have_services(void)
 {
     return mutt_test_env("REDIS_PORT") && mutt_test_env("PG_PORT");
+}
+
+void mutt_test_skip_note(const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    /* stdout, like cmocka's own lines, so the note stays between "[ RUN ]" and "[ SKIPPED ]" */
+    printf("skip-reason: %s: ", code);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
 }
 
 int mutt_test_service(const char *action)

@@ -14,6 +14,23 @@ int mutt_test_env_int(const char *name, int dflt);
 /* True when the harness services are available (MUTT_TEST_REDIS_PORT and MUTT_TEST_PG_PORT set). */
 bool mutt_test_have_services(void);
 
+/* D60: a test may skip only for a reason code listed in tests/skips.list. MUTT_SKIP prints
+ * "skip-reason: CODE: detail" (tests/harness/run-tests.sh lists every skip with it, and fails the
+ * run for a code not in the list, or for a "harness" code while the harness services are up) and
+ * then skips the current cmocka test. Use it instead of a bare skip(). */
+void mutt_test_skip_note(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define MUTT_SKIP(code, ...)                        \
+    do {                                            \
+        mutt_test_skip_note((code), __VA_ARGS__);   \
+        skip();                                     \
+    } while (0)
+/* Skips with "no-harness" unless the harness services are available. */
+#define MUTT_NEED_SERVICES()                                                                          \
+    do {                                                                                              \
+        if (!mutt_test_have_services())                                                               \
+            MUTT_SKIP("no-harness", "MUTT_TEST_REDIS_PORT/MUTT_TEST_PG_PORT not set (not run by run-tests.sh)"); \
+    } while (0)
+
 /* Runs `bash tests/harness/services.sh <action>` (actions: stop-redis start-redis stop-pg
  * start-pg pause-redis MS). Returns the exit status (0 = ok). Blocking: test code only. */
 int mutt_test_service(const char *action);

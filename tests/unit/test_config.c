@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testenv.h"
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -612,7 +613,7 @@ static void test_config_default_path_is_local_mutt_conf_when_present(void **stat
 {
     (void)state;
     if (access("/etc/mutt/mutt.conf", F_OK) == 0)
-        skip(); /* the system file would win; cannot test the fallback on this host */
+        MUTT_SKIP("system-mutt-conf", "/etc/mutt/mutt.conf exists and would win over ./mutt.conf");
     char dir[] = "/tmp/mutt_cfg_dir_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char old_cwd[PATH_MAX];

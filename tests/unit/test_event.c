@@ -1,6 +1,6 @@
 /* Unit tests of the ingest domain logic (src/domain/event.c, timefmt.c, uuid.c): body splitting,
  * limits, normalisation of the shared demo data, severities, trap messages, ids, timestamps.
- * No I/O except reading the shared demo data files (skipped when they cannot be found). */
+ * No I/O except reading the demo data files of tests/data/ (a missing one fails). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -78,21 +78,16 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-/* MUTT_TEST_SHARED_DATA, else ../shared/data (from the repo root), else /work/shared/data. */
+/* The repository's own fixtures (tests/data/, read from the repo root where the harness runs
+ * every test). A missing file fails the test: the data ships with the code, so it is never absent. */
 static char *read_shared_data(const char *name, size_t *len)
 {
-    const char *dirs[] = {getenv("MUTT_TEST_SHARED_DATA"), "../shared/data", "/work/shared/data"};
     char path[1024];
-
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        if (!dirs[i])
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
-        char *buf = read_file(path, len);
-        if (buf)
-            return buf;
-    }
-    return NULL;
+    snprintf(path, sizeof path, "tests/data/%s", name);
+    char *buf = read_file(path, len);
+    if (!buf)
+        fail_msg("fixture %s cannot be read (run from the repository root)", path);
+    return buf;
 }
 
 /* Parses a shared data file and normalises every record; returns the number accepted. */
@@ -105,8 +100,6 @@ static void assert_every_record_accepted(const char *name, size_t expected)
     const char *field;
     char *body = read_shared_data(name, &len);
 
-    if (!body)
-        skip();
     mutt_event_rules_init_default(&rules);
     assert_int_equal(mutt_event_parse_body(body, len, MAX_EVENTS, MAX_EVENT_BYTES, &b), 0);
     assert_int_equal(b.count, expected);
@@ -149,8 +142,6 @@ static void test_event_demo_trap_gets_hostname_message_and_severity(void **state
     char *body = read_shared_data("demo_snmp_traps.json", &len);
     (void)state;
 
-    if (!body)
-        skip();
     mutt_event_rules_init_default(&rules);
     assert_int_equal(mutt_event_parse_body(body, len, MAX_EVENTS, MAX_EVENT_BYTES, &b), 0);
     json_t *ev = b.items[0].event;
@@ -1256,8 +1247,6 @@ static void test_event_dump_matches_jansson_on_demo_data(void **state)
         struct mutt_event_batch b;
         size_t len;
         char *body = read_shared_data(files[f], &len);
-        if (!body)
-            skip();
         assert_int_equal(mutt_event_parse_body(body, len, MAX_EVENTS, MAX_EVENT_BYTES, &b), 0);
         for (size_t i = 0; i < b.count; i++) {
             assert_int_equal(mutt_event_normalize(b.items[i].event, &rules, NULL, 0, NULL), 0);
