@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e clean
+.PHONY: all deps run test test-unit test-asan tests-build check-layers bench-ingest bench-rules bench-alert bench-forward bench-e2e clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -81,15 +81,19 @@ run: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-dev.sh
 
-test: deps
+# Includes point down the tiers (README "Architecture"); known exceptions in tools/layers.allow.
+check-layers:
+	@bash tools/check_layers.sh
+
+test: deps check-layers
 	@$(MAKE) --no-print-directory tests-build
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh $(T)
 
-test-unit: $(UNIT_BINS)
+test-unit: check-layers $(UNIT_BINS)
 	@MUTT_BUILD=$(BUILD) bash tests/harness/run-tests.sh --unit-only $(T)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-test-asan: deps
+test-asan: deps check-layers
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/mutt CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" tests-build
 	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh $(T)
 
