@@ -31,7 +31,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-asan tests-build check-layers bench-ingest bench-rules bench-alert bench-forward bench-e2e clean
+.PHONY: all deps run test test-unit test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -82,6 +82,7 @@ run: deps
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-dev.sh
 
 # Includes point down the tiers (README "Architecture"); known exceptions in tools/layers.allow.
+.PHONY: check-layers
 check-layers:
 	@bash tools/check_layers.sh
 
