@@ -1,5 +1,5 @@
 /* Unit tests of the static configuration (src/core/config.c, config_keys.c) and of the log line
- * writer (src/base/log.c). Config files are temp files under /tmp (mkstemp); the environment is
+ * writer (src/core/log.c). Config files are temp files under /tmp (mkstemp); the environment is
  * always passed explicitly, so the process environment cannot leak into a result. */
 #define _GNU_SOURCE
 #include <stdarg.h>
