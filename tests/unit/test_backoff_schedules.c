@@ -190,5 +190,5 @@ int main(void)
         cmocka_unit_test(test_backoff_vault_retry_schedule_is_unchanged),
         cmocka_unit_test(test_backoff_forward_retry_schedule_is_unchanged),
     };
-    return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("backoff_schedules", tests, NULL, NULL);
 }
