@@ -81,20 +81,15 @@ run: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN)
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-dev.sh
 
-# Includes point down the tiers (README "Architecture"); known exceptions in tools/layers.allow.
-.PHONY: check-layers
-check-layers:
-	@bash tools/check_layers.sh
-
-test: deps check-layers
+test: deps
 	@$(MAKE) --no-print-directory tests-build
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh $(T)
 
-test-unit: check-layers $(UNIT_BINS)
+test-unit: $(UNIT_BINS)
 	@MUTT_BUILD=$(BUILD) bash tests/harness/run-tests.sh --unit-only $(T)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-test-asan: deps check-layers
+test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/mutt CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" tests-build
 	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh $(T)
 
@@ -130,6 +125,13 @@ bench-e2e: deps
 
 clean:
 	rm -rf build $(BIN)
+
+# Includes point down the tiers (README "Architecture"); known exceptions in tools/layers.allow.
+# Every test target runs it before building anything.
+.PHONY: check-layers
+check-layers:
+	@bash tools/check_layers.sh
+test test-unit test-asan: check-layers
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
