@@ -10,8 +10,9 @@ struct mutt_pg_opts;
 struct mutt_redis_opts;
 
 /* Fills every field of *o (zeroing the rest) from cfg: REDIS_HOST/PORT/DB, both passwords,
- * REDIS_CONNECT_TIMEOUT_MS, a 100 ms first reconnect doubling to REDIS_RECONNECT_MAX_MS, and
- * REDIS_MAX_INFLIGHT. Strings are borrowed from cfg. Cannot fail. */
+ * REDIS_CONNECT_TIMEOUT_MS, a 100 ms first reconnect doubling to REDIS_RECONNECT_MAX_MS,
+ * REDIS_MAX_INFLIGHT and REDIS_COMMAND_TIMEOUT_MS (D48). Strings are borrowed from cfg. Cannot
+ * fail. */
 void mutt_redis_opts_from_config(const struct mutt_config *cfg, struct mutt_redis_opts *o);
 
 /* Fills every field of *o (zeroing the rest) from the DB_* keys, TLS verification per D55, and

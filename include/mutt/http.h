@@ -28,6 +28,8 @@ struct mutt_http_opts {
     bool reuseport[3];            /* SO_REUSEPORT on that listener (D11) */
     size_t max_body_bytes;        /* h2o answers 413 above it (before routing, D10) */
     uint64_t request_timeout_ms;  /* default deadline -> 503 */
+    size_t max_connections;       /* per listener; a connection over it is accepted and closed
+                                     (mutt_http_connections_refused_total); 0 = no cap */
     const char *tls_cert_file;    /* both or neither */
     const char *tls_key_file;
     const char *server_name;

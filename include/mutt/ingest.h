@@ -11,24 +11,31 @@
 #include <stdint.h>
 
 #include "mutt/ctx.h"
+#include "mutt/queue_bytes.h"
 
 extern const struct mutt_stage mutt_ingest_stage;
 
 /* The Lua script (KEYS and ARGV as struct mutt_ingest_call lays them out). Returns
- * {code, depth, extra}: code 0 = pushed (depth = LLEN after the push, extra = events pushed),
- * 1 = rate limited (extra = tokens already used in the window), 2 = queue full (extra = cap).
- * Codes 1 and 2 change nothing. */
+ * {code, depth, extra[, held]}: code 0 = pushed (depth = LLEN after the push, extra = events
+ * pushed; the queue's byte counter grew by their bytes), 1 = rate limited (extra = tokens already
+ * used in the window), 2 = queue full (extra = cap), 3 = queue over its byte cap (extra = byte
+ * cap, held = the byte counter). Codes 1..3 change nothing. */
 extern const char mutt_ingest_lua[];
 
-enum mutt_ingest_script_code { MUTT_INGEST_PUSHED = 0, MUTT_INGEST_RATE_LIMITED = 1, MUTT_INGEST_QUEUE_FULL = 2 };
+enum mutt_ingest_script_code {
+    MUTT_INGEST_PUSHED = 0,
+    MUTT_INGEST_RATE_LIMITED = 1,
+    MUTT_INGEST_QUEUE_FULL = 2,
+    MUTT_INGEST_QUEUE_BYTES_FULL = 3,
+};
 
 /* Dashboard counter TTLs (CONTRACT §3; EXPIRE on every increment, never EXPIRE NX: W28). */
 #define MUTT_INGEST_TTL_1M_S 7200
 #define MUTT_INGEST_TTL_1H_S 172800
 #define MUTT_INGEST_TTL_24H_S 2592000
 
-#define MUTT_INGEST_NKEYS 5  /* queue, rate window, 1m, 1h, 24h */
-#define MUTT_INGEST_NFIXED 3 /* ARGV before the events: cap, rate max (0 = off), rate key TTL */
+#define MUTT_INGEST_NKEYS 6  /* queue, rate window, 1m, 1h, 24h, queue byte counter (D52) */
+#define MUTT_INGEST_NFIXED 4 /* ARGV before the events: cap, rate max (0 = off), rate key TTL, byte cap (0 = off) */
 #define MUTT_INGEST_KEY_MAX 192
 
 /* What the script call needs besides the events. */
@@ -40,6 +47,7 @@ struct mutt_ingest_params {
     bool rate_enabled;          /* RATE_LIMIT_ENABLED */
     int64_t rate_max;           /* ingest_max_rate (>= 1) */
     int64_t rate_window_s;      /* ingest_rate_window (>= 1) */
+    int64_t byte_cap;           /* max_ingest_queue_bytes; 0 = no byte cap */
 };
 
 /* KEYS and fixed ARGV of one call, in its own storage (pointers point into the struct: do not
@@ -56,11 +64,14 @@ struct mutt_ingest_call {
     char arg_cap[24];
     char arg_rate_max[24];
     char arg_rate_ttl[24];
+    char arg_byte_cap[24];
+    char bytes_key[MUTT_QUEUE_BYTES_KEY_MAX];
 };
 
 /* Fills `call`: KEYS = queue, "mutt:rate_limit:ingestor:<window_s>:<window index>",
- * "<prefix>:1m:YYYY-MM-DDTHH:MM", "<prefix>:1h:YYYY-MM-DDTHH", "<prefix>:24h:YYYY-MM-DD" (UTC);
- * ARGV = cap, rate max (0 when the limit is off), rate key TTL (2 windows). Returns 0, or
+ * "<prefix>:1m:YYYY-MM-DDTHH:MM", "<prefix>:1h:YYYY-MM-DDTHH", "<prefix>:24h:YYYY-MM-DD" (UTC),
+ * "<queue>:bytes"; ARGV = cap, rate max (0 when the limit is off), rate key TTL (2 windows),
+ * byte cap (0 = off). Returns 0, or
  * MUTT_EINVAL for a name too long / a bad parameter. Pure. */
 int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_ingest_params *p);
 

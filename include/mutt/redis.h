@@ -25,6 +25,14 @@ struct mutt_redis_opts {
     uint64_t reconnect_min_ms;  /* first retry delay (default 100) */
     uint64_t reconnect_max_ms;  /* backoff cap (default 5000) */
     size_t max_inflight;        /* per connection; above it commands fail with MUTT_EFULL */
+    uint64_t command_timeout_ms; /* D48 (default 5000): when the oldest outstanding command of a
+                                    connection has no reply this long after it was sent or became
+                                    the oldest (blocking pops: their block time plus this; WAIT:
+                                    its timeout plus this), the connection is dropped and
+                                    reconnected; its
+                                    commands are answered MUTT_EDISCONNECTED ("in doubt": the
+                                    server may still run them). The pub/sub connection sends no
+                                    commands and relies on TCP keepalive. */
 };
 
 /* Called with the reply (borrowed: copy what you keep; NULL when status != 0) exactly once per
@@ -63,6 +71,9 @@ struct mutt_redis_conn *mutt_redis_pubsub(struct mutt_redis *r);
 struct mutt_redis_conn *mutt_redis_conn_open(struct mutt_redis *r, const char *name);
 void mutt_redis_conn_close(struct mutt_redis_conn *c);
 bool mutt_redis_conn_connected(const struct mutt_redis_conn *c);
+/* Commands accepted on `c` and not answered yet (bounded by max_inflight and, in time, by
+ * command_timeout_ms). */
+size_t mutt_redis_conn_inflight(const struct mutt_redis_conn *c);
 /* Observers of a connection's state (health, stages that must resubscribe/recover). There is no
  * way to remove one: observe only connections whose lifetime you control, and destroy users of
  * the manager (relq, dynconfig, pod) before the manager itself. */

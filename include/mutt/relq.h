@@ -29,6 +29,9 @@ struct mutt_relq_opts {
     uint64_t janitor_interval_ms;    /* JANITOR_INTERVAL (0 -> 60000) */
     size_t recover_batch;            /* items moved per Lua call when recovering a list (0 -> 200):
                                         bounds how long one script blocks the server */
+    const char *source_bytes_key;    /* D52: the source's byte counter (mutt_queue_bytes_key), kept by
+                                        every pop, return and retry push, reconciled by each janitor
+                                        pass; NULL = none. Copied */
 };
 
 /* A popped item is handed to the stage. `data`/`len` are the item's bytes, borrowed: they stay
@@ -78,6 +81,7 @@ struct mutt_relq_stats {
     uint64_t own_recovered;     /* items moved back from our own list (start, after reconnect) */
     uint64_t returned_on_stop;  /* items moved back to the source by the graceful stop */
     uint64_t janitor_runs;      /* completed janitor passes */
+    uint64_t bytes_reconciles;  /* byte counter reconciles that ran (source_bytes_key set) */
     size_t inflight;            /* popped, not yet released (held while paused + handed out) */
     size_t held;                /* popped while paused, not yet handed out */
     long long processing_depth; /* last LLEN of our processing list seen (-1 unknown) */

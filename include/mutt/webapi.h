@@ -116,6 +116,11 @@ void mutt_api_changed_by(const char *key, size_t klen, char *buf, size_t buflen)
 
 #define MUTT_API_LIMIT_DEFAULT 50
 #define MUTT_API_LIMIT_MAX 200
+/* Deepest row the event audit (/audit-logs) pages to: (page - 1) * limit <= this, else 400 naming
+ * offset. An OFFSET makes PostgreSQL read and drop every row before it, so a read-only key could
+ * otherwise make each request scan most of event_audit_log; deeper history is reached by
+ * narrowing start_date/end_date. */
+#define MUTT_API_MAX_EVENT_OFFSET 10000
 
 /* Looks a query parameter up (NULL when absent). */
 typedef const char *mutt_api_param_fn(void *privdata, const char *name);
@@ -147,7 +152,8 @@ enum mutt_api_audit_kind {
 /* Reads the filters of `kind` plus page/limit through `get`. Every value is validated (operation
  * and table_name against D20's lists, ids as int32 >= 0, dates as ISO 8601 (a date-only end_date
  * covers that whole day), text <= 255 bytes)
- * and bound as a parameter, never spliced into SQL. Returns 0, or MUTT_EINVAL with the message in
+ * and bound as a parameter; for MUTT_API_AUDIT_EVENT the offset (page - 1) * limit must not exceed
+ * MUTT_API_MAX_EVENT_OFFSET (*bad_field = "offset"), never spliced into SQL. Returns 0, or MUTT_EINVAL with the message in
  * err and the parameter's name in *bad_field. */
 int mutt_api_filter_parse(enum mutt_api_audit_kind kind, mutt_api_param_fn *get, void *privdata,
                           struct mutt_api_filter *out, char *err, size_t errlen, const char **bad_field);

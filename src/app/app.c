@@ -309,6 +309,7 @@ static int make_http(struct app *a, char *err, size_t errlen)
     struct mutt_http_opts o = {
         .bind_addr = mutt_config_str(cfg, MUTT_CFG_BIND_ADDR),
         .max_body_bytes = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BODY_BYTES),
+        .max_connections = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_CONNECTIONS),
         .request_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REQUEST_TIMEOUT_MS),
         .tls_cert_file = mutt_config_str(cfg, MUTT_CFG_TLS_CERT_FILE),
         .tls_key_file = mutt_config_str(cfg, MUTT_CFG_TLS_KEY_FILE),

@@ -19,6 +19,7 @@ void mutt_redis_opts_from_config(const struct mutt_config *cfg, struct mutt_redi
     o->reconnect_min_ms = 100;
     o->reconnect_max_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_RECONNECT_MAX_MS);
     o->max_inflight = (size_t)mutt_config_int(cfg, MUTT_CFG_REDIS_MAX_INFLIGHT);
+    o->command_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_COMMAND_TIMEOUT_MS);
 }
 
 void mutt_pg_opts_from_config(const struct mutt_config *cfg, struct mutt_pg_opts *o)

@@ -77,6 +77,9 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_MAX_BODY_BYTES] = { .name = "MAX_BODY_BYTES", .type = MUTT_CFG_T_INT, .default_value = "1048576",
         .min = 1024, .max = 1073741824, .group = "http",
         .description = "Largest request body in bytes; larger bodies get 413" },
+    [MUTT_CFG_MAX_CONNECTIONS] = { .name = "MAX_CONNECTIONS", .type = MUTT_CFG_T_INT, .default_value = "10000",
+        POSITIVE, .group = "http",
+        .description = "Open connections per listener; a connection over it is accepted and closed at once" },
 
     /* ---- redis ---- */
     [MUTT_CFG_REDIS_HOST] = { .name = "REDIS_HOST", .type = MUTT_CFG_T_STRING, .default_value = "127.0.0.1",
@@ -104,6 +107,10 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_REDIS_RECONNECT_MAX_MS] = { .name = "REDIS_RECONNECT_MAX_MS", .type = MUTT_CFG_T_INT,
         .default_value = "5000", .min = 10, .max = 600000, .group = "redis",
         .description = "Longest pause in milliseconds between Redis reconnect attempts (exponential backoff)" },
+    [MUTT_CFG_REDIS_COMMAND_TIMEOUT_MS] = { .name = "REDIS_COMMAND_TIMEOUT_MS", .type = MUTT_CFG_T_INT,
+        .default_value = "5000", .min = 1, .max = 600000, .group = "redis",
+        .description = "Milliseconds the oldest outstanding command of a connection may wait for its reply "
+                       "(blocking pops: their block time plus this); then the connection is dropped and reconnected" },
 
     /* ---- postgres ---- */
     [MUTT_CFG_DB_HOST] = { .name = "DB_HOST", .aliases = { "POSTGRES_HOST", NULL }, .type = MUTT_CFG_T_STRING,
@@ -161,6 +168,14 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_MAX_INGEST_QUEUE_SIZE] = { .name = "MAX_INGEST_QUEUE_SIZE", .type = MUTT_CFG_T_INT,
         .default_value = "1000000", POSITIVE, .group = "ingest", .dynamic_safe = true,
         .description = "Ingest queue cap; above it ingest answers 503 (dynamic key max_ingest_queue_size wins)" },
+    [MUTT_CFG_MAX_INGEST_QUEUE_BYTES] = { .name = "MAX_INGEST_QUEUE_BYTES", .type = MUTT_CFG_T_INT,
+        .default_value = "536870912", POSITIVE, .group = "ingest", .dynamic_safe = true,
+        .description = "Ingest queue cap in bytes of queued events (approximate: a counter kept by the scripts that "
+                       "push and pop, reconciled by the janitor); above it ingest answers 503 "
+                       "(dynamic key max_ingest_queue_bytes wins)" },
+    [MUTT_CFG_INGEST_INFLIGHT_BYTES] = { .name = "INGEST_INFLIGHT_BYTES", .type = MUTT_CFG_T_INT,
+        .default_value = "67108864", POSITIVE, .group = "ingest",
+        .description = "Bytes of ingest request bodies accepted and not yet answered, per process; above it 503" },
     [MUTT_CFG_MAX_BATCH_EVENTS] = { .name = "MAX_BATCH_EVENTS", .type = MUTT_CFG_T_INT, .default_value = "1000",
         POSITIVE, .group = "ingest", .description = "Most events in one request; more gets 413" },
     [MUTT_CFG_MAX_EVENT_BYTES] = { .name = "MAX_EVENT_BYTES", .type = MUTT_CFG_T_INT, .default_value = "65536",

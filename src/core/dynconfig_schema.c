@@ -54,6 +54,8 @@ static const struct mutt_dynconfig_def defs[] = {
     /* ingest */
     ROW_INT("max_ingest_queue_size", "1000000", 1, BIG, MUTT_CFG_MAX_INGEST_QUEUE_SIZE, "events",
             "Ingest queue depth above which POST /ingest answers 503 (checked per request)."),
+    ROW_INT("max_ingest_queue_bytes", "536870912", 1, 1e15, MUTT_CFG_MAX_INGEST_QUEUE_BYTES, "bytes",
+            "Bytes of queued events above which POST /ingest answers 503 (approximate, D52)."),
     ROW_INT("ingest_max_rate", "1000", 1, BIG, MUTT_CFG_INGEST_MAX_RATE, "events",
             "Events accepted per ingest_rate_window across all pods before 429."),
     ROW_INT("ingest_rate_window", "60", 1, 86400, MUTT_CFG_INGEST_RATE_WINDOW, "s",

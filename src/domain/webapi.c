@@ -435,6 +435,13 @@ int mutt_api_filter_parse(enum mutt_api_audit_kind kind, mutt_api_param_fn *get,
         return bad(err, errlen, bad_field, *bad_field,
                    strcmp(*bad_field, "page") == 0 ? "page must be an integer >= 1"
                                                    : "limit must be an integer >= 1 (values above 200 read as 200)");
+    if (kind == MUTT_API_AUDIT_EVENT && (out->page - 1) * (long long)out->limit > MUTT_API_MAX_EVENT_OFFSET) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "offset ((page - 1) * limit = %lld) must be at most %d; narrow start_date/end_date to reach older rows",
+                 (out->page - 1) * (long long)out->limit, MUTT_API_MAX_EVENT_OFFSET);
+        return bad(err, errlen, bad_field, "offset", msg);
+    }
     const char *v;
     long id;
     if (kind == MUTT_API_AUDIT_CONFIG) {

@@ -55,6 +55,8 @@ struct listener {
     h2o_accept_ctx_t accept;
     h2o_hostconf_t *hosts[2]; /* NULL-terminated: one host = Host header ignored */
     struct mutt_http *http;
+    size_t nconns;            /* accepted on this listener, not yet closed */
+    struct mutt_counter *refused; /* mutt_http_connections_refused_total{listener} */
 };
 
 /* An accepted connection. h2o owns the socket; we only keep a list so that close can end idle
@@ -64,6 +66,7 @@ struct listener {
 struct conn {
     uv_tcp_t tcp;
     struct mutt_http *http;
+    struct listener *listener;
     struct conn *prev, *next;
 };
 
@@ -707,9 +710,28 @@ static void on_conn_closed(uv_handle_t *handle)
     if (c->next)
         c->next->prev = c->prev;
     h->nconns--;
+    c->listener->nconns--;
     free(c);
     if (h->closing && h->nconns == 0)
         dispose_context(h);
+}
+
+static void on_refused_closed(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+/* Over MAX_CONNECTIONS: accept and close at once. Leaving it in the backlog would keep the
+ * client waiting and, with a level-triggered listen socket, make libuv call us again at once. */
+static void refuse_connection(uv_stream_t *server, struct listener *l)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (!t)
+        return;
+    uv_tcp_init(server->loop, t);
+    uv_accept(server, (uv_stream_t *)t); /* closed either way */
+    uv_close((uv_handle_t *)t, on_refused_closed);
+    mutt_counter_inc(l->refused);
 }
 
 static void on_accept(uv_stream_t *server, int status)
@@ -718,8 +740,14 @@ static void on_accept(uv_stream_t *server, int status)
     if (status != 0)
         return;
     struct mutt_http *h = l->http;
+    if (h->opts.max_connections > 0 && l->nconns >= h->opts.max_connections) {
+        refuse_connection(server, l);
+        return;
+    }
     struct conn *c = h2o_mem_alloc(sizeof(*c));
     c->http = h;
+    c->listener = l;
+    l->nconns++;
     c->prev = NULL;
     c->next = h->conns;
     if (h->conns)
@@ -815,6 +843,13 @@ struct mutt_http *mutt_http_create(uv_loop_t *loop, const struct mutt_http_opts 
         }
         h->deadline_hits = mutt_metrics_counter(metrics, "mutt_http_request_deadline_total",
                                                 "Requests answered by the per-request deadline", NULL);
+        struct mutt_counter *refused = mutt_metrics_counter(
+            metrics, "mutt_http_connections_refused_total",
+            "Connections accepted and closed at once because the listener had MAX_CONNECTIONS open", dur_labels);
+        for (int i = 0; i < NLISTENERS && refused; i++) {
+            const char *v[] = {LISTENER_NAMES[i]};
+            h->listeners[i].refused = mutt_counter_labels(refused, v);
+        }
     }
     h->bind_addr = strdup(opts->bind_addr ? opts->bind_addr : "0.0.0.0");
     h->server_name = strdup(opts->server_name ? opts->server_name : "mutt");

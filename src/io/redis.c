@@ -23,6 +23,7 @@
 #define DEFAULT_RECONNECT_MIN_MS 100
 #define DEFAULT_RECONNECT_MAX_MS 5000
 #define DEFAULT_MAX_INFLIGHT 10000 /* max_inflight 0 = this cap: nothing grows without one */
+#define DEFAULT_COMMAND_TIMEOUT_MS 5000
 #define MAX_SCRIPTS 64
 #define MAX_OBSERVERS 16
 #define MAX_SUBSCRIPTIONS 256
@@ -78,6 +79,8 @@ struct mutt_redis_conn {
     bool handshake_kick;     /* connected: the timer's next expiry starts the handshake */
     bool handshake_last_step; /* SCRIPT LOAD / SUBSCRIBE sent (AUTH and SELECT answered) */
     size_t inflight;         /* accepted user commands not yet answered */
+    struct op *oldest, *newest; /* those commands in send order (D48: the oldest one's deadline
+                                   is watched with `timer` while READY) */
     int reported;            /* -1 nothing told yet, 0 down, 1 up: last state told to observers */
     int null_reply_status;   /* status for callbacks hiredis runs with reply == NULL */
     struct observer observers[MAX_OBSERVERS];
@@ -95,6 +98,7 @@ struct mutt_redis {
     uint64_t reconnect_min_ms;
     uint64_t reconnect_max_ms;
     size_t max_inflight;
+    uint64_t command_timeout_ms; /* D48 */
     bool host_is_ip;
     bool started;
     bool stopped;
@@ -112,6 +116,9 @@ struct mutt_redis {
 /* One accepted user command. EVALSHA keeps its argv so it can be re-sent as EVAL on NOSCRIPT. */
 struct op {
     struct mutt_redis_conn *conn;
+    struct op *prev, *next;  /* conn->oldest .. conn->newest */
+    uint64_t deadline_ms;    /* uv_now by which the reply is due (D48) */
+    uint64_t wait_ms;        /* time the server may legitimately hold it (blocking pops, WAIT) */
     mutt_redis_reply_cb *cb;
     void *privdata;
     int script_id; /* -1 for plain commands */
@@ -225,10 +232,34 @@ static void abort_connection(struct mutt_redis_conn *c, const char *why)
     conn_failed(c, why);
 }
 
+static void arm_command_timer(struct mutt_redis_conn *c);
+
+/* D48: hiredis 0.14 has no command timeout. Replies come back in send order, so the oldest
+ * outstanding command is the one to watch: past its deadline the server is stalled (or the path
+ * to it is), and the connection is dropped. Its commands are then answered MUTT_EDISCONNECTED:
+ * "in doubt", as for any lost connection, since the server may still run them. */
+static void check_command_deadline(struct mutt_redis_conn *c)
+{
+    struct op *op = c->oldest;
+    if (!op)
+        return;
+    uint64_t now = uv_now(c->r->loop);
+    if (now < op->deadline_ms) {
+        arm_command_timer(c);
+        return;
+    }
+    char why[160];
+    snprintf(why, sizeof(why), "no reply within REDIS_COMMAND_TIMEOUT_MS (%llu ms; %zu commands outstanding)",
+             (unsigned long long)c->r->command_timeout_ms, c->inflight);
+    abort_connection(c, why);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct mutt_redis_conn *c = t->data;
-    if (c->state == CONN_BACKOFF) {
+    if (c->state == CONN_READY) {
+        check_command_deadline(c);
+    } else if (c->state == CONN_BACKOFF) {
         conn_connect(c);
     } else if (c->state == CONN_HANDSHAKE && c->handshake_kick) {
         c->handshake_kick = false;
@@ -265,6 +296,17 @@ static void conn_failed(struct mutt_redis_conn *c, const char *why)
     set_state(c, CONN_BACKOFF);
     if (c->state == CONN_BACKOFF) /* an observer may have stopped the manager */
         uv_timer_start(&c->timer, on_timer, delay, 0);
+}
+
+/* While READY the connection timer watches the oldest command's deadline (it is idle
+ * otherwise: connect and handshake are over). */
+static void arm_command_timer(struct mutt_redis_conn *c)
+{
+    if (c->state != CONN_READY || !c->oldest)
+        return;
+    uint64_t now = uv_now(c->r->loop);
+    uint64_t due = c->oldest->deadline_ms > now ? c->oldest->deadline_ms - now : 0;
+    uv_timer_start(&c->timer, on_timer, due, 0);
 }
 
 static void conn_ready(struct mutt_redis_conn *c)
@@ -709,6 +751,7 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
     if (r->reconnect_max_ms < r->reconnect_min_ms)
         r->reconnect_max_ms = r->reconnect_min_ms;
     r->max_inflight = opts->max_inflight ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
+    r->command_timeout_ms = opts->command_timeout_ms ? opts->command_timeout_ms : DEFAULT_COMMAND_TIMEOUT_MS;
     r->cmd = conn_new(r, CONN_CMD, "redis-cmd");
     if (!r->cmd) {
         free_manager(r);
@@ -806,6 +849,11 @@ void mutt_redis_conn_close(struct mutt_redis_conn *c)
     conn_shutdown(c);
 }
 
+size_t mutt_redis_conn_inflight(const struct mutt_redis_conn *c)
+{
+    return c ? c->inflight : 0;
+}
+
 bool mutt_redis_conn_connected(const struct mutt_redis_conn *c)
 {
     return c && c->state == CONN_READY;
@@ -830,6 +878,69 @@ bool mutt_redis_connected(const struct mutt_redis *r)
 
 /* ------------------------------------------------------------------------------ commands */
 
+static void op_unlink(struct op *op)
+{
+    struct mutt_redis_conn *c = op->conn;
+    if (op->prev)
+        op->prev->next = op->next;
+    else if (c->oldest == op)
+        c->oldest = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else if (c->newest == op)
+        c->newest = op->prev;
+    op->prev = op->next = NULL;
+}
+
+/* Seconds a blocking command may legitimately wait in the server (its last argument for the
+ * blocking pops, WAIT's timeout in ms); 0 for every other command. Loose on purpose: an
+ * unreadable value counts as 0 and the command gets the plain timeout. */
+static uint64_t blocking_wait_ms(int argc, const char **argv, const size_t *argvlen)
+{
+    /* the blocking commands whose timeout is the last argument (MUTT sends no other) */
+    static const char *const pops[] = {"BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BZPOPMIN", "BZPOPMAX", NULL};
+    if (argc < 2)
+        return 0;
+    char name[16];
+    size_t n = argvlen ? argvlen[0] : strlen(argv[0]);
+    if (n >= sizeof(name))
+        return 0;
+    memcpy(name, argv[0], n);
+    name[n] = '\0';
+    char last[32];
+    size_t ln = argvlen ? argvlen[argc - 1] : strlen(argv[argc - 1]);
+    if (ln >= sizeof(last))
+        return 0;
+    memcpy(last, argv[argc - 1], ln);
+    last[ln] = '\0';
+    if (strcasecmp(name, "WAIT") == 0)
+        return (uint64_t)strtoull(last, NULL, 10);
+    for (int i = 0; pops[i]; i++)
+        if (strcasecmp(name, pops[i]) == 0) {
+            double secs = strtod(last, NULL);
+            if (secs <= 0) /* 0 = wait forever: only keepalive can tell a dead peer then */
+                return UINT64_MAX / 2;
+            return (uint64_t)(secs * 1000.0);
+        }
+    return 0;
+}
+
+/* Appends an accepted command to the connection's list and arms the watch if it is the only one. */
+static void op_track(struct mutt_redis_conn *c, struct op *op, uint64_t extra_ms)
+{
+    op->wait_ms = extra_ms;
+    op->deadline_ms = uv_now(c->r->loop) + c->r->command_timeout_ms + extra_ms;
+    op->prev = c->newest;
+    op->next = NULL;
+    if (c->newest)
+        c->newest->next = op;
+    else
+        c->oldest = op;
+    c->newest = op;
+    if (c->oldest == op)
+        arm_command_timer(c);
+}
+
 static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
 {
     struct op *op = privdata;
@@ -850,6 +961,8 @@ static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
         if (redisAsyncCommandArgv(ac, on_op_reply, op, op->argc, op->argv, op->argvlen) == REDIS_OK) {
             if (c->ac == ac)
                 send_script_load(c, s, NULL);
+            op_unlink(op); /* now behind everything sent meanwhile, with a fresh deadline */
+            op_track(c, op, 0);
             return;
         }
         reply = NULL; /* the context is going away: report it like any lost connection */
@@ -860,6 +973,21 @@ static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
         status = reply->type == REDIS_REPLY_ERROR ? MUTT_EIO : 0;
     }
     c->inflight--; /* before the callback, so it can issue the next command at the cap */
+    bool was_oldest = c->oldest == op;
+    op_unlink(op);
+    if (was_oldest && c->ac == ac && c->state == CONN_READY) {
+        if (c->oldest) {
+            /* the server only starts on the next command now (it may have waited behind a
+             * blocking pop): its time runs from here, its own block time included */
+            struct op *head = c->oldest;
+            uint64_t from_now = uv_now(c->r->loop) + c->r->command_timeout_ms + head->wait_ms;
+            if (head->deadline_ms < from_now)
+                head->deadline_ms = from_now;
+            arm_command_timer(c);
+        } else {
+            uv_timer_stop(&c->timer);
+        }
+    }
     if (op->cb)
         op->cb(op->privdata, reply, status);
     free(op);
@@ -906,6 +1034,7 @@ int mutt_redis_command(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void 
         return rc;
     }
     c->inflight++;
+    op_track(c, op, blocking_wait_ms(argc, argv, argvlen));
     return 0;
 }
 
@@ -933,6 +1062,7 @@ int mutt_redis_commandf(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void
         return rc;
     }
     c->inflight++;
+    op_track(c, op, 0);
     return 0;
 }
 
@@ -1024,6 +1154,7 @@ int mutt_redis_evalsha(struct mutt_redis_conn *c, int script_id, int nkeys, cons
         return rc;
     }
     c->inflight++;
+    op_track(c, op, 0);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/queue_bytes.h"
 
 #define DEFAULT_BLOCK_TIMEOUT_S 5
 #define DEFAULT_MAX_INFLIGHT 64
@@ -26,9 +27,14 @@
  * racing a janitor (or our stop) never pushes an outcome for an item that went back to the
  * source. Target types are checked before any write because a Lua error does not undo the
  * writes made before it: a failed push after the LREM would lose the item.
- * KEYS[1] processing list, KEYS[2..] targets; ARGV[1] item, then kind/payload/score per target. */
+ * KEYS[1] processing list, KEYS[2..] targets; ARGV[1] item, then kind/payload/score per target.
+ * With a source byte counter (D52) the counter is one more KEY and the source's name one more
+ * ARGV: a push back to the source (a retry) adds its bytes to the counter. */
 static const char COMPLETE_LUA[] =
-    "for i = 2, #KEYS do\n"
+    "local nt = math.floor((#ARGV - 1) / 3)\n"
+    "local bkey, src = nil, nil\n"
+    "if #KEYS > nt + 1 then bkey = KEYS[#KEYS] src = ARGV[#ARGV] end\n"
+    "for i = 2, nt + 1 do\n"
     "  local t = redis.call('TYPE', KEYS[i]).ok\n"
     "  local want = ARGV[2 + (i - 2) * 3] == 'Z' and 'zset' or 'list'\n"
     "  if t ~= 'none' and t ~= want then\n"
@@ -38,24 +44,29 @@ static const char COMPLETE_LUA[] =
     "local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
     "if removed == 0 then return {0, redis.call('LLEN', KEYS[1])} end\n"
     "local a = 2\n"
-    "for i = 2, #KEYS do\n"
+    "for i = 2, nt + 1 do\n"
     "  local kind = ARGV[a]\n"
     "  if kind == 'Z' then redis.call('ZADD', KEYS[i], ARGV[a + 2], ARGV[a + 1])\n"
     "  elseif kind == 'R' then redis.call('RPUSH', KEYS[i], ARGV[a + 1])\n"
     "  else redis.call('LPUSH', KEYS[i], ARGV[a + 1]) end\n"
+    "  if bkey and kind ~= 'Z' and KEYS[i] == src then redis.call('INCRBY', bkey, #ARGV[a + 1]) end\n"
     "  a = a + 3\n"
     "end\n"
     "return {1, redis.call('LLEN', KEYS[1])}\n";
 
 /* Drain after a BRPOPLPUSH returned: up to ARGV[1] more items in one round trip, same order as
- * repeated RPOPLPUSH (oldest first). KEYS[1] source, KEYS[2] processing list. */
+ * repeated RPOPLPUSH (oldest first). KEYS[1] source, KEYS[2] processing list, KEYS[3] (optional)
+ * the source's byte counter (D52), lowered by the bytes taken. */
 static const char POP_BATCH_LUA[] =
     "local out = {}\n"
+    "local bytes = 0\n"
     "for i = 1, tonumber(ARGV[1]) do\n"
     "  local v = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])\n"
     "  if not v then break end\n"
     "  out[i] = v\n"
+    "  bytes = bytes + #v\n"
     "end\n"
+    "if KEYS[3] and bytes > 0 then redis.call('DECRBY', KEYS[3], bytes) end\n"
     "return out\n";
 
 /* Moves up to ARGV[2] items of a processing list back to the FRONT of the source (they were
@@ -64,7 +75,8 @@ static const char POP_BATCH_LUA[] =
  * never move one item twice. Modes: 'janitor' only when the owner's heartbeat is gone;
  * 'claim' (our own list at start/after reconnect) writes our heartbeat in the same call, so
  * nobody's janitor sees our list without it; 'release' (graceful stop) deletes the heartbeat
- * once the list is empty. KEYS[1] list, KEYS[2] heartbeat, KEYS[3] source; ARGV[3] expiry.
+ * once the list is empty. KEYS[1] list, KEYS[2] heartbeat, KEYS[3] source, KEYS[4] (optional) the
+ * source's byte counter (D52), raised by the bytes returned; ARGV[3] expiry.
  * Returns {moved, left} or {-1, 0} when a live owner's heartbeat was found. */
 static const char MOVE_LUA[] =
     "local mode = ARGV[1]\n"
@@ -74,13 +86,15 @@ static const char MOVE_LUA[] =
     "  return redis.error_reply('WRONGTYPE relq source ' .. KEYS[3] .. ' is a ' .. t)\n"
     "end\n"
     "if mode == 'claim' then redis.call('SETEX', KEYS[2], ARGV[3], 'alive') end\n"
-    "local n = 0\n"
+    "local n, bytes = 0, 0\n"
     "for i = 1, tonumber(ARGV[2]) do\n"
     "  local v = redis.call('LPOP', KEYS[1])\n"
     "  if not v then break end\n"
     "  redis.call('RPUSH', KEYS[3], v)\n"
     "  n = n + 1\n"
+    "  bytes = bytes + #v\n"
     "end\n"
+    "if KEYS[4] and bytes > 0 then redis.call('INCRBY', KEYS[4], bytes) end\n"
     "local left = redis.call('LLEN', KEYS[1])\n"
     "if mode == 'release' and left == 0 then redis.call('DEL', KEYS[2]) end\n"
     "return {n, left}\n";
@@ -149,6 +163,8 @@ struct mutt_relq {
     int script_complete;
     int script_pop_batch;
     int script_move;
+    int script_reconcile;  /* -1 without a byte counter */
+    char *bytes_key;       /* D52: the source's byte counter, NULL = none */
     mutt_relq_item_cb *on_item;
     void *item_priv;
 
@@ -186,6 +202,12 @@ struct mutt_relq {
 static void pump(struct mutt_relq *q);
 static void janitor_next_page(struct mutt_relq *q);
 
+/* MOVE_LUA's KEYS: the byte counter is the optional fourth. */
+static int move_nkeys(const struct mutt_relq *q)
+{
+    return q->bytes_key ? 4 : 3;
+}
+
 /* ------------------------------------------------------------------------------ lifetime */
 
 static void free_all(struct mutt_relq *q)
@@ -204,6 +226,7 @@ static void free_all(struct mutt_relq *q)
     free(q->proc_list);
     free(q->hb_key);
     free(q->scan_pattern);
+    free(q->bytes_key);
     free(q);
 }
 
@@ -291,8 +314,9 @@ struct mutt_relq *mutt_relq_create(uv_loop_t *loop, struct mutt_redis *r, const 
     q->proc_list = join_key(opts->processing_prefix, opts->pod);
     q->hb_key = join_key(opts->heartbeat_prefix, opts->pod);
     q->scan_pattern = scan_pattern_for(opts->processing_prefix);
+    q->bytes_key = opts->source_bytes_key && *opts->source_bytes_key ? strdup(opts->source_bytes_key) : NULL;
     if (!q->name || !q->source || !q->proc_prefix || !q->hb_prefix || !q->pod || !q->proc_list || !q->hb_key ||
-        !q->scan_pattern) {
+        !q->scan_pattern || (opts->source_bytes_key && *opts->source_bytes_key && !q->bytes_key)) {
         free_all(q);
         return NULL;
     }
@@ -310,7 +334,11 @@ struct mutt_relq *mutt_relq_create(uv_loop_t *loop, struct mutt_redis *r, const 
     q->script_complete = mutt_redis_script_register(r, "relq_complete", COMPLETE_LUA);
     q->script_pop_batch = mutt_redis_script_register(r, "relq_pop_batch", POP_BATCH_LUA);
     q->script_move = mutt_redis_script_register(r, "relq_move", MOVE_LUA);
-    if (q->script_complete < 0 || q->script_pop_batch < 0 || q->script_move < 0) {
+    q->script_reconcile = q->bytes_key ? mutt_redis_script_register(r, "queue_bytes_reconcile",
+                                                                    mutt_queue_bytes_reconcile_lua)
+                                       : -1;
+    if (q->script_complete < 0 || q->script_pop_batch < 0 || q->script_move < 0 ||
+        (q->bytes_key && q->script_reconcile < 0)) {
         free_all(q);
         return NULL;
     }
@@ -483,6 +511,17 @@ static void on_pop_reply(void *privdata, redisReply *reply, int status)
         return;
     if (status == 0 && reply) {
         size_t got = 0;
+        if (reply->type == REDIS_REPLY_STRING && q->bytes_key) {
+            /* D52: BRPOPLPUSH cannot run a script; the counter follows in a second command, on
+             * the same connection as our reconcile so that one never lands in between (lost if
+             * we die first: the janitor's reconcile repairs it) */
+            char n[24];
+            snprintf(n, sizeof n, "%zu", reply->len);
+            const char *argv[3] = {"DECRBY", q->bytes_key, n};
+            size_t lens[3] = {6, strlen(q->bytes_key), strlen(n)};
+            if (!q->bconn || mutt_redis_command(q->bconn, NULL, NULL, 3, argv, lens) != 0)
+                mutt_redis_command(q->cmd, NULL, NULL, 3, argv, lens);
+        }
         if (q->state == RELQ_RUNNING) /* else they stay in our list: the stop returns them */
             take_items(q, reply, &got);
         q->stats.popped += got;
@@ -523,9 +562,10 @@ static void send_batch_pop(struct mutt_relq *q, size_t n)
 {
     char nbuf[24];
     snprintf(nbuf, sizeof(nbuf), "%zu", n);
-    const char *keys[2] = {q->source, q->proc_list};
+    const char *keys[3] = {q->source, q->proc_list, q->bytes_key};
     const char *args[1] = {nbuf};
-    int rc = mutt_redis_evalsha(q->bconn, q->script_pop_batch, 2, keys, NULL, 1, args, NULL, on_pop_reply, q);
+    int rc = mutt_redis_evalsha(q->bconn, q->script_pop_batch, q->bytes_key ? 3 : 2, keys, NULL, 1, args, NULL,
+                                on_pop_reply, q);
     if (rc != 0) {
         send_failed(q, rc);
         return;
@@ -570,9 +610,9 @@ static void on_claim_reply(void *privdata, redisReply *reply, int status)
 
 static void send_claim(struct mutt_relq *q)
 {
-    const char *keys[3] = {q->proc_list, q->hb_key, q->source};
+    const char *keys[4] = {q->proc_list, q->hb_key, q->source, q->bytes_key};
     const char *args[3] = {"claim", q->batch_str, q->expiry_str};
-    int rc = mutt_redis_evalsha(q->bconn, q->script_move, 3, keys, NULL, 3, args, NULL, on_claim_reply, q);
+    int rc = mutt_redis_evalsha(q->bconn, q->script_move, move_nkeys(q), keys, NULL, 3, args, NULL, on_claim_reply, q);
     if (rc != 0) {
         send_failed(q, rc);
         return;
@@ -691,9 +731,10 @@ static void on_janitor_move_reply(void *privdata, redisReply *reply, int status)
 static int send_janitor_move(struct janitor_op *op)
 {
     struct mutt_relq *q = op->q;
-    const char *keys[3] = {op->list, op->heartbeat, q->source};
+    const char *keys[4] = {op->list, op->heartbeat, q->source, q->bytes_key};
     const char *args[3] = {"janitor", q->batch_str, q->expiry_str};
-    int rc = mutt_redis_evalsha(q->cmd, q->script_move, 3, keys, NULL, 3, args, NULL, on_janitor_move_reply, op);
+    int rc = mutt_redis_evalsha(q->cmd, q->script_move, move_nkeys(q), keys, NULL, 3, args, NULL,
+                                on_janitor_move_reply, op);
     if (rc == 0)
         q->pending++;
     return rc;
@@ -801,6 +842,41 @@ static void janitor_next_page(struct mutt_relq *q)
     janitor_scan(q);
 }
 
+static void on_reconcile_reply(void *privdata, redisReply *reply, int status)
+{
+    struct mutt_relq *q = privdata;
+    if (!op_return(q))
+        return;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER &&
+        reply->element[2]->type == REDIS_REPLY_INTEGER) {
+        long long mode = reply->element[0]->integer, before = reply->element[1]->integer;
+        long long after = reply->element[2]->integer;
+        q->stats.bytes_reconciles++;
+        if (mode != 0 && before != after)
+            mutt_log_info("relq", "%s: byte counter %s reconciled: %lld -> %lld (%s)", q->name, q->bytes_key, before,
+                          after, mode == 1 ? "recounted" : "estimated");
+    } else if (status != MUTT_ECANCELED && status != MUTT_EDISCONNECTED) {
+        mutt_log_warn("relq", "%s: reconciling %s failed: %.200s", q->name, q->bytes_key,
+                      reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status ? status : MUTT_EIO));
+    }
+}
+
+/* D52: the byte counter drifts (a pop whose DECRBY was lost, items written by other tools); every
+ * janitor pass sets it back to what the source holds. Sent on the dedicated connection, behind
+ * any blocking pop: a recount between a pop and its DECRBY would count that item twice. */
+static void reconcile_bytes(struct mutt_relq *q)
+{
+    if (!q->bytes_key || !q->bconn || !mutt_redis_conn_connected(q->bconn))
+        return;
+    char limit[24];
+    snprintf(limit, sizeof limit, "%d", MUTT_QUEUE_BYTES_RECOUNT_MAX);
+    const char *keys[2] = {q->source, q->bytes_key};
+    const char *args[1] = {limit};
+    if (mutt_redis_evalsha(q->bconn, q->script_reconcile, 2, keys, NULL, 1, args, NULL, on_reconcile_reply, q) == 0)
+        q->pending++;
+}
+
 int mutt_relq_run_janitor(struct mutt_relq *q)
 {
     if (!q || q->state != RELQ_RUNNING || q->janitor_running)
@@ -812,6 +888,7 @@ int mutt_relq_run_janitor(struct mutt_relq *q)
     if (!q->janitor_cursor)
         return MUTT_ENOMEM;
     q->janitor_running = true;
+    reconcile_bytes(q);
     janitor_scan(q);
     return 0;
 }
@@ -868,9 +945,9 @@ static void on_release_reply(void *privdata, redisReply *reply, int status)
 
 static void send_release(struct mutt_relq *q)
 {
-    const char *keys[3] = {q->proc_list, q->hb_key, q->source};
+    const char *keys[4] = {q->proc_list, q->hb_key, q->source, q->bytes_key};
     const char *args[3] = {"release", q->batch_str, q->expiry_str};
-    int rc = mutt_redis_evalsha(q->cmd, q->script_move, 3, keys, NULL, 3, args, NULL, on_release_reply, q);
+    int rc = mutt_redis_evalsha(q->cmd, q->script_move, move_nkeys(q), keys, NULL, 3, args, NULL, on_release_reply, q);
     if (rc != 0) {
         release_failed(q, rc);
         return;
@@ -951,10 +1028,10 @@ int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push 
     if (item->state != ITEM_HANDED)
         return MUTT_ESTATE;
     struct mutt_relq *q = item->q;
-    const char *keys[1 + MUTT_RELQ_MAX_PUSHES];
-    size_t keylens[1 + MUTT_RELQ_MAX_PUSHES];
-    const char *args[1 + 3 * MUTT_RELQ_MAX_PUSHES];
-    size_t arglens[1 + 3 * MUTT_RELQ_MAX_PUSHES];
+    const char *keys[2 + MUTT_RELQ_MAX_PUSHES];
+    size_t keylens[2 + MUTT_RELQ_MAX_PUSHES];
+    const char *args[2 + 3 * MUTT_RELQ_MAX_PUSHES];
+    size_t arglens[2 + 3 * MUTT_RELQ_MAX_PUSHES];
     char scores[MUTT_RELQ_MAX_PUSHES][32];
     keys[0] = q->proc_list;
     keylens[0] = strlen(q->proc_list);
@@ -983,8 +1060,15 @@ int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push 
         args[3 + 3 * i] = scores[i];
         arglens[3 + 3 * i] = strlen(scores[i]);
     }
-    int rc = mutt_redis_evalsha(q->cmd, q->script_complete, (int)(1 + npushes), keys, keylens, (int)(1 + 3 * npushes),
-                                args, arglens, on_complete_reply, item);
+    int nkeys = (int)(1 + npushes), nargs = (int)(1 + 3 * npushes);
+    if (q->bytes_key) { /* D52: COMPLETE_LUA counts pushes back to the source */
+        keys[nkeys] = q->bytes_key;
+        keylens[nkeys++] = strlen(q->bytes_key);
+        args[nargs] = q->source;
+        arglens[nargs++] = strlen(q->source);
+    }
+    int rc = mutt_redis_evalsha(q->cmd, q->script_complete, nkeys, keys, keylens, nargs, args, arglens,
+                                on_complete_reply, item);
     if (rc != 0)
         return rc;
     q->pending++;

@@ -12,14 +12,17 @@
 #include <time.h>
 
 #include "mutt/error.h"
+#include "mutt/queue_bytes.h"
 
-/* KEYS[1] queue, KEYS[2] rate window counter, KEYS[3..5] dashboard 1m/1h/24h.
- * ARGV[1] cap, ARGV[2] rate max (0 = off), ARGV[3] rate key TTL, ARGV[4..] the events.
- * D6/D7: the rate limit is judged before the cap, and a batch passes or fails whole; tokens are
+/* KEYS[1] queue, KEYS[2] rate window counter, KEYS[3..5] dashboard 1m/1h/24h, KEYS[6] the queue's
+ * byte counter (D52). ARGV[1] cap, ARGV[2] rate max (0 = off), ARGV[3] rate key TTL, ARGV[4] byte
+ * cap (0 = off), ARGV[5..] the events.
+ * D6/D7: the rate limit is judged before the caps, and a batch passes or fails whole; tokens are
  * only taken for events that are pushed. unpack() is chunked: Lua's C stack holds ~8000 values,
- * and MAX_BATCH_EVENTS has no upper bound. */
+ * and MAX_BATCH_EVENTS has no upper bound. A negative byte counter (drift the janitor has not
+ * reconciled yet) counts as 0. */
 const char mutt_ingest_lua[] =
-    "local n = #ARGV - 3\n"
+    "local n = #ARGV - 4\n"
     "local depth = redis.call('LLEN', KEYS[1])\n"
     "local rate_max = tonumber(ARGV[2])\n"
     "if rate_max > 0 then\n"
@@ -28,11 +31,19 @@ const char mutt_ingest_lua[] =
     "end\n"
     "local cap = tonumber(ARGV[1])\n"
     "if depth + n > cap then return {2, depth, cap} end\n"
+    "local bytes = 0\n"
+    "for i = 5, #ARGV do bytes = bytes + #ARGV[i] end\n"
+    "local bcap = tonumber(ARGV[4])\n"
+    "if bcap > 0 then\n"
+    "  local held = tonumber(redis.call('GET', KEYS[6]) or '0') or 0\n"
+    "  if held < 0 then held = 0 end\n"
+    "  if held + bytes > bcap then return {3, depth, bcap, held} end\n"
+    "end\n"
     "if rate_max > 0 then\n"
     "  redis.call('INCRBY', KEYS[2], n)\n"
     "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
     "end\n"
-    "local i = 4\n"
+    "local i = 5\n"
     "local last = #ARGV\n"
     "while i <= last do\n"
     "  local j = i + 999\n"
@@ -40,6 +51,7 @@ const char mutt_ingest_lua[] =
     "  depth = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, j))\n"
     "  i = j + 1\n"
     "end\n"
+    "redis.call('INCRBY', KEYS[6], bytes)\n"
     "redis.call('INCRBY', KEYS[3], n)\n"
     "redis.call('EXPIRE', KEYS[3], 7200)\n"
     "redis.call('INCRBY', KEYS[4], n)\n"
@@ -68,7 +80,7 @@ static int put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 
 int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_ingest_params *p)
 {
-    if (!call || !p || !p->queue || !*p->queue || !p->metrics_prefix || p->now_ms < 0 || p->cap < 1 ||
+    if (!call || !p || !p->queue || !*p->queue || !p->metrics_prefix || p->now_ms < 0 || p->cap < 1 || p->byte_cap < 0 ||
         (p->rate_enabled && (p->rate_max < 1 || p->rate_window_s < 1)))
         return MUTT_EINVAL;
     memset(call, 0, sizeof(*call));
@@ -93,15 +105,20 @@ int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_in
     rc |= put(call->arg_rate_max, sizeof call->arg_rate_max, &call->arglens[1], "%lld",
               p->rate_enabled ? (long long)p->rate_max : 0LL);
     rc |= put(call->arg_rate_ttl, sizeof call->arg_rate_ttl, &call->arglens[2], "%lld", (long long)(2 * window));
+    rc |= put(call->arg_byte_cap, sizeof call->arg_byte_cap, &call->arglens[3], "%lld", (long long)p->byte_cap);
+    rc |= mutt_queue_bytes_key(p->queue, call->bytes_key, sizeof call->bytes_key) != 0;
     if (rc != 0)
         return MUTT_EINVAL;
     call->keys[1] = call->rate_key;
     call->keys[2] = call->key_1m;
     call->keys[3] = call->key_1h;
     call->keys[4] = call->key_24h;
+    call->keys[5] = call->bytes_key;
+    call->keylens[5] = strlen(call->bytes_key);
     call->args[0] = call->arg_cap;
     call->args[1] = call->arg_rate_max;
     call->args[2] = call->arg_rate_ttl;
+    call->args[3] = call->arg_byte_cap;
     return 0;
 }
 

@@ -23,15 +23,21 @@
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/replay.h"
+#include "mutt/stage_life.h"
 
 #define DISABLED_RECHECK_MS 1000u /* remediation_enabled=false: look again this often */
 
 /* One Lua call moves a rewritten item out of the processing list (D5): the push happens only
- * when the LREM removed it, so a concurrent recovery cannot turn it into two items. */
+ * when the LREM removed it, so a concurrent recovery cannot turn it into two items. KEYS[3], when
+ * the target is the ingest queue, is its byte counter (D52). */
 static const char finish_lua[] =
     "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
-    "if n == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) end\n"
+    "if n == 1 then\n"
+    "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
+    "  if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end\n"
+    "end\n"
     "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
@@ -57,17 +63,20 @@ enum pass_step { STEP_IDLE = 0, STEP_RECOVER, STEP_HEALTH, STEP_DEPTH, STEP_MOVE
 struct dlq_route {
     const char *dlq;      /* source DLQ */
     const char *target;   /* where replays go */
+    const char *target_bytes; /* D52: the target's byte counter (ingest queue), NULL = none */
     const char *origin;   /* D5 _origin of its items */
     struct mutt_gauge *depth;
 };
 
 struct remediate {
     struct mutt_ctx *ctx;
-    bool running, stopping, timers_open, recovered_at_stop;
+    struct mutt_stage_life life; /* RUNNING from start; DRAINING; the stop's done */
+    bool timers_open, recovered_at_stop;
     bool recovered_at_start;     /* the start-up recovery ran (also when remediation is off) */
     struct mutt_http_client *http;
     char *processing;            /* mutt:processing:remediate:<pod> */
     const char *dead;            /* DEAD_LETTER_QUEUE */
+    char ingest_bytes_key[MUTT_QUEUE_BYTES_KEY_MAX]; /* D52: the ingest queue's byte counter */
     struct dlq_route routes[2];
     int script_finish, script_recover;
     char *auth;                  /* Authorization header for the health GET */
@@ -91,8 +100,6 @@ struct remediate {
     size_t out;                  /* Redis calls / HTTP requests in flight */
 
     uv_timer_t pass_timer, reap_timer;
-    mutt_stage_done_cb *done;
-    void *done_priv;
 
     struct mutt_counter *m_loops, *m_success, *m_poison, *m_fail_processing, *m_fail_redis;
     struct mutt_gauge *m_health, *m_dead_depth;
@@ -177,10 +184,11 @@ static void process_item(struct remediate *rm)
     }
     rm->to_dead = v == MUTT_REPLAY_DEAD;
     rm->step = STEP_FINISH;
-    const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target};
+    const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target, r->target_bytes};
     const char *args[] = {rm->item, rm->rewritten};
     size_t arglens[] = {rm->item_len, rm->rewritten_len};
-    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, 2, keys, NULL, 2, args, arglens,
+    int nkeys = !rm->to_dead && r->target_bytes ? 3 : 2;
+    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, 2, args, arglens,
                             on_finish_reply, rm);
     if (rc != 0) {
         redis_failed(rm, "replay push", rc);
@@ -221,7 +229,7 @@ static void on_depth_reply(void *priv, redisReply *reply, int status);
 /* Next item of the current DLQ, or the next DLQ, or the end of the pass. */
 static void step_next_item(struct remediate *rm)
 {
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         pass_end(rm);
         return;
     }
@@ -363,7 +371,7 @@ static void on_breaker_state(void *priv, redisReply *reply, int status)
         redis_failed(rm, "breaker state read", status ? status : MUTT_EIO);
         return;
     }
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         pass_end(rm);
         return;
     }
@@ -387,8 +395,8 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     if (reply->integer > 0)
         mutt_log_info("remediate", "returned %lld item(s) left in %s to their DLQ", reply->integer, rm->processing);
     rm->recovered_at_start = true;
-    if (rm->stopping || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
-        if (rm->stopping)
+    if (mutt_stage_life_draining(&rm->life) || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
+        if (mutt_stage_life_draining(&rm->life))
             rm->recovered_at_stop = true;
         pass_end(rm);
         return;
@@ -424,7 +432,7 @@ static void pass_end(struct remediate *rm)
         mutt_histogram_observe(rm->m_duration, (double)(uv_hrtime() - rm->pass_start_ns) / 1e9);
     }
     rm->step = STEP_IDLE;
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         maybe_stopped(rm);
         return;
     }
@@ -438,7 +446,7 @@ static void pass_end(struct remediate *rm)
 static void on_pass_timer(uv_timer_t *t)
 {
     struct remediate *rm = t->data;
-    if (rm->stopping || rm->step != STEP_IDLE)
+    if (mutt_stage_life_draining(&rm->life) || rm->step != STEP_IDLE)
         return;
     bool enabled = mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled");
     if (!enabled && rm->recovered_at_start) {
@@ -460,7 +468,7 @@ static void on_interval_changed(void *priv, const char *key, const char *old_val
 {
     struct remediate *rm = priv;
     /* a shorter interval (or switching it on) takes effect now, not after the old wait */
-    if (rm->running && !rm->stopping && rm->step == STEP_IDLE && rm->timers_open)
+    if (mutt_stage_life_live(&rm->life) && rm->step == STEP_IDLE && rm->timers_open)
         uv_timer_start(&rm->pass_timer, on_pass_timer,
                        (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, "remediation_interval") * 1000u, 0);
 }
@@ -535,19 +543,15 @@ static void release_all(struct remediate *rm)
 static void on_reap(uv_timer_t *t)
 {
     struct remediate *rm = t->data;
-    mutt_stage_done_cb *done = rm->done;
-    void *priv = rm->done_priv;
-    rm->done = NULL;
     release_all(rm);
-    rm->running = false;
     mutt_log_info("remediate", "stopped");
-    if (done)
-        done(rm->ctx, priv);
+    mutt_stage_life_finish(&rm->life);
 }
 
 static void maybe_stopped(struct remediate *rm)
 {
-    if (!rm->stopping || !rm->done || rm->out > 0 || rm->step != STEP_IDLE)
+    /* out: Redis calls, and a pass that has not come back to idle */
+    if (!mutt_stage_life_drained(&rm->life, rm->out + (rm->step != STEP_IDLE ? 1 : 0)))
         return;
     /* an item a cancelled pass left in our list goes back to its DLQ now, not at our next start */
     if (!rm->recovered_at_stop) {
@@ -564,15 +568,19 @@ static void maybe_stopped(struct remediate *rm)
 static int remediate_start(struct mutt_ctx *ctx)
 {
     struct remediate *rm = &g_rem;
-    if (rm->running)
+    if (mutt_stage_life_started(&rm->life))
         return MUTT_ESTATE;
     const struct mutt_config *cfg = ctx->cfg;
     memset(rm, 0, sizeof *rm);
     rm->ctx = ctx;
+    mutt_stage_life_init(&rm->life, "remediate", ctx);
     rm->dead = mutt_config_str(cfg, MUTT_CFG_DEAD_LETTER_QUEUE);
     rm->routes[0] = (struct dlq_route){.dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME),
                                        .target = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
+                                       .target_bytes = rm->ingest_bytes_key,
                                        .origin = MUTT_REPLAY_ORIGIN_INGEST};
+    if (mutt_queue_bytes_key(rm->routes[0].target, rm->ingest_bytes_key, sizeof rm->ingest_bytes_key) != 0)
+        return MUTT_EINVAL;
     rm->routes[1] = (struct dlq_route){.dlq = mutt_config_str(cfg, MUTT_CFG_MOOG_DLQ_NAME),
                                        .target = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME),
                                        .origin = MUTT_REPLAY_ORIGIN_ALERT};
@@ -619,7 +627,7 @@ static int remediate_start(struct mutt_ctx *ctx)
         release_all(rm);
         return MUTT_ENOMEM;
     }
-    rm->running = true;
+    mutt_stage_life_set_state(&rm->life, MUTT_STAGE_RUNNING); /* its work is timer-driven: nothing to wait for */
     /* the first pass at once: it also returns what a crashed predecessor left in our list */
     uv_timer_start(&rm->pass_timer, on_pass_timer, 0, 0);
     mutt_log_info("remediate", "replaying %s -> %s and %s -> %s every %lld s (poison after %lld replays -> %s)",
@@ -632,13 +640,8 @@ static int remediate_start(struct mutt_ctx *ctx)
 static void remediate_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct remediate *rm = &g_rem;
-    if (!rm->running) {
-        done(ctx, privdata);
-        return;
-    }
-    rm->stopping = true;
-    rm->done = done;
-    rm->done_priv = privdata;
+    if (!mutt_stage_life_begin_stop(&rm->life, done, privdata))
+        return; /* never started: done already ran */
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
     uv_timer_stop(&rm->pass_timer);
@@ -651,7 +654,7 @@ static void remediate_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void 
 static enum mutt_role_health remediate_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
 {
     struct remediate *rm = &g_rem;
-    if (!rm->running)
+    if (!mutt_stage_life_started(&rm->life))
         return MUTT_HEALTH_DOWN;
     if (rm->health_known && !rm->healthy) {
         snprintf(detail, detail_len, "replay paused, destination unhealthy (%s)", rm->health_why);
@@ -671,5 +674,5 @@ const struct mutt_stage mutt_remediate_stage = {
 
 uint64_t mutt_remediate_passes(void)
 {
-    return g_rem.running ? g_rem.passes : 0;
+    return mutt_stage_life_started(&g_rem.life) ? g_rem.passes : 0;
 }

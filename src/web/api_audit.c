@@ -1,7 +1,10 @@
 /* Audit queries (CONTRACT §7, reference §8.4 minus W8/W35/W36/W43): GET /audit (config audit),
  * GET /audit-logs (event audit) and GET /config/history. Filters are validated by
  * domain/webapi.c and bound as parameters; one statement returns the total and the page as JSON
- * built by PostgreSQL (timestamps ISO 8601 UTC with ms). */
+ * built by PostgreSQL (timestamps ISO 8601 UTC with ms). The total is a plain count(*) over the
+ * filtered table and the page reads the table again with LIMIT/OFFSET: a CTE used twice would be
+ * materialised whole (every filtered row, raw_message included) for each request a read-only key
+ * can send. The event audit's OFFSET is capped (MUTT_API_MAX_EVENT_OFFSET). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,21 +94,19 @@ static void run(struct web_call *c, enum mutt_api_audit_kind kind, mutt_api_para
         vals[i] = f.values[i];
     vals[f.nvalues] = lim;
     vals[f.nvalues + 1] = off;
-    char sql[2048];
+    char sql[3072];
     if (kind == MUTT_API_AUDIT_CONFIG)
         snprintf(sql, sizeof sql,
-                 "WITH f AS (SELECT * FROM config_audit_log %s) "
-                 "SELECT (SELECT count(*) FROM f)::text, COALESCE((SELECT json_agg(" CONFIG_ROW("p")
-                 " ORDER BY p.changed_at DESC, p.id DESC) FROM (SELECT * FROM f ORDER BY changed_at DESC, id DESC "
-                 "LIMIT $%d::bigint OFFSET $%d::bigint) p), '[]')::text",
-                 f.where, f.nvalues + 1, f.nvalues + 2);
+                 "SELECT (SELECT count(*) FROM config_audit_log %s)::text, COALESCE((SELECT json_agg(" CONFIG_ROW("p")
+                 " ORDER BY p.changed_at DESC, p.id DESC) FROM (SELECT * FROM config_audit_log %s "
+                 "ORDER BY changed_at DESC, id DESC LIMIT $%d::bigint OFFSET $%d::bigint) p), '[]')::text",
+                 f.where, f.where, f.nvalues + 1, f.nvalues + 2);
     else
         snprintf(sql, sizeof sql,
-                 "WITH f AS (SELECT * FROM event_audit_log %s) "
-                 "SELECT (SELECT count(*) FROM f)::text, COALESCE((SELECT json_agg(" EVENT_ROW("p")
-                 " ORDER BY p.event_timestamp DESC, p.id DESC) FROM (SELECT * FROM f ORDER BY event_timestamp DESC, "
-                 "id DESC LIMIT $%d::bigint OFFSET $%d::bigint) p), '[]')::text",
-                 f.where, f.nvalues + 1, f.nvalues + 2);
+                 "SELECT (SELECT count(*) FROM event_audit_log %s)::text, COALESCE((SELECT json_agg(" EVENT_ROW("p")
+                 " ORDER BY p.event_timestamp DESC, p.id DESC) FROM (SELECT * FROM event_audit_log %s "
+                 "ORDER BY event_timestamp DESC, id DESC LIMIT $%d::bigint OFFSET $%d::bigint) p), '[]')::text",
+                 f.where, f.where, f.nvalues + 1, f.nvalues + 2);
     web_query(c, sql, f.nvalues + 2, vals, on_page);
 }
 

@@ -17,6 +17,7 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/queue_bytes.h"
 #include "mutt/redis.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
@@ -31,7 +32,8 @@
 /* LREM the item from our processing list and, only if it was still there, push its rewritten
  * form to the target: a replay can neither duplicate nor lose an item (D5). */
 static const char LUA_REPLAY_PUSH[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) return 1 end "
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) "
+    "if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end return 1 end " /* D52: ingest byte counter */
     "return 0";
 /* Items a replay left in a processing list (KEYS[1]) go back to their DLQ (KEYS[2]): ours at start
  * and before each replay; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that
@@ -591,11 +593,14 @@ static void on_popped(struct web_call *c, redisReply *reply)
         web_reply_error(c, 500, "internal error", NULL); /* the item stays in our list: recovered at start */
         return;
     }
-    const char *keys[] = {r->proc_key, r->target};
-    size_t keylens[] = {strlen(keys[0]), strlen(keys[1])};
+    char bytes_key[MUTT_QUEUE_BYTES_KEY_MAX];
+    bool to_ingest = strcmp(r->target, mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME)) == 0 &&
+                     mutt_queue_bytes_key(r->target, bytes_key, sizeof bytes_key) == 0;
+    const char *keys[] = {r->proc_key, r->target, bytes_key};
+    size_t keylens[] = {strlen(keys[0]), strlen(keys[1]), to_ingest ? strlen(bytes_key) : 0};
     const char *args[] = {r->item, r->rewritten};
     size_t arglens[] = {strlen(r->item), strlen(r->rewritten)};
-    web_evalsha(c, script_push, 2, keys, keylens, 2, args, arglens, on_pushed);
+    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, 2, args, arglens, on_pushed);
 }
 
 /* A Redis step of the replay failed: the REPLAY row still records what was moved before. An item
@@ -728,6 +733,15 @@ struct slo_extra {
     long window_hours[6];
 };
 
+/* /slo sums 6 windows of per-minute keys (up to 8640 HMGETs in Redis) per request, and a
+ * read-only key may ask in a loop: the body is reused for SLO_CACHE_MS. */
+#define SLO_CACHE_MS 1000
+static struct {
+    char *body; /* last /slo body (its "timestamp" says when it was computed) */
+    size_t len;
+    uint64_t at_ms; /* uv_now when computed */
+} slo_cache;
+
 static void on_slo(struct web_call *c, struct batch *b)
 {
     struct slo_extra *x = b->extra;
@@ -763,11 +777,25 @@ static void on_slo(struct web_call *c, struct batch *b)
     json_t *o = json_object();
     json_object_set_new(o, "timestamp", json_string(iso));
     json_object_set_new(o, "slos", list);
-    web_reply_obj(c, 200, o);
+    char *body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!body) {
+        web_reply_error(c, 500, "internal error", NULL);
+        return;
+    }
+    free(slo_cache.body);
+    slo_cache.body = body;
+    slo_cache.len = strlen(body);
+    slo_cache.at_ms = uv_now(c->ctx->loop);
+    web_reply_text(c, 200, body, slo_cache.len);
 }
 
 void web_slo(struct web_call *c)
 {
+    if (slo_cache.body && uv_now(c->ctx->loop) - slo_cache.at_ms < SLO_CACHE_MS) {
+        web_reply_text(c, 200, slo_cache.body, slo_cache.len);
+        return;
+    }
     struct batch *b = batch_new(c, on_slo);
     if (!b)
         return;

@@ -9,6 +9,8 @@
 #   start_sink [ARGS...]             mutt-sink on $SINK_PORT (sets SINK_URL); stop_sink
 #   start_mutt CONF [ROLES]          runs mutt in the background, waits until its stages run
 #   stop_mutt                        SIGTERM, waits, asserts exit status 0
+#   spawn_helper / helper_signal / stop_helper   any other background process the test needs
+#                                    (see "helpers" below: abnormal deaths fail the script)
 #   http METHOD URL [CURL ARGS...]   sets HTTP_STATUS, HTTP_BODY, HTTP_HEADERS (file)
 #   assert_eq / assert_ne / assert_contains / assert_not_contains / assert_status / wait_until
 #   t_run NAME FUNCTION ; t_summary
@@ -35,7 +37,13 @@ t_fail() {
 
 # ---------------------------------------------------------------------------------- processes
 e2e_cleanup() {
-    local pid
+    local pid rc=$? helpers_failed=0
+    # A script that ends without t_summary (an early exit) still answers for its helpers; when
+    # it was interrupted or timed out, only briefly (the runner's kill follows in 10 s).
+    if [ ! -f "$E2E_TMP/helpers/finished" ] && ! helpers_finish "$([ "$rc" -ge 128 ] && echo 3 || echo 30)"; then
+        echo "e2e: failing the script: a helper process ended abnormally (see above)" >&2
+        helpers_failed=1
+    fi
     while read -r pid; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
     done <"$E2E_TMP/pids"
@@ -48,6 +56,7 @@ e2e_cleanup() {
     else
         rm -rf "$E2E_TMP"
     fi
+    [ "$helpers_failed" = 0 ] || exit 1 # inside the EXIT trap: the script's status becomes 1
 }
 trap e2e_cleanup EXIT
 trap 'exit 130' INT
@@ -83,6 +92,157 @@ wait_until() {
         [ $(( ($(date +%s%N) - start) / 1000000 )) -lt $((limit * 1000)) ] || return 1
         sleep 0.05
     done
+}
+
+# ------------------------------------------------------------------------------------ helpers
+# A helper is a background process a test depends on (mutt, mutt-sink, vault-standin...). Each
+# runs under a wrapper subshell that records its exit status, and lib.sh records every signal the
+# test sends it (helper_signal). A helper that ends by a signal the test did not send (an abort, a
+# crash) or whose log holds a sanitizer report fails the script: its log is copied to
+# $MUTT_BUILD/test-logs/ (E2E_TMP is deleted at exit) and one line
+#   e2e: helper NAME (pid N) FAILED: why; log kept: PATH
+# names it. State lives in files under $E2E_TMP/helpers/, so every test subshell sees it.
+#
+#   spawn_helper NAME LOG CMD...  starts CMD (stdout+stderr appended to LOG); HELPER_PID, HELPER_DIR
+#   helper_signal SIG PID         sends SIG (name or number) and records it as sent by the test
+#   stop_helper PID [SECONDS]     SIGTERM, waits (30 s), checks; t_fail when the helper failed
+#   helper_check PID              1 (and the report) when the helper failed, else 0
+#   helpers_finish                SIGTERM to every helper still running, then checks them all
+#                                 (t_summary and the exit trap call it)
+E2E_SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer)|LeakSanitizer: detected|: runtime error: '
+mkdir -p "$E2E_TMP/helpers"
+: >"$E2E_TMP/helpers/index"
+
+spawn_helper() {
+    local name=$1 log=$2 dir
+    shift 2
+    dir=$(mktemp -d "$E2E_TMP/helpers/h.XXXXXX")
+    echo "$name" >"$dir/name"
+    echo "$log" >"$dir/log"
+    : >"$dir/sent"
+    (
+        set +e # t_run's set -e would end this wrapper at a non-zero wait, before rc is written
+        "$@" >>"$log" 2>&1 &
+        echo $! >"$dir/pid.tmp"
+        mv "$dir/pid.tmp" "$dir/pid"
+        wait $!
+        echo $? >"$dir/rc.tmp"
+        mv "$dir/rc.tmp" "$dir/rc"
+    ) </dev/null >/dev/null 2>&1 &
+    wait_until 5 test -s "$dir/pid" || t_fail "$name did not start"
+    HELPER_PID=$(cat "$dir/pid")
+    HELPER_DIR=$dir
+    echo "$HELPER_PID" >>"$E2E_TMP/pids"
+    echo "$HELPER_PID $dir" >>"$E2E_TMP/helpers/index"
+}
+
+# Registry directory of a helper pid (the latest, should the pid have been reused), or nothing.
+helper_dir() { awk -v p="$1" '$1 == p {d = $2} END {if (d != "") print d}' "$E2E_TMP/helpers/index"; }
+
+helper_signal() {
+    local sig=$1 pid=$2 dir num
+    case "$sig" in
+    [0-9]*) num=$sig ;;
+    *) num=$(kill -l "${sig#SIG}") || t_fail "helper_signal: unknown signal $sig" ;;
+    esac
+    dir=$(helper_dir "$pid")
+    [ -z "$dir" ] || echo "$num" >>"$dir/sent"
+    kill "-$num" "$pid" 2>/dev/null || true
+}
+
+# Where a failed helper's log is kept: beside the runner's logs, named after the script.
+helper_keep_log() { # NAME PID LOG -> prints the kept path
+    local dest=${E2E_KEPT_LOGS:-}
+    if [ -z "$dest" ]; then
+        dest=${MUTT_BUILD:-build}
+        case "$dest" in /*) ;; *) dest="$E2E_ROOT/$dest" ;; esac
+        dest="$dest/test-logs"
+    fi
+    mkdir -p "$dest"
+    dest="$dest/e2e_$(basename "$0" .sh).$1.$2.log"
+    cp "$3" "$dest" 2>/dev/null || echo "(the helper's log $3 was missing)" >"$dest"
+    echo "$dest"
+}
+
+# helper_check_dir DIR [EXTRA REASON]: the verdict on a helper (see helper_check). The report is
+# printed once; later calls return 1 quietly.
+helper_check_dir() {
+    local dir=$1 why=${2:-} name log pid rc sig sent kept
+    [ ! -f "$dir/failed" ] || return 1
+    [ -f "$dir/rc" ] || [ -n "$why" ] || return 0
+    name=$(cat "$dir/name")
+    log=$(cat "$dir/log")
+    pid=$(cat "$dir/pid")
+    rc=$(cat "$dir/rc" 2>/dev/null || echo running)
+    if [ "$rc" != running ] && [ "$rc" -gt 128 ] && ! grep -qx "$((rc - 128))" "$dir/sent"; then
+        sig=$((rc - 128))
+        sent=$(sort -u "$dir/sent" | while read -r n; do printf 'SIG%s ' "$(kill -l "$n")"; done)
+        why="${why:+$why; }died by signal $sig (SIG$(kill -l "$sig" 2>/dev/null || echo "?")), the test sent ${sent:-none}"
+        why=${why% }
+    fi
+    if grep -qaE "$E2E_SANITIZER_RE" "$log" 2>/dev/null; then
+        why="${why:+$why; }sanitizer report in its log"
+    fi
+    [ -n "$why" ] || return 0
+    kept=$(helper_keep_log "$name" "$pid" "$log")
+    echo "e2e: helper $name (pid $pid) FAILED: $why; log kept: $kept" | tee "$dir/failed" >&2
+    grep -aE -m 3 "$E2E_SANITIZER_RE|Assertion|Aborted" "$log" 2>/dev/null | sed 's/^/    /' >&2 || true
+    return 1
+}
+
+helper_check() {
+    local dir
+    dir=$(helper_dir "$1")
+    [ -n "$dir" ] || return 0
+    helper_check_dir "$dir"
+}
+
+stop_helper() {
+    local pid=$1 limit=${2:-30} dir
+    dir=$(helper_dir "$pid")
+    [ -n "$dir" ] || t_fail "stop_helper: $pid is not a helper"
+    [ -f "$dir/rc" ] || helper_signal TERM "$pid"
+    if ! wait_until "$limit" test -f "$dir/rc"; then
+        helper_signal KILL "$pid"
+        wait_until 5 test -f "$dir/rc" || true
+        helper_check_dir "$dir" "did not exit within $limit s of SIGTERM (killed)" || true
+    fi
+    helper_check_dir "$dir" || t_fail "$(sed 's/^e2e: //' "$dir/failed")"
+}
+
+# helpers_finish [SECONDS]: SIGTERM to every helper still running, then SECONDS (30) for all of
+# them together; one still running then is killed and counts as failed. Checks each (reports
+# once). HELPER_FAILURES gets the report lines of failures not reported before; returns 1 when
+# any helper failed, whenever that was reported.
+helpers_finish() {
+    local limit=${1:-30} pid dir start left failed=0 newly
+    HELPER_FAILURES=()
+    [ -f "$E2E_TMP/helpers/index" ] || return 0
+    touch "$E2E_TMP/helpers/finished"
+    while read -r pid dir; do
+        [ -f "$dir/rc" ] || helper_signal TERM "$pid"
+    done <"$E2E_TMP/helpers/index"
+    start=$SECONDS
+    while :; do
+        left=0
+        while read -r pid dir; do [ -f "$dir/rc" ] || left=$((left + 1)); done <"$E2E_TMP/helpers/index"
+        [ "$left" -gt 0 ] && [ $((SECONDS - start)) -lt "$limit" ] || break
+        sleep 0.05
+    done
+    while read -r pid dir; do
+        newly=1
+        [ ! -f "$dir/failed" ] || newly=0
+        if [ ! -f "$dir/rc" ]; then
+            helper_signal KILL "$pid"
+            wait_until 5 test -f "$dir/rc" || true
+            helper_check_dir "$dir" "did not exit within $limit s of SIGTERM (killed)" || true
+        fi
+        if ! helper_check_dir "$dir"; then
+            failed=1
+            [ "$newly" = 0 ] || HELPER_FAILURES+=("$(sed 's/^e2e: //' "$dir/failed")")
+        fi
+    done <"$E2E_TMP/helpers/index"
+    return "$failed"
 }
 
 # ------------------------------------------------------------------------------------------ http
@@ -161,20 +321,22 @@ start_sink() {
     [ -x "$MUTT_SINK_BIN" ] || t_fail "mutt-sink not built: $MUTT_SINK_BIN"
     : "${SINK_PORT:=$(free_port)}"
     SINK_OUT="$E2E_TMP/sink.$SINK_PORT.out"
-    # The sink is a test tool: its own leaks at exit are not what an ASan run is about.
-    ASAN_OPTIONS=detect_leaks=0 "$MUTT_SINK_BIN" --port "$SINK_PORT" --out "$SINK_OUT" "$@" \
-        >>"$E2E_TMP/sink.log" 2>&1 &
-    SINK_PID=$!
-    echo "$SINK_PID" >>"$E2E_TMP/pids"
+    SINK_LOG="$E2E_TMP/sink.$SINK_PORT.$RANDOM.log"
+    # The sink is a test tool: its own leaks at exit are not what an ASan run is about (its
+    # other sanitizer reports are: they fail the script, see helpers).
+    spawn_helper mutt-sink "$SINK_LOG" env ASAN_OPTIONS=detect_leaks=0 \
+        "$MUTT_SINK_BIN" --port "$SINK_PORT" --out "$SINK_OUT" "$@"
+    SINK_PID=$HELPER_PID
     wait_until 10 curl -sf -m 1 "http://127.0.0.1:$SINK_PORT/health" ||
-        { tail -n 20 "$E2E_TMP/sink.log" >&2; t_fail "mutt-sink did not answer on $SINK_PORT"; }
+        { tail -n 20 "$SINK_LOG" >&2; helper_check "$SINK_PID" || true; t_fail "mutt-sink did not answer on $SINK_PORT"; }
 }
 
+# SIGTERM, wait until it has exited (its port is free again), fail the test if it died abnormally.
 stop_sink() {
     [ -n "${SINK_PID:-}" ] || return 0
-    kill -TERM "$SINK_PID" 2>/dev/null || true
-    wait "$SINK_PID" 2>/dev/null || true
+    local pid=$SINK_PID
     SINK_PID=
+    stop_helper "$pid" 10
 }
 
 sink_count() { curl -sf -m 2 "http://127.0.0.1:$SINK_PORT/count" | sed -n 's/.*"count":\([0-9]*\).*/\1/p'; }
@@ -197,22 +359,15 @@ start_mutt() {
     shift $(($# >= 2 ? 2 : 1))
     [ -x "$MUTT_BIN" ] || t_fail "mutt binary not found: $MUTT_BIN (run make)"
     MUTT_LOG="$E2E_TMP/mutt.$RANDOM.log"
-    MUTT_RC_FILE="$MUTT_LOG.rc"
     MUTT_PORT=$(mutt_port "$conf" "$roles")
-    (
-        "$MUTT_BIN" --config "$conf" --roles="$roles" "$@" >>"$MUTT_LOG" 2>&1 &
-        echo $! >"$MUTT_LOG.pid"
-        wait $!
-        echo $? >"$MUTT_RC_FILE.tmp"
-        mv "$MUTT_RC_FILE.tmp" "$MUTT_RC_FILE"
-    ) </dev/null >/dev/null 2>&1 &
-    wait_until 5 test -s "$MUTT_LOG.pid" || t_fail "mutt did not start"
-    MUTT_PID=$(cat "$MUTT_LOG.pid")
-    echo "$MUTT_PID" >>"$E2E_TMP/pids"
+    spawn_helper mutt "$MUTT_LOG" "$MUTT_BIN" --config "$conf" --roles="$roles" "$@"
+    MUTT_PID=$HELPER_PID
+    MUTT_RC_FILE="$HELPER_DIR/rc"
     local i
     for i in $(seq 1 300); do
         if [ -f "$MUTT_RC_FILE" ]; then
             tail -n 30 "$MUTT_LOG" >&2
+            helper_check "$MUTT_PID" || true
             t_fail "mutt exited with status $(cat "$MUTT_RC_FILE") during start-up"
         fi
         # live = the loop runs; "running as pod" = the pod identity is ours and the stages
@@ -231,14 +386,16 @@ start_mutt() {
 stop_mutt() {
     local want=${1:-0} rc
     [ -n "${MUTT_PID:-}" ] || t_fail "stop_mutt: mutt is not running"
-    kill -TERM "$MUTT_PID" 2>/dev/null || true
+    helper_signal TERM "$MUTT_PID"
     if ! wait_until 30 test -f "$MUTT_RC_FILE"; then
-        kill -KILL "$MUTT_PID" 2>/dev/null || true
+        helper_signal KILL "$MUTT_PID"
         tail -n 30 "$MUTT_LOG" >&2
         t_fail "mutt did not exit within 30 s of SIGTERM"
     fi
     rc=$(cat "$MUTT_RC_FILE")
+    local pid=$MUTT_PID
     MUTT_PID=
+    helper_check "$pid" || { tail -n 30 "$MUTT_LOG" >&2; t_fail "$(sed 's/^e2e: //' "$(helper_dir "$pid")/failed")"; }
     [ "$rc" = "$want" ] || { tail -n 30 "$MUTT_LOG" >&2; t_fail "mutt exited with $rc after SIGTERM, expected $want"; }
 }
 
@@ -265,6 +422,13 @@ t_run() {
 # Prints the closing line and exits 1 when a test failed.
 t_summary() {
     local n f
+    # Helpers still running are stopped and every helper is judged before the closing line: one
+    # that died abnormally (or left a sanitizer report) fails the script even if its tests passed.
+    helpers_finish || true
+    for n in ${HELPER_FAILURES[@]+"${HELPER_FAILURES[@]}"}; do
+        T_FAILED=$((T_FAILED + 1))
+        T_FAILED_NAMES+=("$n")
+    done
     # A failed test's evidence: the end of every mutt log of this script.
     if [ "$T_FAILED" -gt 0 ]; then
         for f in "$E2E_TMP"/mutt.*.log; do

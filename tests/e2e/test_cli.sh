@@ -108,7 +108,8 @@ cli:$USER_NAME|UPDATE|max_ingest_queue_size|5000|6000|" "$rows" "audit rows of c
 
 # -------------------------------------------------------------------------------------- dlq
 test_dlq_list_and_replay_move_items_atomically_and_audit() {
-    "${RCLI[@]}" del mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead mutt:ingest_queue mutt:alert_queue >/dev/null
+    "${RCLI[@]}" del mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead mutt:ingest_queue mutt:ingest_queue:bytes \
+        mutt:alert_queue >/dev/null
     "${RCLI[@]}" lpush mutt:dlq:alerter '{"hostname":"a1","_origin":"ingest","_retry_count":3}' \
         '{"hostname":"a2","_origin":"ingest"}' >/dev/null
     "${RCLI[@]}" lpush mutt:dlq:moog '{"hostname":"m1","_origin":"alert","_replay_count":2,"_moog_retry_count":5}' >/dev/null
@@ -143,6 +144,7 @@ test_dlq_list_and_replay_move_items_atomically_and_audit() {
     assert_contains "$OUT" "replayed 2 item"
     assert_eq 0 "$("${RCLI[@]}" llen mutt:dlq:dead)"
     assert_contains "$("${RCLI[@]}" lrange mutt:ingest_queue 0 -1)" '"hostname":"d2"' "dead item with _origin ingest"
+    assert_eq "$("${RCLI[@]}" eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 mutt:ingest_queue)" "$("${RCLI[@]}" get mutt:ingest_queue:bytes)" "D52: replays counted their bytes"
     assert_contains "$("${RCLI[@]}" lrange mutt:alert_queue 0 -1)" '"hostname":"d1"' "dead item with _origin alert"
 
     "${RCLI[@]}" lpush mutt:dlq:dead '{"_raw":"x","_origin":"audit"}' >/dev/null
@@ -431,7 +433,9 @@ test_retention_refuses_while_another_host_holds_the_lock() {
 test_retention_role_runs_at_start_and_exports_metrics() {
     seed_retention_data
     start_mutt "$CONF" retention
-    wait_until 20 test "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 || t_fail "the role did not run at start"
+    # eval: the check must run again on every try (a plain "$(...)" argument is expanded once,
+    # before the run at start has had time to finish)
+    wait_until 20 eval '[ "$("${RCLI[@]}" exists mutt:retention:last_run)" = 1 ]' || t_fail "the role did not run at start"
     assert_eq "400" "$(sql "SELECT count(*) FROM event_audit_log")"
     assert_eq 3 "$("${RCLI[@]}" llen mutt:dlq:alerter)"
     http GET "http://127.0.0.1:$HEALTH_PORT/metrics"

@@ -52,7 +52,7 @@ push_many() {
     for i in $(seq 1 "$2"); do printf "LPUSH %s '%s'\n" "$AQ" "$(alert "$1-$i")"; done | rcli >/dev/null
 }
 clean() {
-    rcli del "$AQ" "$DLQ" "$RETRY" mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue \
+    rcli del "$AQ" "$DLQ" "$RETRY" mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:ingest_queue:bytes \
         "$BRK:state" "$BRK:failures" "$BRK:open_time" "$BRK:probe" mutt:rate_limit:moog >/dev/null
     sink_ctl "status=200&delay_ms=0&retry_after=0&reset=1"
 }
@@ -278,7 +278,7 @@ test_kill9_mid_flight_janitor_redelivers() {
     wait_ge 10 1 rcli llen "mutt:processing:moog:$POD-k" || t_fail "victim took nothing"
     wait_ge 10 1 sink_received || t_fail "nothing in flight"
     inflight=$(rcli llen "mutt:processing:moog:$POD-k")
-    kill -KILL "$victim"
+    helper_signal KILL "$victim"
     e2e_log "killed $victim with $inflight alerts in its processing list"
     sink_ctl "delay_ms=0"
     # another pod takes over: once the victim's heartbeat expires (3 s) its janitor (every 1 s)
@@ -334,6 +334,7 @@ test_remediation_replays_dlq_items_and_parks_poison() {
     assert_eq 0 "$(rcli llen "$DLQ")" "moog DLQ drained"
     assert_eq 0 "$(rcli llen mutt:dlq:alerter)" "alerter DLQ drained"
     assert_eq 1 "$(rcli llen mutt:ingest_queue)" "alerter item replayed to the ingest queue"
+    assert_eq "$(rcli eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 mutt:ingest_queue)" "$(rcli get mutt:ingest_queue:bytes)" "D52: the replay counted its bytes"
     local b dead
     b=$(rcli lindex mutt:ingest_queue 0)
     assert_contains "$b" '"_event_id":"rem-b"' "replayed item"

@@ -297,6 +297,47 @@ test_queue_cap_answers_503_queue_full_with_retry_after() {
     wait_until 5 eval 'post "$EV"; [ "$HTTP_STATUS" = 200 ]' || t_fail "cap not lifted within 5 s"
 }
 
+# D52: max_ingest_queue_bytes caps the bytes queued (the counter <queue>:bytes kept by the push
+# script); over it the same 503 as the item cap, naming the byte cap; a batch is all-or-nothing.
+queue_bytes() { # exact bytes of every item in the queue
+    rcli eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 "$QUEUE"
+}
+test_queue_byte_cap_answers_503_naming_the_byte_cap() {
+    local ok=0 i b depth counter
+    rcli del "$QUEUE" "$QUEUE:bytes" >/dev/null
+    set_dyn max_ingest_queue_bytes 1000
+    for i in $(seq 1 40); do # until the new cap is in force (within 1 s) and reached
+        post "$EV"
+        [ "$HTTP_STATUS" = 200 ] || break
+        ok=$((ok + 1))
+    done
+    assert_json_error 503 "over the byte cap"
+    b=$(squash "$HTTP_BODY")
+    assert_contains "$b" '"message":"queuefull:max_ingest_queue_bytesreached"'
+    assert_contains "$b" '"queue_bytes_limit":1000'
+    [ "$(header retry-after)" -ge 1 ] || t_fail "no Retry-After on 503 over the byte cap"
+    depth=$(llen)
+    assert_eq "$ok" "$depth" "the queue holds exactly the accepted events"
+    counter=$(rcli get "$QUEUE:bytes")
+    assert_eq "$(queue_bytes)" "$counter" "the counter is the bytes queued"
+    [ "$counter" -le 1000 ] || t_fail "counter $counter over the cap"
+    assert_contains "$b" "\"queue_bytes\":$counter"
+    assert_contains "$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/health")" '"ingest":"degraded"' "health while over the byte cap"
+    # a batch that would cross the cap is refused whole (D7), even when one event would fit
+    rcli del "$QUEUE" "$QUEUE:bytes" >/dev/null
+    post "[$EV,$EV,$EV,$EV,$EV,$EV,$EV,$EV]"
+    assert_status 503 "a batch over the byte cap is refused whole"
+    assert_eq 0 "$(llen)"
+    post "[$EV,$EV]"
+    assert_status 200 "a batch under the byte cap"
+    assert_eq 2 "$(llen)"
+    assert_eq "$(queue_bytes)" "$(rcli get "$QUEUE:bytes")"
+    [ "$(metric 'mutt_ingest_requests_total{status="fail",reason="queue_full"}')" -ge 2 ] || t_fail "not counted as queue_full"
+    set_dyn max_ingest_queue_bytes ""
+    rcli del "$QUEUE" "$QUEUE:bytes" >/dev/null
+    wait_until 5 eval 'post "[$EV,$EV,$EV,$EV,$EV,$EV,$EV,$EV]"; [ "$HTTP_STATUS" = 200 ]' || t_fail "byte cap not lifted within 5 s"
+}
+
 # ------------------------------------------------------------------------------ dashboard keys
 test_dashboard_counters_get_their_ttls_even_when_a_key_had_none() {
     local minute k1m ttl v i
@@ -447,6 +488,35 @@ test_sigterm_exits_0() {
     stop_mutt 0
 }
 
+# INGEST_INFLIGHT_BYTES: bodies waiting for a stalled Redis are capped per process; over the budget
+# a request is refused at once with 503 + Retry-After instead of being held too.
+test_inflight_budget_refuses_while_redis_is_stalled() {
+    local conf="$E2E_TMP/inflight.conf" before first
+    e2e_config "$conf" INGEST_INFLIGHT_BYTES=150 INGEST_TIMEOUT_MS=10000
+    start_mutt "$conf" ingest
+    wait_until 15 eval 'post "$EV"; [ "$HTTP_STATUS" = 200 ]' || t_fail "ingest not accepting"
+    before=$(llen)
+    bash "$SERVICES" pause-redis 3000
+    (
+        curl -s -o /dev/null -m 15 -w '%{http_code}' -X POST "$URL" -H "X-API-KEY: $INGEST_KEY" \
+            -H 'Content-Type: application/json' --data-binary "$EV" >"$E2E_TMP/first.code"
+    ) &
+    first=$!
+    wait_until 5 eval '[ "$(metric mutt_ingest_inflight_bytes)" -gt 0 ]' || t_fail "first request not held"
+    post "$EV"
+    assert_json_error 503 "over the in-flight budget"
+    assert_contains "$HTTP_BODY" "INGEST_INFLIGHT_BYTES"
+    [ "$(header retry-after)" -ge 1 ] || t_fail "no Retry-After on 503 overloaded"
+    assert_eq 1 "$(metric 'mutt_ingest_requests_total{status="fail",reason="inflight_bytes"}')"
+    wait "$first"
+    assert_eq 200 "$(cat "$E2E_TMP/first.code")" "the held request is answered once Redis wakes"
+    assert_eq 0 "$(metric mutt_ingest_inflight_bytes)" "budget released"
+    post "$EV"
+    assert_status 200 "budget free again"
+    assert_eq $((before + 2)) "$(llen)" "the refused request queued nothing"
+    stop_mutt 0
+}
+
 # D11: two `mutt --roles=ingest` share INGESTOR_PORT (SO_REUSEPORT), each with its own HEALTH_PORT.
 test_two_reuseport_processes_share_the_ingest_port() {
     local ca="$E2E_TMP/a.conf" cb="$E2E_TMP/b.conf" ha hb pa pb i before na nb
@@ -490,6 +560,7 @@ t_run "bad-input corpus: 4xx, nothing queued, still up" test_bad_input_corpus_ge
 t_run "rate limit: 429 + Retry-After, all-or-nothing" \
     test_rate_limit_answers_429_with_retry_after_and_counts_accepted_events_only
 t_run "queue cap: 503 queue full + Retry-After" test_queue_cap_answers_503_queue_full_with_retry_after
+t_run "queue byte cap: 503 naming max_ingest_queue_bytes, all-or-nothing" test_queue_byte_cap_answers_503_naming_the_byte_cap
 t_run "dashboard counters get their TTLs" test_dashboard_counters_get_their_ttls_even_when_a_key_had_none
 t_run "metrics expose the ingest families" test_metrics_expose_the_ingest_families
 t_run "D35: reserved _ fields stripped, counted, event accepted" \
@@ -503,4 +574,6 @@ t_run "Redis fault drill under load: nothing acknowledged lost" \
 bash "$SERVICES" start-redis >/dev/null 2>&1 || true # whatever the drill left behind
 t_run "SIGTERM exits 0" test_sigterm_exits_0
 t_run "D11: two reuseport processes share the ingest port" test_two_reuseport_processes_share_the_ingest_port
+# last: it runs its own process on INGESTOR_PORT, which a failure would leave running
+t_run "in-flight byte budget: 503 + Retry-After while Redis is stalled" test_inflight_budget_refuses_while_redis_is_stalled
 t_summary

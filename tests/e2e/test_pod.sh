@@ -30,7 +30,7 @@ test_second_instance_with_the_same_name_exits_2() {
     assert_ne "" "$("${RCLI[@]}" GET "$KEY")" "pod key still held"
 
     # --- the first instance crashes: its name is taken over, not refused
-    kill -KILL "$FIRST_PID"
+    helper_signal KILL "$FIRST_PID"
     wait_until 5 bash -c "! kill -0 $FIRST_PID 2>/dev/null" || t_fail "first instance did not die"
     local ttl
     ttl=$("${RCLI[@]}" TTL "$KEY")

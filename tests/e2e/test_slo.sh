@@ -78,6 +78,24 @@ test_slo_keys_carry_a_ttl_beyond_the_longest_window() {
     [ "$ttl" -gt $((7 * 86400)) ] || t_fail "TTL of $key is $ttl s, not beyond 7 days"
 }
 
+# /slo reads up to 8640 minute keys per request; any key may ask in a loop, so the body is reused
+# for 1 s. Each computed body has its own "timestamp": six requests in a row may show at most one
+# distinct timestamp per second they took (plus one), where every request used to compute anew.
+test_slo_is_computed_at_most_once_a_second() {
+    local t0 t1 stamps="" i distinct elapsed_s
+    t0=$(date +%s%N)
+    for i in 1 2 3 4 5 6; do
+        http GET "$SLO_URL" -H "X-API-KEY: $WEB_KEY"
+        assert_status 200 "GET /slo $i"
+        stamps+="$(echo "$HTTP_BODY" | jq -r .timestamp)"$'\n'
+    done
+    t1=$(date +%s%N)
+    distinct=$(printf '%s' "$stamps" | sort -u | grep -c .)
+    elapsed_s=$(( (t1 - t0 + 999999999) / 1000000000 ))
+    [ "$distinct" -le $((elapsed_s + 1)) ] ||
+        t_fail "$distinct distinct SLO bodies in ${elapsed_s} s: not cached: $(printf '%s' "$stamps" | tr '\n' ' ')"
+}
+
 test_sigterm_writes_the_last_second_of_counts() {
     local before after
     before=$(redis_sum ingestor_availability total)
@@ -89,5 +107,6 @@ test_sigterm_writes_the_last_second_of_counts() {
 
 t_run "GET /api/v1/slo reports ingestor availability from the counters" test_slo_endpoint_reports_ingest_availability_from_the_counters
 t_run "SLO minute keys carry a TTL beyond the longest window" test_slo_keys_carry_a_ttl_beyond_the_longest_window
+t_run "GET /slo is computed at most once a second" test_slo_is_computed_at_most_once_a_second
 t_run "SIGTERM writes the last second of counts" test_sigterm_writes_the_last_second_of_counts
 t_summary

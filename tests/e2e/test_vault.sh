@@ -49,12 +49,10 @@ trap 'restore_services; e2e_cleanup' EXIT
 # ------------------------------------------------------------------------------- the stand-in
 VAULT_PORT=$(free_port)
 VAULT_URL="http://127.0.0.1:$VAULT_PORT"
-ASAN_OPTIONS=detect_leaks=0 "$STANDIN_BIN" --port "$VAULT_PORT" --ttl 4 --role-id mutt-e2e-role \
-    --secret-id "$SECRET_ID" --mount secret --path mutt/e2e \
+spawn_helper vault-standin "$E2E_TMP/standin.log" env ASAN_OPTIONS=detect_leaks=0 "$STANDIN_BIN" --port "$VAULT_PORT" \
+    --ttl 4 --role-id mutt-e2e-role --secret-id "$SECRET_ID" --mount secret --path mutt/e2e \
     --secret "INGEST_API_KEY=$OLD_INGEST" --secret "WEBUI_API_KEY=$WEB_VKEY" --secret "MOOG_API_KEY=vault-moog" \
-    --secret "REDIS_PASS_CURRENT=$RP1" --secret "DB_PASS_CURRENT=$PG_OLD" --secret "DB_USER=$MUTT_TEST_PG_USER" \
-    >>"$E2E_TMP/standin.log" 2>&1 &
-echo $! >>"$E2E_TMP/pids"
+    --secret "REDIS_PASS_CURRENT=$RP1" --secret "DB_PASS_CURRENT=$PG_OLD" --secret "DB_USER=$MUTT_TEST_PG_USER"
 wait_until 10 curl -sf -m 1 "$VAULT_URL/_control/stats" || { cat "$E2E_TMP/standin.log" >&2; exit 1; }
 vctl() { curl -sf -m 5 -X POST "$VAULT_URL/_control/$1" >/dev/null; }
 vstat() { curl -sf -m 5 "$VAULT_URL/_control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
@@ -248,9 +246,8 @@ test_bad_secret_id_is_refused_with_403_and_stages_wait() {
     INGEST_PORT='' WEB_PORT='' HEALTH_PORT='' e2e_config "$conf" VAULT_ADDR="$VAULT_URL" VAULT_ROLE_ID=mutt-e2e-role \
         VAULT_SECRET_ID_FILE="$E2E_TMP/bad_secret_id" VAULT_SECRETS_PATH=secret/mutt/e2e
     port=$(conf_get "$conf" INGESTOR_PORT)
-    REDIS_PASS_CURRENT="$RP2" "$MUTT_BIN" --config "$conf" --roles=ingest >>"$log" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >>"$E2E_TMP/pids"
+    spawn_helper mutt "$log" env REDIS_PASS_CURRENT="$RP2" "$MUTT_BIN" --config "$conf" --roles=ingest
+    pid=$HELPER_PID
     wait_until 15 curl -sf -m 1 "http://127.0.0.1:$port/health/live" || t_fail "the bad-secret-id mutt is not live"
     wait_until 10 grep -q 'HTTP 403' "$log" || t_fail "no 403 logged: $(tail -n 5 "$log")"
     local body
@@ -261,8 +258,7 @@ test_bad_secret_id_is_refused_with_403_and_stages_wait() {
     assert_status 503 "ingest before the secrets arrived"
     grep -q 'running as pod' "$log" && t_fail "stages started without secrets"
     grep -qF 'not-the-secret-id' "$log" && t_fail "the secret id was logged"
-    kill -TERM "$pid"
-    wait_until 15 eval '! alive '"$pid" || t_fail "the bad-secret-id mutt did not stop on SIGTERM"
+    stop_helper "$pid" 15
 }
 
 t_run "Vault values win over the file; /health vault connected" test_vault_values_win_and_health_reports_connected

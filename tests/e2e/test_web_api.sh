@@ -390,6 +390,18 @@ test_audit_logs_event_audit() {
     assert_error 400 end_date
 }
 
+# The read-only key cannot make PostgreSQL read and drop an unbounded number of rows: the event
+# audit's offset is capped at 10000 ((page - 1) * limit), answered 400 naming offset.
+test_audit_logs_offset_is_capped() {
+    http GET "$API/audit-logs?page=201&limit=50" -H "X-API-KEY: $RO_KEY"
+    assert_status 200
+    http GET "$API/audit-logs?page=202&limit=50" -H "X-API-KEY: $RO_KEY"
+    assert_error 400 offset
+    assert_contains "$HTTP_BODY" "10000"
+    http GET "$API/audit-logs?page=1000000" -H "X-API-KEY: $RO_KEY"
+    assert_error 400 offset
+}
+
 # Every filter with injection attempts: 400 or an empty result, never a 5xx, and the table intact.
 test_filter_injection_attempts_are_harmless() {
     local before p v code
@@ -446,7 +458,7 @@ test_metrics_summary_chart_and_depths() {
 }
 
 test_dlq_list_and_replay_is_atomic_and_audited() {
-    rcli del mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:alert_queue >/dev/null
+    rcli del mutt:dlq:alerter mutt:dlq:dead mutt:ingest_queue mutt:ingest_queue:bytes mutt:alert_queue >/dev/null
     rcli lpush mutt:dlq:alerter '{"hostname":"h1","_dlq_reason":"x","_replay_count":1}' '{"hostname":"h2"}' 'not json' >/dev/null
     rcli lpush mutt:dlq:dead '{"hostname":"d1","_origin":"alert"}' '{"hostname":"d2","_origin":"mars"}' >/dev/null
     adm GET /dlq
@@ -458,6 +470,7 @@ test_dlq_list_and_replay_is_atomic_and_audited() {
     assert_eq 2 "$(jqb .replayed)"
     assert_eq 1 "$(jqb .skipped)"
     assert_eq 2 "$(rcli llen mutt:ingest_queue)"
+    assert_eq "$(rcli eval "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s" 1 mutt:ingest_queue)" "$(rcli get mutt:ingest_queue:bytes)" "D52: the replay counted its bytes"
     assert_eq 1 "$(rcli llen mutt:dlq:alerter)" "the unreadable item stays in the DLQ"
     assert_eq 2 "$(rcli lrange mutt:ingest_queue 0 -1 | jq -s 'map(select(.hostname=="h1"))[0]._replay_count')"
     assert_eq 0 "$(rcli keys 'mutt:processing:web:*' | grep -c . || true)"
@@ -532,6 +545,7 @@ t_run "teams: CRUD, 409, 404, audit" test_teams_crud_409_404_and_audit
 t_run "config: GET shape, PUT validation, history, rollback (update and create)" test_config_get_put_history_rollback
 t_run "audit: filters, limit clamp, page rules, bad values 400" test_audit_filters_paging_and_bad_values
 t_run "audit-logs: event audit filters and ISO timestamps" test_audit_logs_event_audit
+t_run "audit-logs: offset over 10000 is a 400 naming offset" test_audit_logs_offset_is_capped
 t_run "filter injection attempts: 400 or empty, never 5xx" test_filter_injection_attempts_are_harmless
 t_run "metrics: summary, 24 h chart, queue depths, breaker" test_metrics_summary_chart_and_depths
 t_run "dlq: list, replay (atomic moves, _replay_count, origin), audit" test_dlq_list_and_replay_is_atomic_and_audited

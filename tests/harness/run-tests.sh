@@ -85,9 +85,9 @@ run_one() {
     fi
     echo "---- $name: $status"
     RESULTS+=("$status $name")
-    # cmocka's closing lines, the plain line of our shell tests, and sanitizer verdicts (a leak
-    # fails a binary whose tests all passed).
-    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:' "$log" | head -n 40 || true)
+    # cmocka's closing lines, the plain line of our shell tests, sanitizer verdicts (a leak
+    # fails a binary whose tests all passed), and e2e helpers that died abnormally (lib.sh).
+    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:|^e2e: helper .* FAILED' "$log" | head -n 40 || true)
 }
 
 # Test binaries of a tier: executables named test_* whose source still exists (a stale binary of

@@ -15,8 +15,11 @@
  *   POST /control?status=503&delay_ms=0&reset=1&retry_after=2&drop=1   change behaviour at run time (any subset);
  *                              drop=1: POSTs get their connection cut with no answer (drop=0 ends it)
  *
- * SIGTERM/SIGINT stop it with exit status 0. --port 0 picks a free port; the port actually used is
- * printed on stderr as "mutt-sink: listening on ADDR:PORT". */
+ * SIGTERM/SIGINT stop it with exit status 0: delayed POSTs still waiting are answered at once (they
+ * were counted when they arrived), every connection is half-closed, and the h2o context is
+ * disposed only after the last one is gone (h2o_conns.h; disposing it earlier aborted on an
+ * assertion whenever a keep-alive client such as MUTT's forwarder was connected). --port 0 picks
+ * a free port; the port actually used is printed on stderr as "mutt-sink: listening on ADDR:PORT". */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,7 @@
 #include <sys/time.h>
 #include <uv.h>
 #include <h2o.h>
+#include "h2o_conns.h"
 
 struct sink_op { /* one delayed reply */
     uv_timer_t timer;
@@ -42,6 +46,7 @@ static struct {
     h2o_hostconf_t *hosts[2];
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
+    struct harness_conns conns;
     FILE *out;
     int status;
     unsigned delay_ms;
@@ -237,13 +242,14 @@ static void on_accept(uv_stream_t *listener, int status)
 {
     if (status != 0)
         return;
-    uv_tcp_t *conn = h2o_mem_alloc(sizeof(*conn));
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
-        return;
-    }
-    h2o_accept(&g.accept, h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free));
+    harness_conns_accept(&g.conns, listener);
+}
+
+static void on_drained(struct harness_conns *cs, int all_closed)
+{
+    if (!all_closed)
+        fprintf(stderr, "mutt-sink: %zu connection(s) still open 5 s after the stop\n", cs->open);
+    uv_stop(g.loop);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -253,9 +259,15 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&g.listener, NULL);
     uv_close((uv_handle_t *)&g.sigint, NULL);
     uv_close((uv_handle_t *)&g.sigterm, NULL);
-    while (g.pending)
-        op_unlink(g.pending);
-    uv_stop(g.loop);
+    while (g.pending) { /* answer now what was already counted; a dead client just misses it */
+        struct sink_op *op = g.pending;
+        h2o_req_t *req = op->req;
+        int status = op->status;
+        op_unlink(op);
+        if (req)
+            reply(req, status, "{\"ok\":true}");
+    }
+    harness_conns_stop(&g.conns, g.loop, 5000, on_drained);
 }
 
 static void close_walk(uv_handle_t *h, void *arg) { if (!uv_is_closing(h)) uv_close(h, NULL); }
@@ -314,6 +326,7 @@ int main(int argc, char **argv)
     h2o_context_init(&g.ctx, g.loop, &g.config);
     g.accept.ctx = &g.ctx;
     g.accept.hosts = g.hosts;
+    g.conns.accept = &g.accept;
 
     struct sockaddr_storage addr;
     int addrlen = sizeof(addr), r;
@@ -340,6 +353,8 @@ int main(int argc, char **argv)
     uv_run(g.loop, UV_RUN_DEFAULT);
 
     uv_run(g.loop, UV_RUN_NOWAIT);
+    if (g.conns.open > 0) /* disposing the context now would abort in h2o; the OS cleans up */
+        return 1;
     h2o_context_dispose(&g.ctx);
     uv_walk(g.loop, close_walk, NULL);
     uv_run(g.loop, UV_RUN_DEFAULT);

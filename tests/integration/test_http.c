@@ -14,6 +14,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 #include <uv.h>
 
@@ -137,6 +143,7 @@ static void *server_main(void *arg)
         .ports = {-1, -1, 0},
         .max_body_bytes = 1024,
         .request_timeout_ms = 300,
+        .max_connections = 5, /* test_http_connection_over_cap_is_closed (web listener) */
     };
     char err[256];
     srv.http = mutt_http_create(&srv.loop, &o, srv.metrics, err, sizeof(err));
@@ -446,6 +453,83 @@ static void test_http_h2c_upgrade_is_not_honoured(void **state)
     assert_false(header_has(&r, "101 Switching"));
 }
 
+/* A blocking TCP connection to 127.0.0.1:port with a 5 s receive timeout; -1 on failure. */
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Sends GET /health/live on fd; returns bytes of the answer read (0 = closed by the server). */
+static ssize_t raw_get_live(int fd, char *buf, size_t cap)
+{
+    static const char rq[] = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (send(fd, rq, sizeof rq - 1, MSG_NOSIGNAL) < 0)
+        return 0; /* reset: closed */
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    if (n > 0)
+        buf[n] = '\0';
+    return n < 0 ? 0 : n;
+}
+
+static bool metrics_have(const char *needle)
+{
+    struct resp r;
+    request(NULL, srv.port, "GET", "/metrics", NULL, 0, NULL, &r);
+    return r.status == 200 && strstr(r.body, needle) != NULL;
+}
+
+/* MAX_CONNECTIONS=5 on the web listener: five idle connections are served, the sixth is accepted
+ * and closed at once and counted; once one of the five closes, a new connection is served. */
+static void test_http_connection_over_cap_is_closed(void **state)
+{
+    char buf[2048];
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = raw_connect(srv.web_port);
+        assert_true(fds[i] >= 0);
+    }
+    /* all five are served (accepted before the sixth arrives: accepts go in connect order) */
+    for (int i = 0; i < 5; i++) {
+        assert_true(raw_get_live(fds[i], buf, sizeof buf) > 0);
+        assert_non_null(strstr(buf, "200"));
+    }
+    assert_true(metrics_have("mutt_http_connections_refused_total{listener=\"web\"} 0"));
+    int sixth = raw_connect(srv.web_port);
+    assert_true(sixth >= 0);
+    assert_int_equal(raw_get_live(sixth, buf, sizeof buf), 0);
+    close(sixth);
+    assert_true(metrics_have("mutt_http_connections_refused_total{listener=\"web\"} 1"));
+    /* the other listener has its own count */
+    assert_true(metrics_have("mutt_http_connections_refused_total{listener=\"ingest\"} 0"));
+
+    close(fds[0]);
+    /* the server sees the close asynchronously: a connection that races it is refused (and
+     * counted); one made after it is served */
+    bool served = false;
+    for (int attempt = 0; attempt < 100 && !served; attempt++) {
+        int fd = raw_connect(srv.web_port);
+        assert_true(fd >= 0);
+        served = raw_get_live(fd, buf, sizeof buf) > 0 && strstr(buf, "200") != NULL;
+        close(fd);
+        if (!served)
+            usleep(20000);
+    }
+    assert_true(served);
+    for (int i = 1; i < 5; i++)
+        close(fds[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_http_health_live_and_health_without_redis),
         cmocka_unit_test(test_http_metrics_is_valid_prometheus_text),
         cmocka_unit_test(test_http_h2c_upgrade_is_not_honoured),
+        cmocka_unit_test(test_http_connection_over_cap_is_closed),
     };
     return cmocka_run_group_tests_name("http", tests, group_setup, group_teardown);
 }

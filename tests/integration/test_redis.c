@@ -838,6 +838,78 @@ static void test_redis_unanswered_handshake_times_out_and_retries(void **state)
     assert_int_equal(rec.status, 0);
 }
 
+/* ------------------------------------------------------------------------------ command timeout (D48) */
+
+/* A stalled server (CLIENT PAUSE) answers nothing: after REDIS_COMMAND_TIMEOUT_MS the oldest
+ * command's connection is dropped, every outstanding command is answered MUTT_EDISCONNECTED (in
+ * doubt), nothing stays queued, and the connection comes back; once the server wakes, commands
+ * work again. Without the timeout these commands would wait out the pause and succeed. */
+static void test_redis_stalled_server_times_commands_out_and_reconnects(void **state)
+{
+    struct fx *f = fixture(state);
+    need_service_control();
+    struct mutt_redis_opts o = base_opts();
+    o.command_timeout_ms = 300;
+    start_connected(f, &o);
+    struct mutt_redis_conn *c = mutt_redis_cmd(f->r);
+    char k[128];
+    key(f, "stalled", k, sizeof(k));
+    assert_int_equal(mutt_test_service("pause-redis 2500"), 0);
+    uint64_t t0 = uv_hrtime() / 1000000;
+    struct reply_rec rec[5];
+    memset(rec, 0, sizeof(rec));
+    const char *argv[3] = {"SET", k, "v"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(mutt_redis_command(c, on_reply, &rec[i], 3, argv, NULL), 0);
+    assert_int_equal(mutt_redis_conn_inflight(c), 5);
+    assert_true(mutt_test_run_until_count(&f->loop, &rec[4].calls, 1, 5000));
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(rec[i].calls, 1);
+        assert_int_equal(rec[i].status, MUTT_EDISCONNECTED);
+        assert_true(rec[i].at_ms - t0 >= 250); /* not before the timeout */
+    }
+    assert_int_equal(mutt_redis_conn_inflight(c), 0); /* nothing kept for the stalled server */
+    assert_true(f->cmd_state.downs >= 1);
+    /* reconnects (the paused server still accepts TCP), and works once it wakes up */
+    assert_true(mutt_test_run_until_count(&f->loop, &f->cmd_state.ups, 2, 10000));
+    bool ok = false;
+    for (int attempt = 0; attempt < 50 && !ok; attempt++) {
+        struct reply_rec r2;
+        memset(&r2, 0, sizeof(r2));
+        if (mutt_redis_command(c, on_reply, &r2, 3, argv, NULL) != 0) {
+            mutt_test_run_for(&f->loop, 100);
+            continue;
+        }
+        assert_true(mutt_test_run_until_count(&f->loop, &r2.calls, 1, 5000));
+        ok = r2.status == 0;
+    }
+    assert_true(ok);
+}
+
+/* A blocking pop may wait its block time plus the timeout: BRPOPLPUSH with a 1 s block on an
+ * empty list answers nil after 1 s, past the 300 ms timeout, and the connection stays up. */
+static void test_redis_blocking_pop_waits_its_block_time_plus_the_timeout(void **state)
+{
+    struct fx *f = fixture(state);
+    struct mutt_redis_opts o = base_opts();
+    o.command_timeout_ms = 300;
+    start_connected(f, &o);
+    struct mutt_redis_conn *b = mutt_redis_conn_open(f->r, "redis-blocking-test");
+    assert_non_null(b);
+    struct state_log bs = {0};
+    assert_int_equal(mutt_redis_conn_on_state(b, on_state, &bs), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &bs.ups, 1, 5000));
+    char src[128], dst[128];
+    key(f, "bsrc", src, sizeof(src));
+    key(f, "bdst", dst, sizeof(dst));
+    struct reply_rec rec;
+    run_cmd(f, b, &rec, 4, (const char *[]){"BRPOPLPUSH", src, dst, "1"});
+    assert_int_equal(rec.status, 0);
+    assert_int_equal(rec.type, REDIS_REPLY_NIL);
+    assert_int_equal(bs.downs, 0);
+    mutt_redis_conn_close(b);
+}
+
 /* ------------------------------------------------------------------------------ pub/sub */
 
 struct sub_rec {
@@ -1032,6 +1104,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_stop_inside_a_reply_callback_cancels_the_rest_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_redis_unanswered_handshake_times_out_and_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_stalled_server_times_commands_out_and_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_blocking_pop_waits_its_block_time_plus_the_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_pubsub_delivers_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_reconnects_after_server_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_pubsub_resubscribes_after_reconnect, setup, teardown),

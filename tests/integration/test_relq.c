@@ -730,6 +730,93 @@ static void test_relq_graceful_stop_returns_items_and_deletes_heartbeat(void **s
     assert_int_equal(c->stopped_calls, 1);
 }
 
+/* ------------------------------------------------------------------------------ byte counter (D52) */
+
+static long long counter_value(const char *key)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "GET %s", key);
+    assert_non_null(rep);
+    long long v = rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+    freeReplyObject(rep);
+    redisFree(rc);
+    return v;
+}
+
+static long long list_bytes(const char *key)
+{
+    return admin_int("EVAL %s 1 %s",
+                     "local s = 0 for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do s = s + #v end return s",
+                     key);
+}
+
+/* The counter follows the source: runs the loop until it equals the bytes the source holds. */
+static void assert_counter_follows(struct fx *f, const char *bytes_key)
+{
+    for (int i = 0; i < 100 && counter_value(bytes_key) != list_bytes(f->source); i++)
+        mutt_test_run_for(&f->loop, 20);
+    assert_int_equal(counter_value(bytes_key), list_bytes(f->source));
+}
+
+static void test_relq_keeps_the_source_byte_counter(void **state)
+{
+    struct fx *f = fixture(state);
+    char bytes_key[160];
+    snprintf(bytes_key, sizeof(bytes_key), "%s:bytes", f->source);
+    push_items(f->source, 0, 10);
+    redisContext *rc = admin();
+    freeReplyObject(redisCommand(rc, "SET %s %lld", bytes_key, list_bytes(f->source)));
+    redisFree(rc);
+    struct mutt_relq_opts o = base_opts(f, "pod-bytes");
+    o.max_inflight = 4;
+    o.source_bytes_key = bytes_key;
+    struct consumer *c = new_consumer(f, "pod-bytes", MODE_HOLD, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 4, 5000));
+    /* the blocking pop and the batch pop both took their bytes off */
+    assert_counter_follows(f, bytes_key);
+    assert_int_equal(counter_value(bytes_key), 6 * 11);
+
+    /* a retry pushed back to the source adds its bytes; a push elsewhere does not */
+    struct mutt_relq_push pushes[2] = {
+        {.kind = MUTT_RELQ_RPUSH, .key = f->source, .payload = "item-000100", .len = 11},
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "elsewhere", .len = 9},
+    };
+    assert_int_equal(mutt_relq_complete(c->held[0], pushes, 2, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 1, 5000));
+    assert_int_equal(counter_value(bytes_key), 7 * 11);
+    assert_counter_follows(f, bytes_key);
+
+    /* drift (a lost DECRBY, a writer outside MUTT) is set right by the janitor's reconcile */
+    rc = admin();
+    freeReplyObject(redisCommand(rc, "SET %s 999999", bytes_key));
+    redisFree(rc);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    uint64_t before = st.bytes_reconciles; /* the start-up janitor pass ran one already */
+    int rc_j = MUTT_ESTATE;
+    for (int i = 0; i < 250 && rc_j != 0; i++) { /* a pass may still be running */
+        rc_j = mutt_relq_run_janitor(c->q);
+        if (rc_j != 0)
+            mutt_test_run_for(&f->loop, 20);
+    }
+    assert_int_equal(rc_j, 0);
+    for (int i = 0; i < 250; i++) {
+        mutt_relq_get_stats(c->q, &st);
+        if (st.bytes_reconciles > before)
+            break;
+        mutt_test_run_for(&f->loop, 20);
+    }
+    assert_int_equal(st.bytes_reconciles, before + 1);
+    assert_int_equal(counter_value(bytes_key), 7 * 11);
+
+    /* the graceful stop returns the 3 still held, with their bytes */
+    assert_int_equal(mutt_relq_stop(c->q, 50, on_stopped, c), 0);
+    assert_true(mutt_test_run_until(&f->loop, &c->stopped, 5000));
+    assert_int_equal(llen(f->source), 10);
+    assert_int_equal(counter_value(bytes_key), 10 * 11);
+}
+
 static void test_relq_stop_finishes_early_when_stage_releases_everything(void **state)
 {
     struct fx *f = fixture(state);
@@ -881,6 +968,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_recovers_own_stale_list_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_graceful_stop_returns_items_and_deletes_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_stop_finishes_early_when_stage_releases_everything, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_keeps_the_source_byte_counter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_loses_nothing_across_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_reclaims_untracked_items_after_its_connection_drops, setup,
                                         teardown),

@@ -30,7 +30,8 @@ static void test_adapter_opts_redis_takes_every_setting_from_config(void **state
 {
     const char *env[] = {"REDIS_HOST=redis.example", "REDIS_PORT=6380", "REDIS_DB=3",
                          "REDIS_PASS_CURRENT=cur", "REDIS_PASS_NEXT=next", "REDIS_CONNECT_TIMEOUT_MS=1500",
-                         "REDIS_RECONNECT_MAX_MS=7000", "REDIS_MAX_INFLIGHT=321", NULL};
+                         "REDIS_RECONNECT_MAX_MS=7000", "REDIS_MAX_INFLIGHT=321",
+                         "REDIS_COMMAND_TIMEOUT_MS=2500", NULL};
     struct mutt_config *cfg = load(env);
     struct mutt_redis_opts o;
     memset(&o, 0xA5, sizeof o); /* every field is written, none left from before */
@@ -44,6 +45,7 @@ static void test_adapter_opts_redis_takes_every_setting_from_config(void **state
     assert_int_equal(o.reconnect_min_ms, 100);
     assert_int_equal(o.reconnect_max_ms, 7000);
     assert_int_equal(o.max_inflight, 321);
+    assert_int_equal(o.command_timeout_ms, 2500);
     mutt_config_destroy(cfg);
 }
 
@@ -57,6 +59,7 @@ static void test_adapter_opts_redis_defaults_match_the_documented_ones(void **st
     assert_int_equal(o.reconnect_max_ms, 5000);   /* mutt.conf.example REDIS_RECONNECT_MAX_MS */
     assert_int_equal(o.max_inflight, 10000);      /* REDIS_MAX_INFLIGHT */
     assert_int_equal(o.connect_timeout_ms, 2000); /* REDIS_CONNECT_TIMEOUT_MS */
+    assert_int_equal(o.command_timeout_ms, 5000); /* REDIS_COMMAND_TIMEOUT_MS (D48) */
     assert_string_equal(o.pass_current, "");
     mutt_config_destroy(cfg);
 }

@@ -100,6 +100,23 @@ static void test_ingest_call_keys_the_rate_window_by_length_and_index(void **sta
     assert_string_equal(c2.keys[2], "mutt:metrics:1m:2026-11-25T11:31");
 }
 
+static void test_ingest_call_passes_the_byte_counter_and_byte_cap(void **state)
+{
+    (void)state;
+    struct mutt_ingest_params p = params();
+    struct mutt_ingest_call c;
+    assert_int_equal(mutt_ingest_call_prepare(&c, &p), 0);
+    assert_key(&c, 5, "mutt:ingest_queue:bytes");
+    assert_arg(&c, 3, "0"); /* no byte cap */
+    p.queue = "q:custom";
+    p.byte_cap = 536870912;
+    assert_int_equal(mutt_ingest_call_prepare(&c, &p), 0);
+    assert_key(&c, 5, "q:custom:bytes");
+    assert_arg(&c, 3, "536870912");
+    p.byte_cap = -1;
+    assert_int_equal(mutt_ingest_call_prepare(&c, &p), MUTT_EINVAL);
+}
+
 static void test_ingest_call_refuses_bad_parameters(void **state)
 {
     (void)state;
@@ -206,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_ingest_call_uses_the_configured_prefix_and_queue),
         cmocka_unit_test(test_ingest_call_passes_rate_max_zero_when_the_limit_is_off),
         cmocka_unit_test(test_ingest_call_keys_the_rate_window_by_length_and_index),
+        cmocka_unit_test(test_ingest_call_passes_the_byte_counter_and_byte_cap),
         cmocka_unit_test(test_ingest_call_refuses_bad_parameters),
         cmocka_unit_test(test_ingest_retry_after_counts_whole_seconds_to_the_window_end),
         cmocka_unit_test(test_ingest_key_matches_current_or_next),

@@ -249,6 +249,29 @@ static void test_webapi_filter_refuses_bad_values_naming_the_parameter(void **st
     }
 }
 
+static void test_webapi_event_offset_over_cap_is_refused_naming_offset(void **state)
+{
+    (void)state;
+    struct mutt_api_filter f;
+    char err[200];
+    const char *bad = NULL;
+    /* (201 - 1) * 50 = 10000: the deepest allowed page */
+    struct params ok = {{"page", "limit"}, {"201", "50"}};
+    assert_int_equal(mutt_api_filter_parse(MUTT_API_AUDIT_EVENT, lookup, &ok, &f, err, sizeof err, &bad), 0);
+    struct params deep = {{"page", "limit"}, {"202", "50"}};
+    assert_int_equal(mutt_api_filter_parse(MUTT_API_AUDIT_EVENT, lookup, &deep, &f, err, sizeof err, &bad),
+                     MUTT_EINVAL);
+    assert_string_equal(bad, "offset");
+    assert_non_null(strstr(err, "offset"));
+    assert_non_null(strstr(err, "10000"));
+    struct params huge = {{"page"}, {"1000000000"}};
+    assert_int_equal(mutt_api_filter_parse(MUTT_API_AUDIT_EVENT, lookup, &huge, &f, err, sizeof err, &bad),
+                     MUTT_EINVAL);
+    assert_string_equal(bad, "offset");
+    /* the config audit keeps its paging (its table grows with admin changes only) */
+    assert_int_equal(mutt_api_filter_parse(MUTT_API_AUDIT_CONFIG, lookup, &deep, &f, err, sizeof err, &bad), 0);
+}
+
 static void test_webapi_event_filter_columns(void **state)
 {
     (void)state;
@@ -393,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_webapi_like_escape_escapes_percent_underscore_backslash),
         cmocka_unit_test(test_webapi_filter_binds_values_never_splices_them),
         cmocka_unit_test(test_webapi_filter_refuses_bad_values_naming_the_parameter),
+        cmocka_unit_test(test_webapi_event_offset_over_cap_is_refused_naming_offset),
         cmocka_unit_test(test_webapi_event_filter_columns),
         cmocka_unit_test(test_webapi_rule_create_applies_defaults),
         cmocka_unit_test(test_webapi_rule_validation_names_the_field),
