@@ -16,10 +16,10 @@ MUTT_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -DH2O_USE_L
               -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) -DMUTT_GIT_REV='"$(GIT_REV)"' -MMD -MP
 
 SRCS       := $(shell find src -name '*.c' | sort)
-MAIN_SRC   := src/main.c
+MAIN_SRC   := src/app/main.c
 LIB_SRCS   := $(filter-out $(MAIN_SRC),$(SRCS))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
-MAIN_OBJ   := $(BUILD)/src/main.o
+MAIN_OBJ   := $(BUILD)/src/app/main.o
 UI_FILES   := $(sort $(wildcard src/web/ui/*))
 
 UNIT_SRCS  := $(sort $(wildcard tests/unit/test_*.c))
@@ -137,6 +137,13 @@ bench-soak: deps
 
 clean:
 	rm -rf build $(BIN)
+
+# Includes point down the tiers (README "Architecture"); known exceptions in tools/layers.allow.
+# Every test target runs it before building anything.
+.PHONY: check-layers
+check-layers:
+	@bash tools/check_layers.sh
+test test-unit test-asan: check-layers
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -4,13 +4,9 @@
 #define MUTT_APP_H
 
 struct mutt_config;
-struct mutt_pg_opts;
 
 /* Runs until SIGTERM/SIGINT (exit code 0), a pod-name conflict (2) or a start-up failure (1).
  * Borrows cfg. */
 int mutt_app_run(struct mutt_config *cfg, const char *pod_name);
-
-/* Fills PostgreSQL options from the static config (strings borrowed from cfg). */
-void mutt_app_pg_opts(const struct mutt_config *cfg, struct mutt_pg_opts *o);
 
 #endif

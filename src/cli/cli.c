@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 #include "cli_internal.h"
-#include "mutt/app.h"
+#include "mutt/adapter_opts.h"
 #include "mutt/checkconfig.h"
 #include "mutt/cli_relay.h"
 #include "mutt/compliance.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
+#include "mutt/redis.h"
 #include "mutt/retention.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
@@ -37,9 +38,11 @@ bool cli_redis_ok(redisContext *c, redisReply *reply, const char *cmd, const cha
 
 redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd)
 {
-    const char *host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST);
-    int port = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_PORT);
-    int64_t ms = mutt_config_int(cfg, MUTT_CFG_REDIS_CONNECT_TIMEOUT_MS);
+    struct mutt_redis_opts o;
+    mutt_redis_opts_from_config(cfg, &o);
+    const char *host = o.host;
+    int port = o.port;
+    int64_t ms = (int64_t)o.connect_timeout_ms;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
@@ -50,8 +53,7 @@ redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd)
     }
     struct timeval cmd_tv = {.tv_sec = 30, .tv_usec = 0};
     redisSetTimeout(c, cmd_tv);
-    const char *passes[] = {mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_CURRENT),
-                            mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_NEXT)};
+    const char *passes[] = {o.pass_current, o.pass_next};
     if (passes[0][0] || passes[1][0]) {
         bool authed = false;
         for (int i = 0; i < 2 && !authed; i++) {
@@ -68,7 +70,7 @@ redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd)
             return NULL;
         }
     }
-    int64_t db = mutt_config_int(cfg, MUTT_CFG_REDIS_DB);
+    int64_t db = o.db;
     if (db > 0) {
         redisReply *r = redisCommand(c, "SELECT %lld", (long long)db);
         bool ok = cli_redis_ok(c, r, cmd, "SELECT");
@@ -85,7 +87,7 @@ redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd)
 PGconn *cli_pg(const struct mutt_config *cfg, const char *cmd)
 {
     struct mutt_pg_opts o;
-    mutt_app_pg_opts(cfg, &o);
+    mutt_pg_opts_from_config(cfg, &o);
     o.application_name = "mutt-cli";
     const char *passes[] = {o.pass_current ? o.pass_current : "", o.pass_next ? o.pass_next : ""};
     char last[300] = "";

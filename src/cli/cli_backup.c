@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli_internal.h"
-#include "mutt/app.h"
+#include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
 #include "mutt/migrate.h"
@@ -138,7 +138,7 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg)
     }
     const char *path = argv[0];
     struct mutt_pg_opts po;
-    mutt_app_pg_opts(cfg, &po);
+    mutt_pg_opts_from_config(cfg, &po);
     int schema = 0;
     char err[512] = "";
     if (mutt_migrate_status(&po, &schema, NULL, err, sizeof(err)) != 0) {

@@ -12,16 +12,19 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
-#include "mutt/app.h"
+#include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
+#include "mutt/redis.h"
 #include "mutt/redact.h"
 #include "mutt/secrets.h"
 
 static int check_redis(const struct mutt_config *cfg, FILE *out)
 {
-    const char *host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST);
-    int port = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_PORT);
+    struct mutt_redis_opts o;
+    mutt_redis_opts_from_config(cfg, &o);
+    const char *host = o.host;
+    int port = o.port;
     struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
@@ -30,8 +33,7 @@ static int check_redis(const struct mutt_config *cfg, FILE *out)
         return 1;
     }
     redisSetTimeout(c, tv);
-    const char *passes[] = {mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_CURRENT),
-                            mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_NEXT)};
+    const char *passes[] = {o.pass_current, o.pass_next};
     if (passes[0][0]) {
         bool ok = false;
         for (int i = 0; i < 2 && !ok; i++) {
@@ -59,7 +61,7 @@ static int check_redis(const struct mutt_config *cfg, FILE *out)
 static int check_pg(const struct mutt_config *cfg, FILE *out)
 {
     struct mutt_pg_opts o;
-    mutt_app_pg_opts(cfg, &o);
+    mutt_pg_opts_from_config(cfg, &o);
     const char *passes[] = {o.pass_current, o.pass_next};
     char last_err[512] = "";
     for (int i = 0; i < 2; i++) {

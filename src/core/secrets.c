@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "mutt/backoff.h"
 #include "mutt/error.h"
 #include "mutt/http_client.h"
 #include "mutt/log.h"
@@ -27,8 +28,11 @@ static const uint64_t REQUEST_TIMEOUT_MS = 10000;
 static const uint64_t CONNECT_TIMEOUT_MS = 5000;
 /* Retry after a failure: 500 ms doubling to 30 s, so a Vault outage costs little and a
  * recovered Vault is found again within half a minute. */
-static const uint64_t RETRY_MIN_MS = 500;
-static const uint64_t RETRY_MAX_MS = 30000;
+static const struct mutt_backoff RETRY_BACKOFF = {
+    .base_ms = 500,
+    .max_ms = 30000,
+    .jitter = MUTT_BACKOFF_JITTER_NONE,
+};
 /* A secret id is a UUID; anything this long is not one. */
 #define SECRET_ID_FILE_CAP 4096
 
@@ -221,10 +225,7 @@ static void fail_and_retry(struct mutt_secrets *s, bool mark_disconnected)
         set_state(s, MUTT_SECRETS_DISCONNECTED);
     if (s->stopped)
         return;
-    unsigned shift = s->failures > 7 ? 6 : s->failures - 1;
-    uint64_t delay = RETRY_MIN_MS << shift;
-    if (delay > RETRY_MAX_MS)
-        delay = RETRY_MAX_MS;
+    uint64_t delay = mutt_backoff_ms(&RETRY_BACKOFF, s->failures - 1, 0);
     s->retry_waiting = true;
     uv_timer_start(&s->retry_timer, on_retry, delay, 0);
 }

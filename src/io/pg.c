@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mutt/backoff.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
 
@@ -121,12 +122,14 @@ static void copy_reason(char *dst, const char *src)
 
 static uint64_t backoff_ms(unsigned failed_attempts)
 {
+    static const struct mutt_backoff b = {
+        .base_ms = PG_RECONNECT_BASE_MS,
+        .max_ms = PG_RECONNECT_MAX_MS,
+        .jitter = MUTT_BACKOFF_JITTER_NONE,
+    };
     if (failed_attempts == 0)
         return 0;
-    uint64_t d = PG_RECONNECT_BASE_MS;
-    for (unsigned i = 1; i < failed_attempts && d < PG_RECONNECT_MAX_MS; i++)
-        d *= 2;
-    return d > PG_RECONNECT_MAX_MS ? PG_RECONNECT_MAX_MS : d;
+    return mutt_backoff_ms(&b, failed_attempts - 1, 0);
 }
 
 static bool any_up(const struct mutt_pg *pg)

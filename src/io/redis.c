@@ -13,8 +13,10 @@
 #include <hiredis/async.h>
 #include <openssl/evp.h>
 
+#include "mutt/backoff.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/random.h"
 #include "redis_uv.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
@@ -176,30 +178,16 @@ static const char *password_at(const struct mutt_redis *r, int idx)
     return idx < n ? cands[idx] : NULL;
 }
 
-/* Jitter only needs to differ between pods: splitmix64 over the clock, no shared state. */
-static uint64_t jitter_random(void)
-{
-    static uint64_t x;
-    if (!x)
-        x = uv_hrtime() ^ ((uint64_t)(uintptr_t)&x << 16);
-    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Capped exponential backoff; the jitter takes up to a quarter off so pods restarted together
  * do not reconnect in lockstep. */
 static uint64_t backoff_delay_ms(const struct mutt_redis *r, unsigned failures)
 {
-    uint64_t d = r->reconnect_min_ms;
-    for (unsigned i = 0; i < failures && d < r->reconnect_max_ms; i++)
-        d *= 2;
-    if (d > r->reconnect_max_ms)
-        d = r->reconnect_max_ms;
-    uint64_t quarter = d / 4;
-    if (quarter)
-        d -= jitter_random() % (quarter + 1);
+    const struct mutt_backoff b = {
+        .base_ms = r->reconnect_min_ms,
+        .max_ms = r->reconnect_max_ms,
+        .jitter = MUTT_BACKOFF_JITTER_QUARTER,
+    };
+    uint64_t d = mutt_backoff_ms(&b, failures, mutt_random_u64());
     return d ? d : 1;
 }
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mutt/app.h"
+#include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -732,19 +732,10 @@ int mutt_retention_cli(const struct mutt_config *cfg, bool dry_run, FILE *out)
         fprintf(stderr, "retention: cannot create an event loop\n");
         return 1;
     }
-    struct mutt_redis_opts ro = {
-        .host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST),
-        .port = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_PORT),
-        .db = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_DB),
-        .pass_current = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_CURRENT),
-        .pass_next = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_NEXT),
-        .connect_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_CONNECT_TIMEOUT_MS),
-        .reconnect_min_ms = 100,
-        .reconnect_max_ms = 1000,
-        .max_inflight = 64,
-    };
+    struct mutt_redis_opts ro;
+    mutt_redis_opts_from_config(cfg, &ro);
     struct mutt_pg_opts po;
-    mutt_app_pg_opts(cfg, &po);
+    mutt_pg_opts_from_config(cfg, &po);
     po.pool_min = 1;
     po.pool_max = 1;
     po.query_timeout_ms = 0; /* a batch of a big DELETE may take long; the run has no deadline */

@@ -1,4 +1,4 @@
-/* /health aggregation against a real Redis (src/core/health.c, D17, D34): with every dependency
+/* /health aggregation against a real Redis (src/app/health.c, D17, D34): with every dependency
  * up, a role whose stage has not started is `starting` and the answer is 503 (not ready); once
  * started it is `ok` and 200. Needs the harness Redis. */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the /health aggregation (src/core/health.c, CONTRACT §1, D17, D34): a role is
+/* Unit tests of the /health aggregation (src/app/health.c, CONTRACT §1, D17, D34): a role is
  * `starting` until its stage accepts work, and ready (200, systemd READY) means no role is
  * `starting` or `down`. No service is needed: the verdicts are pure, and the body is built for a
  * context without adapters. */

@@ -1,6 +1,6 @@
 /* Unit tests of the PostgreSQL TLS mapping (D55): DB_TLS_ENABLED, DB_TLS_VERIFY and
- * DB_TLS_CA_CERT_PATH -> mutt_app_pg_opts -> the sslmode/sslrootcert of mutt_pg_conninfo, and the
- * config errors for combinations that would verify nothing. No I/O: the config comes from an
+ * DB_TLS_CA_CERT_PATH -> mutt_pg_opts_from_config -> the sslmode/sslrootcert of mutt_pg_conninfo,
+ * and the config errors for combinations that would verify nothing. No I/O: the config comes from an
  * explicit environment and the conninfo is only built, never used. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mutt/app.h"
+#include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
 
@@ -31,7 +31,7 @@ static char *conninfo_for(const char *const *env, size_t want_errors, char *firs
     char *ci = NULL;
     if (!want_errors) {
         struct mutt_pg_opts o;
-        mutt_app_pg_opts(cfg, &o);
+        mutt_pg_opts_from_config(cfg, &o);
         ci = mutt_pg_conninfo(&o, "pw");
         assert_non_null(ci);
     }

@@ -1,4 +1,4 @@
-/* Unit tests of URL credential redaction (src/domain/redact.c, CONTRACT §9): passwords in the
+/* Unit tests of URL credential redaction (src/base/redact.c, CONTRACT §9): passwords in the
  * userinfo and secret-looking query parameters are masked; everything else survives. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mutt/adapter_opts.h"
 #include "mutt/app.h"
 #include "mutt/cli.h"
 #include "mutt/config.h"
@@ -55,7 +56,7 @@ static void print_report(const struct mutt_config_report *rep)
 static int run_migrate(const struct mutt_config *cfg)
 {
     struct mutt_pg_opts o;
-    mutt_app_pg_opts(cfg, &o);
+    mutt_pg_opts_from_config(cfg, &o);
     char err[512] = "";
     int applied = 0;
     if (mutt_migrate_run(&o, err, sizeof(err), &applied) != 0) {

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 
+#include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/ctx.h"
 #include "mutt/dynconfig.h"
@@ -295,46 +296,9 @@ static void start_stages(struct app *a)
 
 static struct mutt_redis *make_redis(uv_loop_t *loop, const struct mutt_config *cfg)
 {
-    struct mutt_redis_opts o = {
-        .host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST),
-        .port = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_PORT),
-        .db = (int)mutt_config_int(cfg, MUTT_CFG_REDIS_DB),
-        .pass_current = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_CURRENT),
-        .pass_next = mutt_config_str(cfg, MUTT_CFG_REDIS_PASS_NEXT),
-        .connect_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_CONNECT_TIMEOUT_MS),
-        .reconnect_min_ms = 100,
-        .reconnect_max_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_RECONNECT_MAX_MS),
-        .max_inflight = (size_t)mutt_config_int(cfg, MUTT_CFG_REDIS_MAX_INFLIGHT),
-        .command_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_COMMAND_TIMEOUT_MS),
-    };
+    struct mutt_redis_opts o;
+    mutt_redis_opts_from_config(cfg, &o);
     return mutt_redis_create(loop, &o);
-}
-
-void mutt_app_pg_opts(const struct mutt_config *cfg, struct mutt_pg_opts *o)
-{
-    memset(o, 0, sizeof(*o));
-    o->host = mutt_config_str(cfg, MUTT_CFG_DB_HOST);
-    o->port = (int)mutt_config_int(cfg, MUTT_CFG_DB_PORT);
-    o->dbname = mutt_config_str(cfg, MUTT_CFG_DB_NAME);
-    o->user = mutt_config_str(cfg, MUTT_CFG_DB_USER);
-    o->pass_current = mutt_config_str(cfg, MUTT_CFG_DB_PASS_CURRENT);
-    o->pass_next = mutt_config_str(cfg, MUTT_CFG_DB_PASS_NEXT);
-    o->tls = mutt_config_bool(cfg, MUTT_CFG_DB_TLS_ENABLED);
-    o->ca_file = mutt_config_str(cfg, MUTT_CFG_DB_TLS_CA_CERT_PATH);
-    /* D55: DB_TLS_VERIFY, or when unset `ca` with a CA file and `none` without one */
-    const char *verify = mutt_config_str(cfg, MUTT_CFG_DB_TLS_VERIFY);
-    if (strcmp(verify, "full") == 0)
-        o->tls_verify = MUTT_PG_TLS_VERIFY_FULL;
-    else if (strcmp(verify, "ca") == 0 || (!verify[0] && o->ca_file[0]))
-        o->tls_verify = MUTT_PG_TLS_VERIFY_CA;
-    else
-        o->tls_verify = MUTT_PG_TLS_VERIFY_NONE;
-    o->pool_min = (int)mutt_config_int(cfg, MUTT_CFG_DB_POOL_MIN_CONN);
-    o->pool_max = (int)mutt_config_int(cfg, MUTT_CFG_DB_POOL_MAX_CONN);
-    o->queue_max = (size_t)mutt_config_int(cfg, MUTT_CFG_DB_QUEUE_MAX);
-    o->connect_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_DB_CONNECT_TIMEOUT_MS);
-    o->query_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_DB_QUERY_TIMEOUT_MS);
-    o->application_name = "mutt";
 }
 
 static int make_http(struct app *a, char *err, size_t errlen)
@@ -402,7 +366,7 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
     }
     if (a->ctx.roles & PG_ROLES) {
         struct mutt_pg_opts po;
-        mutt_app_pg_opts(cfg, &po);
+        mutt_pg_opts_from_config(cfg, &po);
         a->ctx.pg = mutt_pg_create(loop, &po);
         if (a->ctx.pg == NULL) {
             rc = 1;
