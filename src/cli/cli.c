@@ -451,6 +451,7 @@ static const struct {
     {"config", cli_config},   {"health", cli_health},       {"dlq", cli_dlq},
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
+    {"migrate", cli_migrate},
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli_relay.c */
 };
 
