@@ -1,6 +1,6 @@
 /* Sub-command dispatch and the helpers every sub-command shares (include/mutt/cli.h): blocking
  * Redis/PostgreSQL connections and the audit writer, plus the small commands (check-config,
- * retention, health, send-event). Blocking on purpose: no loop runs while a CLI command does. */
+ * health, send-event). Blocking on purpose: no loop runs while a CLI command does. */
 #define _GNU_SOURCE
 #include "mutt/cli.h"
 
@@ -20,7 +20,6 @@
 #include "mutt/compliance.h"
 #include "mutt/config.h"
 #include "mutt/pg.h"
-#include "mutt/retention.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -203,23 +202,6 @@ static int cli_check_config(int argc, char **argv, struct mutt_config *cfg)
         printf("compliance: not checked for environment '%s' (use --environment production)\n", env);
     }
     return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* retention                                                                                   */
-
-static int cli_retention(int argc, char **argv, struct mutt_config *cfg)
-{
-    bool dry_run = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = true;
-        } else {
-            fprintf(stderr, "retention: unexpected argument '%s' (usage: mutt retention [--dry-run])\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    return mutt_retention_cli(cfg, dry_run, stdout);
 }
 
 /* ------------------------------------------------------------------------------------------ */
