@@ -434,7 +434,7 @@ static const struct {
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
-    {"relay", mutt_cli_relay_cmd}, /* D32, src/cli_relay.c */
+    {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
 bool mutt_cli_known(const char *command)
