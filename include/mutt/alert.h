@@ -12,10 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <hiredis/hiredis.h>
 
 #include "mutt/ctx.h"
 #include "mutt/unhandled_key.h"
+
+struct redisReply; /* hiredis's reply (opaque here) */
 
 extern const struct mutt_stage mutt_alert_stage;
 
@@ -177,7 +178,7 @@ int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt
 const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
 /* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
  * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
-int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
+int mutt_alert_unhandled_top_json(const struct redisReply *reply, char **out, size_t *len);
 /* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
  * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:i:,
  * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"

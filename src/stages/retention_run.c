@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 
 #include "mutt/app.h"
 #include "mutt/config.h"
