@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "mutt/http.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 #include "ui_assets.h"
 
 static int find_asset(const char *name, size_t len)
