@@ -1,7 +1,9 @@
 /* `mutt relay` (D32): Debian 12's rsyslog has no omhttp, so its omprog module starts this command
  * and writes one line per message to its stdin; we post them to the ingest API as NDJSON
  * batches. Blocking by design (a CLI, no loop): while a batch cannot be delivered we stop reading,
- * so the pipe fills and rsyslog's own queue holds the backlog instead of us dropping lines. */
+ * so the pipe fills and rsyslog's own queue holds the backlog instead of us dropping lines.
+ * This file reads stdin and turns lines into events (syslog through src/domain/syslog_parse.c);
+ * relay_batch.c builds and posts the batches. */
 #define _GNU_SOURCE
 #include "mutt/cli_relay.h"
 
