@@ -30,12 +30,15 @@ struct mutt_ctx {
     struct mutt_slo_counters *slo;  /* per-minute SLO counts (D22); NULL-safe for stages */
     const char *pod_name;           /* borrowed from pod */
     unsigned roles;                 /* MUTT_ROLE_* bits */
+    unsigned roles_started;         /* MUTT_ROLE_* bits whose stage start() returned 0 (D34) */
     uint64_t started_at_ms;         /* wall clock, for process_start_time_seconds */
     bool stopping;                  /* set once SIGTERM/SIGINT began the drain */
 };
 
-/* Role health as reported by /health (D17). */
-enum mutt_role_health { MUTT_HEALTH_OK = 0, MUTT_HEALTH_DEGRADED, MUTT_HEALTH_DOWN };
+/* Role health as reported by /health (D17, D34). STARTING: the stage does not accept work yet
+ * (not started, or a stage's own start-up still running); like DOWN it makes the process not
+ * ready, DEGRADED does not. */
+enum mutt_role_health { MUTT_HEALTH_OK = 0, MUTT_HEALTH_DEGRADED, MUTT_HEALTH_DOWN, MUTT_HEALTH_STARTING };
 
 /* A stage: one role's task on the loop. start returns 0 or a negative MUTT_E*; stop begins a
  * drain and calls done exactly once when the stage has released everything it holds (unstarted

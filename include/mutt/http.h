@@ -66,13 +66,16 @@ int mutt_http_port(const struct mutt_http *h, int index);
 
 /* --- request accessors (borrowed: valid until the reply, the deadline or the client leaving) --- */
 const char *mutt_http_req_method(const struct mutt_http_req *req, size_t *len);
-const char *mutt_http_req_path(const struct mutt_http_req *req, size_t *len);   /* without query */
+const char *mutt_http_req_path(const struct mutt_http_req *req, size_t *len);   /* without query, h2o-normalized (decoded) */
+/* The path as sent, without query, not percent-decoded: what routing and `{name}` values use. */
+const char *mutt_http_req_raw_path(const struct mutt_http_req *req, size_t *len);
 const char *mutt_http_req_query(const struct mutt_http_req *req, size_t *len);  /* NULL when none */
 const char *mutt_http_req_body(const struct mutt_http_req *req, size_t *len);   /* NOT NUL-terminated */
 /* Header value by lower-case name; NULL when absent. `count` (optional) receives how many times
  * the header appears, so handlers can refuse duplicates. */
 const char *mutt_http_req_header(const struct mutt_http_req *req, const char *lc_name, size_t *len, int *count);
-/* Value of a `{name}` path segment, NUL-terminated, percent-decoded; NULL when absent. */
+/* Value of a `{name}` path segment, NUL-terminated, percent-decoded exactly once from the raw
+ * path (a `%00` is refused with 400 before any handler runs); NULL when absent. */
 const char *mutt_http_req_param(const struct mutt_http_req *req, const char *name);
 /* Query parameter, percent-decoded into the request's pool; NULL when absent. */
 const char *mutt_http_req_query_param(const struct mutt_http_req *req, const char *name);

@@ -11,6 +11,10 @@
 struct mutt_pod;
 struct mutt_redis;
 
+/* The identity key is <prefix>:<POD_NAME>; it exists exactly while that pod lives (what the
+ * janitors of per-pod lists read, deadlists.h). */
+#define MUTT_POD_KEY_PREFIX "mutt:pod"
+
 enum mutt_pod_outcome {
     MUTT_POD_ACQUIRED = 0, /* the name is ours (fresh or taken over) */
     MUTT_POD_CONFLICT,     /* another live instance refreshes it: refuse to start (exit 2) */

@@ -42,6 +42,8 @@ struct app {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;    /* polls for in-flight work to finish */
     uv_timer_t shutdown_timer; /* SHUTDOWN_TIMEOUT: force the exit */
+    uv_timer_t ready_timer;    /* polls readiness until systemd READY is sent (D34) */
+    bool ready_sent;
     const struct mutt_stage *running[8];
     size_t nrunning;
     size_t stages_stopping;
@@ -109,6 +111,7 @@ static void begin_close(struct app *a)
     a->watchdog = NULL;
     uv_timer_stop(&a->drain_timer);
     uv_timer_stop(&a->shutdown_timer);
+    uv_timer_stop(&a->ready_timer);
     if (a->ctx.dyn)
         mutt_dynconfig_stop(a->ctx.dyn);
     mutt_secrets_stop(a->secrets);
@@ -161,6 +164,7 @@ static void begin_drain(struct app *a, const char *why)
     mutt_log_info("main", "%s: draining (stop accepting, finish in-flight work)", why);
     a->phase = APP_DRAINING;
     a->ctx.stopping = true;
+    uv_timer_stop(&a->ready_timer);
     mutt_sdnotify_stopping();
     if (a->ctx.http)
         mutt_http_stop_accepting(a->ctx.http);
@@ -213,6 +217,32 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void start_stages(struct app *a);
 
+/* D34: systemd READY means what /health/ready's 200 means (no role starting or down), so it is
+ * sent on the first check that finds the process ready, never earlier. A stage may still be
+ * starting after its start() returned, and Redis may be away: poll until then. */
+#define READY_POLL_MS 50
+static void on_ready_tick(uv_timer_t *t);
+
+static void check_ready(struct app *a)
+{
+    if (a->ready_sent || a->phase != APP_RUNNING)
+        return;
+    if (!mutt_health_ready(&a->ctx)) {
+        if (!uv_is_active((uv_handle_t *)&a->ready_timer))
+            uv_timer_start(&a->ready_timer, on_ready_tick, READY_POLL_MS, READY_POLL_MS);
+        return;
+    }
+    a->ready_sent = true;
+    uv_timer_stop(&a->ready_timer);
+    mutt_log_info("main", "ready: every role accepts work");
+    mutt_sdnotify_ready(); /* systemd Type=notify: every stage accepts work */
+}
+
+static void on_ready_tick(uv_timer_t *t)
+{
+    check_ready(t->data);
+}
+
 static void on_pod_acquired(void *privdata, enum mutt_pod_outcome outcome)
 {
     struct app *a = privdata;
@@ -253,13 +283,14 @@ static void start_stages(struct app *a)
             return;
         }
         a->running[a->nrunning++] = st;
+        a->ctx.roles_started |= st->role;
     }
     a->phase = APP_RUNNING;
     mutt_http_set_ready(a->ctx.http, true);
     char roles[128];
     mutt_log_info("main", "mutt %s running as pod %s with roles %s", MUTT_VERSION, a->ctx.pod_name,
                   mutt_roles_format(a->ctx.roles, roles, sizeof(roles)));
-    mutt_sdnotify_ready(); /* systemd Type=notify: the stages are up */
+    check_ready(a);
 }
 
 static struct mutt_redis *make_redis(uv_loop_t *loop, const struct mutt_config *cfg)
@@ -417,6 +448,8 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
     a->drain_timer.data = a;
     uv_timer_init(loop, &a->shutdown_timer);
     a->shutdown_timer.data = a;
+    uv_timer_init(loop, &a->ready_timer);
+    a->ready_timer.data = a;
     uv_signal_init(loop, &a->sig_term);
     uv_signal_init(loop, &a->sig_int);
     uv_signal_init(loop, &a->sig_hup);

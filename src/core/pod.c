@@ -84,7 +84,7 @@ struct mutt_pod *mutt_pod_create(uv_loop_t *loop, struct mutt_redis *redis, cons
     p->redis = redis;
     p->interval_ms = interval_ms;
     p->expiry_s = expiry_s;
-    snprintf(p->key, sizeof(p->key), "mutt:pod:%s", name);
+    snprintf(p->key, sizeof(p->key), MUTT_POD_KEY_PREFIX ":%s", name);
     mutt_random_uuid(p->token);
     p->claim_script = mutt_redis_script_register(redis, "pod_claim", CLAIM_LUA);
     p->release_script = mutt_redis_script_register(redis, "pod_release", RELEASE_LUA);

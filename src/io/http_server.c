@@ -25,6 +25,7 @@
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/random.h"
+#include "mutt/urlpath.h"
 
 #define MAX_ROUTE_SEGMENTS 12
 #define MAX_PARAMS 4
@@ -351,6 +352,16 @@ const char *mutt_http_req_path(const struct mutt_http_req *req, size_t *len)
     return req->h2o->path_normalized.base;
 }
 
+const char *mutt_http_req_raw_path(const struct mutt_http_req *req, size_t *len)
+{
+    if (req->h2o == NULL) {
+        *len = 0;
+        return "";
+    }
+    *len = req->h2o->query_at == SIZE_MAX ? req->h2o->path.len : req->h2o->query_at;
+    return req->h2o->path.base;
+}
+
 const char *mutt_http_req_query(const struct mutt_http_req *req, size_t *len)
 {
     if (req->h2o == NULL || req->h2o->query_at == SIZE_MAX) {
@@ -514,53 +525,23 @@ static bool method_listed(const char *methods, const char *m, size_t mlen)
     return false;
 }
 
-/* Matches path against route; on success fills params (malloc'd values) into r. */
-static bool route_match(const struct route *rt, const char *path, size_t plen, struct mutt_http_req *r)
+/* Matches the raw path against route; with r, decodes the parameters (once) into r. Returns an
+ * enum mutt_urlpath_result or MUTT_ENOMEM; *bad_name names a parameter refused for a NUL. */
+static int route_match(const struct route *rt, const char *path, size_t plen, struct mutt_http_req *r,
+                       const char **bad_name)
 {
-    const char *p = path, *end = path + plen;
-    size_t nparams = 0;
-    const char *names[MAX_PARAMS];
-    const char *vals[MAX_PARAMS];
-    size_t vlens[MAX_PARAMS];
-    if (p < end && *p == '/')
-        p++;
-    for (size_t i = 0; i < rt->nsegs; i++) {
-        const char *seg = rt->segs[i];
-        if (rt->wildcard && i == rt->nsegs - 1)
-            goto matched; /* `*` swallows the rest, including nothing */
-        if (p > end)
-            return false;
-        const char *slash = memchr(p, '/', (size_t)(end - p));
-        const char *seg_end = slash ? slash : end;
-        size_t slen = (size_t)(seg_end - p);
-        if (seg[0] == '{') {
-            if (slen == 0 || nparams >= MAX_PARAMS)
-                return false;
-            names[nparams] = seg + 1; /* skip the brace marker */
-            vals[nparams] = p;
-            vlens[nparams] = slen;
-            nparams++;
-        } else if (strlen(seg) != slen || memcmp(seg, p, slen) != 0) {
-            return false;
-        }
-        p = slash ? slash + 1 : end + 1;
+    struct mutt_urlpath_param params[MAX_PARAMS];
+    size_t n = 0;
+    int rc = mutt_urlpath_match((const char *const *)rt->segs, rt->nsegs, rt->wildcard, path, plen,
+                                r ? params : NULL, MAX_PARAMS, &n, bad_name);
+    if (rc != MUTT_URLPATH_MATCH || r == NULL)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        r->param_names[r->nparams] = params[i].name;
+        r->param_values[r->nparams] = params[i].value; /* the request owns it now */
+        r->nparams++;
     }
-    /* all segments consumed: the path must be consumed too (a trailing slash is tolerated) */
-    if (!(p >= end))
-        return false;
-matched:
-    if (r != NULL) {
-        for (size_t i = 0; i < nparams; i++) {
-            char *v = malloc(vlens[i] + 1);
-            if (v == NULL)
-                return false;
-            url_decode(v, vals[i], vlens[i], false);
-            r->param_names[r->nparams] = names[i];
-            r->param_values[r->nparams] = v;
-            r->nparams++;
-        }
-    }
-    return true;
+    return rc;
 }
 
 int mutt_http_route(struct mutt_http *h, unsigned mask, const char *methods, const char *pattern,
@@ -636,15 +617,18 @@ static int on_h2o_req(h2o_handler_t *self, h2o_req_t *hreq)
         mutt_random_uuid(r->correlation_id);
     }
 
-    const char *path = hreq->path_normalized.base;
-    size_t plen = hreq->path_normalized.len;
+    /* Routing reads the raw path and decodes each segment once (urlpath.h): path_normalized is
+     * already percent-decoded, so a `%2F` inside a value would split it and a second decoding
+     * would turn `%2541` into `A`. */
+    size_t plen = 0;
+    const char *path = mutt_http_req_raw_path(r, &plen);
     const char *m = hreq->method.base;
     size_t mlen = hreq->method.len;
     char allow[160] = "";
     struct route *chosen = NULL;
     for (size_t i = 0; i < http->nroutes; i++) {
         struct route *rt = &http->routes[i];
-        if (!(rt->mask & lh->listener) || !route_match(rt, path, plen, NULL))
+        if (!(rt->mask & lh->listener) || route_match(rt, path, plen, NULL, NULL) != MUTT_URLPATH_MATCH)
             continue;
         if (method_listed(rt->methods, m, mlen) ||
             (mlen == 4 && memcmp(m, "HEAD", 4) == 0 && method_listed(rt->methods, "GET", 3))) {
@@ -680,7 +664,15 @@ static int on_h2o_req(h2o_handler_t *self, h2o_req_t *hreq)
         }
         return 0;
     }
-    if (!route_match(chosen, path, plen, r)) {
+    const char *bad_name = NULL;
+    int mrc = route_match(chosen, path, plen, r, &bad_name);
+    if (mrc == MUTT_URLPATH_BAD_PARAM) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "path parameter %s contains a NUL byte (%%00)", bad_name ? bad_name : "?");
+        mutt_http_reply_error(r, 400, msg, bad_name);
+        return 0;
+    }
+    if (mrc != MUTT_URLPATH_MATCH) {
         mutt_http_reply_error(r, 500, "internal error", NULL);
         return 0;
     }

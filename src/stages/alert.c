@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/alert_item.h"
 #include "mutt/config.h"
@@ -27,6 +28,7 @@
 #include "mutt/redis.h"
 #include "mutt/relq.h"
 #include "mutt/slo_counters.h"
+#include "mutt/stage_life.h"
 #include "mutt/rules.h"
 #include "mutt/timefmt.h"
 
@@ -58,6 +60,7 @@ struct item_op {
 };
 
 static void schedule_reload(struct alert *al, uint64_t ms);
+static void alert_maybe_stopped(struct alert *al);
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
@@ -408,35 +411,42 @@ static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
 /* ------------------------------------------------------------------------------------------ */
 /* one item                                                                                    */
 
+/* W17 dlq mode: the item goes via the processing list into the DLQ, never dropped. True when
+ * it was taken (completed or abandoned); false for an item that is not a JSON object, which the
+ * unparseable path handles. */
+static bool shed_item(struct item_op *op, const char *data, size_t len)
+{
+    struct alert *al = op->al;
+    char reason[96];
+    snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
+             (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
+    mutt_counter_inc(al->shed_dlq);
+    json_error_t jerr;
+    op->ev = json_loadb(data, len, 0, &jerr);
+    if (json_is_object(op->ev)) {
+        json_object_set_new(op->ev, "shedding_reason", json_string(reason));
+        struct mutt_relq_push pushes[1];
+        size_t n = 0;
+        char *s = dlq_event(op->ev, "shed", &n);
+        if (!s) {
+            op_abandon(op);
+            return true;
+        }
+        add_payload(op, pushes, al->dlq, s, n);
+        op->label = ST_ERROR;
+        complete(op, pushes, 1);
+        return true;
+    }
+    json_decref(op->ev);
+    op->ev = NULL;
+    return false;
+}
+
 static void process(struct item_op *op, const char *data, size_t len)
 {
     struct alert *al = op->al;
-    if (al->shedding) {
-        /* W17 dlq mode: via the processing list into the DLQ, never dropped */
-        char reason[96];
-        snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
-                 (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
-        mutt_counter_inc(al->shed_dlq);
-        json_error_t jerr;
-        op->ev = json_loadb(data, len, 0, &jerr);
-        if (json_is_object(op->ev)) {
-            json_object_set_new(op->ev, "shedding_reason", json_string(reason));
-            struct mutt_relq_push pushes[1];
-            size_t n = 0;
-            char *s = dlq_event(op->ev, "shed", &n);
-            if (!s) {
-                op_abandon(op);
-                return;
-            }
-            add_payload(op, pushes, al->dlq, s, n);
-            op->label = ST_ERROR;
-            complete(op, pushes, 1);
-            return;
-        }
-        json_decref(op->ev);
-        op->ev = NULL;
-        /* not an object: fall through to the unparseable path below */
-    }
+    if (al->bp.shedding && shed_item(op, data, len))
+        return;
 
     json_error_t jerr;
     op->ev = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -542,7 +552,7 @@ static void on_item(void *priv, struct mutt_relq_item *item, const char *data, s
 
 static void start_consuming(struct alert *al)
 {
-    if (al->consuming || al->stopping)
+    if (al->life.state != MUTT_STAGE_STARTING)
         return;
     int rc = mutt_relq_start(al->relq);
     if (rc != 0) {
@@ -550,6 +560,7 @@ static void start_consuming(struct alert *al)
         return;
     }
     al->consuming = true;
+    mutt_stage_life_set_state(&al->life, MUTT_STAGE_RUNNING);
     if (mutt_alert_audit_janitor(al->audit) == 0)
         al->last_janitor_ms = uv_now(al->ctx->loop);
     mutt_log_info("alert", "consuming %s into %s (%lld in flight)", al->source, mutt_relq_processing_list(al->relq),
@@ -559,7 +570,7 @@ static void start_consuming(struct alert *al)
 static void on_cache_loaded(void *priv, int status, double seconds)
 {
     struct alert *al = priv;
-    if (!al->running || al->stopping)
+    if (!mutt_stage_life_live(&al->life))
         return;
     mutt_histogram_observe(al->reload_latency, seconds);
     mutt_slo_record(al->ctx->slo, MUTT_SLO_ALERTER_CACHE_RELOAD_SUCCESS, status == 0, 1);
@@ -585,7 +596,7 @@ static void on_cache_loaded(void *priv, int status, double seconds)
 
 static void reload_now(struct alert *al, const char *why)
 {
-    if (!al->running || al->stopping)
+    if (!mutt_stage_life_live(&al->life))
         return;
     int rc = mutt_alert_cache_reload(al->cache);
     if (rc != 0) {
@@ -605,7 +616,7 @@ static void on_reload_timer(uv_timer_t *t)
 
 static void schedule_reload(struct alert *al, uint64_t ms)
 {
-    if (al->timers_open && !al->stopping)
+    if (al->timers_open && !mutt_stage_life_draining(&al->life))
         uv_timer_start(&al->reload_timer, on_reload_timer, ms ? ms : 1, 0);
 }
 
@@ -618,19 +629,100 @@ static void on_pubsub_state(void *priv, struct mutt_redis_conn *conn, bool conne
 {
     /* a PUBLISH sent while we were disconnected is lost: re-read after every resubscribe */
     struct alert *al = priv;
-    if (connected && al->running && !al->stopping && mutt_alert_cache_ready(al->cache))
+    if (connected && mutt_stage_life_live(&al->life) && mutt_alert_cache_ready(al->cache))
         reload_now(al, "pub/sub reconnect");
 }
 
 static void on_interval_changed(void *priv, const char *key, const char *old_value, const char *new_value)
 {
     struct alert *al = priv;
-    if (al->running && al->cache && !al->stopping && mutt_alert_cache_ready(al->cache) && !mutt_alert_cache_loading(al->cache))
+    if (mutt_stage_life_live(&al->life) && al->cache && mutt_alert_cache_ready(al->cache) && !mutt_alert_cache_loading(al->cache))
         schedule_reload(al, (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* backpressure (W17) and depth gauges                                                         */
+/* backpressure (W17) and depth gauges: alert_backpressure.c judges, this file acts            */
+
+static void act_on_depth(struct alert *al, long long depth)
+{
+    struct alert_bp_verdict v;
+    alert_bp_judge(&al->bp, al->ctx->dyn, depth, mutt_stage_life_draining(&al->life), &v);
+    if (v.warn_crossed)
+        mutt_log_warn("alert", "%s depth %lld above alerter_queue_warn_threshold %lld", al->alert_queue, depth,
+                      (long long)v.warn_threshold);
+    if (v.defer_changed) {
+        if (al->bp.deferring) {
+            mutt_relq_pause(al->relq);
+            mutt_log_warn("alert", "deferring: %s depth %lld above %lld; consuming paused", al->alert_queue, depth,
+                          (long long)v.shed_threshold);
+        } else {
+            mutt_relq_resume(al->relq);
+            mutt_log_info("alert", "resuming: %s depth %lld", al->alert_queue, depth);
+        }
+    }
+    if (al->bp.deferring)
+        mutt_counter_inc(al->shed_defer);
+    if (v.shed_changed)
+        mutt_log_warn("alert", "%s: %s depth %lld (threshold %lld)",
+                      al->bp.shedding ? "shedding to the DLQ" : "shedding ended", al->alert_queue, depth,
+                      (long long)v.shed_threshold);
+}
+
+static void on_alert_depth(void *priv, redisReply *reply, int status)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER && mutt_stage_life_started(&al->life)) {
+        al->last_alert_depth = reply->integer;
+        mutt_gauge_set(al->queue_depth, (double)reply->integer);
+        act_on_depth(al, reply->integer);
+    }
+    alert_maybe_stopped(al);
+}
+
+static void on_dlq_depth(void *priv, redisReply *reply, int status)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
+        mutt_gauge_set(al->dlq_depth, (double)reply->integer);
+    alert_maybe_stopped(al);
+}
+
+static void on_processing_depth(void *priv, int status, long long depth)
+{
+    struct alert *al = priv;
+    al->bp_inflight--;
+    if (status == 0)
+        mutt_gauge_set(al->processing_depth, (double)depth);
+    alert_maybe_stopped(al);
+}
+
+static void on_bp_timer(uv_timer_t *t)
+{
+    struct alert *al = t->data;
+    struct mutt_redis_conn *c = mutt_redis_cmd(al->ctx->redis);
+    if (al->bp_inflight == 0 && mutt_redis_connected(al->ctx->redis)) {
+        if (mutt_redis_commandf(c, on_alert_depth, al, "LLEN %s", al->alert_queue) == 0)
+            al->bp_inflight++;
+        if (mutt_redis_commandf(c, on_dlq_depth, al, "LLEN %s", al->dlq) == 0)
+            al->bp_inflight++;
+        if (al->consuming && mutt_relq_processing_depth(al->relq, on_processing_depth, al) == 0)
+            al->bp_inflight++;
+    }
+    /* audit claim lists of dead pods: at start (start_consuming) and every JANITOR_INTERVAL */
+    uint64_t now = uv_now(al->ctx->loop);
+    uint64_t every = (uint64_t)mutt_config_int(al->ctx->cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u;
+    if (al->consuming && now - al->last_janitor_ms >= every && mutt_alert_audit_janitor(al->audit) == 0)
+        al->last_janitor_ms = now;
+    uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "alerter_defer_sleep_ms");
+    if (al->last_alert_depth < 0)
+        ms = 20; /* no depth seen yet (Redis still connecting): look again soon */
+    uv_timer_start(&al->bp_timer, on_bp_timer, ms ? ms : 250, 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* stop                                                                                        */
 
 static void release_all(struct alert *al)
 {
@@ -665,21 +757,17 @@ static void close_timers(struct alert *al)
 static void on_reap(uv_timer_t *t)
 {
     struct alert *al = t->data;
-    mutt_stage_done_cb *done = al->done;
-    void *priv = al->done_priv;
-    al->done = NULL;
     release_all(al);
     close_timers(al);
-    al->running = false;
     mutt_log_info("alert", "stopped");
-    if (done)
-        done(al->ctx, priv);
+    mutt_stage_life_finish(&al->life);
 }
 
-void alert_maybe_stopped(struct alert *al)
+static void alert_maybe_stopped(struct alert *al)
 {
-    if (!al->stopping || !al->done || al->busy > 0 || al->bp_inflight > 0 || !al->relq_stopped ||
-        !al->audit_stopped)
+    /* out: item ops, depth calls, and relq and the audit writer until each has stopped */
+    size_t out = al->busy + al->bp_inflight + (al->relq_stopped ? 0 : 1) + (al->audit_stopped ? 0 : 1);
+    if (!mutt_stage_life_drained(&al->life, out))
         return;
     /* free relq, audit... outside of their own callbacks */
     if (!uv_is_active((uv_handle_t *)&al->reap_timer))
@@ -705,7 +793,7 @@ static void on_relq_stopped(void *priv, int status)
 static int alert_start(struct mutt_ctx *ctx)
 {
     struct alert *al = &g_alert;
-    if (al->running)
+    if (mutt_stage_life_started(&al->life))
         return MUTT_ESTATE;
     if (!ctx->pg) {
         mutt_log_error("alert", "the alert role needs PostgreSQL");
@@ -714,6 +802,7 @@ static int alert_start(struct mutt_ctx *ctx)
     const struct mutt_config *cfg = ctx->cfg;
     memset(al, 0, sizeof *al);
     al->ctx = ctx;
+    mutt_stage_life_init(&al->life, "alert", ctx);
     al->source = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME);
     al->alert_queue = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
     al->dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME);
@@ -775,9 +864,10 @@ static int alert_start(struct mutt_ctx *ctx)
     struct mutt_redis_conn *ps = mutt_redis_pubsub(ctx->redis);
     if (ps)
         mutt_redis_conn_on_state(ps, on_pubsub_state, al);
-    al->running = true;
+    /* STARTING until the first rules cache load starts consuming (RUNNING) */
+    mutt_stage_life_set_state(&al->life, MUTT_STAGE_STARTING);
     mutt_alert_audit_start(al->audit);
-    uv_timer_start(&al->bp_timer, alert_on_bp_timer, 0, 0);
+    uv_timer_start(&al->bp_timer, on_bp_timer, 0, 0);
     reload_now(al, "start");
     return 0;
 }
@@ -785,13 +875,8 @@ static int alert_start(struct mutt_ctx *ctx)
 static void alert_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct alert *al = &g_alert;
-    if (!al->running) {
-        done(ctx, privdata);
-        return;
-    }
-    al->stopping = true;
-    al->done = done;
-    al->done_priv = privdata;
+    if (!mutt_stage_life_begin_stop(&al->life, done, privdata))
+        return; /* never started: done already ran */
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, al);
     uv_timer_stop(&al->reload_timer);
@@ -808,14 +893,14 @@ static void alert_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *pri
 static enum mutt_role_health alert_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
 {
     struct alert *al = &g_alert;
-    if (!al->running)
+    if (!mutt_stage_life_started(&al->life))
         return MUTT_HEALTH_DOWN;
     if (!mutt_alert_cache_ready(al->cache)) {
         snprintf(detail, detail_len, "alert: rules cache not loaded yet (%s)", mutt_alert_cache_last_error(al->cache));
         return MUTT_HEALTH_DEGRADED;
     }
-    if (al->deferring || al->shedding) {
-        snprintf(detail, detail_len, "alert: %s (%s depth %lld)", al->deferring ? "deferring" : "shedding to the DLQ",
+    if (al->bp.deferring || al->bp.shedding) {
+        snprintf(detail, detail_len, "alert: %s (%s depth %lld)", al->bp.deferring ? "deferring" : "shedding to the DLQ",
                  al->alert_queue, (long long)al->last_alert_depth);
         return MUTT_HEALTH_DEGRADED;
     }
@@ -844,7 +929,7 @@ const struct mutt_stage mutt_alert_stage = {
 
 bool mutt_alert_consuming(void)
 {
-    return g_alert.running && g_alert.consuming;
+    return mutt_stage_life_started(&g_alert.life) && g_alert.consuming;
 }
 
 size_t mutt_alert_busy(void)
@@ -854,10 +939,10 @@ size_t mutt_alert_busy(void)
 
 const struct mutt_alert_cache *mutt_alert_stage_cache(void)
 {
-    return g_alert.running ? g_alert.cache : NULL;
+    return mutt_stage_life_started(&g_alert.life) ? g_alert.cache : NULL;
 }
 
 struct mutt_alert_audit *mutt_alert_stage_audit(void)
 {
-    return g_alert.running ? g_alert.audit : NULL;
+    return mutt_stage_life_started(&g_alert.life) ? g_alert.audit : NULL;
 }

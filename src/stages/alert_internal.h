@@ -1,5 +1,7 @@
-/* Private to the alert stage (alert.c, alert_backpressure.c): the stage's state and the calls
- * between its files. Not a public interface: include/mutt/alert.h is. Loop thread only. */
+/* Private to the alert stage (alert.c: lifecycle and per-item flow; alert_backpressure.c: the W17
+ * verdict; alert_metrics.c: metric registration): the stage's state and the calls from alert.c
+ * into its helpers (never the other way).
+ * Not a public interface: include/mutt/alert.h is. Loop thread only. */
 #ifndef MUTT_ALERT_INTERNAL_H
 #define MUTT_ALERT_INTERNAL_H
 
@@ -11,14 +13,31 @@
 #include "mutt/event.h"
 #include "mutt/metrics.h"
 #include "mutt/relq.h"
+#include "mutt/stage_life.h"
 
 enum status_label { ST_HANDLED = 0, ST_UNHANDLED, ST_POISON, ST_ERROR, ST_COUNT_ };
 
+struct mutt_dynconfig;
+
+/* Backpressure as last judged (written only by alert_bp_judge). */
+struct alert_bp {
+    bool deferring;             /* relq paused by backpressure (defer mode) */
+    bool shedding;              /* items go to the DLQ (dlq mode) */
+    bool warned;                /* above the warn threshold (logged once per crossing) */
+};
+
+/* What one depth reading means; alert.c acts on it. */
+struct alert_bp_verdict {
+    bool warn_crossed;          /* just went above the warn threshold: log once */
+    bool defer_changed;         /* bp->deferring flipped: pause or resume relq */
+    bool shed_changed;          /* bp->shedding flipped: log it */
+    int64_t warn_threshold, shed_threshold; /* as read for this verdict (for the log lines) */
+};
+
 struct alert {
     struct mutt_ctx *ctx;
-    bool running;
-    bool stopping;
-    bool consuming;             /* relq started (after the first cache load) */
+    struct mutt_stage_life life; /* STARTING until the first cache load, then RUNNING; DRAINING */
+    bool consuming;             /* relq started (it must be stopped at our stop); set with RUNNING */
     struct mutt_relq *relq;
     struct mutt_alert_cache *cache;
     struct mutt_alert_audit *audit;
@@ -36,9 +55,7 @@ struct alert {
     uv_timer_t bp_timer;        /* backpressure + depth gauges */
     uv_timer_t reap_timer;      /* runs the final frees outside any callback */
     bool timers_open;
-    bool deferring;             /* relq paused by backpressure (defer mode) */
-    bool shedding;              /* items go to the DLQ (dlq mode) */
-    bool warned;                /* above the warn threshold (logged once per crossing) */
+    struct alert_bp bp;         /* W17 state (alert_backpressure.c) */
     int64_t last_alert_depth;
     size_t bp_inflight;
 
@@ -47,8 +64,6 @@ struct alert {
     uv_timer_t stall_timer;
     uint64_t last_janitor_ms;   /* loop time of the last audit janitor pass */
     bool relq_stopped, audit_stopped;
-    mutt_stage_done_cb *done;
-    void *done_priv;
 
     struct mutt_counter *processed[ST_COUNT_];
     struct mutt_counter *forwarded;
@@ -65,11 +80,11 @@ struct alert {
     struct mutt_gauge *dlq_depth, *processing_depth, *queue_depth;
 };
 
-/* alert.c: finishes a stop once nothing is in flight (safe to call any time). */
-void alert_maybe_stopped(struct alert *al);
-/* alert_backpressure.c: the depth checks behind W17's defer/dlq and the gauges; re-arms itself. */
-void alert_on_bp_timer(uv_timer_t *t);
-/* alert_backpressure.c: registers every alert-stage metric family into al. 0 or MUTT_ENOMEM. */
+/* alert_backpressure.c: judges one depth reading against the live thresholds, updates bp and
+ * says what changed. No I/O; cannot fail. */
+void alert_bp_judge(struct alert_bp *bp, const struct mutt_dynconfig *dyn, long long depth, bool stopping,
+                    struct alert_bp_verdict *out);
+/* alert_metrics.c: registers every alert-stage metric family into al. 0 or MUTT_ENOMEM. */
 int alert_register_metrics(struct alert *al, struct mutt_metrics *m);
 
 #endif

@@ -4,8 +4,9 @@
  * atomic completion (D3): delivered = plain LREM; retry = ZADD into mutt:retry:moog + LREM (D4);
  * dead = LPUSH mutt:dlq:moog + LREM. Alerts held by the breaker or the rate limiter wait in this
  * stage's `waiting` list (they stay in the processing list, relq is paused so nothing more is
- * popped), never dropped (W13, W15). The breaker itself lives in forward_breaker.c.
- * Loop thread only; one instance per process. */
+ * popped), never dropped (W13, W15). forward_breaker.c keeps the breaker's view and answers
+ * with verdicts; this file acts on them (waits, pauses, probes, sends) and owns every callback.
+ * Lifecycle and stop go through stage_life. Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/forward.h"
 
@@ -33,6 +34,7 @@
 #include "mutt/relq.h"
 #include "mutt/retryset.h"
 #include "mutt/slo_counters.h"
+#include "mutt/stage_life.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -43,14 +45,17 @@
 #define GAUGE_INTERVAL_MS 1000u     /* depth gauges + breaker view refresh */
 #define STALL_RETRY_MS 20u          /* resend of a completion refused locally (EFULL/ENOMEM) */
 
-struct forward g_forward;
+static struct forward g_forward;
 
 static void admit(struct fwd_op *op);
+static void maybe_stopped(struct forward *fw);
+static void probe_abandoned(struct forward *fw);
+static void record_outcome(struct forward *fw, enum mutt_delivery d, bool probe);
 
 /* ------------------------------------------------------------------------------------------ */
 /* helpers                                                                                     */
 
-int64_t fwd_wall_ms(void)
+static int64_t wall_ms(void)
 {
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
@@ -81,12 +86,12 @@ static void op_finish(struct fwd_op *op)
     struct forward *fw = op->fw;
     op_free(op);
     fw->busy--;
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 /* The item stays in the processing list: relq returns it at our stop or its reconnect
  * recovery, or a janitor does after a crash. Used when Redis itself failed, and at stop. */
-void fwd_op_abandon(struct fwd_op *op)
+static void op_abandon(struct fwd_op *op)
 {
     mutt_relq_abandon(op->item);
     op_finish(op);
@@ -101,7 +106,7 @@ static struct mutt_counter *requests_child(struct forward *fw, const char *statu
 /* ------------------------------------------------------------------------------------------ */
 /* waiting list: alerts held by the breaker or the rate limiter                                */
 
-void fwd_wait_push(struct fwd_op *op, bool front)
+static void wait_push(struct fwd_op *op, bool front)
 {
     struct forward *fw = op->fw;
     op->wait_next = NULL;
@@ -120,7 +125,7 @@ void fwd_wait_push(struct fwd_op *op, bool front)
     fw->nwaiting++;
 }
 
-struct fwd_op *fwd_wait_pop(struct forward *fw)
+static struct fwd_op *wait_pop(struct forward *fw)
 {
     struct fwd_op *op = fw->wait_head;
     if (!op)
@@ -140,12 +145,14 @@ static bool rate_held(const struct forward *fw)
 
 /* One place decides whether relq may pop: held by the breaker (unless a probe is being fetched),
  * by the rate limiter, or stopping. */
-void fwd_update_pause(struct forward *fw)
+static void update_pause(struct forward *fw)
 {
     if (!fw->relq)
         return;
-    bool want = fw->stopping || fwd_breaker_holds(fw) || rate_held(fw) || fw->nwaiting > 0;
-    if (fw->probe_state == FWD_PROBE_FETCHING && !fw->stopping)
+    if (fw->life.state == MUTT_STAGE_STARTING && fw->bknown)
+        mutt_stage_life_set_state(&fw->life, MUTT_STAGE_RUNNING); /* first look at the breaker done */
+    bool want = mutt_stage_life_draining(&fw->life) || fwd_breaker_holds(fw) || rate_held(fw) || fw->nwaiting > 0;
+    if (fw->probe_state == FWD_PROBE_FETCHING && !mutt_stage_life_draining(&fw->life))
         want = false;
     if (want)
         mutt_relq_pause(fw->relq);
@@ -154,25 +161,25 @@ void fwd_update_pause(struct forward *fw)
 }
 
 /* Re-admits every waiting alert in order (each may be held again), then lets relq pop. */
-void fwd_wake(struct forward *fw)
+static void wake(struct forward *fw)
 {
     if (fw->waking)
         return;
     fw->waking = true;
     size_t n = fw->nwaiting;
-    while (n-- > 0 && !fw->stopping && !fwd_breaker_holds(fw) && !rate_held(fw)) {
-        struct fwd_op *op = fwd_wait_pop(fw);
+    while (n-- > 0 && !mutt_stage_life_draining(&fw->life) && !fwd_breaker_holds(fw) && !rate_held(fw)) {
+        struct fwd_op *op = wait_pop(fw);
         if (!op)
             break;
         admit(op);
     }
     fw->waking = false;
-    fwd_update_pause(fw);
+    update_pause(fw);
 }
 
 static void on_rate_timer(uv_timer_t *t)
 {
-    fwd_wake(t->data);
+    wake(t->data);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -198,7 +205,7 @@ static void on_completed(void *priv, struct mutt_relq_item *item, int status)
     }
     mutt_log_kv(MUTT_LOG_WARNING, "forward", op_cid(op), NULL,
                 "completion failed (%s): the alert stays in the processing list", mutt_strerror(status));
-    fwd_op_abandon(op);
+    op_abandon(op);
 }
 
 static void on_stall_timer(uv_timer_t *t);
@@ -219,7 +226,7 @@ static void complete(struct fwd_op *op)
     if (rc != 0) {
         mutt_log_kv(MUTT_LOG_WARNING, "forward", op_cid(op), NULL,
                     "completion not sent (%s): the alert stays in the processing list", mutt_strerror(rc));
-        fwd_op_abandon(op);
+        op_abandon(op);
     }
 }
 
@@ -238,7 +245,7 @@ static void on_stall_timer(uv_timer_t *t)
 
 static void now_iso(char out[MUTT_TIME_ISO8601_MS_LEN])
 {
-    if (mutt_time_format_iso8601_ms(fwd_wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
+    if (mutt_time_format_iso8601_ms(wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
         out[0] = '\0';
 }
 
@@ -263,7 +270,7 @@ static void to_dlq(struct fwd_op *op, const char *reason)
     char *s = NULL;
     size_t len = 0;
     if (mutt_event_dump_alloc(op->alert, &s, &len) != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     set_push(op, MUTT_RELQ_LPUSH, fw->dlq, s, len, 0);
@@ -299,7 +306,7 @@ static void to_dlq_raw(struct fwd_op *op, const char *data, size_t len, const ch
     int rc = mutt_event_dump_alloc(o, &s, &slen);
     json_decref(o);
     if (rc != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     set_push(op, MUTT_RELQ_LPUSH, fw->dlq, s, slen, 0);
@@ -338,7 +345,7 @@ static void to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_
     char *json = NULL;
     size_t jlen = 0;
     if (mutt_event_dump_alloc(op->alert, &json, &jlen) != 0) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
     char uuid[37];
@@ -347,10 +354,10 @@ static void to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_
     char *member = mutt_retry_member(uuid, json, jlen, &mlen);
     free(json);
     if (!member) {
-        fwd_op_abandon(op);
+        op_abandon(op);
         return;
     }
-    double due = (double)(fwd_wall_ms() + (int64_t)delay);
+    double due = (double)(wall_ms() + (int64_t)delay);
     set_push(op, MUTT_RELQ_ZADD, fw->retry_key, member, mlen, due);
     op->label = FWD_ST_ERROR;
     mutt_log_kv(MUTT_LOG_INFO, "forward", op_cid(op), NULL, "attempt %lld failed (%s): retry in %llu ms",
@@ -369,8 +376,8 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     if (res->status == MUTT_ECANCELED) {
         /* our stop cancelled it: the item goes back to the queue with relq's stop */
         if (op->probe)
-            fwd_breaker_probe_abandoned(fw);
-        fwd_op_abandon(op);
+            probe_abandoned(fw);
+        op_abandon(op);
         return;
     }
     mutt_histogram_observe(fw->m_latency, (double)res->total_time_us / 1e6);
@@ -378,7 +385,7 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     /* D22: every attempt's outcome (delivered / retry / dead) and its time, no I/O here */
     mutt_slo_record(fw->ctx->slo, MUTT_SLO_FORWARDER_AVAILABILITY, d == MUTT_DELIVERED ? 1 : 0, 1);
     mutt_slo_record_latency(fw->ctx->slo, MUTT_SLO_FORWARDER_LATENCY_P99, (double)res->total_time_us / 1e6);
-    fwd_breaker_record(fw, d, op->probe);
+    record_outcome(fw, d, op->probe);
     op->probe = false;
     if (d == MUTT_DELIVERED) {
         mutt_counter_inc(fw->c_success);
@@ -415,29 +422,29 @@ static const char *auth_header(struct forward *fw)
     return fw->auth;
 }
 
-void fwd_send(struct fwd_op *op)
+static void attempt(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
-    if (fw->stopping) {
+    if (mutt_stage_life_draining(&fw->life)) {
         if (op->probe)
-            fwd_breaker_probe_abandoned(fw);
-        fwd_op_abandon(op);
+            probe_abandoned(fw);
+        op_abandon(op);
         return;
     }
     /* the breaker may have opened while a rate-limit call was out: no attempt then (W15) */
     if (!op->probe && fwd_breaker_holds(fw)) {
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     if (!op->body) {
-        json_t *p = mutt_moog_payload(op->alert, MUTT_VERSION, fwd_wall_ms() / 1000);
+        json_t *p = mutt_moog_payload(op->alert, MUTT_VERSION, wall_ms() / 1000);
         int rc = p ? mutt_event_dump_alloc(p, &op->body, &op->body_len) : MUTT_ENOMEM;
         json_decref(p);
         if (rc != 0) {
             op->body = NULL;
             if (op->probe)
-                fwd_breaker_probe_abandoned(fw);
+                probe_abandoned(fw);
             to_dlq(op, rc == MUTT_EINVAL ? "payload cannot be encoded" : "out of memory building the payload");
             return;
         }
@@ -466,14 +473,14 @@ void fwd_send(struct fwd_op *op)
     }
     if (rc == MUTT_EFULL || rc == MUTT_ENOMEM) {
         /* a local cap, not the destination: try again shortly, nothing counted */
-        fwd_wait_push(op, true);
+        wait_push(op, true);
         if (!uv_is_active((uv_handle_t *)&fw->rate_timer))
             uv_timer_start(&fw->rate_timer, on_rate_timer, STALL_RETRY_MS, 0);
         return;
     }
     /* the request itself is unusable (bad URL...): retried like a transport error */
     if (op->probe)
-        fwd_breaker_probe_abandoned(fw);
+        probe_abandoned(fw);
     op->probe = false;
     char reason[128];
     snprintf(reason, sizeof reason, "request not started: %s", mutt_strerror(rc));
@@ -483,14 +490,165 @@ void fwd_send(struct fwd_op *op)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* the breaker's verdicts acted on: forward_breaker.c decides, this file waits, pauses, sends   */
+
+static void on_probe_timer(uv_timer_t *t);
+
+/* Arms the probe timer when the breaker says a probe is due (or due for a fresh look). */
+static void arm_probe(struct forward *fw)
+{
+    if (!fw->timers_open || mutt_stage_life_draining(&fw->life))
+        return;
+    int64_t delay = fwd_breaker_probe_delay_ms(fw, wall_ms());
+    if (delay >= 0)
+        uv_timer_start(&fw->probe_timer, on_probe_timer, (uint64_t)delay, 0);
+}
+
+/* After each update of the breaker view: CLOSED wakes the waiting alerts, anything else keeps
+ * relq paused and looks for the next probe. */
+static void on_breaker_view(struct forward *fw)
+{
+    if (fw->bmode == MUTT_BREAKER_CLOSED) {
+        if (fw->probe_state == FWD_PROBE_FETCHING)
+            fw->probe_state = FWD_PROBE_NONE;
+        if (fw->timers_open)
+            uv_timer_stop(&fw->probe_timer);
+        wake(fw);
+        return;
+    }
+    update_pause(fw);
+    arm_probe(fw);
+}
+
+static void on_decide_reply(void *priv, redisReply *reply, int status)
+{
+    struct fwd_op *op = priv;
+    struct forward *fw = op->fw;
+    fw->probe_state = FWD_PROBE_NONE;
+    const char *verdict = fwd_breaker_take_script_reply(fw, status == 0 ? reply : NULL);
+    if (verdict)
+        on_breaker_view(fw);
+    if (mutt_stage_life_draining(&fw->life)) {
+        op_abandon(op); /* a probe lock we took expires by itself */
+        return;
+    }
+    if (verdict && strcmp(verdict, "PROBE") == 0) {
+        fw->probe_state = FWD_PROBE_SENDING;
+        op->probe = true;
+        mutt_log_info("forward", "circuit breaker %s: this pod probes the destination with one alert",
+                      MUTT_FORWARD_BREAKER_NAME);
+        attempt(op);
+        return;
+    }
+    /* ALLOW (closed meanwhile: on_breaker_view woke the others), DENY, or the script failed: the
+     * alert goes first in line again */
+    wait_push(op, true);
+    if (verdict && strcmp(verdict, "ALLOW") == 0) {
+        wake(fw);
+        return;
+    }
+    update_pause(fw);
+    if (!verdict && fw->timers_open)
+        uv_timer_start(&fw->probe_timer, on_probe_timer, FWD_BREAKER_RECHECK_MS, 0);
+    else
+        arm_probe(fw);
+}
+
+/* op becomes the probe candidate: the script says whether this pod may send it. */
+static void decide_probe(struct forward *fw, struct fwd_op *op)
+{
+    fw->probe_state = FWD_PROBE_DECIDING;
+    update_pause(fw);
+    if (fwd_breaker_request_decide(fw, on_decide_reply, op) != 0) {
+        fw->probe_state = FWD_PROBE_NONE;
+        wait_push(op, true);
+        update_pause(fw);
+        uv_timer_start(&fw->probe_timer, on_probe_timer, FWD_BREAKER_RECHECK_MS, 0);
+    }
+}
+
+static void on_probe_timer(uv_timer_t *t)
+{
+    struct forward *fw = t->data;
+    if (mutt_stage_life_draining(&fw->life) || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw))
+        return;
+    struct fwd_op *op = wait_pop(fw);
+    if (op) {
+        decide_probe(fw, op);
+        return;
+    }
+    /* nothing held here: let relq pop one alert to probe with (admit hands it to decide_probe) */
+    fw->probe_state = FWD_PROBE_FETCHING;
+    update_pause(fw);
+}
+
+/* Our probe was never sent (stop, cannot build): its lock expires by itself. */
+static void probe_abandoned(struct forward *fw)
+{
+    if (fw->probe_state == FWD_PROBE_SENDING)
+        fw->probe_state = FWD_PROBE_NONE;
+    arm_probe(fw);
+}
+
+static void on_record_reply(void *priv, redisReply *reply, int status)
+{
+    struct forward *fw = priv;
+    fw->rpending--;
+    if (status == 0 && !mutt_stage_life_draining(&fw->life)) {
+        if (fwd_breaker_take_script_reply(fw, reply))
+            on_breaker_view(fw);
+    } else if (status != 0) {
+        arm_probe(fw);
+    }
+    maybe_stopped(fw); /* the stop may be waiting for this reply */
+}
+
+/* Feeds one attempt's outcome to the shared breaker. */
+static void record_outcome(struct forward *fw, enum mutt_delivery d, bool probe)
+{
+    if (!fw->breaker_enabled)
+        return;
+    if (probe && fw->probe_state == FWD_PROBE_SENDING)
+        fw->probe_state = FWD_PROBE_NONE;
+    int rc = fwd_breaker_request_record(fw, d, probe, on_record_reply, fw);
+    if (rc == 0)
+        fw->rpending++;
+    else if (rc < 0)
+        arm_probe(fw);
+}
+
+static void on_poll_reply(void *priv, redisReply *reply, int status)
+{
+    struct forward *fw = priv;
+    fw->rpending--;
+    if (fwd_breaker_take_poll_reply(fw, status == 0 && !mutt_stage_life_draining(&fw->life) ? reply : NULL))
+        on_breaker_view(fw);
+    maybe_stopped(fw);
+}
+
+static void poll_breaker(struct forward *fw)
+{
+    switch (fwd_breaker_request_poll(fw, on_poll_reply, fw)) {
+    case FWD_BREAKER_POLL_SENT:
+        fw->rpending++;
+        break;
+    case FWD_BREAKER_POLL_KNOWN:
+        update_pause(fw);
+        break;
+    case FWD_BREAKER_POLL_NONE:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* shared rate limit (W13)                                                                     */
 
 static void on_rate_reply(void *priv, redisReply *reply, int status)
 {
     struct fwd_op *op = priv;
     struct forward *fw = op->fw;
-    if (fw->stopping) {
-        fwd_op_abandon(op);
+    if (mutt_stage_life_draining(&fw->life)) {
+        op_abandon(op);
         return;
     }
     if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
@@ -504,13 +662,13 @@ static void on_rate_reply(void *priv, redisReply *reply, int status)
             fw->rate_hold_until_ms = until;
             uv_timer_start(&fw->rate_timer, on_rate_timer, (uint64_t)wait, 0);
         }
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     /* allowed; or Redis failed, which fails open like the original (the completion that
      * follows needs Redis anyway) */
-    fwd_send(op);
+    attempt(op);
 }
 
 static void rate_check(struct fwd_op *op)
@@ -525,22 +683,32 @@ static void rate_check(struct fwd_op *op)
     int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 4, args, NULL,
                                 on_rate_reply, op);
     if (rc != 0)
-        fwd_send(op); /* fail open; see on_rate_reply */
+        attempt(op); /* fail open; see on_rate_reply */
 }
 
 /* Every alert passes here on its way to the destination, and again after waiting. */
 static void admit(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
-    if (fw->stopping) {
-        fwd_op_abandon(op);
+    if (mutt_stage_life_draining(&fw->life)) {
+        op_abandon(op);
         return;
     }
-    if (fwd_breaker_admit(fw, op))
-        return; /* held, or taken as the probe */
+    switch (fwd_breaker_admit(fw)) {
+    case FWD_BREAKER_PROBE:
+        decide_probe(fw, op);
+        return;
+    case FWD_BREAKER_HOLD:
+        wait_push(op, false);
+        update_pause(fw);
+        arm_probe(fw);
+        return;
+    case FWD_BREAKER_ADMIT:
+        break;
+    }
     if (rate_held(fw)) {
-        fwd_wait_push(op, false);
-        fwd_update_pause(fw);
+        wait_push(op, false);
+        update_pause(fw);
         return;
     }
     rate_check(op);
@@ -605,16 +773,16 @@ static void on_promote_reply(void *priv, redisReply *reply, int status)
         if (reply->integer >= PROMOTE_BATCH)
             next = 0; /* more are due: go on at once */
     }
-    if (fw->timers_open && !fw->stopping)
+    if (fw->timers_open && !mutt_stage_life_draining(&fw->life))
         uv_timer_start(&fw->promote_timer, on_promote_timer, next, 0);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_promote_timer(uv_timer_t *t)
 {
     struct forward *fw = t->data;
     char now[24], max[16];
-    snprintf(now, sizeof now, "%lld", (long long)fwd_wall_ms());
+    snprintf(now, sizeof now, "%lld", (long long)wall_ms());
     snprintf(max, sizeof max, "%d", PROMOTE_BATCH);
     const char *keys[] = {fw->retry_key, fw->source};
     const char *args[] = {now, max};
@@ -632,7 +800,7 @@ static void on_dlq_depth(void *priv, redisReply *reply, int status)
     fw->rpending--;
     if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
         mutt_gauge_set(fw->m_dlq_depth, (double)reply->integer);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_processing_depth(void *priv, int status, long long depth)
@@ -641,7 +809,7 @@ static void on_processing_depth(void *priv, int status, long long depth)
     fw->rpending--;
     if (status == 0)
         mutt_gauge_set(fw->m_processing_depth, (double)depth);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static void on_gauge_timer(uv_timer_t *t)
@@ -650,9 +818,9 @@ static void on_gauge_timer(uv_timer_t *t)
     if (mutt_redis_connected(fw->ctx->redis)) {
         if (mutt_redis_commandf(mutt_redis_cmd(fw->ctx->redis), on_dlq_depth, fw, "LLEN %s", fw->dlq) == 0)
             fw->rpending++;
-        if (fw->consuming && mutt_relq_processing_depth(fw->relq, on_processing_depth, fw) == 0)
+        if (mutt_stage_life_started(&fw->life) && mutt_relq_processing_depth(fw->relq, on_processing_depth, fw) == 0)
             fw->rpending++;
-        fwd_breaker_poll(fw);
+        poll_breaker(fw);
     }
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, GAUGE_INTERVAL_MS, 0);
 }
@@ -738,20 +906,16 @@ static void release_all(struct forward *fw)
 static void on_reap(uv_timer_t *t)
 {
     struct forward *fw = t->data;
-    mutt_stage_done_cb *done = fw->done;
-    void *priv = fw->done_priv;
-    fw->done = NULL;
     release_all(fw);
     close_timers(fw);
-    fw->running = false;
     mutt_log_info("forward", "stopped");
-    if (done)
-        done(fw->ctx, priv);
+    mutt_stage_life_finish(&fw->life);
 }
 
-void fwd_maybe_stopped(struct forward *fw)
+static void maybe_stopped(struct forward *fw)
 {
-    if (!fw->stopping || !fw->done || fw->busy > 0 || fw->rpending > 0 || !fw->relq_stopped)
+    /* out: ops alive, the stage's own Redis calls, and relq until its stop returned the list */
+    if (!mutt_stage_life_drained(&fw->life, fw->busy + fw->rpending + (fw->relq_stopped ? 0 : 1)))
         return;
     if (!uv_is_active((uv_handle_t *)&fw->reap_timer))
         uv_timer_start(&fw->reap_timer, on_reap, 0, 0);
@@ -767,17 +931,18 @@ static void on_relq_stopped(void *priv, int status)
     /* what is still in flight after the drain went back to the queue with the list: cancel it
      * (each cancelled request abandons its item) */
     mutt_http_client_stop(fw->http);
-    fwd_maybe_stopped(fw);
+    maybe_stopped(fw);
 }
 
 static int forward_start(struct mutt_ctx *ctx)
 {
     struct forward *fw = &g_forward;
-    if (fw->running)
+    if (mutt_stage_life_started(&fw->life))
         return MUTT_ESTATE;
     const struct mutt_config *cfg = ctx->cfg;
     memset(fw, 0, sizeof *fw);
     fw->ctx = ctx;
+    mutt_stage_life_init(&fw->life, "forward", ctx);
     fw->source = mutt_config_str(cfg, MUTT_CFG_ALERT_QUEUE_NAME);
     fw->dlq = mutt_config_str(cfg, MUTT_CFG_MOOG_DLQ_NAME);
     fw->retry_key = mutt_config_str(cfg, MUTT_CFG_MOOG_RETRY_KEY);
@@ -839,11 +1004,10 @@ static int forward_start(struct mutt_ctx *ctx)
         close_timers(fw);
         return rc;
     }
-    fw->consuming = true;
-    fw->running = true;
-    /* hold until the first look at the shared breaker: a pod starting while it is OPEN must not
-     * send (W15) */
-    fwd_update_pause(fw);
+    /* STARTING: held until the first look at the shared breaker (update_pause moves it to
+     * RUNNING then): a pod starting while it is OPEN must not send (W15) */
+    mutt_stage_life_set_state(&fw->life, MUTT_STAGE_STARTING);
+    update_pause(fw);
     uv_timer_start(&fw->promote_timer, on_promote_timer, 0, 0);
     uv_timer_start(&fw->gauge_timer, on_gauge_timer, 0, 0);
     char shown_url[MUTT_REDACT_URL_MAX]; /* the URL may carry credentials (CONTRACT §9) */
@@ -856,13 +1020,8 @@ static int forward_start(struct mutt_ctx *ctx)
 static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct forward *fw = &g_forward;
-    if (!fw->running) {
-        done(ctx, privdata);
-        return;
-    }
-    fw->stopping = true;
-    fw->done = done;
-    fw->done_priv = privdata;
+    if (!mutt_stage_life_begin_stop(&fw->life, done, privdata))
+        return; /* never started: done already ran */
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_inflight_changed, fw);
     uv_timer_stop(&fw->promote_timer);
@@ -871,9 +1030,9 @@ static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *p
     uv_timer_stop(&fw->probe_timer);
     /* held alerts were never attempted: they go back to the queue with the processing list */
     struct fwd_op *op;
-    while ((op = fwd_wait_pop(fw)))
-        fwd_op_abandon(op);
-    fwd_update_pause(fw);
+    while ((op = wait_pop(fw)))
+        op_abandon(op);
+    update_pause(fw);
     uint64_t drain_ms = (uint64_t)mutt_config_int(ctx->cfg, MUTT_CFG_SHUTDOWN_TIMEOUT) * 1000u / 2u;
     if (mutt_relq_stop(fw->relq, drain_ms, on_relq_stopped, fw) != 0)
         on_relq_stopped(fw, 0);
@@ -882,7 +1041,7 @@ static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *p
 static enum mutt_role_health forward_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
 {
     struct forward *fw = &g_forward;
-    if (!fw->running)
+    if (!mutt_stage_life_started(&fw->life))
         return MUTT_HEALTH_DOWN;
     if (fwd_breaker_health(fw, detail, detail_len))
         return MUTT_HEALTH_DEGRADED;
@@ -902,7 +1061,7 @@ const struct mutt_stage mutt_forward_stage = {
 
 bool mutt_forward_running(void)
 {
-    return g_forward.running;
+    return mutt_stage_life_started(&g_forward.life);
 }
 
 size_t mutt_forward_busy(void)

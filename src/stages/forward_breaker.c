@@ -2,10 +2,11 @@
  * The state lives in Redis (mutt:circuit_breaker:moogsoft:{state,failures,open_time,probe}) and
  * changes only inside the breaker Lua script (mutt_breaker_lua), so every pod sees one breaker
  * and exactly one pod probes in HALF_OPEN. This file keeps a local view (refreshed by every
- * script reply and a 1 s poll) so a CLOSED breaker costs no Redis call per alert; while it is not
- * CLOSED relq is paused and alerts wait in the queue, nothing is attempted and nothing counted.
- * Probing: when the open timeout has passed, the pod takes one alert (from its waiting list, or
- * pops one), asks the script, and sends it only on PROBE. Loop thread only. */
+ * script reply and a 1 s poll) so a CLOSED breaker costs no Redis call per alert, and answers
+ * with verdicts: admit / hold / probe an alert, when to look for a probe, the health line.
+ * It never waits, sends or pauses anything itself and calls nothing in forward.c: forward.c
+ * owns the waiting list, relq's pause, the probe timer and the reply callbacks, and feeds each
+ * reply back here (fwd_breaker_take_*). Loop thread only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,9 @@
 #include "mutt/redis.h"
 #include "mutt/timefmt.h"
 
-#define PROBE_RECHECK_MS 1000u  /* HALF_OPEN held by another pod / script failed: look again */
 #define PROBE_TTL_SLACK_MS 5000 /* probe lock = request timeout + this */
 
 static const char *const state_names[] = {"CLOSED", "OPEN", "HALF_OPEN"};
-
-static void on_probe_timer(uv_timer_t *t);
 
 int fwd_breaker_init(struct forward *fw)
 {
@@ -73,23 +71,25 @@ static int64_t probe_ttl_ms(const struct forward *fw)
     return (int64_t)fw->timeout_ms + PROBE_TTL_SLACK_MS;
 }
 
-/* Arms the probe timer for when the open timeout ends (OPEN), or for a fresh look (HALF_OPEN:
- * another pod's probe is out, or the pod that took it died and its lock must expire). */
-static void arm_probe(struct forward *fw)
+/* How long until this pod should try to probe: when the open timeout ends (OPEN), or a fresh
+ * look (HALF_OPEN: another pod's probe is out, or the pod that took it died and its lock must
+ * expire). -1 while there is nothing to probe for or a probe is already under way. */
+int64_t fwd_breaker_probe_delay_ms(const struct forward *fw, int64_t now_wall_ms)
 {
-    if (!fw->timers_open || fw->stopping || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw) ||
-        !fw->bknown)
-        return;
-    int64_t delay = PROBE_RECHECK_MS;
+    if (fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw) || !fw->bknown)
+        return -1;
+    int64_t delay = FWD_BREAKER_RECHECK_MS;
     if (fw->bmode == MUTT_BREAKER_OPEN) {
-        delay = fw->bopen_ms + open_timeout_ms(fw) - fwd_wall_ms();
+        delay = fw->bopen_ms + open_timeout_ms(fw) - now_wall_ms;
         if (delay < 10)
             delay = 10;
     }
-    uv_timer_start(&fw->probe_timer, on_probe_timer, (uint64_t)delay, 0);
+    return delay;
 }
 
-/* The one writer of the view: logs and counts each transition this pod sees (curl mstate). */
+/* The one writer of the view: logs and counts each transition this pod sees (curl mstate).
+ * What the stage does about it (wake the waiting alerts, pause relq, arm the probe) is
+ * forward.c's business. */
 static void apply_view(struct forward *fw, enum mutt_breaker_mode mode, int64_t failures, int64_t open_ms)
 {
     bool first = !fw->bknown;
@@ -117,16 +117,6 @@ static void apply_view(struct forward *fw, enum mutt_breaker_mode mode, int64_t 
         mutt_log_warn("forward", "circuit breaker %s is %s: not consuming %s until a probe succeeds",
                       MUTT_FORWARD_BREAKER_NAME, state_names[mode], fw->source);
     }
-    if (mode == MUTT_BREAKER_CLOSED) {
-        if (fw->probe_state == FWD_PROBE_FETCHING)
-            fw->probe_state = FWD_PROBE_NONE;
-        if (fw->timers_open)
-            uv_timer_stop(&fw->probe_timer);
-        fwd_wake(fw);
-        return;
-    }
-    fwd_update_pause(fw);
-    arm_probe(fw);
 }
 
 static long long reply_num(const redisReply *r)
@@ -138,8 +128,7 @@ static long long reply_num(const redisReply *r)
     return 0;
 }
 
-/* {verdict, state, failures, open_time_ms, previous_state}; returns the verdict string or NULL. */
-static const char *parse_script_reply(struct forward *fw, const redisReply *reply)
+const char *fwd_breaker_take_script_reply(struct forward *fw, const redisReply *reply)
 {
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 4 || reply->element[1]->type != REDIS_REPLY_STRING)
         return NULL;
@@ -162,151 +151,63 @@ static int run_script(struct forward *fw, const char *op, mutt_redis_reply_cb *c
                               cb, priv);
 }
 
-/* ---- probing ---------------------------------------------------------------------------- */
+/* ---- requests: the stage passes its own reply callbacks ------------------------------------ */
 
-static void on_decide_reply(void *priv, redisReply *reply, int status)
+int fwd_breaker_request_decide(struct forward *fw, mutt_redis_reply_cb *cb, void *priv)
 {
-    struct fwd_op *op = priv;
-    struct forward *fw = op->fw;
-    fw->probe_state = FWD_PROBE_NONE;
-    const char *verdict = status == 0 ? parse_script_reply(fw, reply) : NULL;
-    if (fw->stopping) {
-        fwd_op_abandon(op); /* a probe lock we took expires by itself */
-        return;
-    }
-    if (verdict && strcmp(verdict, "PROBE") == 0) {
-        fw->probe_state = FWD_PROBE_SENDING;
-        op->probe = true;
-        mutt_log_info("forward", "circuit breaker %s: this pod probes the destination with one alert",
-                      MUTT_FORWARD_BREAKER_NAME);
-        fwd_send(op);
-        return;
-    }
-    /* ALLOW (closed meanwhile: apply_view woke the others), DENY, or the script failed: the
-     * alert goes first in line again */
-    fwd_wait_push(op, true);
-    if (verdict && strcmp(verdict, "ALLOW") == 0) {
-        fwd_wake(fw);
-        return;
-    }
-    fwd_update_pause(fw);
-    if (!verdict && fw->timers_open)
-        uv_timer_start(&fw->probe_timer, on_probe_timer, PROBE_RECHECK_MS, 0);
-    else
-        arm_probe(fw);
+    return run_script(fw, "decide", cb, priv);
 }
 
-static void decide(struct forward *fw, struct fwd_op *op)
-{
-    fw->probe_state = FWD_PROBE_DECIDING;
-    fwd_update_pause(fw);
-    if (run_script(fw, "decide", on_decide_reply, op) != 0) {
-        fw->probe_state = FWD_PROBE_NONE;
-        fwd_wait_push(op, true);
-        fwd_update_pause(fw);
-        uv_timer_start(&fw->probe_timer, on_probe_timer, PROBE_RECHECK_MS, 0);
-    }
-}
-
-static void on_probe_timer(uv_timer_t *t)
-{
-    struct forward *fw = t->data;
-    if (fw->stopping || fw->probe_state != FWD_PROBE_NONE || !fwd_breaker_holds(fw))
-        return;
-    struct fwd_op *op = fwd_wait_pop(fw);
-    if (op) {
-        decide(fw, op);
-        return;
-    }
-    /* nothing held here: let relq pop one alert to probe with (fwd_breaker_admit takes it) */
-    fw->probe_state = FWD_PROBE_FETCHING;
-    fwd_update_pause(fw);
-}
-
-bool fwd_breaker_admit(struct forward *fw, struct fwd_op *op)
+enum fwd_breaker_verdict fwd_breaker_admit(const struct forward *fw)
 {
     if (!fw->breaker_enabled)
-        return false;
-    if (fw->probe_state == FWD_PROBE_FETCHING && fwd_breaker_holds(fw)) {
-        decide(fw, op);
-        return true;
-    }
+        return FWD_BREAKER_ADMIT;
+    if (fw->probe_state == FWD_PROBE_FETCHING && fwd_breaker_holds(fw))
+        return FWD_BREAKER_PROBE;
     if (!fwd_breaker_holds(fw))
-        return false;
-    fwd_wait_push(op, false);
-    fwd_update_pause(fw);
-    arm_probe(fw);
-    return true;
+        return FWD_BREAKER_ADMIT;
+    return FWD_BREAKER_HOLD;
 }
 
-void fwd_breaker_probe_abandoned(struct forward *fw)
+int fwd_breaker_request_record(struct forward *fw, enum mutt_delivery d, bool probe, mutt_redis_reply_cb *cb,
+                               void *priv)
 {
-    if (fw->probe_state == FWD_PROBE_SENDING)
-        fw->probe_state = FWD_PROBE_NONE;
-    arm_probe(fw);
-}
-
-/* ---- outcomes and polling ----------------------------------------------------------------- */
-
-static void on_record_reply(void *priv, redisReply *reply, int status)
-{
-    struct forward *fw = priv;
-    fw->rpending--;
-    if (status == 0 && !fw->stopping)
-        parse_script_reply(fw, reply);
-    else if (status != 0)
-        arm_probe(fw);
-    fwd_maybe_stopped(fw); /* the stop may be waiting for this reply */
-}
-
-void fwd_breaker_record(struct forward *fw, enum mutt_delivery d, bool probe)
-{
-    if (!fw->breaker_enabled)
-        return;
     enum mutt_breaker_outcome outcome = mutt_breaker_outcome_of(d);
-    if (probe && fw->probe_state == FWD_PROBE_SENDING)
-        fw->probe_state = FWD_PROBE_NONE;
     /* a success changes nothing while CLOSED with no failures counted (as this pod last saw it;
      * the 1 s poll bounds how stale that is) */
     if (outcome == MUTT_BREAKER_SUCCESS && !probe && fw->bknown && fw->bmode == MUTT_BREAKER_CLOSED &&
         fw->bfailures == 0)
-        return;
-    if (run_script(fw, outcome == MUTT_BREAKER_SUCCESS ? "success" : "failure", on_record_reply, fw) == 0)
-        fw->rpending++;
-    else
-        arm_probe(fw);
+        return 1;
+    return run_script(fw, outcome == MUTT_BREAKER_SUCCESS ? "success" : "failure", cb, priv);
 }
 
-static void on_poll_reply(void *priv, redisReply *reply, int status)
-{
-    struct forward *fw = priv;
-    fw->rpending--;
-    fw->bpolling = false;
-    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 && !fw->stopping) {
-        enum mutt_breaker_mode mode = MUTT_BREAKER_CLOSED;
-        if (reply->element[0]->type == REDIS_REPLY_STRING)
-            mutt_breaker_mode_parse(reply->element[0]->str, &mode);
-        apply_view(fw, mode, reply_num(reply->element[1]), reply_num(reply->element[2]));
-    }
-    fwd_maybe_stopped(fw);
-}
-
-void fwd_breaker_poll(struct forward *fw)
+enum fwd_breaker_poll fwd_breaker_request_poll(struct forward *fw, mutt_redis_reply_cb *cb, void *priv)
 {
     if (!fw->breaker_enabled) {
-        if (!fw->bknown) {
-            fw->bknown = true;
-            fwd_update_pause(fw);
-        }
-        return;
+        if (fw->bknown)
+            return FWD_BREAKER_POLL_NONE;
+        fw->bknown = true; /* a disabled breaker is known at once: CLOSED for good */
+        return FWD_BREAKER_POLL_KNOWN;
     }
     if (fw->bpolling)
-        return;
-    if (mutt_redis_commandf(mutt_redis_cmd(fw->ctx->redis), on_poll_reply, fw, "MGET %s %s %s", fw->bkeys[0],
-                            fw->bkeys[1], fw->bkeys[2]) == 0) {
-        fw->bpolling = true;
-        fw->rpending++;
-    }
+        return FWD_BREAKER_POLL_NONE;
+    if (mutt_redis_commandf(mutt_redis_cmd(fw->ctx->redis), cb, priv, "MGET %s %s %s", fw->bkeys[0], fw->bkeys[1],
+                            fw->bkeys[2]) != 0)
+        return FWD_BREAKER_POLL_NONE;
+    fw->bpolling = true;
+    return FWD_BREAKER_POLL_SENT;
+}
+
+bool fwd_breaker_take_poll_reply(struct forward *fw, const redisReply *reply)
+{
+    fw->bpolling = false;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return false;
+    enum mutt_breaker_mode mode = MUTT_BREAKER_CLOSED;
+    if (reply->element[0]->type == REDIS_REPLY_STRING)
+        mutt_breaker_mode_parse(reply->element[0]->str, &mode);
+    apply_view(fw, mode, reply_num(reply->element[1]), reply_num(reply->element[2]));
+    return true;
 }
 
 bool fwd_breaker_health(struct forward *fw, char *detail, size_t len)

@@ -1,5 +1,5 @@
-/* Private to the forward stage (forward.c: lifecycle and per-alert flow; forward_breaker.c: the
- * shared circuit breaker as this pod sees it). Not a public header: nothing outside
+/* Private to the forward stage (forward.c: lifecycle, per-alert flow, and acting on the
+ * breaker's verdicts; forward_breaker.c: the shared circuit breaker's view and verdicts). Not a public header: nothing outside
  * src/stages/forward*.c includes it. Loop thread only. */
 #ifndef MUTT_FORWARD_INTERNAL_H
 #define MUTT_FORWARD_INTERNAL_H
@@ -13,7 +13,9 @@
 #include "mutt/breaker.h"
 #include "mutt/ctx.h"
 #include "mutt/forward_classify.h"
+#include "mutt/redis.h"
 #include "mutt/relq.h"
+#include "mutt/stage_life.h"
 
 struct mutt_counter;
 struct mutt_gauge;
@@ -49,7 +51,10 @@ struct fwd_op {
 
 struct forward {
     struct mutt_ctx *ctx;
-    bool running, stopping, consuming, timers_open, relq_stopped, waking;
+    struct mutt_stage_life life; /* STOPPED / STARTING / RUNNING / DRAINING, and the stop's done */
+    bool timers_open;          /* the uv timers below are initialised and not closed */
+    bool relq_stopped;         /* stop: relq returned the processing list */
+    bool waking;               /* re-entrancy guard of wake() */
     struct mutt_relq *relq;
     struct mutt_http_client *http;
 
@@ -76,8 +81,6 @@ struct forward {
     size_t busy;               /* ops alive */
     size_t http_inflight;
     size_t rpending;           /* stage-level Redis calls out (promote, gauges, breaker) */
-    mutt_stage_done_cb *done;
-    void *done_priv;
 
     uv_timer_t promote_timer, gauge_timer, rate_timer, stall_timer, probe_timer, reap_timer;
 
@@ -102,33 +105,49 @@ struct forward {
     struct mutt_counter *m_bchanges;   /* family {name, from_state, to_state} */
 };
 
-extern struct forward g_forward;
+/* forward_breaker.c: verdicts only; it calls nothing in forward.c (forward.c acts on them). */
 
-/* forward.c */
-int64_t fwd_wall_ms(void);
-void fwd_op_abandon(struct fwd_op *op);
-void fwd_wait_push(struct fwd_op *op, bool front);
-struct fwd_op *fwd_wait_pop(struct forward *fw);
-void fwd_update_pause(struct forward *fw);
-void fwd_wake(struct forward *fw);
-void fwd_send(struct fwd_op *op);
-void fwd_maybe_stopped(struct forward *fw); /* reaps the stage once a stop has nothing left out */
+#define FWD_BREAKER_RECHECK_MS 1000u /* HALF_OPEN held by another pod / script failed: look again */
 
-/* forward_breaker.c */
+/* What to do with an alert about to be attempted. */
+enum fwd_breaker_verdict {
+    FWD_BREAKER_ADMIT = 0, /* go on (rate limit, then send) */
+    FWD_BREAKER_HOLD,      /* the breaker holds: the alert waits */
+    FWD_BREAKER_PROBE,     /* a probe is being fetched: ask the script with this alert */
+};
+
+/* What a breaker poll did. */
+enum fwd_breaker_poll {
+    FWD_BREAKER_POLL_NONE = 0, /* nothing sent (one is out, or Redis refused) */
+    FWD_BREAKER_POLL_SENT,     /* an MGET is out: its callback must call fwd_breaker_take_poll_reply */
+    FWD_BREAKER_POLL_KNOWN,    /* breaker disabled: the view just became known (re-evaluate the pause) */
+};
+
 int fwd_breaker_init(struct forward *fw);
 int fwd_breaker_register_metrics(struct forward *fw, struct mutt_metrics *m);
 /* True while alerts must not be attempted: enabled and not seen CLOSED. */
 bool fwd_breaker_holds(const struct forward *fw);
-/* Called for every alert before the rate limit: true when the breaker took it (held in the
- * waiting list, or being turned into the probe). */
-bool fwd_breaker_admit(struct forward *fw, struct fwd_op *op);
-/* Feeds one attempt's outcome to the shared breaker (skipped for a success while the view is
- * CLOSED with no failures: nothing would change). */
-void fwd_breaker_record(struct forward *fw, enum mutt_delivery d, bool probe);
-/* Our probe was never sent (stop, cannot build): its lock expires by itself. */
-void fwd_breaker_probe_abandoned(struct forward *fw);
-/* Re-reads the shared state (gauges, transitions made by other pods). */
-void fwd_breaker_poll(struct forward *fw);
+/* The verdict for every alert before the rate limit (reads probe_state, changes nothing). */
+enum fwd_breaker_verdict fwd_breaker_admit(const struct forward *fw);
+/* Milliseconds until the stage should try to probe, or -1 when no probe is due (view unknown or
+ * CLOSED, or fw->probe_state is not NONE). */
+int64_t fwd_breaker_probe_delay_ms(const struct forward *fw, int64_t now_wall_ms);
+/* Asks the script whether this pod may probe. 0 = cb runs once with the reply; <0 = not sent. */
+int fwd_breaker_request_decide(struct forward *fw, mutt_redis_reply_cb *cb, void *priv);
+/* Feeds one attempt's outcome to the shared breaker. 1 = skipped (a success while the view is
+ * CLOSED with no failures: nothing would change, cb never runs); 0 = sent, cb runs once; <0 = not
+ * sent. */
+int fwd_breaker_request_record(struct forward *fw, enum mutt_delivery d, bool probe, mutt_redis_reply_cb *cb,
+                               void *priv);
+/* Applies a script reply {verdict, state, failures, open_time_ms, ...} to the view (logging and
+ * counting transitions). Returns the verdict string ("PROBE", "ALLOW", "DENY", "" for record
+ * calls), or NULL when reply is NULL or malformed (view unchanged). Borrows reply. */
+const char *fwd_breaker_take_script_reply(struct forward *fw, const redisReply *reply);
+/* Re-reads the shared state (gauges, transitions made by other pods); see enum fwd_breaker_poll. */
+enum fwd_breaker_poll fwd_breaker_request_poll(struct forward *fw, mutt_redis_reply_cb *cb, void *priv);
+/* Ends a poll: NULL reply (failed, or the stage stops) only clears the poll; a valid MGET reply
+ * updates the view. True when the view was updated. Borrows reply. */
+bool fwd_breaker_take_poll_reply(struct forward *fw, const redisReply *reply);
 /* Writes the /health details line and returns true when the breaker degrades the stage. */
 bool fwd_breaker_health(struct forward *fw, char *detail, size_t len);
 

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "mutt/config.h"
+#include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
@@ -24,6 +25,7 @@
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
 #include "mutt/replay.h"
+#include "mutt/stage_life.h"
 
 #define DISABLED_RECHECK_MS 1000u /* remediation_enabled=false: look again this often */
 
@@ -35,8 +37,11 @@ static const char finish_lua[] =
     "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
- * anything else -> alerter DLQ), at the end consumed next, as it was taken. */
+ * anything else -> alerter DLQ), at the end consumed next, as it was taken. Our own list at each
+ * pass; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that pod's identity key
+ * KEYS[4] is gone (deadlists.h). */
 static const char recover_lua[] =
+    "if ARGV[1] == 'janitor' and redis.call('EXISTS', KEYS[4]) == 1 then return -1 end\n"
     "local n = 0\n"
     "while true do\n"
     "  local item = redis.call('RPOP', KEYS[1])\n"
@@ -60,7 +65,8 @@ struct dlq_route {
 
 struct remediate {
     struct mutt_ctx *ctx;
-    bool running, stopping, timers_open, recovered_at_stop;
+    struct mutt_stage_life life; /* RUNNING from start; DRAINING; the stop's done */
+    bool timers_open, recovered_at_stop;
     bool recovered_at_start;     /* the start-up recovery ran (also when remediation is off) */
     struct mutt_http_client *http;
     char *processing;            /* mutt:processing:remediate:<pod> */
@@ -68,6 +74,7 @@ struct remediate {
     struct dlq_route routes[2];
     int script_finish, script_recover;
     char *auth;                  /* Authorization header for the health GET */
+    struct mutt_deadlists *janitor; /* returns dead remediate pods' processing lists */
 
     /* the pass in progress */
     enum pass_step step;
@@ -87,8 +94,6 @@ struct remediate {
     size_t out;                  /* Redis calls / HTTP requests in flight */
 
     uv_timer_t pass_timer, reap_timer;
-    mutt_stage_done_cb *done;
-    void *done_priv;
 
     struct mutt_counter *m_loops, *m_success, *m_poison, *m_fail_processing, *m_fail_redis;
     struct mutt_gauge *m_health, *m_dead_depth;
@@ -217,7 +222,7 @@ static void on_depth_reply(void *priv, redisReply *reply, int status);
 /* Next item of the current DLQ, or the next DLQ, or the end of the pass. */
 static void step_next_item(struct remediate *rm)
 {
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         pass_end(rm);
         return;
     }
@@ -359,7 +364,7 @@ static void on_breaker_state(void *priv, redisReply *reply, int status)
         redis_failed(rm, "breaker state read", status ? status : MUTT_EIO);
         return;
     }
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         pass_end(rm);
         return;
     }
@@ -383,8 +388,8 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     if (reply->integer > 0)
         mutt_log_info("remediate", "returned %lld item(s) left in %s to their DLQ", reply->integer, rm->processing);
     rm->recovered_at_start = true;
-    if (rm->stopping || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
-        if (rm->stopping)
+    if (mutt_stage_life_draining(&rm->life) || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
+        if (mutt_stage_life_draining(&rm->life))
             rm->recovered_at_stop = true;
         pass_end(rm);
         return;
@@ -420,7 +425,7 @@ static void pass_end(struct remediate *rm)
         mutt_histogram_observe(rm->m_duration, (double)(uv_hrtime() - rm->pass_start_ns) / 1e9);
     }
     rm->step = STEP_IDLE;
-    if (rm->stopping) {
+    if (mutt_stage_life_draining(&rm->life)) {
         maybe_stopped(rm);
         return;
     }
@@ -434,7 +439,7 @@ static void pass_end(struct remediate *rm)
 static void on_pass_timer(uv_timer_t *t)
 {
     struct remediate *rm = t->data;
-    if (rm->stopping || rm->step != STEP_IDLE)
+    if (mutt_stage_life_draining(&rm->life) || rm->step != STEP_IDLE)
         return;
     bool enabled = mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled");
     if (!enabled && rm->recovered_at_start) {
@@ -456,7 +461,7 @@ static void on_interval_changed(void *priv, const char *key, const char *old_val
 {
     struct remediate *rm = priv;
     /* a shorter interval (or switching it on) takes effect now, not after the old wait */
-    if (rm->running && !rm->stopping && rm->step == STEP_IDLE && rm->timers_open)
+    if (mutt_stage_life_live(&rm->life) && rm->step == STEP_IDLE && rm->timers_open)
         uv_timer_start(&rm->pass_timer, on_pass_timer,
                        (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, "remediation_interval") * 1000u, 0);
 }
@@ -500,8 +505,20 @@ static void on_timer_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* dead pods' lists hold items of both DLQs: the script routes each by its _origin */
+static int janitor_keys(void *priv, const char *tail, const char **keys)
+{
+    struct remediate *rm = priv;
+    (void)tail;
+    keys[0] = rm->routes[0].dlq;
+    keys[1] = rm->routes[1].dlq;
+    return 2;
+}
+
 static void release_all(struct remediate *rm)
 {
+    mutt_deadlists_stop(rm->janitor);
+    rm->janitor = NULL;
     mutt_http_client_destroy(rm->http);
     rm->http = NULL;
     free(rm->processing);
@@ -519,19 +536,15 @@ static void release_all(struct remediate *rm)
 static void on_reap(uv_timer_t *t)
 {
     struct remediate *rm = t->data;
-    mutt_stage_done_cb *done = rm->done;
-    void *priv = rm->done_priv;
-    rm->done = NULL;
     release_all(rm);
-    rm->running = false;
     mutt_log_info("remediate", "stopped");
-    if (done)
-        done(rm->ctx, priv);
+    mutt_stage_life_finish(&rm->life);
 }
 
 static void maybe_stopped(struct remediate *rm)
 {
-    if (!rm->stopping || !rm->done || rm->out > 0 || rm->step != STEP_IDLE)
+    /* out: Redis calls, and a pass that has not come back to idle */
+    if (!mutt_stage_life_drained(&rm->life, rm->out + (rm->step != STEP_IDLE ? 1 : 0)))
         return;
     /* an item a cancelled pass left in our list goes back to its DLQ now, not at our next start */
     if (!rm->recovered_at_stop) {
@@ -548,11 +561,12 @@ static void maybe_stopped(struct remediate *rm)
 static int remediate_start(struct mutt_ctx *ctx)
 {
     struct remediate *rm = &g_rem;
-    if (rm->running)
+    if (mutt_stage_life_started(&rm->life))
         return MUTT_ESTATE;
     const struct mutt_config *cfg = ctx->cfg;
     memset(rm, 0, sizeof *rm);
     rm->ctx = ctx;
+    mutt_stage_life_init(&rm->life, "remediate", ctx);
     rm->dead = mutt_config_str(cfg, MUTT_CFG_DEAD_LETTER_QUEUE);
     rm->routes[0] = (struct dlq_route){.dlq = mutt_config_str(cfg, MUTT_CFG_ALERTER_DLQ_NAME),
                                        .target = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
@@ -586,7 +600,24 @@ static int remediate_start(struct mutt_ctx *ctx)
         release_all(rm);
         return rc;
     }
-    rm->running = true;
+    struct mutt_deadlists_opts jo = {
+        .name = "remediate",
+        .list_prefix = MUTT_REMEDIATE_PROCESSING_PREFIX,
+        .has_tail = false,
+        .own_pod = ctx->pod_name,
+        .script = rm->script_recover,
+        .interval_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u,
+        .keys_cb = janitor_keys,
+        .priv = rm,
+    };
+    rm->janitor = mutt_deadlists_start(ctx->loop, ctx->redis, &jo);
+    if (!rm->janitor) {
+        if (ctx->dyn)
+            mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
+        release_all(rm);
+        return MUTT_ENOMEM;
+    }
+    mutt_stage_life_set_state(&rm->life, MUTT_STAGE_RUNNING); /* its work is timer-driven: nothing to wait for */
     /* the first pass at once: it also returns what a crashed predecessor left in our list */
     uv_timer_start(&rm->pass_timer, on_pass_timer, 0, 0);
     mutt_log_info("remediate", "replaying %s -> %s and %s -> %s every %lld s (poison after %lld replays -> %s)",
@@ -599,16 +630,13 @@ static int remediate_start(struct mutt_ctx *ctx)
 static void remediate_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct remediate *rm = &g_rem;
-    if (!rm->running) {
-        done(ctx, privdata);
-        return;
-    }
-    rm->stopping = true;
-    rm->done = done;
-    rm->done_priv = privdata;
+    if (!mutt_stage_life_begin_stop(&rm->life, done, privdata))
+        return; /* never started: done already ran */
     if (ctx->dyn)
         mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
     uv_timer_stop(&rm->pass_timer);
+    mutt_deadlists_stop(rm->janitor);
+    rm->janitor = NULL;
     mutt_http_client_stop(rm->http); /* a health GET in flight ends the pass (ECANCELED) */
     maybe_stopped(rm);
 }
@@ -616,7 +644,7 @@ static void remediate_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void 
 static enum mutt_role_health remediate_health(struct mutt_ctx *ctx, char *detail, size_t detail_len)
 {
     struct remediate *rm = &g_rem;
-    if (!rm->running)
+    if (!mutt_stage_life_started(&rm->life))
         return MUTT_HEALTH_DOWN;
     if (rm->health_known && !rm->healthy) {
         snprintf(detail, detail_len, "replay paused, destination unhealthy (%s)", rm->health_why);
@@ -636,5 +664,5 @@ const struct mutt_stage mutt_remediate_stage = {
 
 uint64_t mutt_remediate_passes(void)
 {
-    return g_rem.running ? g_rem.passes : 0;
+    return mutt_stage_life_started(&g_rem.life) ? g_rem.passes : 0;
 }

@@ -99,6 +99,19 @@ bool web_answered(struct web_call *c)
     return mutt_http_req_answered(c->req);
 }
 
+/* A backend reply arrived after the client got its answer (the deadline's 503, or it left).
+ * A read has nothing left to do. A write must not stop half-way (audit row without the Redis
+ * value, a change without its PUBLISH, an item stranded in a processing list): its steps go on
+ * and their replies are dropped by the request side. */
+static bool abandon_if_answered(struct web_call *c)
+{
+    if (!web_answered(c) || c->outlives_request)
+        return false;
+    mutt_counter_inc(c->w->client_gone);
+    web_done(c);
+    return true;
+}
+
 static void reply_error_only(struct web_call *c, int status, const char *message, const char *field)
 {
     if (mutt_http_reply_error(c->req, status, message, field) == 0)
@@ -205,11 +218,8 @@ static void on_pg_result(void *privdata, PGresult *res, int status)
     struct web_call *c = privdata;
     web_pg_cb *cb = (web_pg_cb *)c->next;
     c->next = NULL;
-    if (web_answered(c)) {
-        mutt_counter_inc(c->w->client_gone);
-        web_done(c);
+    if (abandon_if_answered(c))
         return;
-    }
     if (status == 0) {
         cb(c, res);
         return;
@@ -260,11 +270,8 @@ static void on_redis_reply(void *privdata, redisReply *reply, int status)
     struct web_call *c = privdata;
     web_redis_cb *cb = (web_redis_cb *)c->next;
     c->next = NULL;
-    if (web_answered(c)) {
-        mutt_counter_inc(c->w->client_gone);
-        web_done(c);
+    if (abandon_if_answered(c))
         return;
-    }
     if (status == 0 && reply) {
         cb(c, reply);
         return;
@@ -272,6 +279,10 @@ static void on_redis_reply(void *privdata, redisReply *reply, int status)
     const char *why = status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR ? reply->str
                                                                                      : mutt_strerror(status);
     mutt_log_kv(MUTT_LOG_WARNING, "web", c->cid, NULL, "%s: Redis %s", endpoint_label(c->ep), why);
+    if (c->on_redis_failed) {
+        c->on_redis_failed(c, status ? status : MUTT_EIO);
+        return;
+    }
     if (status == MUTT_EIO)
         web_reply_error(c, 500, "internal error", NULL);
     else
@@ -282,7 +293,10 @@ static int redis_failed(struct web_call *c, int rc)
 {
     c->next = NULL;
     mutt_log_kv(MUTT_LOG_WARNING, "web", c->cid, NULL, "%s: Redis %s", endpoint_label(c->ep), mutt_strerror(rc));
-    web_reply_error(c, 503, "Redis unavailable", NULL);
+    if (c->on_redis_failed)
+        c->on_redis_failed(c, rc);
+    else
+        web_reply_error(c, 503, "Redis unavailable", NULL);
     return rc;
 }
 
@@ -408,6 +422,10 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     c->role = role;
     c->cid = mutt_http_req_correlation_id(req);
     c->start_ns = uv_hrtime();
+    c->outlives_request = is_write(req);
+    /* D62: the management API's deadline answer */
+    mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(cfg, MUTT_CFG_REQUEST_TIMEOUT_MS), 503,
+                               "deadline exceeded");
     snprintf(c->changed_by, sizeof c->changed_by, "%s", changed_by);
     mutt_http_req_hold(req);
     w->inflight++;
@@ -422,7 +440,7 @@ static void on_api_fallback(struct mutt_http_req *req, void *privdata)
     struct mutt_api_verdict vd;
     version_headers(req, NULL, &vd);
     size_t plen = 0;
-    const char *path = mutt_http_req_path(req, &plen);
+    const char *path = mutt_http_req_raw_path(req, &plen); /* as the router saw it */
     char allow[96];
     if (plen > 8 && (memcmp(path, "/api/v1/", 8) == 0 || memcmp(path, "/api/v2/", 8) == 0) &&
         mutt_api_allowed_methods(mutt_api_endpoints, path + 7, plen - 7, allow, sizeof allow)) {
@@ -500,6 +518,9 @@ static int web_start(struct mutt_ctx *ctx)
     if (!mutt_config_str(ctx->cfg, MUTT_CFG_WEBUI_READONLY_API_KEY)[0])
         mutt_log_info("web", "no WEBUI_READONLY_API_KEY: only the admin key is accepted");
     web_ops_recover(ctx);
+    rc = web_ops_janitor_start(ctx);
+    if (rc != 0)
+        return rc;
     w->running = true;
     mutt_log_info("web", "management API on /api/v1 and /api/v2, dashboard on /");
     return 0;
@@ -509,6 +530,7 @@ static void web_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privd
 {
     (void)ctx;
     struct web *w = &g_web;
+    web_ops_janitor_stop();
     w->stopping = true;
     w->done = done;
     w->done_priv = privdata;

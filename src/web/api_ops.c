@@ -13,6 +13,7 @@
 
 #include "mutt/alert.h"
 #include "mutt/config.h"
+#include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -32,8 +33,11 @@
 static const char LUA_REPLAY_PUSH[] =
     "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) return 1 end "
     "return 0";
-/* Start-up: items a crashed replay left in our processing list go back to their DLQ. */
+/* Items a replay left in a processing list (KEYS[1]) go back to their DLQ (KEYS[2]): ours at start
+ * and before each replay; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that
+ * pod's identity key (KEYS[3]) is gone (deadlists.h). */
 static const char LUA_RECOVER[] =
+    "if ARGV[1] == 'janitor' and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end "
     "local n = 0 while redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) do n = n + 1 end return n";
 /* Sums the good/total fields of the given per-minute SLO hashes. */
 static const char LUA_SLO_SUM[] =
@@ -95,6 +99,42 @@ static const struct dlq_def *dlq_find(const char *name)
 static void processing_key(struct mutt_ctx *ctx, const char *name, char *buf, size_t len)
 {
     snprintf(buf, len, REPLAY_PROCESSING_PREFIX ":%s:%s", ctx->pod_name ? ctx->pod_name : "pod", name);
+}
+
+static struct mutt_deadlists *janitor;
+static struct mutt_ctx *janitor_ctx;
+
+/* web lists end in the DLQ's short name: its items go back to that DLQ */
+static int janitor_keys(void *priv, const char *tail, const char **keys)
+{
+    (void)priv;
+    const struct dlq_def *d = dlq_find(tail);
+    if (!d)
+        return -1;
+    keys[0] = mutt_config_str(janitor_ctx->cfg, d->key);
+    return 1;
+}
+
+int web_ops_janitor_start(struct mutt_ctx *ctx)
+{
+    janitor_ctx = ctx;
+    struct mutt_deadlists_opts o = {
+        .name = "web",
+        .list_prefix = REPLAY_PROCESSING_PREFIX,
+        .has_tail = true,
+        .own_pod = ctx->pod_name ? ctx->pod_name : "pod",
+        .script = script_recover,
+        .interval_ms = (uint64_t)mutt_config_int(ctx->cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u,
+        .keys_cb = janitor_keys,
+    };
+    janitor = mutt_deadlists_start(ctx->loop, ctx->redis, &o);
+    return janitor ? 0 : MUTT_ENOMEM;
+}
+
+void web_ops_janitor_stop(void)
+{
+    mutt_deadlists_stop(janitor);
+    janitor = NULL;
 }
 
 void web_ops_recover(struct mutt_ctx *ctx)
@@ -445,6 +485,7 @@ struct replay {
     char *rewritten;
     char target[256];
     char *reason;
+    int redis_status; /* a Redis step failed: stop, audit what moved, answer 503 */
 };
 
 static void free_replay(void *p)
@@ -462,6 +503,10 @@ static void on_replay_audited(struct web_call *c, PGresult *res)
 {
     (void)res;
     struct replay *r = c->data;
+    if (r->redis_status) {
+        web_reply_error(c, 503, "Redis unavailable", NULL);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "dlq", json_string(r->dlq->name));
     json_object_set_new(o, "replayed", json_integer(r->replayed));
@@ -473,6 +518,10 @@ static void on_replay_audited(struct web_call *c, PGresult *res)
 static void replay_finish(struct web_call *c)
 {
     struct replay *r = c->data;
+    if (r->replayed + r->skipped == 0 && web_answered(c)) {
+        web_done(c); /* cut before it moved anything: no trace, and nobody to answer */
+        return;
+    }
     mutt_log_kv(MUTT_LOG_INFO, "web", c->cid, NULL, "DLQ %s: %ld replayed, %ld skipped by %s", r->dlq->name,
                 r->replayed, r->skipped, c->changed_by);
     char newv[256];
@@ -549,10 +598,27 @@ static void on_popped(struct web_call *c, redisReply *reply)
     web_evalsha(c, script_push, 2, keys, keylens, 2, args, arglens, on_pushed);
 }
 
+/* A Redis step of the replay failed: the REPLAY row still records what was moved before. An item
+ * caught between pop and push stays in our processing list; the next replay of this DLQ here
+ * returns it first, and the janitor does if this pod dies. */
+static void on_replay_redis_failed(struct web_call *c, int status)
+{
+    struct replay *r = c->data;
+    c->on_redis_failed = NULL; /* the audit step is PostgreSQL only */
+    if (r->replayed + r->skipped == 0) {
+        web_reply_error(c, 503, "Redis unavailable", NULL); /* nothing moved: nothing to audit */
+        return;
+    }
+    r->redis_status = status;
+    replay_finish(c);
+}
+
 static void replay_next(struct web_call *c)
 {
     struct replay *r = c->data;
-    if (r->replayed + r->skipped >= r->requested) {
+    /* Cut by the deadline (the client already has its 503): stop between items, never inside
+     * one, and write the REPLAY row for what moved. */
+    if (r->replayed + r->skipped >= r->requested || web_answered(c)) {
         replay_finish(c);
         return;
     }
@@ -570,6 +636,21 @@ static void on_depth(struct web_call *c, redisReply *reply)
     if (depth < r->requested)
         r->requested = (long)depth;
     replay_next(c);
+}
+
+static void on_own_list_recovered(struct web_call *c, redisReply *reply)
+{
+    struct replay *r = c->data;
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        mutt_log_kv(MUTT_LOG_INFO, "web", c->cid, NULL, "returned %lld item(s) left in %s to %s", reply->integer,
+                    r->proc_key, r->dlq_key);
+    if (web_answered(c)) {
+        replay_finish(c);
+        return;
+    }
+    const char *argv[] = {"LLEN", r->dlq_key};
+    size_t lens[] = {4, strlen(r->dlq_key)};
+    web_redis(c, 2, argv, lens, on_depth);
 }
 
 void web_dlq_replay(struct web_call *c)
@@ -620,9 +701,13 @@ void web_dlq_replay(struct web_call *c)
     processing_key(c->ctx, d->name, r->proc_key, sizeof r->proc_key);
     c->data = r;
     c->free_data = free_replay;
-    const char *argv[] = {"LLEN", r->dlq_key};
-    size_t lens[] = {4, strlen(r->dlq_key)};
-    web_redis(c, 2, argv, lens, on_depth);
+    c->on_redis_failed = on_replay_redis_failed;
+    /* First return what an earlier replay here left in our list (a Redis failure between pop and
+     * push). Safe next to a concurrent replay of the same DLQ: its push LREMs the item first and
+     * pushes nothing when the item went back (D5). */
+    const char *rkeys[] = {r->proc_key, r->dlq_key};
+    size_t rlens[] = {strlen(r->proc_key), strlen(r->dlq_key)};
+    web_evalsha(c, script_recover, 2, rkeys, rlens, 0, NULL, NULL, on_own_list_recovered);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -44,6 +44,13 @@ struct web_call {
     void *data;
     void (*free_data)(void *);
     int status;              /* HTTP status sent (metrics) */
+    /* When set, a failed Redis step (error reply, disconnect) calls this instead of answering
+     * 503/500 and ending the call: a multi-step write finishes what it did (audit) first. The
+     * hook must end the call (exactly one web_done, usually through a reply). */
+    void (*on_redis_failed)(struct web_call *c, int status);
+    bool outlives_request;   /* a write: once started, its chain of steps runs to the end even
+                                after the deadline answered the client 503 (issue 11); only the
+                                answer is cut. Reads stop at the next step instead. */
     void *next;              /* private to api.c: the pending backend callback */
 };
 
@@ -72,6 +79,9 @@ void web_unhandled(struct web_call *c);
 int web_script_id(const char *name);
 int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
 void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */
+/* api_ops.c: the janitor returning dead web pods' replay lists (deadlists.h); 0 or MUTT_ENOMEM */
+int web_ops_janitor_start(struct mutt_ctx *ctx);
+void web_ops_janitor_stop(void);
 
 /* ---- replies (each ends the call) ---- */
 void web_done(struct web_call *c);

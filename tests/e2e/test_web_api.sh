@@ -234,6 +234,43 @@ test_dev_hosts_crud_409_404_and_audit() {
     assert_eq 1 "$(audit_count development_hosts DELETE "record_key='dev-router1'")"
 }
 
+# Path parameters are decoded exactly once (issue 11 item 4): `%2541` addresses the literal
+# `host%41` (not `hostA`), `%2F` a hostname with a slash, `%2500` the literal `%00`, and `%00`
+# is a 400 naming the parameter, never a truncated name.
+dev_host_exists() { psql_q "SELECT count(*) FROM development_hosts WHERE hostname = '$1'"; }
+test_path_parameters_are_decoded_exactly_once() {
+    local h
+    for h in hostA 'host%41' 'rack/host1' 'x%00y'; do
+        adm POST /dev-hosts "{\"hostname\":\"$h\"}"
+        assert_status 201 "create $h"
+    done
+    adm DELETE /dev-hosts/host%2541
+    assert_status 200 "DELETE host%2541"
+    assert_eq 0 "$(dev_host_exists 'host%41')" "the literal host%41 is deleted"
+    assert_eq 1 "$(dev_host_exists hostA)" "hostA is untouched"
+    adm DELETE /dev-hosts/rack%2Fhost1
+    assert_status 200 "DELETE rack%2Fhost1"
+    assert_eq 0 "$(dev_host_exists 'rack/host1')" "rack/host1 is deleted"
+    adm DELETE /dev-hosts/hostA%00.evil
+    assert_error 400 hostname
+    assert_contains "$(jqb .error)" "NUL"
+    assert_eq 1 "$(dev_host_exists hostA)" "a NUL never truncates to hostA"
+    adm DELETE /dev-hosts/x%2500y
+    assert_status 200 "DELETE x%2500y"
+    assert_eq 0 "$(dev_host_exists 'x%00y')" "the literal x%00y is deleted"
+    adm DELETE /dev-hosts/hostA
+    assert_status 200
+    # the same for teams, where a GET-able resource shows the addressed row
+    adm POST /teams '{"hostname":"core/sw1","team_assignment":"NetOps"}'
+    assert_status 201
+    adm PUT /teams/core%2Fsw1 '{"team_assignment":"Security"}'
+    assert_status 200 "PUT /teams/core%2Fsw1"
+    adm GET /teams
+    assert_eq Security "$(jqb '[.teams[] | select(.hostname=="core/sw1")][0].team_assignment')"
+    adm DELETE /teams/core%2Fsw1
+    assert_status 200
+}
+
 test_teams_crud_409_404_and_audit() {
     adm POST /teams '{"hostname":"router1.prod","team_assignment":"NetOps"}'
     assert_status 201
@@ -490,6 +527,7 @@ t_run "unknown /api path 404, wrong method 405 + Allow, with version headers" te
 t_run "rules CRUD: audit rows, publish, delete with history, 404s" test_rules_crud_with_audit_and_publish
 t_run "rule validation: 400 naming the field" test_rule_validation_names_the_field
 t_run "dev hosts: CRUD, 409, 404, audit" test_dev_hosts_crud_409_404_and_audit
+t_run "path parameters: decoded once (%2541, %2F, %2500), %00 -> 400" test_path_parameters_are_decoded_exactly_once
 t_run "teams: CRUD, 409, 404, audit" test_teams_crud_409_404_and_audit
 t_run "config: GET shape, PUT validation, history, rollback (update and create)" test_config_get_put_history_rollback
 t_run "audit: filters, limit clamp, page rules, bad values 400" test_audit_filters_paging_and_bad_values
