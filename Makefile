@@ -50,9 +50,9 @@ $(BUILD)/%.o: %.c
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # The dashboard is embedded in the binary (W39: no CDN, nothing to install).
-$(BUILD)/gen/ui_assets.h: $(UI_FILES) tests/harness/embed.sh
+$(BUILD)/gen/ui_assets.h: $(UI_FILES) tools/embed.sh
 	@mkdir -p $(dir $@)
-	bash tests/harness/embed.sh $@ $(UI_FILES)
+	bash tools/embed.sh $@ $(UI_FILES)
 $(BUILD)/src/web/ui_assets.o: $(BUILD)/gen/ui_assets.h
 
 # A test binary may list extra link flags (for --wrap mocks) in tests/<tier>/<name>.ldflags.

@@ -2,7 +2,8 @@
  * ingest queue, rule matching, alert items, event audit rows (through mutt:audit:pending into
  * PostgreSQL in batches), unhandled-event meta-alerts, poison handling and backpressure. Split by
  * concern: alert.c (lifecycle, per-item flow), alert_cache.c (rules/dev hosts/teams from PG),
- * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua, GET /unhandled).
+ * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua; the read script
+ * and body of GET /unhandled, which the web stage serves).
  * Owns its blocking Redis connection (through relq); uses the shared command connection and the
  * PG pool. Loop thread only. */
 #ifndef MUTT_ALERT_H
@@ -12,10 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <hiredis/hiredis.h>
 
 #include "mutt/ctx.h"
 #include "mutt/unhandled_key.h"
+
+struct redisReply; /* hiredis's reply (opaque here) */
 
 extern const struct mutt_stage mutt_alert_stage;
 
@@ -159,8 +161,8 @@ enum mutt_alert_unhandled_verdict {
  * (verdict then meaningless). */
 typedef void mutt_alert_unhandled_cb(void *privdata, int status, enum mutt_alert_unhandled_verdict verdict);
 
-/* Borrows redis and cfg (WEBUI_* keys for the GET's auth); copies prefix (UNHANDLED_PREFIX).
- * Registers its scripts. NULL on OOM. */
+/* Borrows redis; copies prefix (UNHANDLED_PREFIX). Registers the counting script. cfg is not
+ * read (kept only while alert.c still passes it). NULL on OOM. */
 struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
                                                          const char *prefix);
 void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fine */
@@ -174,16 +176,15 @@ void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fi
  * for a key, MUTT_ENOMEM, or a Redis error). */
 int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
                                mutt_alert_unhandled_cb *cb, void *privdata);
-const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
 /* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
  * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
-int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
+int mutt_alert_unhandled_top_json(const struct redisReply *reply, char **out, size_t *len);
 /* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
  * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:i:,
  * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */
 extern const char mutt_alert_unhandled_top_lua[];
 #define MUTT_ALERT_UNHANDLED_TOP_SUFFIX MUTT_UNHANDLED_TOP_SUFFIX
 #define MUTT_ALERT_UNHANDLED_INFO_SUFFIX MUTT_UNHANDLED_INFO_SUFFIX
-#define MUTT_ALERT_UNHANDLED_GET_PAGES 10
+#define MUTT_ALERT_UNHANDLED_GET_PAGES 10 /* ZREVRANGE pages the GET reads while skipping expired entries */
 
 #endif

@@ -17,10 +17,10 @@ int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv);
 int mutt_cli_relay_cmd(int argc, char **argv, struct mutt_config *cfg);
 
 /* One input line (no newline) → one ingest event as compact JSON (caller frees), or NULL for a
- * blank line or on OOM. A line that is a JSON object passes through unchanged (rsyslog templates
- * that already build the event). Otherwise it is read as RFC 5424 or RFC 3164 syslog: "<PRI>"
- * gives syslog_severity (PRI & 7) and facility; the header's host and time are used when present,
- * else default_host and now_ms. */
+ * blank line or on OOM. A line that is a JSON object passes through with its reserved `_` fields
+ * removed (rsyslog templates that already build the event). Any other line is read as syslog by
+ * mutt_syslog_parse (include/mutt/syslog_parse.h, D57) with default_host and now_ms and no
+ * source_ip (a pipe has no sender address). */
 char *mutt_relay_line_to_event(const char *line, size_t len, const char *default_host, int64_t now_ms);
 
 #endif

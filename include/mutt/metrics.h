@@ -100,10 +100,4 @@ size_t mutt_metrics_format_value(double v, char *buf, size_t buflen);
 int mutt_metrics_register_process(struct mutt_metrics *m, const char *version, const char *git_rev,
                                   const char *pod, const char *roles);
 
-/* Checks that `text` (len bytes) is valid exposition text: HELP/TYPE comments, samples
- * `name{label="value",...} value [timestamp]`, label syntax and escapes, numeric values,
- * histogram _bucket samples with le, no TYPE after its samples, no duplicate series, final
- * newline. Returns 0, or MUTT_EINVAL with "line N: <problem>" in err (errlen > 0; may be NULL). */
-int mutt_metrics_text_validate(const char *text, size_t len, char *err, size_t errlen);
-
 #endif

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <libpq-fe.h>
 
+struct pg_result; /* libpq's PGresult (opaque here; the .c files include <libpq-fe.h>) */
 struct mutt_pg;
 
 /* How far a TLS connection checks the server (D55, DB_TLS_VERIFY). */
@@ -41,7 +41,7 @@ struct mutt_pg_opts {
  * non-NULL when status is 0 (PGRES_COMMAND_OK/TUPLES_OK) or MUTT_EIO with a server error
  * (read PQresultErrorField(res, PG_DIAG_SQLSTATE), e.g. "23505" unique violation).
  * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. */
-typedef void mutt_pg_result_cb(void *privdata, PGresult *res, int status);
+typedef void mutt_pg_result_cb(void *privdata, struct pg_result *res, int status);
 
 struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts);
 int mutt_pg_start(struct mutt_pg *pg);   /* opens pool_min connections */

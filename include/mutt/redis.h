@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <hiredis/hiredis.h>
 
+struct redisReply;       /* hiredis's reply (opaque here; the .c files include <hiredis/hiredis.h>) */
 struct mutt_redis;      /* the manager (opaque) */
 struct mutt_redis_conn; /* one connection (opaque) */
 
@@ -39,7 +39,7 @@ struct mutt_redis_opts {
  * accepted command. status: 0, MUTT_EDISCONNECTED (connection lost before the reply),
  * MUTT_ECANCELED (manager stopped), MUTT_EIO (reply is a Redis error: then reply is non-NULL and
  * reply->type == REDIS_REPLY_ERROR so the caller can read the message). */
-typedef void mutt_redis_reply_cb(void *privdata, redisReply *reply, int status);
+typedef void mutt_redis_reply_cb(void *privdata, struct redisReply *reply, int status);
 /* Connection state changes: connected=true after AUTH/SELECT/scripts succeeded. */
 typedef void mutt_redis_state_cb(void *privdata, struct mutt_redis_conn *conn, bool connected);
 /* Pub/sub message on a subscribed channel; channel and message are borrowed. */

@@ -3,13 +3,13 @@
  * monthly partitions, batch-deleting the rest including DEFAULT, RETENTION_BATCH_SIZE rows per
  * transaction) and DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS, and keeps event
  * partitions created ahead. A dry run only counts. The `retention` role runs it daily at
- * RETENTION_HOUR UTC; `mutt retention` runs it once on a private loop. Loop thread only. */
+ * RETENTION_HOUR UTC; `mutt retention` (src/cli/cli_retention.c) runs it once on a private loop.
+ * Loop thread only. */
 #ifndef MUTT_RETENTION_H
 #define MUTT_RETENTION_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <uv.h>
 
 #include "mutt/ctx.h"
@@ -60,9 +60,5 @@ bool mutt_retention_running(const struct mutt_retention *r);
 void mutt_retention_cancel(struct mutt_retention *r);
 /* Frees an idle runner (NULL is fine). */
 void mutt_retention_destroy(struct mutt_retention *r);
-
-/* `mutt retention [--dry-run]`: connects on a private loop, runs once, prints the counts to out.
- * Returns the exit code: 0 done, 1 failed (including "another host holds the lock"). */
-int mutt_retention_cli(const struct mutt_config *cfg, bool dry_run, FILE *out);
 
 #endif

@@ -13,8 +13,6 @@
 #include "mutt/cli.h"
 #include "mutt/config.h"
 #include "mutt/log.h"
-#include "mutt/migrate.h"
-#include "mutt/pg.h"
 #include "mutt/pod.h"
 #include "mutt/version.h"
 
@@ -51,20 +49,6 @@ static void print_report(const struct mutt_config_report *rep)
         fprintf(stderr, "%s\n", rep->warnings[i]);
     for (size_t i = 0; i < rep->n_errors; i++)
         fprintf(stderr, "%s\n", rep->errors[i]);
-}
-
-static int run_migrate(const struct mutt_config *cfg)
-{
-    struct mutt_pg_opts o;
-    mutt_pg_opts_from_config(cfg, &o);
-    char err[512] = "";
-    int applied = 0;
-    if (mutt_migrate_run(&o, err, sizeof(err), &applied) != 0) {
-        fprintf(stderr, "migrate: %s\n", err);
-        return 1;
-    }
-    printf("migrate: ok (%d migration%s applied)\n", applied, applied == 1 ? "" : "s");
-    return 0;
 }
 
 int main(int argc, char **argv)
@@ -109,7 +93,7 @@ int main(int argc, char **argv)
         check_config = true;
         command = NULL;
     }
-    if (command && strcmp(command, "migrate") != 0 && !mutt_cli_known(command)) {
+    if (command && !mutt_cli_known(command)) {
         fprintf(stderr, "mutt: unknown command '%s' (try --help)\n", command);
         return 2;
     }
@@ -154,8 +138,6 @@ int main(int argc, char **argv)
     int rc;
     if (check_config) {
         rc = mutt_cli_run("check-config", cmd_argc, cmd_argv, cfg);
-    } else if (command && strcmp(command, "migrate") == 0) {
-        rc = run_migrate(cfg);
     } else if (command) {
         rc = mutt_cli_run(command, cmd_argc, cmd_argv, cfg);
     } else if (strcasecmp(mutt_config_str(cfg, MUTT_CFG_MUTT_ENV), "production") == 0 &&
@@ -167,7 +149,7 @@ int main(int argc, char **argv)
         rc = 0;
         if (mutt_config_bool(cfg, MUTT_CFG_MIGRATE_ON_START) &&
             (mutt_config_roles(cfg) & (MUTT_ROLE_ALERT | MUTT_ROLE_WEB | MUTT_ROLE_RETENTION)))
-            rc = run_migrate(cfg); /* before the loop exists: blocking is fine here */
+            rc = mutt_cli_migrate(cfg); /* before the loop exists: blocking is fine here */
         if (rc == 0)
             rc = mutt_app_run(cfg, pod_name);
     }

@@ -1,6 +1,6 @@
 /* Sub-command dispatch and the helpers every sub-command shares (include/mutt/cli.h): blocking
  * Redis/PostgreSQL connections and the audit writer, plus the small commands (check-config,
- * retention, health, send-event). Blocking on purpose: no loop runs while a CLI command does. */
+ * health, send-event). Blocking on purpose: no loop runs while a CLI command does. */
 #define _GNU_SOURCE
 #include "mutt/cli.h"
 
@@ -21,7 +21,6 @@
 #include "mutt/config.h"
 #include "mutt/pg.h"
 #include "mutt/redis.h"
-#include "mutt/retention.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -205,23 +204,6 @@ static int cli_check_config(int argc, char **argv, struct mutt_config *cfg)
         printf("compliance: not checked for environment '%s' (use --environment production)\n", env);
     }
     return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* retention                                                                                   */
-
-static int cli_retention(int argc, char **argv, struct mutt_config *cfg)
-{
-    bool dry_run = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = true;
-        } else {
-            fprintf(stderr, "retention: unexpected argument '%s' (usage: mutt retention [--dry-run])\n", argv[i]);
-            return CLI_USAGE;
-        }
-    }
-    return mutt_retention_cli(cfg, dry_run, stdout);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -507,7 +489,8 @@ static const struct {
     {"config", cli_config},   {"health", cli_health},       {"dlq", cli_dlq},
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
-    {"relay", mutt_cli_relay_cmd}, /* D32, src/cli_relay.c */
+    {"migrate", cli_migrate},
+    {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
 bool mutt_cli_known(const char *command)

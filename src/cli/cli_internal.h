@@ -37,5 +37,7 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg);
 int cli_restore(int argc, char **argv, struct mutt_config *cfg);
 int cli_health(int argc, char **argv, struct mutt_config *cfg);
 int cli_send_event(int argc, char **argv, struct mutt_config *cfg);
+int cli_retention(int argc, char **argv, struct mutt_config *cfg);
+int cli_migrate(int argc, char **argv, struct mutt_config *cfg);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/error.h"
 #include "mutt/log.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/error.h"
 #include "mutt/log.h"

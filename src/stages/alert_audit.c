@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 
 #include "mutt/error.h"
 #include "mutt/event.h"

@@ -6,6 +6,7 @@
 #include "alert_internal.h"
 
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/dynconfig.h"
 

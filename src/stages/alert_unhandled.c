@@ -1,8 +1,9 @@
-/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24) and GET /api/v1/unhandled:
- * one Lua call per unmatched event counts it per (hostname, message template) in a fixed window
- * from the first occurrence, decides the meta-alert at >= threshold exactly once per window, and
- * keeps the top-templates data the GET answers from. Builds no alert (the stage does) and never
- * touches the processing list. Loop thread only. */
+/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24): one Lua call per unmatched
+ * event counts it per (hostname, message template) in a fixed window from the first occurrence,
+ * decides the meta-alert at >= threshold exactly once per window, and keeps the top-templates
+ * data GET /api/v1/unhandled reads. The GET itself is the web stage's (src/web/api_ops.c): this
+ * file only gives it the read script and turns its reply into the body. Builds no alert (the
+ * stage does) and never touches the processing list. Loop thread only. */
 #define _GNU_SOURCE
 #include "mutt/alert.h"
 
@@ -10,12 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
-#include "mutt/config.h"
 #include "mutt/error.h"
-#include "mutt/http.h"
-#include "mutt/ingest.h"
-#include "mutt/log.h"
 #include "mutt/redis.h"
 #include "mutt/template.h"
 #include "mutt/timefmt.h"
@@ -24,7 +22,6 @@
 #define TOP_CAP "1000"        /* templates kept in the top ZSET (the lowest scores go first) */
 #define SAMPLE_MAX 500        /* bytes of the sample message kept per template */
 #define TEMPLATE_MAX 1024     /* bytes of a template kept */
-#define GET_PAGES 10          /* ZREVRANGE pages the GET reads while skipping expired entries */
 
 /* KEYS[1] counter, KEYS[2] triggered marker, KEYS[3] top ZSET, KEYS[4] template info hash,
  * KEYS[5] the host's set of tracked template hashes (all named by unhandled_key.h, D36).
@@ -95,11 +92,9 @@ const char mutt_alert_unhandled_top_lua[] =
 
 struct mutt_alert_unhandled {
     struct mutt_redis *redis;
-    const struct mutt_config *cfg;
     char *prefix;
     char *top_key;     /* <prefix>:_top */
     int count_script;
-    int top_script;
 };
 
 struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
@@ -109,13 +104,11 @@ struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redi
     if (!u)
         return NULL;
     u->redis = redis;
-    u->cfg = cfg;
     u->prefix = strdup(prefix);
     if (asprintf(&u->top_key, "%s" MUTT_UNHANDLED_TOP_SUFFIX, prefix) < 0)
         u->top_key = NULL;
     u->count_script = mutt_redis_script_register(redis, "alert_unhandled", COUNT_LUA);
-    u->top_script = mutt_redis_script_register(redis, "alert_unhandled_top", mutt_alert_unhandled_top_lua);
-    if (!u->prefix || !u->top_key || u->count_script < 0 || u->top_script < 0) {
+    if (!u->prefix || !u->top_key || u->count_script < 0) {
         mutt_alert_unhandled_destroy(u);
         return NULL;
     }
@@ -129,11 +122,6 @@ void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u)
     free(u->prefix);
     free(u->top_key);
     free(u);
-}
-
-const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u)
-{
-    return u->top_key;
 }
 
 /* One count call in flight: the caller's callback and what it needs back. */
@@ -215,7 +203,7 @@ int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* GET /api/v1/unhandled                                                                       */
+/* the body of GET /api/v1/unhandled (served by the web stage)                                 */
 
 static json_t *reply_str(const redisReply *r)
 {

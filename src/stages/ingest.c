@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"

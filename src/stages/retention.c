@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/config.h"
 #include "mutt/error.h"

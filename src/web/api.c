@@ -3,7 +3,7 @@
  * version negotiation and headers, auth (admin / read-only key), and the helpers every
  * handler uses to reach PostgreSQL and Redis and to reply. Loop thread only; one instance. */
 #define _GNU_SOURCE
-#include "mutt/web.h"
+#include "web_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

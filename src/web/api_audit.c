@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "mutt/error.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 
 #define CONFIG_ROW(p)                                                                                             \
     "json_build_object('id'," p ".id,'changed_at'," WEB_ISO(p ".changed_at") ",'changed_by'," p ".changed_by,"  \

@@ -14,7 +14,7 @@
 #include "mutt/log.h"
 #include "mutt/pg.h"
 #include "mutt/redis.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 
 static const char SQL_AUDIT[] =
     "INSERT INTO config_audit_log (changed_by, operation, table_name, record_key, old_values, new_values, reason, "

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mutt/error.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 
 static const char SQL_HOSTS[] =
     "SELECT COALESCE(json_agg(json_build_object('hostname', hostname) ORDER BY hostname), '[]')::text "

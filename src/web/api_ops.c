@@ -21,7 +21,7 @@
 #include "mutt/redis.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 
 #define BREAKER_STATE_KEY "mutt:circuit_breaker:moogsoft:state"
 #define REPLAY_PROCESSING_PREFIX "mutt:processing:web"

@@ -8,7 +8,7 @@
 
 #include "mutt/error.h"
 #include "mutt/log.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 
 #define RULE_JSON(a)                                                                                              \
     "json_build_object('id'," a ".id,'match_string'," a ".match_string,'trap_oid'," a ".trap_oid,"               \

@@ -1,10 +1,10 @@
 /* The embedded dashboard (W39: no CDN): GET / (index.html), GET /audit (audit.html) and
- * GET /ui/<file> from the table tests/harness/embed.sh generates out of src/web/ui/ at build
+ * GET /ui/<file> from the table tools/embed.sh generates out of src/web/ui/ at build
  * time. The pages hold no secret: they ask for the API key and send it as a header. */
 #include <string.h>
 
 #include "mutt/http.h"
-#include "mutt/web.h"
+#include "web_internal.h"
 #include "ui_assets.h"
 
 static int find_asset(const char *name, size_t len)

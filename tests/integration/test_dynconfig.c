@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
+
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"

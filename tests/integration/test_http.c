@@ -28,6 +28,7 @@
 #include "mutt/health.h"
 #include "mutt/http.h"
 #include "mutt/metrics.h"
+#include "metrics_text.h"
 
 struct server {
     uv_loop_t loop;
@@ -435,7 +436,7 @@ static void test_http_metrics_is_valid_prometheus_text(void **state)
     assert_int_equal(r.status, 200);
     assert_true(header_has(&r, "content-type: text/plain; version=0.0.4"));
     char err[256] = "";
-    int rc = mutt_metrics_text_validate(r.body, r.len, err, sizeof(err));
+    int rc = mutt_test_metrics_text_validate(r.body, r.len, err, sizeof(err));
     if (rc != 0)
         fail_msg("metrics text invalid: %s", err);
     assert_non_null(strstr(r.body, "process_resident_memory_bytes"));

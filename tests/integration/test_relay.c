@@ -1,5 +1,5 @@
-/* `mutt relay` (src/cli_relay.c, D32): syslog lines → ingest events, and the batching/retry
- * behaviour against an HTTP server played by a forked child of this test (it records every
+/* `mutt relay` (src/cli/cli_relay.c, src/cli/relay_batch.c, D32): the batching/retry behaviour
+ * against an HTTP server played by a forked child of this test (it records every
  * request and answers with a scripted status). The real ingest API end to end is covered by
  * tests/e2e/test_integrations.sh. Needs no harness service. */
 #include <stdarg.h>
@@ -19,101 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "mutt/cli_relay.h"
 #include "mutt/config.h"
-
-/* --------------------------------------------------------------------------- line → event */
-
-static json_t *event_of(const char *line)
-{
-    char *s = mutt_relay_line_to_event(line, strlen(line), "relay-host", 1767225600000LL); /* 2026-01-01 */
-    assert_non_null(s);
-    assert_null(strchr(s, '\n'));
-    json_t *o = json_loads(s, 0, NULL);
-    free(s);
-    assert_true(json_is_object(o));
-    return o;
-}
-
-static const char *str(json_t *o, const char *k)
-{
-    json_t *v = json_object_get(o, k);
-    return json_is_string(v) ? json_string_value(v) : "(missing)";
-}
-
-/* D35: `_` fields of a client's JSON line are MUTT's own; nested ones are data. */
-static void test_relay_strips_reserved_top_level_fields_of_a_json_line(void **state)
-{
-    json_t *o = event_of("{\"hostname\":\"h\",\"message\":\"m\",\"_retry_count\":99,\"_origin\":\"x\","
-                         "\"n\":{\"_k\":1}}");
-    assert_null(json_object_get(o, "_retry_count"));
-    assert_null(json_object_get(o, "_origin"));
-    assert_string_equal("h", str(o, "hostname"));
-    assert_non_null(json_object_get(json_object_get(o, "n"), "_k"));
-    json_decref(o);
-}
-
-static void test_relay_reads_an_rfc5424_line(void **state)
-{
-    json_t *o = event_of("<11>1 2026-03-04T05:06:07.123Z web01 nginx 42 ID7 [ex@1 a=\"x\\]y\"] upstream timed out");
-    assert_string_equal("web01", str(o, "hostname"));
-    assert_string_equal("nginx", str(o, "program"));
-    assert_string_equal("2026-03-04T05:06:07.123Z", str(o, "timestamp"));
-    assert_string_equal("upstream timed out", str(o, "message"));
-    assert_int_equal(3, json_integer_value(json_object_get(o, "syslog_severity")));
-    assert_int_equal(1, json_integer_value(json_object_get(o, "facility")));
-    json_decref(o);
-}
-
-static void test_relay_reads_an_rfc3164_line_stamping_arrival_time(void **state)
-{
-    json_t *o = event_of("<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed for lonvick on /dev/pts/8");
-    assert_string_equal("mymachine", str(o, "hostname"));
-    assert_string_equal("su", str(o, "program"));
-    assert_string_equal("su[230]: 'su root' failed for lonvick on /dev/pts/8", str(o, "message"));
-    assert_string_equal("Oct 11 22:14:15", str(o, "syslog_timestamp"));
-    assert_string_equal("2026-01-01T00:00:00.000Z", str(o, "timestamp"));
-    assert_int_equal(2, json_integer_value(json_object_get(o, "syslog_severity")));
-    json_decref(o);
-}
-
-static void test_relay_passes_a_json_object_line_through(void **state)
-{
-    json_t *o = event_of("  {\"hostname\":\"sw1\",\"message\":\"link down\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"x\":[1,2]}");
-    assert_string_equal("sw1", str(o, "hostname"));
-    assert_string_equal("link down", str(o, "message"));
-    assert_int_equal(2, json_array_size(json_object_get(o, "x")));
-    assert_null(json_object_get(o, "program"));
-    json_decref(o);
-}
-
-static void test_relay_wraps_a_plain_line_with_the_default_host(void **state)
-{
-    json_t *o = event_of("disk almost full\r");
-    assert_string_equal("relay-host", str(o, "hostname"));
-    assert_string_equal("disk almost full", str(o, "message"));
-    assert_string_equal("2026-01-01T00:00:00.000Z", str(o, "timestamp"));
-    assert_null(json_object_get(o, "syslog_severity"));
-    json_decref(o);
-    o = event_of("{not json");
-    assert_string_equal("{not json", str(o, "message"));
-    json_decref(o);
-}
-
-static void test_relay_keeps_a_line_with_invalid_utf8(void **state)
-{
-    json_t *o = event_of("bad \xff\xfe bytes");
-    assert_string_equal("bad ?? bytes", str(o, "message"));
-    json_decref(o);
-}
-
-static void test_relay_skips_blank_lines(void **state)
-{
-    assert_null(mutt_relay_line_to_event("   \r", 4, "h", 0));
-    assert_null(mutt_relay_line_to_event("", 0, "h", 0));
-}
 
 /* ------------------------------------------------------------------ scripted HTTP server */
 
@@ -429,13 +336,6 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_relay_strips_reserved_top_level_fields_of_a_json_line),
-        cmocka_unit_test(test_relay_reads_an_rfc5424_line),
-        cmocka_unit_test(test_relay_reads_an_rfc3164_line_stamping_arrival_time),
-        cmocka_unit_test(test_relay_passes_a_json_object_line_through),
-        cmocka_unit_test(test_relay_wraps_a_plain_line_with_the_default_host),
-        cmocka_unit_test(test_relay_keeps_a_line_with_invalid_utf8),
-        cmocka_unit_test(test_relay_skips_blank_lines),
         cmocka_unit_test(test_relay_posts_lines_as_one_ndjson_batch_with_the_api_key),
         cmocka_unit_test(test_relay_splits_input_into_batches_of_the_given_size),
         cmocka_unit_test(test_relay_retries_a_batch_after_503_and_delivers_it),

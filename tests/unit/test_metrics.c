@@ -15,6 +15,7 @@
 
 #include "mutt/error.h"
 #include "mutt/metrics.h"
+#include "metrics_text.h"
 
 static char *render(struct mutt_metrics *m)
 {
@@ -29,7 +30,7 @@ static char *render(struct mutt_metrics *m)
 static void assert_valid(const char *text)
 {
     char err[256];
-    int rc = mutt_metrics_text_validate(text, strlen(text), err, sizeof(err));
+    int rc = mutt_test_metrics_text_validate(text, strlen(text), err, sizeof(err));
     if (rc != 0)
         fail_msg("validator rejected our output: %s\n%s", err, text);
 }
@@ -379,7 +380,7 @@ static void test_metrics_open_fds_follows_opened_files(void **state)
 static void expect_invalid(const char *text, const char *fragment)
 {
     char err[256];
-    int rc = mutt_metrics_text_validate(text, strlen(text), err, sizeof(err));
+    int rc = mutt_test_metrics_text_validate(text, strlen(text), err, sizeof(err));
     if (rc != MUTT_EINVAL)
         fail_msg("validator accepted:\n%s", text);
     if (!strstr(err, fragment))
@@ -423,8 +424,8 @@ static void test_metrics_validator_accepts_valid_text(void **state)
                      "bar NaN\n"
                      "baz -Inf\n";
     char err[256] = "";
-    assert_int_equal(mutt_metrics_text_validate(ok, strlen(ok), err, sizeof(err)), 0);
-    assert_int_equal(mutt_metrics_text_validate("", 0, err, sizeof(err)), 0);
+    assert_int_equal(mutt_test_metrics_text_validate(ok, strlen(ok), err, sizeof(err)), 0);
+    assert_int_equal(mutt_test_metrics_text_validate("", 0, err, sizeof(err)), 0);
 }
 
 static void test_metrics_rendering_many_children_is_fine(void **state)

@@ -1,0 +1,122 @@
+/* Shared by the files of the web stage (src/web/): the per-request call, the handlers of the
+ * endpoint table, reply/request helpers and the PG/Redis call helpers. Split by concern:
+ * api.c (lifecycle, auth, versioning, dispatch, PG/Redis call helpers), api_rules.c,
+ * api_hosts.c (dev hosts + teams), api_config.c, api_audit.c, api_ops.c (metrics, DLQ, SLO,
+ * version), ui_assets.c (GET /, /audit, /ui/<file>). Pure rules live in domain/webapi.c. Every
+ * change commits with its config_audit_log row in one statement. Uses the shared Redis command
+ * connection and the PG pool; owns no connection. Not part of the public API (include/mutt/web.h).
+ * Loop thread only. */
+#ifndef MUTT_WEB_INTERNAL_H
+#define MUTT_WEB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "mutt/ctx.h"
+#include "mutt/web.h"
+#include "mutt/webapi.h"
+
+/* Channel the alert stage listens on to reload rules, dev hosts and teams (W32). */
+#define MUTT_WEB_RULES_CHANNEL "mutt:rules:updates"
+
+struct mutt_http_req;
+struct web;
+
+/* One API request from dispatch to reply. Owned by api.c: created by the dispatcher (which holds
+ * the HTTP request), freed by web_done. Handlers keep per-request state in `data` (freed with
+ * free_data, or free() when free_data is NULL). */
+struct web_call {
+    struct web *w;
+    struct mutt_ctx *ctx;
+    struct mutt_http_req *req;
+    const struct mutt_api_endpoint *ep;
+    enum mutt_api_role role;
+    char changed_by[112];    /* D18/D46: webui_api:<8 hex> */
+    const char *cid;         /* correlation id (borrowed from req) */
+    const char *conflict;    /* 409 message when a query hits a unique violation (23505) */
+    const char *notfound;    /* 404 message for handlers that use web_query_one */
+    uint64_t start_ns;
+    void *data;
+    void (*free_data)(void *);
+    int status;              /* HTTP status sent (metrics) */
+    /* When set, a failed Redis step (error reply, disconnect) calls this instead of answering
+     * 503/500 and ending the call: a multi-step write finishes what it did (audit) first. The
+     * hook must end the call (exactly one web_done, usually through a reply). */
+    void (*on_redis_failed)(struct web_call *c, int status);
+    bool outlives_request;   /* a write: once started, its chain of steps runs to the end even
+                                after the deadline answered the client 503 (issue 11); only the
+                                answer is cut. Reads stop at the next step instead. */
+    void *next;              /* private to api.c: the pending backend callback */
+};
+
+/* Handlers (one per row of mutt_api_endpoints). Each ends in exactly one web_done. */
+void web_rules(struct web_call *c);
+void web_rule(struct web_call *c);
+void web_dev_hosts(struct web_call *c);
+void web_dev_host(struct web_call *c);
+void web_teams(struct web_call *c);
+void web_team(struct web_call *c);
+void web_config(struct web_call *c);
+void web_config_key(struct web_call *c);
+void web_config_history(struct web_call *c);
+void web_config_rollback(struct web_call *c);
+void web_config_drift(struct web_call *c);
+void web_audit(struct web_call *c);
+void web_audit_logs(struct web_call *c);
+void web_metrics(struct web_call *c);
+void web_dlq(struct web_call *c);
+void web_dlq_replay(struct web_call *c);
+void web_version(struct web_call *c);
+void web_slo(struct web_call *c);
+void web_unhandled(struct web_call *c);
+
+/* Lua script ids registered at start (api_ops.c uses them). */
+int web_script_id(const char *name);
+int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
+void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */
+/* api_ops.c: the janitor returning dead web pods' replay lists (deadlists.h); 0 or MUTT_ENOMEM */
+int web_ops_janitor_start(struct mutt_ctx *ctx);
+void web_ops_janitor_stop(void);
+
+/* ---- replies (each ends the call) ---- */
+void web_done(struct web_call *c);
+void web_reply_error(struct web_call *c, int status, const char *message, const char *field);
+/* Takes ownership of o. */
+void web_reply_obj(struct web_call *c, int status, json_t *o);
+void web_reply_text(struct web_call *c, int status, const char *json, size_t len);
+
+/* ---- request helpers ---- */
+const char *web_method(struct web_call *c); /* "GET" "POST" ... (HEAD reads as GET) */
+/* Body parsed as a JSON object; NULL with a 400 already sent (and the call done) otherwise.
+ * `optional`: an empty body gives an empty object. Caller decrefs. */
+json_t *web_body_object(struct web_call *c, bool optional);
+/* "reason" of a body: NULL when absent; false (400 sent) when present but not a string <= 1000 B. */
+bool web_body_reason(struct web_call *c, const json_t *body, const char **reason);
+/* Percent-decoded query parameter or path parameter (borrowed from the request). */
+const char *web_query_param(struct web_call *c, const char *name);
+const char *web_path_param(struct web_call *c, const char *name);
+bool web_answered(struct web_call *c);
+
+/* ---- async backends: cb runs only on success; failures reply (503 / 409 / 400 / 500 without
+ * driver text, W35) and end the call. The call must not be touched after a non-zero return. ---- */
+typedef void web_pg_cb(struct web_call *c, PGresult *res);
+int web_query(struct web_call *c, const char *sql, int nparams, const char *const *values, web_pg_cb *cb);
+typedef void web_redis_cb(struct web_call *c, redisReply *reply);
+int web_redis(struct web_call *c, int argc, const char **argv, const size_t *lens, web_redis_cb *cb);
+int web_evalsha(struct web_call *c, int script, int nkeys, const char **keys, const size_t *keylens, int nargs,
+                const char **args, const size_t *arglens, web_redis_cb *cb);
+/* Fire-and-forget PUBLISH mutt:rules:updates <what>. */
+void web_publish_rules(struct web_call *c, const char *what);
+
+/* SQL fragment: ISO 8601 UTC with milliseconds of a timestamptz expression (W43). */
+#define WEB_ISO(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The dashboard (ui_assets.c): registers GET /, /audit and /ui/<file> on the web listener. */
+int mutt_web_ui_register(struct mutt_ctx *ctx);
+
+#endif
