@@ -261,6 +261,19 @@ t_skip() {
     exit "$E2E_SKIP_RC"
 }
 
+# ---- waiting on something observable (h12 tests block: keep these together) -----------------
+# Tests never sleep to let async work happen: they wait (bounded) for its effect: a log line,
+# a Redis key, a metric, a sink line count. A timeout fails the test and says what never came.
+# wait_for SECONDS WHAT CMD...: wait_until, then t_fail "timed out after SECONDS s: WHAT".
+wait_for() {
+    local limit=$1 what=$2
+    shift 2
+    wait_until "$limit" "$@" || t_fail "timed out after $limit s waiting for: $what"
+}
+# lines_ge FILE N: FILE has at least N lines (a sink's output, a traffic log, a mutt log).
+lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
+# ---- end of the h12 tests block ------------------------------------------------------------------
+
 # ------------------------------------------------------------------------------------------ http
 # http METHOD URL [CURL ARGS...]: HTTP_STATUS ("000" when nothing answered), HTTP_BODY, and
 # HTTP_HEADERS (the path of a file holding the response headers).

@@ -96,7 +96,7 @@ outage_load() {
         push_events 200 "down$pushed" "CRITICAL during outage"
         pushed=$((pushed + 200))
         echo "$pushed" >"$1"
-        sleep 0.5
+        sleep 0.5 # pacing the load over the 30 s outage, not synchronisation
     done
     wait_until 10 eval '[ "$(rc LLEN mutt:ingest_queue)" = 0 ]' || t_fail "events not consumed during the outage"
     a2=$(rc LLEN mutt:alert_queue)
@@ -131,6 +131,8 @@ test_rule_created_by_sql_and_published_applies_within_1s() {
     sql "INSERT INTO alert_rules (match_string, match_type, priority, prod_handling, dev_handling, team_assignment)
          VALUES ('FANFAIL', 'contains', 5, 'Ticket_only', 'Ignore', 'HW')"
     rc PUBLISH mutt:rules:updates alert_rules >/dev/null
+    # the 1 s is the promise under test (nothing observable says "reloaded" sooner): the first
+    # event sent a second after the PUBLISH must already meet the new rule
     sleep 1
     push_events 1 fan "FANFAIL tray"
     wait_until 10 settled 1 || t_fail "the new rule did not match within 1 s of the PUBLISH"

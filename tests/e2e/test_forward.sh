@@ -67,11 +67,20 @@ _out_eq() { [ "$("${@:2}")" = "$1" ]; }
 _out_ge() { local v; v=$("${@:2}"); [ -n "$v" ] && [ "$v" -ge "$1" ]; }
 wait_eq() { local s=$1; shift; wait_until "$s" _out_eq "$@"; }
 wait_ge() { local s=$1; shift; wait_until "$s" _out_ge "$@"; }
+# fence NAME: pushes a marker alert behind everything else and waits until the sink has it. Checks
+# that "nothing more happens" (no second delivery, no retry) come after a fence instead of a
+# fixed sleep: by then the stage has taken and finished later work. The sink must answer 2xx.
+fence() {
+    push "fence-$1"
+    wait_for 20 "fence alert fence-$1 at the sink" _out_eq 1 delivered "fence-$1"
+}
+# the forward stage's own view of the breaker (the gauge is written only by that view)
+breaker_gauge() { metric 'mutt_circuit_breaker_state{name="moogsoft"}'; }
 
 # A stale remediate processing list (a crashed predecessor of this pod) is in place before start.
 rcli lpush "mutt:processing:remediate:$POD" \
     '{"hostname":"stale","_event_id":"stale-1","_origin":"alert","_dlq_reason":"http_500"}' >/dev/null
-start_sink
+start_sink --stamp # each delivered line starts with its receive time (ms): the rate test reads it
 start_mutt "$CONF" forward,remediate
 
 # ---------------------------------------------------------------------------------- delivery
@@ -137,7 +146,7 @@ test_500_then_200_delivers_once() {
     sink_ctl "status=200"
     wait_eq 10 1 delivered five-1 || t_fail "not delivered after the 500"
     wait_until 5 queues_empty || t_fail "item left behind"
-    sleep 1
+    fence five
     assert_eq 1 "$(delivered five-1)" "delivered once"
     assert_eq 0 "$(rcli llen "$DLQ")" "DLQ"
     [ "$(metric 'mutt_moog_requests_total{status="fail",reason="http"}')" -ge 1 ] || t_fail "fail metric"
@@ -155,8 +164,10 @@ test_400_goes_to_the_dlq_with_its_reason() {
     assert_contains "$item" '"_event_id":"bad-1"' "the alert itself"
     [[ "$item" =~ \"_failed_at\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\" ]] ||
         t_fail "_failed_at not ISO 8601: $item"
-    sleep 0.5
-    assert_eq 1 "$(sink_received)" "a 4xx is not retried"
+    sink_ctl "status=200" # a retry of bad-1 would now be delivered, and visible
+    fence bad
+    assert_eq 2 "$(sink_received)" "a 4xx is not retried (its one attempt, then the fence)"
+    assert_eq 0 "$(delivered bad-1)" "a 4xx is not retried"
     wait_until 5 queues_empty || t_fail "item left behind"
 }
 
@@ -176,6 +187,7 @@ test_429_with_retry_after_is_retried_after_2s() {
     # due = attempt + 2000 ms, and the attempt happened before t0
     [ $((${score%.*} - t0)) -ge 1800 ] || t_fail "due in $((${score%.*} - t0)) ms, Retry-After asked for 2 s"
     # nothing is attempted again before the 2 s are over (t0 >= attempt time)
+    # the 2 s wait is what is under test: poll through it for an early retry
     while [ $(($(now_ms) - t0)) -lt 1850 ]; do
         [ "$(delivered ra-1)" = 0 ] || t_fail "retried after $(($(now_ms) - t0)) ms"
         sleep 0.05
@@ -217,6 +229,7 @@ test_sink_down_under_load_opens_the_breaker_and_loses_nothing() {
     # consumption stops: the queue keeps (almost) everything; only one probe per 2 s is taken
     q1=$(rcli llen "$AQ")
     [ "$q1" -ge $((n - 40)) ] || t_fail "only $q1 of $n alerts still queued after the breaker opened"
+    # the outage's length is what is under test: poll the DLQ through all of it
     t=0
     while [ $t -lt "$OUTAGE_S" ]; do
         sleep 1
@@ -225,11 +238,11 @@ test_sink_down_under_load_opens_the_breaker_and_loses_nothing() {
     done
     q2=$(( $(rcli llen "$AQ") + $(rcli zcard "$RETRY") ))
     [ "$q2" -ge $((n - 40)) ] || t_fail "alerts were consumed while OPEN: $q2 left of $n"
-    start_sink # same port, same output file
+    start_sink --stamp # same port, same output file
     wait_eq 60 "$n" delivered_unique down- ||
         t_fail "only $(delivered_unique down-) of $n delivered after recovery"
     wait_until 10 queues_empty || t_fail "items left behind"
-    sleep 0.5
+    fence down
     assert_eq "$n" "$(delivered down-)" "each alert delivered exactly once"
     assert_eq 0 "$(rcli llen "$DLQ")" "nothing in the DLQ"
     wait_eq 5 CLOSED breaker_state || t_fail "breaker not closed"
@@ -240,17 +253,31 @@ test_sink_down_under_load_opens_the_breaker_and_loses_nothing() {
 # ---------------------------------------------------------------------------- the rate limit
 test_rate_limit_is_shared_by_two_pods() {
     clean
-    local conf2="$E2E_TMP/mutt2.conf" port2 n=600 t1 t2 rate1000
+    local conf2="$E2E_TMP/mutt2.conf" port2 n=600 t1 t2 rate1000 log1=$MUTT_LOG fence_val
     port2=$(free_port)
     sed -e "s/^POD_NAME=.*/POD_NAME=$POD-b/" -e "s/^HEALTH_PORT=.*/HEALTH_PORT=$port2/" "$CONF" >"$conf2"
     start_mutt "$conf2" forward # MUTT_PID is the second pod inside this test's subshell only
     set_dyn moog_rate_limit 50
-    sleep 1.5 # both pods have seen the change (pub/sub, < 1 s)
+    # Both pods must run with the new limit before the load starts. A reload reads every key at
+    # once, so a reload that sees a later, refused value also saw the limit: each pod logs the
+    # refusal. Announced again at each poll, in case the new pod subscribed after the first one.
+    fence_val="fence-$RANDOM"
+    rcli set mutt:config:circuit_breaker_threshold "$fence_val" >/dev/null
+    both_reloaded() {
+        rcli publish mutt:config:updates circuit_breaker_threshold >/dev/null
+        grep -q 'ignoring mutt:config:circuit_breaker_threshold' "$log1" &&
+            grep -q 'ignoring mutt:config:circuit_breaker_threshold' "$MUTT_LOG"
+    }
+    wait_for 20 "both pods to reload the dynamic config (refusal of $fence_val logged by each)" both_reloaded
+    set_dyn circuit_breaker_threshold ""
     push_many rate "$n"
     wait_ge 10 50 delivered rate- || t_fail "first window not delivered"
-    t1=$(now_ms)
     wait_ge 30 "$n" delivered rate- || t_fail "only $(delivered rate-) of $n delivered"
-    t2=$(now_ms)
+    # the sink's receive times of the 50th and the last delivery (lines are in arrival order),
+    # not the times this script's polls noticed them: a loaded machine delays the polls
+    t1=$(grep '"external_id":"rate-' "$SINK_OUT" | sed -n '50s/^\([0-9]*\)\..*/\1/p')
+    t2=$(grep '"external_id":"rate-' "$SINK_OUT" | sed -n "${n}s/^\\([0-9]*\\)\\..*/\\1/p")
+    [ -n "$t1" ] && [ -n "$t2" ] || t_fail "no receive times in the sink output"
     # after the first full window, the remaining 550 need 11 windows of 1 s: 50/s +-10 %
     rate1000=$(( (n - 50) * 1000 * 1000 / (t2 - t1) ))
     e2e_log "rate: $((n - 50)) alerts in $((t2 - t1)) ms = $((rate1000 / 1000)).$((rate1000 % 1000 / 100))/s"
@@ -288,7 +315,7 @@ test_kill9_mid_flight_janitor_redelivers() {
     wait_eq 60 "$n" delivered_unique kill- ||
         t_fail "only $(delivered_unique kill-) of $n delivered; victim list $(rcli llen "mutt:processing:moog:$POD-k")"
     wait_until 10 queues_empty || t_fail "items left behind"
-    sleep 0.5
+    fence kill
     dups=$(( $(delivered kill-) - n ))
     e2e_log "duplicates after kill -9: $dups (in flight at the kill: <= $inflight)"
     [ "$dups" -le "$inflight" ] || t_fail "$dups duplicates, more than the $inflight in flight"
@@ -319,7 +346,9 @@ test_remediation_waits_while_the_destination_is_unhealthy() {
 
 test_remediation_replays_dlq_items_and_parks_poison() {
     clean
-    sleep 1.2 # the forward stage's breaker view is CLOSED again (1 s poll)
+    # the previous test forced the breaker OPEN in Redis; the forward stage sees it CLOSED again
+    # at its next 1 s poll
+    wait_for 15 "the forward stage's breaker view CLOSED (gauge 0)" _out_eq 0 breaker_gauge
     rcli lpush "$DLQ" '{"hostname":"h","_event_id":"rem-a","_dlq_reason":"http_500","_failed_at":"2026-01-01T00:00:00.000Z","_origin":"alert","_moog_retry_count":6}' >/dev/null
     rcli lpush "$DLQ" '{"hostname":"h","_event_id":"rem-p","_dlq_reason":"http_500","_origin":"alert","_replay_count":3}' >/dev/null
     rcli lpush mutt:dlq:alerter '{"hostname":"h","message":"m","timestamp":"2026-01-01T00:00:00Z","_event_id":"rem-b","_retry_count":4,"_dlq_reason":"x"}' >/dev/null

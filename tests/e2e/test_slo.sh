@@ -44,7 +44,13 @@ redis_sum() {
 start_mutt "$CONF" ingest,web
 wait_until 15 eval 'http POST "$INGEST_URL" -H "Content-Type: application/json" -d "{}"; [ "$HTTP_STATUS" = 401 ]' ||
     { echo "ingest route did not appear within 15 s" >&2; exit 1; }
-sleep 1.2 # the probe's 401 above counts nowhere; let any earlier flush settle before the baseline
+# The SLO accumulator is empty (mutt_slo_pending_minutes counts minutes recorded and not yet
+# acknowledged by Redis): the baseline below sees every count made so far.
+slo_nothing_pending() {
+    [ "$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/metrics" |
+        awk '$1 == "mutt_slo_pending_minutes" {printf "%d", $2; f=1} END {if (!f) print "absent"}')" = 0 ]
+}
+wait_until 15 slo_nothing_pending || { echo "SLO counts still pending after 15 s" >&2; exit 1; }
 
 test_slo_endpoint_reports_ingest_availability_from_the_counters() {
     local before good total
@@ -53,7 +59,9 @@ test_slo_endpoint_reports_ingest_availability_from_the_counters() {
     post_events 3 wrong-key-0123456789abcdef0123456789abcdef
     wait_until 5 total_at_least $((before + 20)) ||
         t_fail "ingestor_availability total did not reach $((before + 20)): $(slo_field ingestor_availability total)"
-    sleep 1.2 # one more flush: a 401 must not have been counted
+    # every request above was answered, so anything it counted (a 401 must not have been) is in
+    # the accumulator; once that is empty it is all in Redis and the API shows it
+    wait_for 15 "the SLO accumulator to reach Redis" slo_nothing_pending
     total=$(slo_field ingestor_availability total)
     good=$(slo_field ingestor_availability good)
     assert_eq $((before + 20)) "$total" "ingestor_availability total (401s excluded)"

@@ -90,11 +90,17 @@ start_traffic() {
         while [ ! -f "$E2E_TMP/traffic.stop" ]; do
             curl -s -m 5 -o /dev/null -w '%{http_code}\n' -X POST "$URL" -H "X-API-KEY: $(cat "$E2E_TMP/client_key")" \
                 -H 'Content-Type: application/json' --data-binary "$EV" >>"$E2E_TMP/traffic.codes" || true
-            sleep 0.02
+            sleep 0.02 # pacing, not synchronisation
         done
     ) &
     TRAFFIC_PID=$!
     echo "$TRAFFIC_PID" >>"$E2E_TMP/pids"
+}
+# traffic_advances N: waits (bounded) until the background client got N more answers.
+traffic_advances() {
+    local n0
+    n0=$(wc -l <"$E2E_TMP/traffic.codes")
+    wait_for 30 "$1 more answers to the background traffic (had $n0)" lines_ge "$E2E_TMP/traffic.codes" $((n0 + $1))
 }
 stop_traffic() {
     touch "$E2E_TMP/traffic.stop"
@@ -122,15 +128,15 @@ test_token_is_renewed_below_the_threshold() {
 test_ingest_key_rotation_under_traffic_needs_no_restart() {
     echo "$OLD_INGEST" >"$E2E_TMP/client_key"
     start_traffic
-    sleep 0.5
+    traffic_advances 10 # under way with the old key
     vctl "set?INGEST_API_KEY_NEXT=$NEW_INGEST"
     wait_until 10 ingest_status_is 200 "$NEW_INGEST" || t_fail "NEXT key not accepted within 10 s: $HTTP_STATUS"
     echo "$NEW_INGEST" >"$E2E_TMP/client_key" # clients move over
-    sleep 0.5
+    traffic_advances 10 # some of it with the NEXT key before it is promoted
     vctl "set?INGEST_API_KEY=$NEW_INGEST"
     vctl "unset?INGEST_API_KEY_NEXT"
     wait_until 10 ingest_status_is 401 "$OLD_INGEST" || t_fail "old key still accepted 10 s after the rotation"
-    sleep 0.5
+    traffic_advances 10 # and after the promotion
     stop_traffic
     local total bad
     total=$(wc -l <"$E2E_TMP/traffic.codes")

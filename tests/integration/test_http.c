@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 /* HTTP front end against real sockets: router (404/405 + Allow, path params), h2o's 413,
- * per-request deadline 503, keep-alive reuse, correlation ids, async replies and the health and
+ * per-request deadline 503 (and a handler that answers after it: refused, never sent, not counted),
+ * keep-alive reuse, correlation ids, async replies and the health and
  * metrics endpoints. The server runs its loop on a background thread (all h2o calls stay on that
  * thread); the test thread is a plain blocking libcurl client. Needs no external service. */
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 
 #include "mutt/config.h"
 #include "mutt/ctx.h"
+#include "mutt/error.h"
 #include "mutt/health.h"
 #include "mutt/http.h"
 #include "mutt/metrics.h"
@@ -109,15 +111,45 @@ static void on_async(struct mutt_http_req *req, void *privdata)
     uv_timer_start(&l->timer, on_later_timer, 50, 0);
 }
 
+/* What the too-late handler saw when it finally answered: written on the server thread, read by
+ * the test thread, which waits on `cv` for `done` instead of sleeping. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    bool answered_before; /* the deadline had already answered the request */
+    int rc;               /* what the late mutt_http_reply_json returned */
+    int rc_again;         /* and a second late attempt */
+} late = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false, 0, 0};
+
+static void on_too_late_timer(uv_timer_t *t)
+{
+    struct later *l = t->data;
+    bool answered = mutt_http_req_answered(l->req);
+    /* a careless handler: it replies without asking whether the deadline got there first */
+    int rc = mutt_http_reply_json(l->req, 202, "{\"late\":true}", 13);
+    int rc_again = mutt_http_reply_json(l->req, 200, "{\"late\":2}", 10);
+    mutt_http_req_release(l->req);
+    uv_close((uv_handle_t *)&l->timer, on_later_closed);
+    pthread_mutex_lock(&late.mu);
+    late.answered_before = answered;
+    late.rc = rc;
+    late.rc_again = rc_again;
+    late.done = true;
+    pthread_cond_signal(&late.cv);
+    pthread_mutex_unlock(&late.mu);
+}
+
 static void on_too_late(struct mutt_http_req *req, void *privdata)
 {
-    /* answers after the 300 ms deadline: the reply must be refused, not crash */
+    /* answers 600 ms in, after the 300 ms deadline fired: both timers run on this loop and the
+     * deadline is due first, so the reply below always comes late */
     struct later *l = calloc(1, sizeof(*l));
     l->req = req;
     mutt_http_req_hold(req);
     uv_timer_init(srv.ctx.loop, &l->timer);
     l->timer.data = l;
-    uv_timer_start(&l->timer, on_later_timer, 600, 0);
+    uv_timer_start(&l->timer, on_too_late_timer, 600, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -358,14 +390,43 @@ static void test_http_handler_that_never_answers_gets_deadline_503(void **state)
     assert_true(r.seconds >= 0.25 && r.seconds < 3.0);
 }
 
+/* Waits (bounded) until the too-late handler has made its late reply attempts. */
+static void wait_for_late_reply(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20; /* generous: the machine may be loaded; the handler fires at 600 ms */
+    pthread_mutex_lock(&late.mu);
+    int rc = 0;
+    while (!late.done && rc == 0)
+        rc = pthread_cond_timedwait(&late.cv, &late.mu, &until);
+    bool done = late.done;
+    pthread_mutex_unlock(&late.mu);
+    if (!done)
+        fail_msg("the too-late handler never replied (20 s)");
+}
+
 static void test_http_late_reply_after_deadline_is_dropped_safely(void **state)
 {
+    CURL *c = curl_easy_init();
     struct resp r;
-    request(NULL, srv.port, "GET", "/too-late", NULL, 0, NULL, &r);
+    request(c, srv.port, "GET", "/too-late", NULL, 0, NULL, &r);
+    /* the client saw the deadline's refusal, not the handler's answer */
     assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "request timed out"));
+    assert_null(strstr(r.body, "late"));
+    assert_true(header_has(&r, "retry-after: 1"));
+    wait_for_late_reply();
+    /* the handler really answered after the deadline, and both late replies were refused */
+    assert_true(late.answered_before);
+    assert_int_equal(late.rc, MUTT_ESTATE);
+    assert_int_equal(late.rc_again, MUTT_ESTATE);
+    /* nothing stray on the connection: the next request on the same handle gets its own answer */
+    request(c, srv.port, "GET", "/items/9", NULL, 0, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"id\":\"9\",\"q\":\"\"}");
+    curl_easy_cleanup(c);
     /* the server keeps working after the late reply was refused */
-    struct timespec ts = {0, 400 * 1000 * 1000};
-    nanosleep(&ts, NULL);
     request(NULL, srv.port, "GET", "/health/live", NULL, 0, NULL, &r);
     assert_int_equal(r.status, 200);
 }
@@ -443,7 +504,9 @@ static void test_http_metrics_is_valid_prometheus_text(void **state)
     assert_non_null(strstr(r.body, "mutt_build_info{"));
     /* earlier tests produced 404s and deadline 503s on the ingest listener */
     assert_non_null(strstr(r.body, "mutt_http_requests_total{listener=\"ingest\",code=\"404\"}"));
-    assert_non_null(strstr(r.body, "mutt_http_request_deadline_total 2"));
+    assert_non_null(strstr(r.body, "mutt_http_request_deadline_total 2\n"));
+    /* the one 202 is /async's: the refused late 202 (and its late 200) were never counted */
+    assert_non_null(strstr(r.body, "mutt_http_requests_total{listener=\"ingest\",code=\"202\"} 1\n"));
 }
 
 static void test_http_h2c_upgrade_is_not_honoured(void **state)

@@ -109,12 +109,110 @@ static void test_timefmt_parse_format_parse_round_trips_over_accepted_space(void
     assert_true(edge > 100);       /* ... including its edges */
 }
 
+/* ---- the accepted forms and the formatter (moved from test_event.c) ---- */
+
+static void test_timefmt_parse_accepts_rfc3339_variants(void **state)
+{
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } cases[] = {
+        {"2025-01-15T10:30:00Z", 1736937000000},
+        {"2025-01-15t10:30:00z", 1736937000000},
+        {"2025-01-15T10:30:00.123Z", 1736937000123},
+        {"2025-11-11T16:34:50.6449285Z", 1762878890644},
+        {"2025-01-15T12:30:00+02:00", 1736937000000},
+        {"2025-01-15T05:00:00-05:30", 1736937000000},
+        {"2025-01-15T12:30:00+0200", 1736937000000},
+        {"2025-01-15 10:30:00Z", 1736937000000},
+        {"2025-01-15T10:30:00", 1736937000000}, /* no offset = UTC (D9) */
+        {"2025-01-15T10:30", 1736937000000},
+        {"2024-02-29T00:00:00Z", 1709164800000},
+        {"1970-01-01T00:00:00Z", 0},
+        {"1969-12-31T23:59:59.999Z", -1},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t ms = 42;
+        if (mutt_time_parse_iso8601(cases[i].text, &ms) != 0)
+            fail_msg("rejected %s", cases[i].text);
+        if (ms != cases[i].ms)
+            fail_msg("%s -> %lld, want %lld", cases[i].text, (long long)ms, (long long)cases[i].ms);
+    }
+}
+
+static void test_timefmt_parse_rejects_garbage_and_impossible_dates(void **state)
+{
+    static const char *bad[] = {
+        "",
+        "yesterday",
+        "2025-13-01T00:00:00Z",
+        "2025-02-30T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2025-04-31T00:00:00Z",
+        "2025-00-10T00:00:00Z",
+        "2025-01-15T24:00:00Z",
+        "2025-01-15T10:60:00Z",
+        "2025-01-15T10:30:61Z",
+        "2025-01-15",
+        "2025-01-15T10:30:00ZZ",
+        "2025-01-15T10:30:00 ",
+        " 2025-01-15T10:30:00Z",
+        "2025-01-15T10:30:00.Z",
+        "2025-01-15T10:30:00+25:00",
+        "2025/01/15T10:30:00Z",
+        "25-01-15T10:30:00Z",
+        "1736937000",
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms = 42;
+        if (mutt_time_parse_iso8601(bad[i], &ms) != MUTT_EINVAL)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(ms, 42);
+    }
+}
+
+static void test_timefmt_format_round_trips_with_milliseconds(void **state)
+{
+    static const int64_t values[] = {0, 1, 999, 1736937000123, 1709164800000, -1, -86400001,
+                                     253402300799999 /* 9999-12-31T23:59:59.999Z */};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char buf[MUTT_TIME_ISO8601_MS_LEN];
+        int64_t back = 0;
+        assert_int_equal(mutt_time_format_iso8601_ms(values[i], buf, sizeof buf), 0);
+        assert_int_equal(strlen(buf), 24);
+        assert_int_equal(mutt_time_parse_iso8601(buf, &back), 0);
+        assert_int_equal(back, values[i]);
+    }
+}
+
+static void test_timefmt_format_writes_utc_with_z(void **state)
+{
+    char buf[MUTT_TIME_ISO8601_MS_LEN];
+    (void)state;
+
+    assert_int_equal(mutt_time_format_iso8601_ms(1736937000123, buf, sizeof buf), 0);
+    assert_string_equal(buf, "2025-01-15T10:30:00.123Z");
+    assert_int_equal(mutt_time_format_iso8601_ms(-1, buf, sizeof buf), 0);
+    assert_string_equal(buf, "1969-12-31T23:59:59.999Z");
+    assert_int_equal(mutt_time_format_iso8601_ms(0, buf, 10), MUTT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timefmt_rejects_instants_the_formatter_cannot_write),
         cmocka_unit_test(test_timefmt_accepts_and_formats_both_edges),
         cmocka_unit_test(test_timefmt_parse_format_parse_round_trips_over_accepted_space),
+        cmocka_unit_test(test_timefmt_parse_accepts_rfc3339_variants),
+        cmocka_unit_test(test_timefmt_parse_rejects_garbage_and_impossible_dates),
+        cmocka_unit_test(test_timefmt_format_round_trips_with_milliseconds),
+        cmocka_unit_test(test_timefmt_format_writes_utc_with_z),
     };
     return cmocka_run_group_tests_name("timefmt", tests, NULL, NULL);
 }
