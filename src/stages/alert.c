@@ -899,8 +899,9 @@ static enum mutt_role_health alert_health(struct mutt_ctx *ctx, char *detail, si
     if (!mutt_stage_life_started(&al->life))
         return MUTT_HEALTH_DOWN;
     if (!mutt_alert_cache_ready(al->cache)) {
+        /* D34: no rules, no consuming: the stage takes no work until the first load */
         snprintf(detail, detail_len, "alert: rules cache not loaded yet (%s)", mutt_alert_cache_last_error(al->cache));
-        return MUTT_HEALTH_DEGRADED;
+        return MUTT_HEALTH_STARTING;
     }
     if (al->bp.deferring || al->bp.shedding) {
         snprintf(detail, detail_len, "alert: %s (%s depth %lld)", al->bp.deferring ? "deferring" : "shedding to the DLQ",

@@ -1043,6 +1043,10 @@ static enum mutt_role_health forward_health(struct mutt_ctx *ctx, char *detail, 
     struct forward *fw = &g_forward;
     if (!mutt_stage_life_started(&fw->life))
         return MUTT_HEALTH_DOWN;
+    if (fw->life.state == MUTT_STAGE_STARTING) {
+        snprintf(detail, detail_len, "forward: waiting for the first look at the shared breaker");
+        return MUTT_HEALTH_STARTING; /* D34: nothing is sent before the breaker's state is known */
+    }
     if (fwd_breaker_health(fw, detail, detail_len))
         return MUTT_HEALTH_DEGRADED;
     return MUTT_HEALTH_OK;

@@ -79,6 +79,33 @@ PY
     wait_until 30 bash -c "! kill -0 $MUTT_PID 2>/dev/null" || t_fail "mutt did not stop"
 }
 
+PSQL=(env PGPASSWORD="$MUTT_TEST_PG_PASS" psql -qAt -v ON_ERROR_STOP=1 -h "$MUTT_TEST_PG_HOST"
+      -p "$MUTT_TEST_PG_PORT" -U "$MUTT_TEST_PG_USER" -d "$MUTT_TEST_PG_DB")
+
+# The alert stage takes no work before its first rules load: with the rules table unreadable it
+# is `starting` (503), not `degraded` (which would count as ready); it turns ok once it loads.
+test_alert_is_starting_until_its_rules_load() {
+    "${MUTT_BIN}" --config "$CONF" migrate >/dev/null || t_fail "migrate failed"
+    "${PSQL[@]}" -c "ALTER TABLE alert_rules RENAME TO alert_rules_hidden" || t_fail "rename failed"
+    local conf2="$E2E_TMP/mutt.alert.conf"
+    sed -e "s/^POD_NAME=.*/POD_NAME=$POD-alert/" "$CONF" >"$conf2"
+    echo "CACHE_RELOAD_INTERVAL=1" >>"$conf2"
+    start_mutt "$conf2" alert
+    local url="http://127.0.0.1:$MUTT_PORT"
+    wait_for 10 "a failed rules load in the log" grep -q "rules cache reload failed" "$MUTT_LOG"
+    http GET "$url/health/ready"
+    assert_status 503 "/health/ready while the rules cache has never loaded"
+    assert_contains "$HTTP_BODY" '"alert":"starting"' "alert role before its first rules load"
+    http GET "$url/health/live"
+    assert_status 200 "/health/live while starting"
+    "${PSQL[@]}" -c "ALTER TABLE alert_rules_hidden RENAME TO alert_rules" || t_fail "rename back failed"
+    wait_for 15 "/health/ready 200 once the rules load" http_status_is 200 GET "$url/health/ready"
+    http GET "$url/health"
+    assert_contains "$HTTP_BODY" '"alert":"ok"' "alert role once its rules loaded"
+    stop_mutt
+}
+
 t_run "/health/ready: 503 starting until ingest accepts; READY=1 only after" \
     test_ready_is_never_200_before_ingest_accepts_and_sd_ready_follows_it
+t_run "/health/ready: alert is starting until its first rules load" test_alert_is_starting_until_its_rules_load
 t_summary
