@@ -50,7 +50,9 @@ static bool next_token(const char **p, const char *end, const char **tok, size_t
 
 static void set_strn(json_t *o, const char *key, const char *s, size_t n)
 {
-    json_t *v = json_stringn(s, n); /* NULL when the bytes are not UTF-8 */
+    /* NULL when the bytes are not UTF-8. A NUL byte is valid UTF-8 but would be written as
+     * \u0000, which ingest refuses, and with it the whole batch: lossy path too. */
+    json_t *v = memchr(s, '\0', n) == NULL ? json_stringn(s, n) : NULL;
     if (v == NULL) {
         char *ascii = malloc(n + 1); /* keep the line, lossily, rather than drop it */
         if (ascii == NULL)

@@ -97,6 +97,21 @@ static void test_relay_keeps_a_line_with_invalid_utf8(void **state)
     json_decref(o);
 }
 
+/* A NUL byte would be written as \u0000, which ingest refuses, and with it the whole NDJSON batch
+ * the line travels in: it is replaced like an invalid byte. (Found by tests/fuzz/fuzz_relay_line.) */
+static void test_relay_replaces_nul_bytes_so_ingest_accepts_the_line(void **state)
+{
+    static const char line[] = "<13>1 - host\0x app - - - a\0b";
+    char *s = mutt_relay_line_to_event(line, sizeof line - 1, "relay-host", 1767225600000LL);
+    assert_non_null(s);
+    json_t *o = json_loads(s, 0, NULL);
+    assert_true(json_is_object(o));
+    assert_string_equal("host?x", str(o, "hostname"));
+    assert_string_equal("a?b", str(o, "message"));
+    json_decref(o);
+    free(s);
+}
+
 static void test_relay_skips_blank_lines(void **state)
 {
     assert_null(mutt_relay_line_to_event("   \r", 4, "h", 0));
@@ -422,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_relay_passes_a_json_object_line_through),
         cmocka_unit_test(test_relay_wraps_a_plain_line_with_the_default_host),
         cmocka_unit_test(test_relay_keeps_a_line_with_invalid_utf8),
+        cmocka_unit_test(test_relay_replaces_nul_bytes_so_ingest_accepts_the_line),
         cmocka_unit_test(test_relay_skips_blank_lines),
         cmocka_unit_test(test_relay_posts_lines_as_one_ndjson_batch_with_the_api_key),
         cmocka_unit_test(test_relay_splits_input_into_batches_of_the_given_size),
