@@ -132,6 +132,7 @@ static void test_event_fast_leaves_everything_else_to_the_general_path(void **st
         "{" BASE ",\"r\":-0}",
         "{" BASE ",\"r\":01}",
         "{" BASE ",\"r\":1234567890123456789}",
+        "{" BASE ",\"r\":9999999999999999999}", /* 19 digits: overflowed a long long (UBSan) */
         "{" BASE ",\"s\":\"a\\/b\"}",
         "{" BASE ",\"s\":\"\\u00e9\"}",
         "{" BASE ",\"s\":\"\\u0000\"}",
