@@ -34,16 +34,18 @@ for t in "${targets[@]}"; do
     mkdir -p "$work" "$crashes" "$(dirname "$log")" "tests/fuzz/corpus/$t"
     before=$(find "$crashes" -type f | wc -l)
     echo "fuzz: $t for ${SECONDS_EACH}s (log $log)"
+    start=$(date +%s)
     # leak-detection is on (ASan's default); -timeout flags an input that runs over 10 s
     "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
+    took=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\).*/\1/p' "$log" | tail -n 1)
     crashed=$(($(find "$crashes" -type f | wc -l) - before))
-    line="$t	${execs:-0}	$SECONDS_EACH	$crashed	$(date -u +%FT%TZ)	$(git rev-parse --short HEAD 2>/dev/null)"
+    line="$t	${execs:-0}	$took	$crashed	$(date -u +%FT%TZ)	$(git rev-parse --short HEAD 2>/dev/null)"
     printf '%s\n' "$line" >>"$FUZZ_BUILD/history.tsv"
-    summary+=("$(printf '%-24s %12s execs %4ss  %s crash(es)' "$t" "${execs:-0}" "$SECONDS_EACH" "$crashed")")
+    summary+=("$(printf '%-24s %12s execs %5ss  %s crash(es)' "$t" "${execs:-0}" "$took" "$crashed")")
     if [ "$rc" -ne 0 ] || [ "$crashed" -gt 0 ]; then
         failed=1
         grep -aE '^(==[0-9]+==ERROR|SUMMARY|fuzz property broken|.*runtime error)' "$log" | head -n 5 | sed 's/^/    /'

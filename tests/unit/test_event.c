@@ -1038,6 +1038,24 @@ static void test_time_format_writes_utc_with_z(void **state)
     assert_int_equal(mutt_time_format_iso8601_ms(0, buf, 10), MUTT_EINVAL);
 }
 
+/* Epochs outside years 0000..9999 are refused without arithmetic overflow on the way (UBSan
+ * caught INT64_MIN; found by fuzz_timefmt). */
+static void test_time_format_refuses_epochs_outside_the_years_it_can_write(void **state)
+{
+    static const int64_t values[] = {INT64_MIN, INT64_MIN + 1, -62167219200001 /* -0001-12-31T23:59:59.999Z */,
+                                     253402300800000 /* 10000-01-01 */, INT64_MAX};
+    char buf[MUTT_TIME_ISO8601_MS_LEN];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        strcpy(buf, "x");
+        assert_int_equal(mutt_time_format_iso8601_ms(values[i], buf, sizeof buf), MUTT_EINVAL);
+        assert_string_equal(buf, "");
+    }
+    assert_int_equal(mutt_time_format_iso8601_ms(-62167219200000, buf, sizeof buf), 0);
+    assert_string_equal(buf, "0000-01-01T00:00:00.000Z");
+}
+
 /* ---- identity ---------------------------------------------------------------------------------- */
 
 static void test_uuid_v4_sets_version_and_variant_bits(void **state)
@@ -1288,6 +1306,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_rejects_garbage_and_impossible_dates),
         cmocka_unit_test(test_time_format_round_trips_with_milliseconds),
         cmocka_unit_test(test_time_format_writes_utc_with_z),
+        cmocka_unit_test(test_time_format_refuses_epochs_outside_the_years_it_can_write),
         cmocka_unit_test(test_uuid_v4_sets_version_and_variant_bits),
         cmocka_unit_test(test_uuid_v4_keeps_the_random_bytes_in_order),
         cmocka_unit_test(test_event_stamp_overwrites_client_ids),
