@@ -6,6 +6,7 @@
 # target (execs, crashes) and appends it to $FUZZ_BUILD/history.tsv, the source of the totals
 # in tests/fuzz/README.md. Exits 1 when any target crashed.
 #   run.sh [TARGET...]   TARGET = fuzz_<name> or a substring of it; default all
+# FUZZ_ARGS adds libFuzzer flags, e.g. "-fork=1 -ignore_crashes=1" to go on past a known crash.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -37,7 +38,7 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     # leak-detection is on (ASan's default); -timeout flags an input that runs over 10 s
     "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
+        ${FUZZ_ARGS:-} -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
     rc=$?
     took=$(($(date +%s) - start))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
