@@ -27,11 +27,13 @@ INTEG_SRCS := $(sort $(wildcard tests/integration/test_*.c))
 TEST_SUPPORT_SRCS := $(sort $(wildcard tests/support/*.c))
 TEST_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SUPPORT_SRCS))
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(FUZZ_SRCS))
 INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(INTEG_SRCS))
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-image test-asan tests-build bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-soak clean
+.PHONY: all deps run test test-unit test-image test-asan tests-build fuzz bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-soak clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -64,6 +66,12 @@ $(BUILD)/tests/integration/%: tests/integration/%.c $(BUILD)/libmutt.a $(TEST_SU
 	@mkdir -p $(dir $@)
 	$(CC) $(MUTT_CFLAGS) -Itests/support $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT_OBJS) $(BUILD)/libmutt.a \
 	    $(shell cat tests/integration/$*.ldflags 2>/dev/null) $(TEST_LIBS) $(PKG_LIBS)
+# Each fuzz target also links with a replay main under the normal compiler: `make test` feeds it
+# the committed corpus (tests/fuzz/README.md), so CI needs no clang (D59).
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/libmutt.a $(TEST_SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) -Itests/support $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/tests/fuzz/replay_main.o \
+	    $(TEST_SUPPORT_OBJS) $(BUILD)/libmutt.a $(PKG_LIBS)
 $(SINK_BIN): tests/harness/sink.c $(BUILD)/libmutt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmutt.a $(PKG_LIBS)
@@ -72,8 +80,8 @@ $(VAULT_STANDIN_BIN): tests/harness/vault-standin.c
 	@mkdir -p $(dir $@)
 	$(CC) $(MUTT_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(PKG_LIBS)
 
-.SECONDARY: $(TEST_SUPPORT_OBJS)
-tests-build: $(BIN) $(UNIT_BINS) $(INTEG_BINS) $(SINK_BIN) $(VAULT_STANDIN_BIN)
+.SECONDARY: $(TEST_SUPPORT_OBJS) $(BUILD)/tests/fuzz/replay_main.o
+tests-build: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY_BINS) $(INTEG_BINS) $(SINK_BIN) $(VAULT_STANDIN_BIN)
 
 # Two-command set-up: both targets install what is missing first.
 # `make test T=redis` (or T="unit/test_x e2e/smoke") runs only the tests whose names contain T.
@@ -90,13 +98,28 @@ test-image: deps
 	@$(MAKE) --no-print-directory tests-build
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh e2e/test_image
 
-test-unit: $(UNIT_BINS)
+test-unit: $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 	@MUTT_BUILD=$(BUILD) bash tests/harness/run-tests.sh --unit-only $(T)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/mutt CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" tests-build
 	@MUTT_BUILD=build/asan MUTT_BIN=$(CURDIR)/build/asan/mutt bash tests/harness/run-tests.sh $(T)
+
+# Fuzzing (D59, tests/fuzz/README.md): clang-14 + libFuzzer under ASan+UBSan, everything in
+# build/fuzz (no gcc object mixed in). `make fuzz` runs every target FUZZ_SECONDS (60) in turn,
+# one process at a time, and prints execs and crashes per target; FUZZ=name picks targets.
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+$(BUILD)/fuzzers/%: tests/fuzz/%.c $(BUILD)/libmutt.a $(TEST_SUPPORT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(MUTT_CFLAGS) -Itests/support $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(TEST_SUPPORT_OBJS) \
+	    $(BUILD)/libmutt.a $(PKG_LIBS)
+fuzz:
+	@bash tests/harness/deps.sh clang-14 libfuzzer-14-dev libclang-rt-14-dev
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang-14 CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	    $(patsubst tests/fuzz/%.c,build/fuzz/fuzzers/%,$(FUZZ_SRCS))
+	@FUZZ_BUILD=build/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ)
 
 bench-ingest: deps
 	@$(MAKE) --no-print-directory $(BIN)

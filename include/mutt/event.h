@@ -85,7 +85,7 @@ size_t mutt_event_strip_reserved(json_t *ev);
  *  - a stray `api_key` is removed (D33), and every top-level `_` field (D35,
  *    mutt_event_strip_reserved: call it first to count them);
  *  - `severity` is an alias of `syslog_severity` (consumed and removed when syslog_severity is
- *    absent); a number 0..7, a numeric string "0".."7" or a name (emerg/emergency/panic, alert,
+ *    absent, null or an unknown name, so normalising twice changes nothing); a number 0..7, a numeric string "0".."7" or a name (emerg/emergency/panic, alert,
  *    crit/critical, err/error, warning/warn, notice, info/informational, debug; Major 3, Minor 4;
  *    case-insensitive) becomes the integer `syslog_severity`, a string also kept verbatim in
  *    `syslog_severity_text`; an unknown name leaves syslog_severity unset but keeps the text;

@@ -573,7 +573,7 @@ static bool set_shared(json_t *ev, const char *key, json_t *v)
     return json_object_set(ev, key, v) == 0;
 }
 
-static int normalize_severity(json_t *ev, char *err, size_t errlen, const char **err_field)
+static int severity_step(json_t *ev, char *err, size_t errlen, const char **err_field)
 {
     json_t *sev = json_object_get(ev, "syslog_severity");
     bool alias = false;
@@ -644,6 +644,17 @@ static int normalize_severity(json_t *ev, char *err, size_t errlen, const char *
         break;
     }
     json_decref(sev);
+    return rc;
+}
+
+/* Null and an unknown name leave syslog_severity absent (D9), so `severity`, when present, is then
+ * read as its alias in a second step: otherwise a later normalisation (an item replayed through
+ * ingest) would read the alias the first one ignored, and the same event would change. */
+static int normalize_severity(json_t *ev, char *err, size_t errlen, const char **err_field)
+{
+    int rc = severity_step(ev, err, errlen, err_field);
+    if (rc == 0 && !json_object_get(ev, "syslog_severity") && json_object_get(ev, "severity"))
+        rc = severity_step(ev, err, errlen, err_field);
     return rc;
 }
 

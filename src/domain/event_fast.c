@@ -210,10 +210,10 @@ static bool scan_int(struct scan *s, struct vinfo *v)
         digits = 1;
     } else {
         while (i < s->len && s->p[i] >= '0' && s->p[i] <= '9') {
+            if (++digits > 18)
+                return false; /* before multiplying: a 19th digit could overflow */
             val = val * 10 + (s->p[i] - '0');
             i++;
-            if (++digits > 18)
-                return false;
         }
     }
     if (i < s->len && (s->p[i] == '.' || s->p[i] == 'e' || s->p[i] == 'E' ||

@@ -146,6 +146,9 @@ int mutt_time_parse_iso8601(const char *s, int64_t *epoch_ms)
     return mutt_time_parse_iso8601n(s, strlen(s), epoch_ms);
 }
 
+#define MIN_FORMAT_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
+#define MAX_FORMAT_MS 253402300799999LL    /* 9999-12-31T23:59:59.999Z */
+
 int mutt_time_format_iso8601_ms(int64_t epoch_ms, char *buf, size_t len)
 {
     int64_t secs, days, y;
@@ -154,6 +157,11 @@ int mutt_time_format_iso8601_ms(int64_t epoch_ms, char *buf, size_t len)
     if (!buf || len < MUTT_TIME_ISO8601_MS_LEN) {
         if (buf && len)
             buf[0] = '\0';
+        return MUTT_EINVAL;
+    }
+    /* years 0000..9999 only; checked first, since the arithmetic below overflows near INT64_MIN */
+    if (epoch_ms < MIN_FORMAT_MS || epoch_ms > MAX_FORMAT_MS) {
+        buf[0] = '\0';
         return MUTT_EINVAL;
     }
     /* floor division so that times before 1970 still print a positive millisecond part */

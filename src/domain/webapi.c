@@ -62,14 +62,22 @@ const struct mutt_api_version *mutt_api_negotiate(const char *accept_version, co
     return &mutt_api_versions[0];
 }
 
+/* One dotted component as a number (a non-digit counts as 0); saturates at LONG_MAX instead of
+ * overflowing, so absurdly long components compare as "largest". Advances *p to the '.' or NUL. */
+static long version_component(const char **p)
+{
+    long x = 0;
+    for (; **p && **p != '.'; (*p)++) {
+        int d = isdigit((unsigned char)**p) ? **p - '0' : 0;
+        x = x > (LONG_MAX - d) / 10 ? LONG_MAX : x * 10 + d;
+    }
+    return x;
+}
+
 int mutt_api_version_cmp(const char *a, const char *b)
 {
     while (*a || *b) {
-        long x = 0, y = 0;
-        while (*a && *a != '.')
-            x = x * 10 + (isdigit((unsigned char)*a) ? *a - '0' : 0), a++;
-        while (*b && *b != '.')
-            y = y * 10 + (isdigit((unsigned char)*b) ? *b - '0' : 0), b++;
+        long x = version_component(&a), y = version_component(&b);
         if (x != y)
             return x < y ? -1 : 1;
         if (*a == '.')

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test that `make tests-build` produced (it builds nothing itself):
 #   1. unit binaries        $MUTT_BUILD/tests/unit/test_*         (no services)
+#      fuzz corpus replays  $MUTT_BUILD/tests/fuzz/fuzz_* tests/fuzz/corpus/fuzz_*  (no services)
 #   2. integration binaries $MUTT_BUILD/tests/integration/test_*  (harness services, env sourced)
 #   3. e2e scripts          tests/e2e/test_*.sh  (MUTT_BIN, MUTT_SINK_BIN, harness services)
 # Each runs from the repo root, with 2>&1, under `timeout`. Redis is flushed and the test database
@@ -149,16 +150,17 @@ run_one() {
     echo "---- $name: $status"
     RESULTS+=("$status $name")
     # cmocka's closing lines, the plain line of our shell tests, sanitizer verdicts (a leak
-    # fails a binary whose tests all passed), and e2e helpers that died abnormally (lib.sh).
-    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[  SKIPPED \] [0-9]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:|^e2e: helper .* FAILED' "$log" | head -n 40 || true)
+    # fails a binary whose tests all passed), e2e helpers that died abnormally (lib.sh), and the
+    # fuzz corpus replays' counts.
+    SUMMARY[$name]=$(grep -aE '^\[  (PASSED|FAILED|SKIPPED)  \]|^\[  SKIPPED \] [0-9]|^\[==========\] .* run\.|FAILED TEST\(S\)|^[0-9]+ passed, [0-9]+ failed|^SUMMARY: [A-Za-z]+Sanitizer|runtime error:|^e2e: helper .* FAILED|^replay: [0-9]+ inputs, ' "$log" | head -n 40 || true)
 }
 
-# Test binaries of a tier: executables named test_* whose source still exists (a stale binary of
-# a deleted test is reported and skipped).
+# Test binaries of a tier: executables named test_* (or PREFIX*) whose source still exists (a
+# stale binary of a deleted test is reported and skipped).
 list_bins() {
-    local tier=$1 b n
+    local tier=$1 prefix=${2:-test_} b n
     [ -d "$BUILD/tests/$tier" ] || return 0
-    for b in "$BUILD/tests/$tier"/test_*; do
+    for b in "$BUILD/tests/$tier"/"$prefix"*; do
         [ -f "$b" ] && [ -x "$b" ] || continue
         n=$(basename "$b")
         case "$n" in *.*) continue ;; esac
@@ -183,6 +185,17 @@ run_tier() {
     [ $count -gt 0 ] || echo "run-tests: no $tier test binaries${FILTERS[0]:+ matching ${FILTERS[*]}} in $BUILD/tests/$tier"
 }
 
+# The fuzz targets' corpora, replayed by their gcc build (D59, tests/fuzz/README.md): named
+# fuzz/<target>, unit tier (no services).
+run_fuzz_replays() {
+    local b n
+    for b in $(list_bins fuzz fuzz_); do
+        n="fuzz/$(basename "$b")"
+        selected "$n" || continue
+        run_one "$n" "$b" "tests/fuzz/corpus/$(basename "$b")"
+    done
+}
+
 start_services() {
     if [ -n "${MUTT_TEST_STATE:-}" ] && [ -f "$MUTT_TEST_STATE/env" ]; then
         echo "run-tests: reusing services in $MUTT_TEST_STATE"
@@ -204,6 +217,7 @@ reset_services() {
 
 echo "run-tests: build $BUILD, timeout ${TIMEOUT}s per test"
 run_tier unit
+run_fuzz_replays
 
 if [ "$UNIT_ONLY" = 0 ]; then
     start_services

@@ -899,6 +899,41 @@ static void test_event_normalize_twice_changes_nothing(void **state)
     json_decref(ev);
 }
 
+/* A null or unknown syslog_severity leaves it absent (D9), and then `severity` is its alias:
+ * {"syslog_severity":null,"severity":"Major"} is a Major event. It used to keep "severity"
+ * untouched, so a second normalisation (a replay through ingest) changed the event. Found by
+ * fuzz_event. */
+static void test_event_normalize_null_or_unknown_syslog_severity_lets_the_alias_apply(void **state)
+{
+    static const char *const cases[] = {"\"syslog_severity\":null,\"severity\":\"Major\"",
+                                        "\"syslog_severity\":\"bogus\",\"severity\":\"Major\""};
+    struct mutt_event_rules rules;
+    json_t *ev;
+    char *once, *twice;
+    size_t n1, n2;
+    (void)state;
+
+    mutt_event_rules_init_default(&rules);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(normalize_text(with_field(cases[i]), &ev, NULL, 0, NULL), 0);
+        assert_int_equal(mutt_event_severity(ev), 3);
+        assert_string_equal(get_str(ev, "syslog_severity_text"), "Major");
+        assert_null(json_object_get(ev, "severity"));
+        assert_int_equal(mutt_event_dump_alloc(ev, &once, &n1), 0);
+        assert_int_equal(mutt_event_normalize(ev, &rules, NULL, 0, NULL), 0);
+        assert_int_equal(mutt_event_dump_alloc(ev, &twice, &n2), 0);
+        assert_string_equal(once, twice);
+        free(once);
+        free(twice);
+        json_decref(ev);
+    }
+    /* null alone is still simply absent */
+    assert_int_equal(normalize_text(with_field("\"syslog_severity\":null"), &ev, NULL, 0, NULL), 0);
+    assert_int_equal(mutt_event_severity(ev), -1);
+    assert_null(json_object_get(ev, "syslog_severity"));
+    json_decref(ev);
+}
+
 /* ---- reserved fields (D35) and the stored size (issue 11 bug 6) ---------------------------------- */
 
 static void test_event_strip_reserved_removes_every_top_level_underscore_field(void **state)
@@ -1193,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_event_normalize_strips_reserved_fields_so_clients_cannot_steer_the_pipeline),
         cmocka_unit_test(test_event_check_size_measures_the_normalised_event),
         cmocka_unit_test(test_event_missing_required_names_the_first_absent_or_blank_field),
+        cmocka_unit_test(test_event_normalize_null_or_unknown_syslog_severity_lets_the_alias_apply),
         cmocka_unit_test(test_event_stamp_overwrites_client_ids),
         cmocka_unit_test(test_event_stamp_shared_gives_each_event_its_own_id),
         cmocka_unit_test(test_event_ensure_event_id_adds_only_when_missing),

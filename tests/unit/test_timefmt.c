@@ -203,9 +203,28 @@ static void test_timefmt_format_writes_utc_with_z(void **state)
     assert_int_equal(mutt_time_format_iso8601_ms(0, buf, 10), MUTT_EINVAL);
 }
 
+/* Epochs outside years 0000..9999 are refused without arithmetic overflow on the way (UBSan
+ * caught INT64_MIN; found by fuzz_timefmt). */
+static void test_timefmt_format_refuses_epochs_outside_the_years_it_can_write(void **state)
+{
+    static const int64_t values[] = {INT64_MIN, INT64_MIN + 1, -62167219200001 /* -0001-12-31T23:59:59.999Z */,
+                                     253402300800000 /* 10000-01-01 */, INT64_MAX};
+    char buf[MUTT_TIME_ISO8601_MS_LEN];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        strcpy(buf, "x");
+        assert_int_equal(mutt_time_format_iso8601_ms(values[i], buf, sizeof buf), MUTT_EINVAL);
+        assert_string_equal(buf, "");
+    }
+    assert_int_equal(mutt_time_format_iso8601_ms(-62167219200000, buf, sizeof buf), 0);
+    assert_string_equal(buf, "0000-01-01T00:00:00.000Z");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timefmt_format_refuses_epochs_outside_the_years_it_can_write),
         cmocka_unit_test(test_timefmt_rejects_instants_the_formatter_cannot_write),
         cmocka_unit_test(test_timefmt_accepts_and_formats_both_edges),
         cmocka_unit_test(test_timefmt_parse_format_parse_round_trips_over_accepted_space),

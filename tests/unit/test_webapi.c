@@ -40,6 +40,9 @@ static void test_webapi_version_compare_is_numeric(void **state)
     assert_true(mutt_api_version_cmp("1.10", "1.9") > 0);
     assert_true(mutt_api_version_cmp("2.0", "3.0") < 0);
     assert_int_equal(mutt_api_version_cmp("2", "2.0"), 0);
+    /* a component past LONG_MAX saturates instead of overflowing (found by fuzz_route) */
+    assert_true(mutt_api_version_cmp("10000000000000000000", "1") > 0);
+    assert_true(mutt_api_version_cmp("1.99999999999999999999999", "1.2") > 0);
 }
 
 /* D21: the 410 path on a table where /legacy was removed in 2.0. */
