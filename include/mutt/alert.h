@@ -30,7 +30,6 @@ struct mutt_alert_audit *mutt_alert_stage_audit(void);       /* NULL when not ru
 /* Redis names the contract does not make configurable. */
 #define MUTT_ALERT_AUDIT_PENDING "mutt:audit:pending"       /* audit rows waiting for PG (W20) */
 #define MUTT_ALERT_AUDIT_CLAIM_PREFIX "mutt:audit:processing" /* <prefix>:<pod>:<slot> batches */
-#define MUTT_ALERT_RULES_CHANNEL "mutt:rules:updates"       /* PUBLISH after any rule change (W32) */
 
 /* ---- cache (alert_cache.c) --------------------------------------------------------------- */
 

@@ -21,9 +21,6 @@
 
 extern const struct mutt_stage mutt_web_stage;
 
-/* Channel the alert stage listens on to reload rules, dev hosts and teams (W32). */
-#define MUTT_WEB_RULES_CHANNEL "mutt:rules:updates"
-
 /* ---- internal to src/web/ ------------------------------------------------------------------ */
 
 struct mutt_http_req;

@@ -807,7 +807,7 @@ static int alert_start(struct mutt_ctx *ctx)
     uv_timer_init(ctx->loop, &al->stall_timer);
     al->reload_timer.data = al->bp_timer.data = al->reap_timer.data = al->stall_timer.data = al;
     al->timers_open = true;
-    if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_ALERT_RULES_CHANNEL, on_rules_update, al)) != 0 ||
+    if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_KEY_RULES_CHANNEL, on_rules_update, al)) != 0 ||
         (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, "cache_reload_interval", on_interval_changed, al)) != 0)) {
         release_all(al);
         close_timers(al);

@@ -505,7 +505,7 @@ static void on_decide_reply(void *priv, redisReply *reply, int status)
         fw->probe_state = FWD_PROBE_SENDING;
         op->probe = true;
         mutt_log_info("forward", "circuit breaker %s: this pod probes the destination with one alert",
-                      MUTT_FORWARD_BREAKER_NAME);
+                      MUTT_KEY_BREAKER_NAME);
         attempt(op);
         return;
     }

@@ -18,7 +18,7 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
-#include "mutt/forward.h"
+#include "mutt/keys.h"
 #include "mutt/http_client.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
@@ -395,7 +395,7 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     }
     rm->step = STEP_HEALTH;
     if (mutt_redis_commandf(mutt_redis_cmd(rm->ctx->redis), on_breaker_state, rm, "GET %s",
-                            MUTT_FORWARD_BREAKER_PREFIX ":state") != 0) {
+                            MUTT_KEY_BREAKER_STATE) != 0) {
         redis_failed(rm, "breaker state read", MUTT_EDISCONNECTED);
         return;
     }
@@ -580,7 +580,7 @@ static int remediate_start(struct mutt_ctx *ctx)
     rm->script_recover = mutt_redis_script_register(ctx->redis, "remediate_recover", recover_lua);
     if (rm->script_finish < 0 || rm->script_recover < 0)
         return MUTT_ENOMEM;
-    if (asprintf(&rm->processing, "%s:%s", MUTT_REMEDIATE_PROCESSING_PREFIX, ctx->pod_name) < 0) {
+    if (asprintf(&rm->processing, "%s:%s", MUTT_KEY_REMEDIATE_PROCESSING_PREFIX, ctx->pod_name) < 0) {
         rm->processing = NULL;
         return MUTT_ENOMEM;
     }
@@ -601,7 +601,7 @@ static int remediate_start(struct mutt_ctx *ctx)
     }
     struct mutt_deadlists_opts jo = {
         .name = "remediate",
-        .list_prefix = MUTT_REMEDIATE_PROCESSING_PREFIX,
+        .list_prefix = MUTT_KEY_REMEDIATE_PROCESSING_PREFIX,
         .has_tail = false,
         .own_pod = ctx->pod_name,
         .script = rm->script_recover,

@@ -16,14 +16,13 @@
 #include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/redis.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
 #include "mutt/web.h"
 
-#define BREAKER_STATE_KEY "mutt:circuit_breaker:moogsoft:state"
-#define REPLAY_PROCESSING_PREFIX "mutt:processing:web"
 #define REPLAY_DEFAULT 100
 #define REPLAY_MAX 10000
 #define DLQ_PREVIEW 10
@@ -98,7 +97,7 @@ static const struct dlq_def *dlq_find(const char *name)
 
 static void processing_key(struct mutt_ctx *ctx, const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, REPLAY_PROCESSING_PREFIX ":%s:%s", ctx->pod_name ? ctx->pod_name : "pod", name);
+    snprintf(buf, len, MUTT_KEY_WEB_REPLAY_PROCESSING_PREFIX ":%s:%s", ctx->pod_name ? ctx->pod_name : "pod", name);
 }
 
 static struct mutt_deadlists *janitor;
@@ -120,7 +119,7 @@ int web_ops_janitor_start(struct mutt_ctx *ctx)
     janitor_ctx = ctx;
     struct mutt_deadlists_opts o = {
         .name = "web",
-        .list_prefix = REPLAY_PROCESSING_PREFIX,
+        .list_prefix = MUTT_KEY_WEB_REPLAY_PROCESSING_PREFIX,
         .has_tail = true,
         .own_pod = ctx->pod_name ? ctx->pod_name : "pod",
         .script = script_recover,
@@ -289,6 +288,7 @@ static long long num(const json_t *v)
 
 #define METRICS_MINUTES 60
 #define METRICS_HOURS 24
+#define METRICS_KEY_MAX 192 /* "" when METRICS_PREFIX is too long for it: MGET answers nil, counted 0 */
 
 struct metrics_extra {
     char labels[METRICS_HOURS][8];
@@ -376,8 +376,8 @@ void web_metrics(struct web_call *c)
     if (!b)
         return;
     struct metrics_extra *x = calloc(1, sizeof *x);
-    char (*mkeys)[96] = calloc(METRICS_MINUTES + 1, sizeof *mkeys);
-    char (*hkeys)[96] = calloc(METRICS_HOURS, sizeof *hkeys);
+    char (*mkeys)[METRICS_KEY_MAX] = calloc(METRICS_MINUTES + 1, sizeof *mkeys);
+    char (*hkeys)[METRICS_KEY_MAX] = calloc(METRICS_HOURS, sizeof *hkeys);
     if (!x || !mkeys || !hkeys) {
         free(x);
         free(mkeys);
@@ -393,17 +393,13 @@ void web_metrics(struct web_call *c)
     argv[0] = "MGET";
     lens[0] = 4;
     for (int i = 0; i <= METRICS_MINUTES; i++) {
-        char t[32];
-        fmt_utc(now - (int64_t)i * 60000, "%Y-%m-%dT%H:%M", t, sizeof t);
-        snprintf(mkeys[i], 96, "%s:1m:%s", prefix, t);
+        mutt_key_metrics(prefix, MUTT_KEY_METRICS_1M, now - (int64_t)i * 60000, mkeys[i], METRICS_KEY_MAX);
         argv[i + 1] = mkeys[i];
         lens[i + 1] = strlen(mkeys[i]);
     }
     batch_cmd(b, METRICS_MINUTES + 2, argv, lens);
     for (int i = 0; i < METRICS_HOURS; i++) {
-        char t[32];
-        fmt_utc(now - (int64_t)i * 3600000, "%Y-%m-%dT%H", t, sizeof t);
-        snprintf(hkeys[i], 96, "%s:1h:%s", prefix, t);
+        mutt_key_metrics(prefix, MUTT_KEY_METRICS_1H, now - (int64_t)i * 3600000, hkeys[i], METRICS_KEY_MAX);
         fmt_utc(now - (int64_t)i * 3600000, "%H:00", x->labels[i], sizeof x->labels[i]);
         argv[i + 1] = hkeys[i];
         lens[i + 1] = strlen(hkeys[i]);
@@ -421,8 +417,8 @@ void web_metrics(struct web_call *c)
     const char *z[] = {"ZCARD", mutt_config_str(cfg, MUTT_CFG_MOOG_RETRY_KEY)};
     size_t zl[] = {5, strlen(z[1])};
     batch_cmd(b, 2, z, zl);
-    const char *g[] = {"GET", BREAKER_STATE_KEY};
-    size_t gl[] = {3, strlen(BREAKER_STATE_KEY)};
+    const char *g[] = {"GET", MUTT_KEY_BREAKER_STATE};
+    size_t gl[] = {3, strlen(MUTT_KEY_BREAKER_STATE)};
     batch_cmd(b, 2, g, gl);
     batch_sent(b);
 }
