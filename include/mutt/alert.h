@@ -2,7 +2,8 @@
  * ingest queue, rule matching, alert items, event audit rows (through mutt:audit:pending into
  * PostgreSQL in batches), unhandled-event meta-alerts, poison handling and backpressure. Split by
  * concern: alert.c (lifecycle, per-item flow), alert_cache.c (rules/dev hosts/teams from PG),
- * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua, GET /unhandled).
+ * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua; the web stage
+ * serves GET /unhandled from the same Redis keys).
  * Owns its blocking Redis connection (through relq); uses the shared command connection and the
  * PG pool. Loop thread only. */
 #ifndef MUTT_ALERT_H
@@ -15,7 +16,6 @@
 #include <hiredis/hiredis.h>
 
 #include "mutt/ctx.h"
-#include "mutt/unhandled_key.h"
 
 extern const struct mutt_stage mutt_alert_stage;
 
@@ -133,8 +133,6 @@ struct mutt_config;
 struct mutt_http;
 struct mutt_alert_unhandled;
 
-#define MUTT_ALERT_UNHANDLED_TOP 50 /* D14: GET /api/v1/unhandled lists the top 50 by count */
-
 /* One unmatched event to count. Strings borrowed for the call. */
 struct mutt_alert_unhandled_hit {
     const char *hostname;
@@ -173,16 +171,5 @@ void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fi
  * for a key, MUTT_ENOMEM, or a Redis error). */
 int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
                                mutt_alert_unhandled_cb *cb, void *privdata);
-const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u);
-/* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
- * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
-int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len);
-/* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
- * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:i:,
- * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */
-extern const char mutt_alert_unhandled_top_lua[];
-#define MUTT_ALERT_UNHANDLED_TOP_SUFFIX MUTT_UNHANDLED_TOP_SUFFIX
-#define MUTT_ALERT_UNHANDLED_INFO_SUFFIX MUTT_UNHANDLED_INFO_SUFFIX
-#define MUTT_ALERT_UNHANDLED_GET_PAGES 10
 
 #endif

@@ -11,14 +11,10 @@
 
 #include "cli_internal.h"
 #include "mutt/config.h"
+#include "mutt/redis_scripts.h"
 
 #define CMD "dlq"
 #define LIST_DEFAULT_COUNT 10
-
-/* KEYS[1] dlq, KEYS[2] target; ARGV[1] the item read, ARGV[2] its rewrite. */
-static const char LUA_MOVE_TAIL[] =
-    "if redis.call('LINDEX', KEYS[1], -1) == ARGV[1] then redis.call('RPOP', KEYS[1]) "
-    "redis.call('LPUSH', KEYS[2], ARGV[2]) return 1 end return 0";
 
 enum dlq_name { DLQ_ALERTER, DLQ_MOOG, DLQ_DEAD, DLQ__COUNT };
 static const char *const dlq_names[DLQ__COUNT] = {"alerter", "moog", "dead"};
@@ -147,9 +143,12 @@ static int dlq_replay(const struct mutt_config *cfg, int which, long count)
             rc = CLI_FAIL;
             break;
         }
-        const char *argv[] = {"EVAL", LUA_MOVE_TAIL, "2", key, target, r->str, out};
-        size_t lens[] = {4, strlen(LUA_MOVE_TAIL), 1, strlen(key), strlen(target), r->len, strlen(out)};
-        redisReply *m = redisCommandArgv(c, 7, argv, lens);
+        /* moved only while it is still the tail (redis_scripts.h) */
+        const char *argv[] = {"EVAL", mutt_script_dlq_move_lua, "2", key, target, r->str, out,
+                              MUTT_SCRIPT_DLQ_MOVE_TAIL};
+        size_t lens[] = {4, strlen(mutt_script_dlq_move_lua), 1, strlen(key), strlen(target), r->len, strlen(out),
+                         strlen(MUTT_SCRIPT_DLQ_MOVE_TAIL)};
+        redisReply *m = redisCommandArgv(c, 8, argv, lens);
         bool ok = cli_redis_ok(c, m, CMD, "move");
         long did = ok && m->type == REDIS_REPLY_INTEGER ? (long)m->integer : 0;
         if (m)

@@ -1,20 +1,18 @@
-/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24) and GET /api/v1/unhandled:
- * one Lua call per unmatched event counts it per (hostname, message template) in a fixed window
- * from the first occurrence, decides the meta-alert at >= threshold exactly once per window, and
- * keeps the top-templates data the GET answers from. Builds no alert (the stage does) and never
- * touches the processing list. Loop thread only. */
+/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24): one Lua call per
+ * unmatched event counts it per (hostname, message template) in a fixed window from the first
+ * occurrence, decides the meta-alert at >= threshold exactly once per window, and keeps the
+ * top-templates data GET /api/v1/unhandled answers from (the web stage reads it with the shared
+ * script in redis_scripts.h). Builds no alert (the stage does) and never touches the processing
+ * list. Loop thread only. */
 #define _GNU_SOURCE
 #include "mutt/alert.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mutt/config.h"
 #include "mutt/error.h"
-#include "mutt/http.h"
-#include "mutt/ingest.h"
 #include "mutt/log.h"
 #include "mutt/redis.h"
 #include "mutt/template.h"
@@ -24,7 +22,6 @@
 #define TOP_CAP "1000"        /* templates kept in the top ZSET (the lowest scores go first) */
 #define SAMPLE_MAX 500        /* bytes of the sample message kept per template */
 #define TEMPLATE_MAX 1024     /* bytes of a template kept */
-#define GET_PAGES 10          /* ZREVRANGE pages the GET reads while skipping expired entries */
 
 /* KEYS[1] counter, KEYS[2] triggered marker, KEYS[3] top ZSET, KEYS[4] template info hash,
  * KEYS[5] the host's set of tracked template hashes (all named by unhandled_key.h, D36).
@@ -69,37 +66,12 @@ static const char COUNT_LUA[] =
     "end\n"
     "return 0\n";
 
-/* KEYS[1] top ZSET; ARGV[1] info key prefix (ends with ':'), ARGV[2] limit, ARGV[3] pages.
- * Returns {hostname, template, count, sample, first_seen, last_seen} per live template, best
- * first; entries whose info hash expired are dropped from the ZSET afterwards. */
-const char mutt_alert_unhandled_top_lua[] =
-    "local out, stale = {}, {}\n"
-    "local limit = tonumber(ARGV[2])\n"
-    "for page = 0, tonumber(ARGV[3]) - 1 do\n"
-    "  local m = redis.call('ZREVRANGE', KEYS[1], page * limit, page * limit + limit - 1, 'WITHSCORES')\n"
-    "  if #m == 0 then break end\n"
-    "  for i = 1, #m, 2 do\n"
-    "    if #out < limit then\n"
-    "      local f = redis.call('HMGET', ARGV[1] .. m[i], 'hostname', 'template', 'sample', 'first_seen', 'last_seen')\n"
-    "      if f[1] then\n"
-    "        out[#out + 1] = {f[1], f[2] or '', m[i + 1], f[3] or '', f[4] or '', f[5] or ''}\n"
-    "      else\n"
-    "        stale[#stale + 1] = m[i]\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  if #out >= limit then break end\n"
-    "end\n"
-    "for i = 1, #stale do redis.call('ZREM', KEYS[1], stale[i]) end\n"
-    "return out\n";
-
 struct mutt_alert_unhandled {
     struct mutt_redis *redis;
     const struct mutt_config *cfg;
     char *prefix;
     char *top_key;     /* <prefix>:_top */
     int count_script;
-    int top_script;
 };
 
 struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
@@ -114,8 +86,7 @@ struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redi
     if (asprintf(&u->top_key, "%s" MUTT_UNHANDLED_TOP_SUFFIX, prefix) < 0)
         u->top_key = NULL;
     u->count_script = mutt_redis_script_register(redis, "alert_unhandled", COUNT_LUA);
-    u->top_script = mutt_redis_script_register(redis, "alert_unhandled_top", mutt_alert_unhandled_top_lua);
-    if (!u->prefix || !u->top_key || u->count_script < 0 || u->top_script < 0) {
+    if (!u->prefix || !u->top_key || u->count_script < 0) {
         mutt_alert_unhandled_destroy(u);
         return NULL;
     }
@@ -129,11 +100,6 @@ void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u)
     free(u->prefix);
     free(u->top_key);
     free(u);
-}
-
-const char *mutt_alert_unhandled_top_key(const struct mutt_alert_unhandled *u)
-{
-    return u->top_key;
 }
 
 /* One count call in flight: the caller's callback and what it needs back. */
@@ -213,50 +179,3 @@ int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt
         free(op);
     return rc;
 }
-
-/* ------------------------------------------------------------------------------------------ */
-/* GET /api/v1/unhandled                                                                       */
-
-static json_t *reply_str(const redisReply *r)
-{
-    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
-        return json_stringn(r->str, r->len);
-    return json_string("");
-}
-
-int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len)
-{
-    *out = NULL;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        return MUTT_EIO;
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
-            continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "hostname", reply_str(e->element[0]));
-        json_object_set_new(o, "template", reply_str(e->element[1]));
-        long long count = 0;
-        if (e->element[2]->type == REDIS_REPLY_STRING)
-            count = strtoll(e->element[2]->str, NULL, 10);
-        json_object_set_new(o, "count", json_integer(count));
-        json_object_set_new(o, "sample", reply_str(e->element[3]));
-        json_object_set_new(o, "first_seen", reply_str(e->element[4]));
-        json_object_set_new(o, "last_seen", reply_str(e->element[5]));
-        json_array_append_new(list, o);
-    }
-    json_t *body = json_object();
-    if (!list || !body || json_object_set_new(body, "unhandled", list) != 0) {
-        json_decref(body);
-        return MUTT_ENOMEM;
-    }
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!s)
-        return MUTT_ENOMEM;
-    *out = s;
-    *len = strlen(s);
-    return 0;
-}
-

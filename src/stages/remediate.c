@@ -23,17 +23,11 @@
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
+#include "mutt/redis_scripts.h"
 #include "mutt/replay.h"
 #include "mutt/stage_life.h"
 
 #define DISABLED_RECHECK_MS 1000u /* remediation_enabled=false: look again this often */
-
-/* One Lua call moves a rewritten item out of the processing list (D5): the push happens only
- * when the LREM removed it, so a concurrent recovery cannot turn it into two items. */
-static const char finish_lua[] =
-    "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
-    "if n == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) end\n"
-    "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
  * anything else -> alerter DLQ), at the end consumed next, as it was taken. Our own list at each
@@ -178,9 +172,9 @@ static void process_item(struct remediate *rm)
     rm->to_dead = v == MUTT_REPLAY_DEAD;
     rm->step = STEP_FINISH;
     const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target};
-    const char *args[] = {rm->item, rm->rewritten};
-    size_t arglens[] = {rm->item_len, rm->rewritten_len};
-    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, 2, keys, NULL, 2, args, arglens,
+    const char *args[] = {rm->item, rm->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[] = {rm->item_len, rm->rewritten_len, strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, 2, keys, NULL, 3, args, arglens,
                             on_finish_reply, rm);
     if (rc != 0) {
         redis_failed(rm, "replay push", rc);
@@ -576,7 +570,9 @@ static int remediate_start(struct mutt_ctx *ctx)
     int rc = register_metrics(rm, ctx->metrics);
     if (rc != 0)
         return rc;
-    rm->script_finish = mutt_redis_script_register(ctx->redis, "remediate_finish", finish_lua);
+    /* one Lua call moves a rewritten item out of the processing list (D5): the push happens only
+     * when the LREM removed it, so a concurrent recovery cannot turn it into two items */
+    rm->script_finish = mutt_redis_script_register(ctx->redis, "remediate_finish", mutt_script_dlq_move_lua);
     rm->script_recover = mutt_redis_script_register(ctx->redis, "remediate_recover", recover_lua);
     if (rm->script_finish < 0 || rm->script_recover < 0)
         return MUTT_ENOMEM;

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <uv.h>
 
-#include "mutt/alert.h"
 #include "mutt/config.h"
 #include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
@@ -19,19 +18,16 @@
 #include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/redis.h"
+#include "mutt/redis_scripts.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
+#include "mutt/unhandled_key.h"
 #include "mutt/web.h"
 
 #define REPLAY_DEFAULT 100
 #define REPLAY_MAX 10000
 #define DLQ_PREVIEW 10
 
-/* LREM the item from our processing list and, only if it was still there, push its rewritten
- * form to the target: a replay can neither duplicate nor lose an item (D5). */
-static const char LUA_REPLAY_PUSH[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) return 1 end "
-    "return 0";
 /* Items a replay left in a processing list (KEYS[1]) go back to their DLQ (KEYS[2]): ours at start
  * and before each replay; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that
  * pod's identity key (KEYS[3]) is gone (deadlists.h). */
@@ -53,10 +49,11 @@ static struct {
 
 int web_ops_register_scripts(struct mutt_ctx *ctx)
 {
-    script_push = mutt_redis_script_register(ctx->redis, "web_replay_push", LUA_REPLAY_PUSH);
+    /* LREM from our processing list, push only if it was still there (D5, redis_scripts.h) */
+    script_push = mutt_redis_script_register(ctx->redis, "web_replay_push", mutt_script_dlq_move_lua);
     script_recover = mutt_redis_script_register(ctx->redis, "web_replay_recover", LUA_RECOVER);
     script_slo = mutt_redis_script_register(ctx->redis, "web_slo_sum", LUA_SLO_SUM);
-    script_unhandled = mutt_redis_script_register(ctx->redis, "web_unhandled_top", mutt_alert_unhandled_top_lua);
+    script_unhandled = mutt_redis_script_register(ctx->redis, "web_unhandled_top", mutt_script_unhandled_top_lua);
     if (script_unhandled < 0)
         return script_unhandled;
     if (script_push < 0)
@@ -589,9 +586,9 @@ static void on_popped(struct web_call *c, redisReply *reply)
     }
     const char *keys[] = {r->proc_key, r->target};
     size_t keylens[] = {strlen(keys[0]), strlen(keys[1])};
-    const char *args[] = {r->item, r->rewritten};
-    size_t arglens[] = {strlen(r->item), strlen(r->rewritten)};
-    web_evalsha(c, script_push, 2, keys, keylens, 2, args, arglens, on_pushed);
+    const char *args[] = {r->item, r->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[] = {strlen(r->item), strlen(r->rewritten), strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    web_evalsha(c, script_push, 2, keys, keylens, 3, args, arglens, on_pushed);
 }
 
 /* A Redis step of the replay failed: the REPLAY row still records what was moved before. An item
@@ -808,11 +805,56 @@ void web_slo(struct web_call *c)
 /* ------------------------------------------------------------------------------------------ */
 /* GET /unhandled (D14): the alert stage's store, read from Redis so any web pod answers       */
 
+static json_t *reply_str(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+        return json_stringn(r->str, r->len);
+    return json_string("");
+}
+
+/* The top script's reply as the D14 body {"unhandled":[{hostname, template, count, sample,
+ * first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply) or MUTT_ENOMEM. */
+static int unhandled_top_json(const redisReply *reply, char **out, size_t *len)
+{
+    *out = NULL;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return MUTT_EIO;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "hostname", reply_str(e->element[0]));
+        json_object_set_new(o, "template", reply_str(e->element[1]));
+        long long count = 0;
+        if (e->element[2]->type == REDIS_REPLY_STRING)
+            count = strtoll(e->element[2]->str, NULL, 10);
+        json_object_set_new(o, "count", json_integer(count));
+        json_object_set_new(o, "sample", reply_str(e->element[3]));
+        json_object_set_new(o, "first_seen", reply_str(e->element[4]));
+        json_object_set_new(o, "last_seen", reply_str(e->element[5]));
+        json_array_append_new(list, o);
+    }
+    json_t *body = json_object();
+    if (!list || !body || json_object_set_new(body, "unhandled", list) != 0) {
+        json_decref(body);
+        return MUTT_ENOMEM;
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!s)
+        return MUTT_ENOMEM;
+    *out = s;
+    *len = strlen(s);
+    return 0;
+}
+
 static void on_unhandled_top(struct web_call *c, redisReply *reply)
 {
     char *body = NULL;
     size_t len = 0;
-    if (mutt_alert_unhandled_top_json(reply, &body, &len) != 0) {
+    if (unhandled_top_json(reply, &body, &len) != 0) {
         web_reply_error(c, 500, "internal error", NULL);
         return;
     }
@@ -822,7 +864,7 @@ static void on_unhandled_top(struct web_call *c, redisReply *reply)
 
 void web_unhandled(struct web_call *c)
 {
-    long limit = MUTT_ALERT_UNHANDLED_TOP;
+    long limit = MUTT_SCRIPT_UNHANDLED_TOP_LIMIT;
     const char *lim = web_query_param(c, "limit");
     if (lim) {
         char *end = NULL;
@@ -836,10 +878,10 @@ void web_unhandled(struct web_call *c)
     }
     const char *prefix = mutt_config_str(c->ctx->cfg, MUTT_CFG_UNHANDLED_PREFIX);
     char top_key[300], info_prefix[300], lbuf[24], pages[24];
-    snprintf(top_key, sizeof top_key, "%s" MUTT_ALERT_UNHANDLED_TOP_SUFFIX, prefix);
-    snprintf(info_prefix, sizeof info_prefix, "%s" MUTT_ALERT_UNHANDLED_INFO_SUFFIX, prefix);
+    snprintf(top_key, sizeof top_key, "%s" MUTT_UNHANDLED_TOP_SUFFIX, prefix);
+    snprintf(info_prefix, sizeof info_prefix, "%s" MUTT_UNHANDLED_INFO_SUFFIX, prefix);
     snprintf(lbuf, sizeof lbuf, "%ld", limit);
-    snprintf(pages, sizeof pages, "%d", MUTT_ALERT_UNHANDLED_GET_PAGES);
+    snprintf(pages, sizeof pages, "%d", MUTT_SCRIPT_UNHANDLED_TOP_PAGES);
     const char *keys[] = {top_key};
     const char *args[] = {info_prefix, lbuf, pages};
     web_evalsha(c, script_unhandled, 1, keys, NULL, 3, args, NULL, on_unhandled_top);
