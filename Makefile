@@ -82,6 +82,7 @@ run: deps
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-dev.sh
 
 test: deps
+	@bash tools/check_stage_includes.sh
 	@$(MAKE) --no-print-directory tests-build
 	@MUTT_BUILD=$(BUILD) MUTT_BIN=$(abspath $(BIN)) bash tests/harness/run-tests.sh $(T)
 
