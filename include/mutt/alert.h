@@ -156,7 +156,7 @@ enum mutt_alert_unhandled_verdict {
  * (verdict then meaningless). */
 typedef void mutt_alert_unhandled_cb(void *privdata, int status, enum mutt_alert_unhandled_verdict verdict);
 
-/* Borrows redis and cfg (WEBUI_* keys for the GET's auth); copies prefix (UNHANDLED_PREFIX).
+/* Borrows redis and cfg; copies prefix (UNHANDLED_PREFIX).
  * Registers its scripts. NULL on OOM. */
 struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
                                                          const char *prefix);
