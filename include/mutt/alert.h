@@ -2,8 +2,8 @@
  * ingest queue, rule matching, alert items, event audit rows (through mutt:audit:pending into
  * PostgreSQL in batches), unhandled-event meta-alerts, poison handling and backpressure. Split by
  * concern: alert.c (lifecycle, per-item flow), alert_cache.c (rules/dev hosts/teams from PG),
- * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua; the read script
- * and body of GET /unhandled, which the web stage serves).
+ * alert_audit.c (pending rows -> PG batches), alert_unhandled.c (counting Lua; the web stage
+ * serves GET /unhandled from the same Redis keys).
  * Owns its blocking Redis connection (through relq); uses the shared command connection and the
  * PG pool. Loop thread only. */
 #ifndef MUTT_ALERT_H
@@ -15,7 +15,6 @@
 #include <uv.h>
 
 #include "mutt/ctx.h"
-#include "mutt/unhandled_key.h"
 
 struct redisReply; /* hiredis's reply (opaque here) */
 
@@ -32,7 +31,6 @@ struct mutt_alert_audit *mutt_alert_stage_audit(void);       /* NULL when not ru
 /* Redis names the contract does not make configurable. */
 #define MUTT_ALERT_AUDIT_PENDING "mutt:audit:pending"       /* audit rows waiting for PG (W20) */
 #define MUTT_ALERT_AUDIT_CLAIM_PREFIX "mutt:audit:processing" /* <prefix>:<pod>:<slot> batches */
-#define MUTT_ALERT_RULES_CHANNEL "mutt:rules:updates"       /* PUBLISH after any rule change (W32) */
 
 /* ---- cache (alert_cache.c) --------------------------------------------------------------- */
 
@@ -136,8 +134,6 @@ struct mutt_config;
 struct mutt_http;
 struct mutt_alert_unhandled;
 
-#define MUTT_ALERT_UNHANDLED_TOP 50 /* D14: GET /api/v1/unhandled lists the top 50 by count */
-
 /* One unmatched event to count. Strings borrowed for the call. */
 struct mutt_alert_unhandled_hit {
     const char *hostname;
@@ -176,15 +172,5 @@ void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fi
  * for a key, MUTT_ENOMEM, or a Redis error). */
 int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
                                mutt_alert_unhandled_cb *cb, void *privdata);
-/* Turns the top script's reply into the D14 body {"unhandled":[{hostname, template, count,
- * sample, first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply), MUTT_ENOMEM. */
-int mutt_alert_unhandled_top_json(const struct redisReply *reply, char **out, size_t *len);
-/* The read side of the unhandled store, for GET /api/v1/unhandled (served by the web stage on
- * any pod: the data lives in Redis). KEYS[1] = <UNHANDLED_PREFIX>:_top, ARGV = <UNHANDLED_PREFIX>:i:,
- * limit, pages; the reply feeds mutt_alert_unhandled_top_json. */
-extern const char mutt_alert_unhandled_top_lua[];
-#define MUTT_ALERT_UNHANDLED_TOP_SUFFIX MUTT_UNHANDLED_TOP_SUFFIX
-#define MUTT_ALERT_UNHANDLED_INFO_SUFFIX MUTT_UNHANDLED_INFO_SUFFIX
-#define MUTT_ALERT_UNHANDLED_GET_PAGES 10 /* ZREVRANGE pages the GET reads while skipping expired entries */
 
 #endif

@@ -17,11 +17,6 @@
 
 extern const struct mutt_stage mutt_forward_stage;
 
-/* The breaker's Redis key prefix and name (reference §3.10): keys <prefix>:{state,failures,
- * open_time,probe}. Not configurable in the original; kept fixed so dashboards keep working. */
-#define MUTT_FORWARD_BREAKER_NAME "moogsoft"
-#define MUTT_FORWARD_BREAKER_PREFIX "mutt:circuit_breaker:moogsoft"
-
 /* Test hooks on the running stage (the one instance of this process). */
 bool mutt_forward_running(void);
 size_t mutt_forward_busy(void); /* alerts handed out by relq and not yet finished */

@@ -16,8 +16,6 @@
 
 extern const struct mutt_stage mutt_remediate_stage;
 
-#define MUTT_REMEDIATE_PROCESSING_PREFIX "mutt:processing:remediate" /* D5: <prefix>:<pod> */
-
 /* Test hook: passes completed since start (0 when not running). */
 uint64_t mutt_remediate_passes(void);
 

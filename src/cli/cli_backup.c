@@ -21,6 +21,7 @@
 #include "mutt/adapter_opts.h"
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
+#include "mutt/keys.h"
 #include "mutt/migrate.h"
 #include "mutt/pg.h"
 #include "mutt/pod.h"
@@ -35,7 +36,6 @@
  * skipped, and its headers). A config backup is kilobytes to a few MiB; the cap makes a
  * decompression bomb fail fast instead of filling memory or disk-backed swap (D64). */
 #define RESTORE_MAX_BYTES_DEFAULT (64ll << 20)
-#define RULES_CHANNEL "mutt:rules:updates" /* CONTRACT §4, W32: alerters reload within 1 s */
 
 /* The three tables, in restore order, with their JSON member. ORDER BY makes a backup of the
  * same data byte-identical. */
@@ -490,7 +490,7 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         redisAppendCommand(rc_, "PUBLISH %s %s", MUTT_DYNCONFIG_CHANNEL, key);
         queued += 2;
     }
-    redisAppendCommand(rc_, "PUBLISH %s restore", RULES_CHANNEL);
+    redisAppendCommand(rc_, "PUBLISH %s restore", MUTT_KEY_RULES_CHANNEL);
     redisAppendCommand(rc_, "EXEC");
     queued += 2;
     bool redis_ok = true;

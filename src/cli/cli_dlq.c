@@ -12,16 +12,10 @@
 #include "cli_internal.h"
 #include "mutt/config.h"
 #include "mutt/queue_bytes.h"
+#include "mutt/redis_scripts.h"
 
 #define CMD "dlq"
 #define LIST_DEFAULT_COUNT 10
-
-/* KEYS[1] dlq, KEYS[2] target, KEYS[3] (when the target is the ingest queue) its byte counter
- * (D52); ARGV[1] the item read, ARGV[2] its rewrite. */
-static const char LUA_MOVE_TAIL[] =
-    "if redis.call('LINDEX', KEYS[1], -1) == ARGV[1] then redis.call('RPOP', KEYS[1]) "
-    "redis.call('LPUSH', KEYS[2], ARGV[2]) "
-    "if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end return 1 end return 0";
 
 enum dlq_name { DLQ_ALERTER, DLQ_MOOG, DLQ_DEAD, DLQ__COUNT };
 static const char *const dlq_names[DLQ__COUNT] = {"alerter", "moog", "dead"};
@@ -150,16 +144,23 @@ static int dlq_replay(const struct mutt_config *cfg, int which, long count)
             rc = CLI_FAIL;
             break;
         }
+        /* moved only while it is still the tail (redis_scripts.h); the ingest queue's byte
+         * counter (D52) grows with it */
         char bytes_key[MUTT_QUEUE_BYTES_KEY_MAX];
         bool ingest_target = strcmp(target, mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME)) == 0 &&
-                         mutt_queue_bytes_key(target, bytes_key, sizeof bytes_key) == 0;
-        const char *argv[] = {"EVAL", LUA_MOVE_TAIL, ingest_target ? "3" : "2", key, target};
-        size_t lens[] = {4, strlen(LUA_MOVE_TAIL), 1, strlen(key), strlen(target)};
-        const char *argv3[] = {argv[0], argv[1], argv[2], argv[3], argv[4], bytes_key, r->str, out};
-        size_t lens3[] = {lens[0], lens[1], lens[2], lens[3], lens[4], strlen(bytes_key), r->len, strlen(out)};
-        const char *argv2[] = {argv[0], argv[1], argv[2], argv[3], argv[4], r->str, out};
-        size_t lens2[] = {lens[0], lens[1], lens[2], lens[3], lens[4], r->len, strlen(out)};
-        redisReply *m = ingest_target ? redisCommandArgv(c, 8, argv3, lens3) : redisCommandArgv(c, 7, argv2, lens2);
+                             mutt_queue_bytes_key(target, bytes_key, sizeof bytes_key) == 0;
+        const char *argv[] = {"EVAL", mutt_script_dlq_move_lua, ingest_target ? "3" : "2", key, target,
+                              bytes_key, r->str, out, MUTT_SCRIPT_DLQ_MOVE_TAIL};
+        size_t lens[] = {4, strlen(mutt_script_dlq_move_lua), 1, strlen(key), strlen(target), strlen(bytes_key),
+                         r->len, strlen(out), strlen(MUTT_SCRIPT_DLQ_MOVE_TAIL)};
+        redisReply *m;
+        if (ingest_target) {
+            m = redisCommandArgv(c, 9, argv, lens);
+        } else { /* no third key: drop it from the argument list */
+            const char *argv2[] = {argv[0], argv[1], argv[2], argv[3], argv[4], argv[6], argv[7], argv[8]};
+            size_t lens2[] = {lens[0], lens[1], lens[2], lens[3], lens[4], lens[6], lens[7], lens[8]};
+            m = redisCommandArgv(c, 8, argv2, lens2);
+        }
         bool ok = cli_redis_ok(c, m, CMD, "move");
         long did = ok && m->type == REDIS_REPLY_INTEGER ? (long)m->integer : 0;
         if (m)

@@ -21,12 +21,14 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/pg.h"
 #include "mutt/random.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
+#include "mutt/replay.h"
 #include "mutt/slo_counters.h"
 #include "mutt/stage_life.h"
 #include "mutt/rules.h"
@@ -36,7 +38,7 @@
 #define AUDIT_SLOTS 4u
 #define AUDIT_FLUSH_MS 50u
 #define AUDIT_RETRY_MS 1000u
-#define DLQ_ORIGIN "ingest"    /* D5: where a DLQ item of this stage replays to */
+#define DLQ_ORIGIN MUTT_REPLAY_ORIGIN_INGEST /* D5: where a DLQ item of this stage replays to */
 
 
 
@@ -70,12 +72,6 @@ static int64_t wall_ms(void)
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static void now_iso(char out[MUTT_TIME_ISO8601_MS_LEN])
-{
-    if (mutt_time_format_iso8601_ms(wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
-        out[0] = '\0';
 }
 
 static const char *event_str(const json_t *ev, const char *key)
@@ -204,56 +200,13 @@ static void add_payload(struct item_op *op, struct mutt_relq_push *pushes, const
     op->payloads[op->npayloads++] = s;
 }
 
-/* DLQ item for a parseable event: the event plus _dlq_reason, _failed_at, _origin (D5). */
-static char *dlq_event(json_t *ev, const char *reason, size_t *len)
-{
-    char at[MUTT_TIME_ISO8601_MS_LEN];
-    now_iso(at);
-    json_object_set_new(ev, "_dlq_reason", json_string(reason));
-    json_object_set_new(ev, "_failed_at", json_string(at));
-    json_object_set_new(ev, "_origin", json_string(DLQ_ORIGIN));
-    char *s = NULL;
-    if (mutt_event_dump_alloc(ev, &s, len) != 0)
-        return NULL;
-    return s;
-}
-
-/* DLQ item for bytes that are not a JSON object: {"_raw":..,"_dlq_reason":..,"_failed_at":..}. */
-static char *dlq_raw(const char *data, size_t len, const char *reason, size_t *outlen)
-{
-    char at[MUTT_TIME_ISO8601_MS_LEN];
-    now_iso(at);
-    json_t *o = json_object();
-    /* invalid UTF-8 cannot be a JSON string: keep it readable and never drop the item */
-    json_t *raw = json_stringn(data, len);
-    if (!raw) {
-        char *copy = malloc(len + 1);
-        for (size_t i = 0; copy && i < len; i++)
-            copy[i] = (unsigned char)data[i] < 0x80 && data[i] != '\0' ? data[i] : '?';
-        if (copy) {
-            copy[len] = '\0';
-            raw = json_string(copy);
-        }
-        free(copy);
-    }
-    json_object_set_new(o, "_raw", raw ? raw : json_string(""));
-    json_object_set_new(o, "_dlq_reason", json_string(reason));
-    json_object_set_new(o, "_failed_at", json_string(at));
-    json_object_set_new(o, "_origin", json_string(DLQ_ORIGIN));
-    char *s = NULL;
-    if (mutt_event_dump_alloc(o, &s, outlen) != 0)
-        s = NULL;
-    json_decref(o);
-    return s;
-}
-
 static void to_dlq_event(struct item_op *op, const char *reason, enum status_label label)
 {
     struct alert *al = op->al;
     struct mutt_relq_push pushes[1];
     size_t len = 0;
-    char *s = dlq_event(op->ev, reason, &len);
-    if (!s) {
+    char *s = NULL;
+    if (mutt_dlq_envelope(op->ev, DLQ_ORIGIN, reason, wall_ms(), &s, &len) != 0) {
         op_abandon(op);
         return;
     }
@@ -427,8 +380,8 @@ static bool shed_item(struct item_op *op, const char *data, size_t len)
         json_object_set_new(op->ev, "shedding_reason", json_string(reason));
         struct mutt_relq_push pushes[1];
         size_t n = 0;
-        char *s = dlq_event(op->ev, "shed", &n);
-        if (!s) {
+        char *s = NULL;
+        if (mutt_dlq_envelope(op->ev, DLQ_ORIGIN, "shed", wall_ms(), &s, &n) != 0) {
             op_abandon(op);
             return true;
         }
@@ -461,8 +414,8 @@ static void process(struct item_op *op, const char *data, size_t len)
         op->ev = NULL;
         struct mutt_relq_push pushes[1];
         size_t n = 0;
-        char *s = dlq_raw(data, len, reason, &n);
-        if (!s) {
+        char *s = NULL;
+        if (mutt_dlq_envelope_raw(data, len, DLQ_ORIGIN, reason, wall_ms(), &s, &n) != 0) {
             op_abandon(op);
             return;
         }
@@ -858,7 +811,7 @@ static int alert_start(struct mutt_ctx *ctx)
     uv_timer_init(ctx->loop, &al->stall_timer);
     al->reload_timer.data = al->bp_timer.data = al->reap_timer.data = al->stall_timer.data = al;
     al->timers_open = true;
-    if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_ALERT_RULES_CHANNEL, on_rules_update, al)) != 0 ||
+    if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_KEY_RULES_CHANNEL, on_rules_update, al)) != 0 ||
         (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, "cache_reload_interval", on_interval_changed, al)) != 0)) {
         release_all(al);
         close_timers(al);

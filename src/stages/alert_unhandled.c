@@ -1,19 +1,19 @@
-/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24): one Lua call per unmatched
- * event counts it per (hostname, message template) in a fixed window from the first occurrence,
- * decides the meta-alert at >= threshold exactly once per window, and keeps the top-templates
- * data GET /api/v1/unhandled reads. The GET itself is the web stage's (src/web/api_ops.c): this
- * file only gives it the read script and turns its reply into the body. Builds no alert (the
- * stage does) and never touches the processing list. Loop thread only. */
+/* The alert stage's unhandled-event counting (CONTRACT §4, D14, W24): one Lua call per
+ * unmatched event counts it per (hostname, message template) in a fixed window from the first
+ * occurrence, decides the meta-alert at >= threshold exactly once per window, and keeps the
+ * top-templates data GET /api/v1/unhandled answers from (the web stage reads it with the shared
+ * script in redis_scripts.h). Builds no alert (the stage does) and never touches the processing
+ * list. Loop thread only. */
 #define _GNU_SOURCE
 #include "mutt/alert.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <hiredis/hiredis.h>
 
 #include "mutt/error.h"
+#include "mutt/log.h"
 #include "mutt/redis.h"
 #include "mutt/template.h"
 #include "mutt/timefmt.h"
@@ -65,30 +65,6 @@ static const char COUNT_LUA[] =
     "  return 1\n"
     "end\n"
     "return 0\n";
-
-/* KEYS[1] top ZSET; ARGV[1] info key prefix (ends with ':'), ARGV[2] limit, ARGV[3] pages.
- * Returns {hostname, template, count, sample, first_seen, last_seen} per live template, best
- * first; entries whose info hash expired are dropped from the ZSET afterwards. */
-const char mutt_alert_unhandled_top_lua[] =
-    "local out, stale = {}, {}\n"
-    "local limit = tonumber(ARGV[2])\n"
-    "for page = 0, tonumber(ARGV[3]) - 1 do\n"
-    "  local m = redis.call('ZREVRANGE', KEYS[1], page * limit, page * limit + limit - 1, 'WITHSCORES')\n"
-    "  if #m == 0 then break end\n"
-    "  for i = 1, #m, 2 do\n"
-    "    if #out < limit then\n"
-    "      local f = redis.call('HMGET', ARGV[1] .. m[i], 'hostname', 'template', 'sample', 'first_seen', 'last_seen')\n"
-    "      if f[1] then\n"
-    "        out[#out + 1] = {f[1], f[2] or '', m[i + 1], f[3] or '', f[4] or '', f[5] or ''}\n"
-    "      else\n"
-    "        stale[#stale + 1] = m[i]\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  if #out >= limit then break end\n"
-    "end\n"
-    "for i = 1, #stale do redis.call('ZREM', KEYS[1], stale[i]) end\n"
-    "return out\n";
 
 struct mutt_alert_unhandled {
     struct mutt_redis *redis;
@@ -201,50 +177,3 @@ int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt
         free(op);
     return rc;
 }
-
-/* ------------------------------------------------------------------------------------------ */
-/* the body of GET /api/v1/unhandled (served by the web stage)                                 */
-
-static json_t *reply_str(const redisReply *r)
-{
-    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
-        return json_stringn(r->str, r->len);
-    return json_string("");
-}
-
-int mutt_alert_unhandled_top_json(const redisReply *reply, char **out, size_t *len)
-{
-    *out = NULL;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
-        return MUTT_EIO;
-    json_t *list = json_array();
-    for (size_t i = 0; list && i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
-            continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "hostname", reply_str(e->element[0]));
-        json_object_set_new(o, "template", reply_str(e->element[1]));
-        long long count = 0;
-        if (e->element[2]->type == REDIS_REPLY_STRING)
-            count = strtoll(e->element[2]->str, NULL, 10);
-        json_object_set_new(o, "count", json_integer(count));
-        json_object_set_new(o, "sample", reply_str(e->element[3]));
-        json_object_set_new(o, "first_seen", reply_str(e->element[4]));
-        json_object_set_new(o, "last_seen", reply_str(e->element[5]));
-        json_array_append_new(list, o);
-    }
-    json_t *body = json_object();
-    if (!list || !body || json_object_set_new(body, "unhandled", list) != 0) {
-        json_decref(body);
-        return MUTT_ENOMEM;
-    }
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!s)
-        return MUTT_ENOMEM;
-    *out = s;
-    *len = strlen(s);
-    return 0;
-}
-

@@ -24,6 +24,7 @@
 #include "mutt/event.h"
 #include "mutt/forward_classify.h"
 #include "mutt/http_client.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/moog_payload.h"
@@ -32,13 +33,13 @@
 #include "mutt/redact.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
+#include "mutt/replay.h"
 #include "mutt/retryset.h"
 #include "mutt/slo_counters.h"
 #include "mutt/stage_life.h"
-#include "mutt/timefmt.h"
 #include "mutt/version.h"
 
-#define DLQ_ORIGIN "alert"          /* D5: a moog DLQ item replays to the alert queue */
+#define DLQ_ORIGIN MUTT_REPLAY_ORIGIN_ALERT /* D5: a moog DLQ item replays to the alert queue */
 #define HTTP_CLIENT_CAP 10000u      /* = moog_max_inflight's schema max; relq caps the real number */
 #define PROMOTE_INTERVAL_MS 200u    /* retry-set promotion period (any pod) */
 #define PROMOTE_BATCH 1000          /* members moved per promotion call */
@@ -243,12 +244,6 @@ static void on_stall_timer(uv_timer_t *t)
     }
 }
 
-static void now_iso(char out[MUTT_TIME_ISO8601_MS_LEN])
-{
-    if (mutt_time_format_iso8601_ms(wall_ms(), out, MUTT_TIME_ISO8601_MS_LEN) != 0)
-        out[0] = '\0';
-}
-
 static void set_push(struct fwd_op *op, enum mutt_relq_push_kind kind, const char *key, char *payload, size_t len,
                      double score)
 {
@@ -258,18 +253,13 @@ static void set_push(struct fwd_op *op, enum mutt_relq_push_kind kind, const cha
     op->npush = 1;
 }
 
-/* Dead letter: the alert (D33-cleaned) plus _dlq_reason, _failed_at, _origin (D5). */
+/* Dead letter: the alert (D33-cleaned) in the D5 envelope. */
 static void to_dlq(struct fwd_op *op, const char *reason)
 {
     struct forward *fw = op->fw;
-    char at[MUTT_TIME_ISO8601_MS_LEN];
-    now_iso(at);
-    json_object_set_new(op->alert, "_dlq_reason", json_string(reason));
-    json_object_set_new(op->alert, "_failed_at", json_string(at));
-    json_object_set_new(op->alert, "_origin", json_string(DLQ_ORIGIN));
     char *s = NULL;
     size_t len = 0;
-    if (mutt_event_dump_alloc(op->alert, &s, &len) != 0) {
+    if (mutt_dlq_envelope(op->alert, DLQ_ORIGIN, reason, wall_ms(), &s, &len) != 0) {
         op_abandon(op);
         return;
     }
@@ -279,33 +269,13 @@ static void to_dlq(struct fwd_op *op, const char *reason)
     complete(op);
 }
 
-/* An item that is not a JSON object: {"_raw": text, "_dlq_reason", "_failed_at", "_origin"}. */
+/* An item that is not a JSON object: its text under "_raw" in the D5 envelope. */
 static void to_dlq_raw(struct fwd_op *op, const char *data, size_t len, const char *reason)
 {
     struct forward *fw = op->fw;
-    char at[MUTT_TIME_ISO8601_MS_LEN];
-    now_iso(at);
-    json_t *o = json_object();
-    json_t *raw = json_stringn(data, len);
-    if (!raw) { /* invalid UTF-8 cannot be a JSON string: keep it readable, never drop it */
-        char *copy = malloc(len + 1);
-        for (size_t i = 0; copy && i < len; i++)
-            copy[i] = (unsigned char)data[i] < 0x80 && data[i] != '\0' ? data[i] : '?';
-        if (copy) {
-            copy[len] = '\0';
-            raw = json_string(copy);
-        }
-        free(copy);
-    }
-    json_object_set_new(o, "_raw", raw ? raw : json_string(""));
-    json_object_set_new(o, "_dlq_reason", json_string(reason));
-    json_object_set_new(o, "_failed_at", json_string(at));
-    json_object_set_new(o, "_origin", json_string(DLQ_ORIGIN));
     char *s = NULL;
     size_t slen = 0;
-    int rc = mutt_event_dump_alloc(o, &s, &slen);
-    json_decref(o);
-    if (rc != 0) {
+    if (mutt_dlq_envelope_raw(data, len, DLQ_ORIGIN, reason, wall_ms(), &s, &slen) != 0) {
         op_abandon(op);
         return;
     }
@@ -536,7 +506,7 @@ static void on_decide_reply(void *priv, redisReply *reply, int status)
         fw->probe_state = FWD_PROBE_SENDING;
         op->probe = true;
         mutt_log_info("forward", "circuit breaker %s: this pod probes the destination with one alert",
-                      MUTT_FORWARD_BREAKER_NAME);
+                      MUTT_KEY_BREAKER_NAME);
         attempt(op);
         return;
     }

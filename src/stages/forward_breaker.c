@@ -17,6 +17,7 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/forward.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
@@ -28,10 +29,10 @@ static const char *const state_names[] = {"CLOSED", "OPEN", "HALF_OPEN"};
 
 int fwd_breaker_init(struct forward *fw)
 {
-    fw->bkeys[0] = MUTT_FORWARD_BREAKER_PREFIX ":state";
-    fw->bkeys[1] = MUTT_FORWARD_BREAKER_PREFIX ":failures";
-    fw->bkeys[2] = MUTT_FORWARD_BREAKER_PREFIX ":open_time";
-    fw->bkeys[3] = MUTT_FORWARD_BREAKER_PREFIX ":probe";
+    fw->bkeys[0] = MUTT_KEY_BREAKER_STATE;
+    fw->bkeys[1] = MUTT_KEY_BREAKER_PREFIX ":failures";
+    fw->bkeys[2] = MUTT_KEY_BREAKER_PREFIX ":open_time";
+    fw->bkeys[3] = MUTT_KEY_BREAKER_PREFIX ":probe";
     fw->bmode = MUTT_BREAKER_CLOSED;
     fw->probe_state = FWD_PROBE_NONE;
     fw->script_breaker = mutt_redis_script_register(fw->ctx->redis, "moog_breaker", mutt_breaker_lua);
@@ -50,7 +51,7 @@ int fwd_breaker_register_metrics(struct forward *fw, struct mutt_metrics *m)
                                           "Breaker transitions seen by this pod.", change_l);
     if (!state || !failures || !fw->m_bchanges)
         return MUTT_ENOMEM;
-    const char *v[] = {MUTT_FORWARD_BREAKER_NAME};
+    const char *v[] = {MUTT_KEY_BREAKER_NAME};
     fw->m_bstate = mutt_gauge_labels(state, v);
     fw->m_bfailures = mutt_gauge_labels(failures, v);
     return 0;
@@ -101,21 +102,21 @@ static void apply_view(struct forward *fw, enum mutt_breaker_mode mode, int64_t 
     mutt_gauge_set(fw->m_bstate, mutt_breaker_mode_gauge(mode));
     mutt_gauge_set(fw->m_bfailures, (double)failures);
     if (!first && old != mode) {
-        const char *v[] = {MUTT_FORWARD_BREAKER_NAME, state_names[old], state_names[mode]};
+        const char *v[] = {MUTT_KEY_BREAKER_NAME, state_names[old], state_names[mode]};
         mutt_counter_inc(mutt_counter_labels(fw->m_bchanges, v));
         if (mode == MUTT_BREAKER_OPEN)
             /* the operational alert (log + metric + /health details) */
             mutt_log_error("forward",
                            "circuit breaker %s %s -> OPEN after %lld consecutive failures: %s is not consumed, "
                            "alerts wait there until a probe succeeds (in %lld s)",
-                           MUTT_FORWARD_BREAKER_NAME, state_names[old], (long long)failures, fw->source,
+                           MUTT_KEY_BREAKER_NAME, state_names[old], (long long)failures, fw->source,
                            (long long)mutt_dynconfig_int(fw->ctx->dyn, "circuit_breaker_timeout"));
         else
-            mutt_log_info("forward", "circuit breaker %s %s -> %s", MUTT_FORWARD_BREAKER_NAME, state_names[old],
+            mutt_log_info("forward", "circuit breaker %s %s -> %s", MUTT_KEY_BREAKER_NAME, state_names[old],
                           state_names[mode]);
     } else if (first && mode != MUTT_BREAKER_CLOSED) {
         mutt_log_warn("forward", "circuit breaker %s is %s: not consuming %s until a probe succeeds",
-                      MUTT_FORWARD_BREAKER_NAME, state_names[mode], fw->source);
+                      MUTT_KEY_BREAKER_NAME, state_names[mode], fw->source);
     }
 }
 
@@ -218,7 +219,7 @@ bool fwd_breaker_health(struct forward *fw, char *detail, size_t len)
     if (fw->bopen_ms > 0 && mutt_time_format_iso8601_ms(fw->bopen_ms, since, sizeof since) != 0)
         since[0] = '\0';
     snprintf(detail, len, "circuit breaker %s %s%s%s (%lld consecutive failures); alerts wait in %s",
-             MUTT_FORWARD_BREAKER_NAME, state_names[fw->bmode], since[0] ? " since " : "", since,
+             MUTT_KEY_BREAKER_NAME, state_names[fw->bmode], since[0] ? " since " : "", since,
              (long long)fw->bfailures, fw->source);
     return true;
 }

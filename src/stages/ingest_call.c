@@ -13,6 +13,7 @@
 
 #include "mutt/error.h"
 #include "mutt/queue_bytes.h"
+#include "mutt/keys.h"
 
 /* KEYS[1] queue, KEYS[2] rate window counter, KEYS[3..5] dashboard 1m/1h/24h, KEYS[6] the queue's
  * byte counter (D52). ARGV[1] cap, ARGV[2] rate max (0 = off), ARGV[3] rate key TTL, ARGV[4] byte
@@ -78,6 +79,16 @@ static int put(char *buf, size_t cap, size_t *len, const char *fmt, ...)
     return 0;
 }
 
+static int metrics_key(char *buf, size_t cap, size_t *len, const char *prefix, enum mutt_key_metrics_period period,
+                       int64_t now_ms)
+{
+    int n = mutt_key_metrics(prefix, period, now_ms, buf, cap);
+    if (n < 0)
+        return n;
+    *len = (size_t)n;
+    return 0;
+}
+
 int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_ingest_params *p)
 {
     if (!call || !p || !p->queue || !*p->queue || !p->metrics_prefix || p->now_ms < 0 || p->cap < 1 || p->byte_cap < 0 ||
@@ -85,11 +96,7 @@ int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_in
         return MUTT_EINVAL;
     memset(call, 0, sizeof(*call));
     time_t now_s = (time_t)(p->now_ms / 1000);
-    struct tm tm;
-    if (gmtime_r(&now_s, &tm) == NULL)
-        return MUTT_EINVAL;
     int64_t window = p->rate_window_s > 0 ? p->rate_window_s : 1;
-    int y = tm.tm_year + 1900, mo = tm.tm_mon + 1, d = tm.tm_mday, h = tm.tm_hour, mi = tm.tm_min;
     const char *pre = p->metrics_prefix;
 
     call->keys[0] = p->queue;
@@ -97,10 +104,9 @@ int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_in
     int rc = 0;
     rc |= put(call->rate_key, sizeof call->rate_key, &call->keylens[1], "mutt:rate_limit:ingestor:%lld:%lld",
               (long long)window, (long long)((int64_t)now_s / window));
-    rc |= put(call->key_1m, sizeof call->key_1m, &call->keylens[2], "%s:1m:%04d-%02d-%02dT%02d:%02d", pre, y, mo, d,
-              h, mi);
-    rc |= put(call->key_1h, sizeof call->key_1h, &call->keylens[3], "%s:1h:%04d-%02d-%02dT%02d", pre, y, mo, d, h);
-    rc |= put(call->key_24h, sizeof call->key_24h, &call->keylens[4], "%s:24h:%04d-%02d-%02d", pre, y, mo, d);
+    rc |= metrics_key(call->key_1m, sizeof call->key_1m, &call->keylens[2], pre, MUTT_KEY_METRICS_1M, p->now_ms);
+    rc |= metrics_key(call->key_1h, sizeof call->key_1h, &call->keylens[3], pre, MUTT_KEY_METRICS_1H, p->now_ms);
+    rc |= metrics_key(call->key_24h, sizeof call->key_24h, &call->keylens[4], pre, MUTT_KEY_METRICS_24H, p->now_ms);
     rc |= put(call->arg_cap, sizeof call->arg_cap, &call->arglens[0], "%lld", (long long)p->cap);
     rc |= put(call->arg_rate_max, sizeof call->arg_rate_max, &call->arglens[1], "%lld",
               p->rate_enabled ? (long long)p->rate_max : 0LL);

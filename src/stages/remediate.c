@@ -19,27 +19,17 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/event.h"
-#include "mutt/forward.h"
+#include "mutt/keys.h"
 #include "mutt/http_client.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/redis.h"
 #include "mutt/queue_bytes.h"
+#include "mutt/redis_scripts.h"
 #include "mutt/replay.h"
 #include "mutt/stage_life.h"
 
 #define DISABLED_RECHECK_MS 1000u /* remediation_enabled=false: look again this often */
-
-/* One Lua call moves a rewritten item out of the processing list (D5): the push happens only
- * when the LREM removed it, so a concurrent recovery cannot turn it into two items. KEYS[3], when
- * the target is the ingest queue, is its byte counter (D52). */
-static const char finish_lua[] =
-    "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
-    "if n == 1 then\n"
-    "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
-    "  if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end\n"
-    "end\n"
-    "return n\n";
 
 /* Returns everything in a processing list to the DLQ it came from (by _origin: alert -> moog DLQ,
  * anything else -> alerter DLQ), at the end consumed next, as it was taken. Our own list at each
@@ -186,10 +176,10 @@ static void process_item(struct remediate *rm)
     rm->to_dead = v == MUTT_REPLAY_DEAD;
     rm->step = STEP_FINISH;
     const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target, r->target_bytes};
-    const char *args[] = {rm->item, rm->rewritten};
-    size_t arglens[] = {rm->item_len, rm->rewritten_len};
+    const char *args[] = {rm->item, rm->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[] = {rm->item_len, rm->rewritten_len, strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
     int nkeys = !rm->to_dead && r->target_bytes ? 3 : 2;
-    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, 2, args, arglens,
+    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, 3, args, arglens,
                             on_finish_reply, rm);
     if (rc != 0) {
         redis_failed(rm, "replay push", rc);
@@ -404,7 +394,7 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     }
     rm->step = STEP_HEALTH;
     if (mutt_redis_commandf(mutt_redis_cmd(rm->ctx->redis), on_breaker_state, rm, "GET %s",
-                            MUTT_FORWARD_BREAKER_PREFIX ":state") != 0) {
+                            MUTT_KEY_BREAKER_STATE) != 0) {
         redis_failed(rm, "breaker state read", MUTT_EDISCONNECTED);
         return;
     }
@@ -588,11 +578,13 @@ static int remediate_start(struct mutt_ctx *ctx)
     int rc = register_metrics(rm, ctx->metrics);
     if (rc != 0)
         return rc;
-    rm->script_finish = mutt_redis_script_register(ctx->redis, "remediate_finish", finish_lua);
+    /* one Lua call moves a rewritten item out of the processing list (D5): the push happens only
+     * when the LREM removed it, so a concurrent recovery cannot turn it into two items */
+    rm->script_finish = mutt_redis_script_register(ctx->redis, "remediate_finish", mutt_script_dlq_move_lua);
     rm->script_recover = mutt_redis_script_register(ctx->redis, "remediate_recover", recover_lua);
     if (rm->script_finish < 0 || rm->script_recover < 0)
         return MUTT_ENOMEM;
-    if (asprintf(&rm->processing, "%s:%s", MUTT_REMEDIATE_PROCESSING_PREFIX, ctx->pod_name) < 0) {
+    if (asprintf(&rm->processing, "%s:%s", MUTT_KEY_REMEDIATE_PROCESSING_PREFIX, ctx->pod_name) < 0) {
         rm->processing = NULL;
         return MUTT_ENOMEM;
     }
@@ -613,7 +605,7 @@ static int remediate_start(struct mutt_ctx *ctx)
     }
     struct mutt_deadlists_opts jo = {
         .name = "remediate",
-        .list_prefix = MUTT_REMEDIATE_PROCESSING_PREFIX,
+        .list_prefix = MUTT_KEY_REMEDIATE_PROCESSING_PREFIX,
         .has_tail = false,
         .own_pod = ctx->pod_name,
         .script = rm->script_recover,

@@ -13,6 +13,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/http.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/pg.h"
@@ -318,12 +319,12 @@ int web_evalsha(struct web_call *c, int script, int nkeys, const char **keys, co
 
 void web_publish_rules(struct web_call *c, const char *what)
 {
-    const char *argv[] = {"PUBLISH", MUTT_WEB_RULES_CHANNEL, what};
-    size_t lens[] = {7, strlen(MUTT_WEB_RULES_CHANNEL), strlen(what)};
+    const char *argv[] = {"PUBLISH", MUTT_KEY_RULES_CHANNEL, what};
+    size_t lens[] = {7, strlen(MUTT_KEY_RULES_CHANNEL), strlen(what)};
     /* Fire and forget: when Redis is down the alerter's periodic reload still picks it up. */
     if (mutt_redis_command(mutt_redis_cmd(c->ctx->redis), NULL, NULL, 3, argv, lens) != 0)
         mutt_log_kv(MUTT_LOG_WARNING, "web", c->cid, NULL, "PUBLISH %s failed; alerters reload on their timer",
-                    MUTT_WEB_RULES_CHANNEL);
+                    MUTT_KEY_RULES_CHANNEL);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -11,30 +11,24 @@
 #include <time.h>
 #include <uv.h>
 
-#include "mutt/alert.h"
 #include "mutt/config.h"
 #include "mutt/deadlists.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
+#include "mutt/keys.h"
 #include "mutt/log.h"
 #include "mutt/queue_bytes.h"
 #include "mutt/redis.h"
+#include "mutt/redis_scripts.h"
 #include "mutt/slo.h"
 #include "mutt/timefmt.h"
+#include "mutt/unhandled_key.h"
 #include "web_internal.h"
 
-#define BREAKER_STATE_KEY "mutt:circuit_breaker:moogsoft:state"
-#define REPLAY_PROCESSING_PREFIX "mutt:processing:web"
 #define REPLAY_DEFAULT 100
 #define REPLAY_MAX 10000
 #define DLQ_PREVIEW 10
 
-/* LREM the item from our processing list and, only if it was still there, push its rewritten
- * form to the target: a replay can neither duplicate nor lose an item (D5). */
-static const char LUA_REPLAY_PUSH[] =
-    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then redis.call('LPUSH', KEYS[2], ARGV[2]) "
-    "if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end return 1 end " /* D52: ingest byte counter */
-    "return 0";
 /* Items a replay left in a processing list (KEYS[1]) go back to their DLQ (KEYS[2]): ours at start
  * and before each replay; a dead pod's from the janitor (ARGV[1] 'janitor'), only while that
  * pod's identity key (KEYS[3]) is gone (deadlists.h). */
@@ -56,10 +50,11 @@ static struct {
 
 int web_ops_register_scripts(struct mutt_ctx *ctx)
 {
-    script_push = mutt_redis_script_register(ctx->redis, "web_replay_push", LUA_REPLAY_PUSH);
+    /* LREM from our processing list, push only if it was still there (D5, redis_scripts.h) */
+    script_push = mutt_redis_script_register(ctx->redis, "web_replay_push", mutt_script_dlq_move_lua);
     script_recover = mutt_redis_script_register(ctx->redis, "web_replay_recover", LUA_RECOVER);
     script_slo = mutt_redis_script_register(ctx->redis, "web_slo_sum", LUA_SLO_SUM);
-    script_unhandled = mutt_redis_script_register(ctx->redis, "web_unhandled_top", mutt_alert_unhandled_top_lua);
+    script_unhandled = mutt_redis_script_register(ctx->redis, "web_unhandled_top", mutt_script_unhandled_top_lua);
     if (script_unhandled < 0)
         return script_unhandled;
     if (script_push < 0)
@@ -100,7 +95,7 @@ static const struct dlq_def *dlq_find(const char *name)
 
 static void processing_key(struct mutt_ctx *ctx, const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, REPLAY_PROCESSING_PREFIX ":%s:%s", ctx->pod_name ? ctx->pod_name : "pod", name);
+    snprintf(buf, len, MUTT_KEY_WEB_REPLAY_PROCESSING_PREFIX ":%s:%s", ctx->pod_name ? ctx->pod_name : "pod", name);
 }
 
 static struct mutt_deadlists *janitor;
@@ -122,7 +117,7 @@ int web_ops_janitor_start(struct mutt_ctx *ctx)
     janitor_ctx = ctx;
     struct mutt_deadlists_opts o = {
         .name = "web",
-        .list_prefix = REPLAY_PROCESSING_PREFIX,
+        .list_prefix = MUTT_KEY_WEB_REPLAY_PROCESSING_PREFIX,
         .has_tail = true,
         .own_pod = ctx->pod_name ? ctx->pod_name : "pod",
         .script = script_recover,
@@ -291,6 +286,7 @@ static long long num(const json_t *v)
 
 #define METRICS_MINUTES 60
 #define METRICS_HOURS 24
+#define METRICS_KEY_MAX 192 /* "" when METRICS_PREFIX is too long for it: MGET answers nil, counted 0 */
 
 struct metrics_extra {
     char labels[METRICS_HOURS][8];
@@ -378,8 +374,8 @@ void web_metrics(struct web_call *c)
     if (!b)
         return;
     struct metrics_extra *x = calloc(1, sizeof *x);
-    char (*mkeys)[96] = calloc(METRICS_MINUTES + 1, sizeof *mkeys);
-    char (*hkeys)[96] = calloc(METRICS_HOURS, sizeof *hkeys);
+    char (*mkeys)[METRICS_KEY_MAX] = calloc(METRICS_MINUTES + 1, sizeof *mkeys);
+    char (*hkeys)[METRICS_KEY_MAX] = calloc(METRICS_HOURS, sizeof *hkeys);
     if (!x || !mkeys || !hkeys) {
         free(x);
         free(mkeys);
@@ -395,17 +391,13 @@ void web_metrics(struct web_call *c)
     argv[0] = "MGET";
     lens[0] = 4;
     for (int i = 0; i <= METRICS_MINUTES; i++) {
-        char t[32];
-        fmt_utc(now - (int64_t)i * 60000, "%Y-%m-%dT%H:%M", t, sizeof t);
-        snprintf(mkeys[i], 96, "%s:1m:%s", prefix, t);
+        mutt_key_metrics(prefix, MUTT_KEY_METRICS_1M, now - (int64_t)i * 60000, mkeys[i], METRICS_KEY_MAX);
         argv[i + 1] = mkeys[i];
         lens[i + 1] = strlen(mkeys[i]);
     }
     batch_cmd(b, METRICS_MINUTES + 2, argv, lens);
     for (int i = 0; i < METRICS_HOURS; i++) {
-        char t[32];
-        fmt_utc(now - (int64_t)i * 3600000, "%Y-%m-%dT%H", t, sizeof t);
-        snprintf(hkeys[i], 96, "%s:1h:%s", prefix, t);
+        mutt_key_metrics(prefix, MUTT_KEY_METRICS_1H, now - (int64_t)i * 3600000, hkeys[i], METRICS_KEY_MAX);
         fmt_utc(now - (int64_t)i * 3600000, "%H:00", x->labels[i], sizeof x->labels[i]);
         argv[i + 1] = hkeys[i];
         lens[i + 1] = strlen(hkeys[i]);
@@ -423,8 +415,8 @@ void web_metrics(struct web_call *c)
     const char *z[] = {"ZCARD", mutt_config_str(cfg, MUTT_CFG_MOOG_RETRY_KEY)};
     size_t zl[] = {5, strlen(z[1])};
     batch_cmd(b, 2, z, zl);
-    const char *g[] = {"GET", BREAKER_STATE_KEY};
-    size_t gl[] = {3, strlen(BREAKER_STATE_KEY)};
+    const char *g[] = {"GET", MUTT_KEY_BREAKER_STATE};
+    size_t gl[] = {3, strlen(MUTT_KEY_BREAKER_STATE)};
     batch_cmd(b, 2, g, gl);
     batch_sent(b);
 }
@@ -598,9 +590,9 @@ static void on_popped(struct web_call *c, redisReply *reply)
                      mutt_queue_bytes_key(r->target, bytes_key, sizeof bytes_key) == 0;
     const char *keys[] = {r->proc_key, r->target, bytes_key};
     size_t keylens[] = {strlen(keys[0]), strlen(keys[1]), to_ingest ? strlen(bytes_key) : 0};
-    const char *args[] = {r->item, r->rewritten};
-    size_t arglens[] = {strlen(r->item), strlen(r->rewritten)};
-    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, 2, args, arglens, on_pushed);
+    const char *args[] = {r->item, r->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[] = {strlen(r->item), strlen(r->rewritten), strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, 3, args, arglens, on_pushed);
 }
 
 /* A Redis step of the replay failed: the REPLAY row still records what was moved before. An item
@@ -840,11 +832,56 @@ void web_slo(struct web_call *c)
 /* ------------------------------------------------------------------------------------------ */
 /* GET /unhandled (D14): the alert stage's store, read from Redis so any web pod answers       */
 
+static json_t *reply_str(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+        return json_stringn(r->str, r->len);
+    return json_string("");
+}
+
+/* The top script's reply as the D14 body {"unhandled":[{hostname, template, count, sample,
+ * first_seen, last_seen}]} (malloc'd). Returns 0, MUTT_EIO (bad reply) or MUTT_ENOMEM. */
+static int unhandled_top_json(const redisReply *reply, char **out, size_t *len)
+{
+    *out = NULL;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return MUTT_EIO;
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "hostname", reply_str(e->element[0]));
+        json_object_set_new(o, "template", reply_str(e->element[1]));
+        long long count = 0;
+        if (e->element[2]->type == REDIS_REPLY_STRING)
+            count = strtoll(e->element[2]->str, NULL, 10);
+        json_object_set_new(o, "count", json_integer(count));
+        json_object_set_new(o, "sample", reply_str(e->element[3]));
+        json_object_set_new(o, "first_seen", reply_str(e->element[4]));
+        json_object_set_new(o, "last_seen", reply_str(e->element[5]));
+        json_array_append_new(list, o);
+    }
+    json_t *body = json_object();
+    if (!list || !body || json_object_set_new(body, "unhandled", list) != 0) {
+        json_decref(body);
+        return MUTT_ENOMEM;
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!s)
+        return MUTT_ENOMEM;
+    *out = s;
+    *len = strlen(s);
+    return 0;
+}
+
 static void on_unhandled_top(struct web_call *c, redisReply *reply)
 {
     char *body = NULL;
     size_t len = 0;
-    if (mutt_alert_unhandled_top_json(reply, &body, &len) != 0) {
+    if (unhandled_top_json(reply, &body, &len) != 0) {
         web_reply_error(c, 500, "internal error", NULL);
         return;
     }
@@ -854,7 +891,7 @@ static void on_unhandled_top(struct web_call *c, redisReply *reply)
 
 void web_unhandled(struct web_call *c)
 {
-    long limit = MUTT_ALERT_UNHANDLED_TOP;
+    long limit = MUTT_SCRIPT_UNHANDLED_TOP_LIMIT;
     const char *lim = web_query_param(c, "limit");
     if (lim) {
         char *end = NULL;
@@ -868,10 +905,10 @@ void web_unhandled(struct web_call *c)
     }
     const char *prefix = mutt_config_str(c->ctx->cfg, MUTT_CFG_UNHANDLED_PREFIX);
     char top_key[300], info_prefix[300], lbuf[24], pages[24];
-    snprintf(top_key, sizeof top_key, "%s" MUTT_ALERT_UNHANDLED_TOP_SUFFIX, prefix);
-    snprintf(info_prefix, sizeof info_prefix, "%s" MUTT_ALERT_UNHANDLED_INFO_SUFFIX, prefix);
+    snprintf(top_key, sizeof top_key, "%s" MUTT_UNHANDLED_TOP_SUFFIX, prefix);
+    snprintf(info_prefix, sizeof info_prefix, "%s" MUTT_UNHANDLED_INFO_SUFFIX, prefix);
     snprintf(lbuf, sizeof lbuf, "%ld", limit);
-    snprintf(pages, sizeof pages, "%d", MUTT_ALERT_UNHANDLED_GET_PAGES);
+    snprintf(pages, sizeof pages, "%d", MUTT_SCRIPT_UNHANDLED_TOP_PAGES);
     const char *keys[] = {top_key};
     const char *args[] = {info_prefix, lbuf, pages};
     web_evalsha(c, script_unhandled, 1, keys, NULL, 3, args, NULL, on_unhandled_top);

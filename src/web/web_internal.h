@@ -21,9 +21,6 @@
 #include "mutt/web.h"
 #include "mutt/webapi.h"
 
-/* Channel the alert stage listens on to reload rules, dev hosts and teams (W32). */
-#define MUTT_WEB_RULES_CHANNEL "mutt:rules:updates"
-
 struct mutt_http_req;
 struct web;
 

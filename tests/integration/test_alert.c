@@ -17,6 +17,7 @@
 #include "mutt/alert.h"
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
+#include "mutt/keys.h"
 #include "mutt/error.h"
 #include "mutt/metrics.h"
 #include "mutt/migrate.h"
@@ -505,7 +506,7 @@ static void test_alert_failed_reload_keeps_the_old_cache(void **state)
     NEED_SERVICES();
     start_stage(NULL);
     assert_int_equal(mutt_test_pg_exec(g_db, "ALTER TABLE alert_rules RENAME TO alert_rules_away"), 0);
-    redis_do("PUBLISH %s x", MUTT_ALERT_RULES_CHANNEL);
+    redis_do("PUBLISH %s x", MUTT_KEY_RULES_CHANNEL);
     bool ok = wait_for(reload_failed, 5000);
     assert_int_equal(mutt_test_pg_exec(g_db, "ALTER TABLE alert_rules_away RENAME TO alert_rules"), 0);
     assert_true(ok);
