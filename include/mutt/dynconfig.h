@@ -32,8 +32,62 @@ enum mutt_dyn_type {
 /* Where an effective value came from (GET /config "source"). */
 enum mutt_dyn_source { MUTT_DYN_SRC_DEFAULT = 0, MUTT_DYN_SRC_FILE, MUTT_DYN_SRC_ENV, MUTT_DYN_SRC_REDIS };
 
+/* One id per row of the schema table, in table order (src/core/dynconfig_schema.c checks the
+ * count at compile time; tests/unit/test_dynconfig_schema.c checks that row id has .id == id and
+ * that names are unique). Code names keys by these ids, so a typo fails to compile; names are
+ * only for keys that come from outside (HTTP API, CLI, pub/sub, files): mutt_dynconfig_def_find. */
+enum mutt_dyn_key {
+    MUTT_DYN_MAX_INGEST_QUEUE_SIZE,
+    MUTT_DYN_MAX_INGEST_QUEUE_BYTES,
+    MUTT_DYN_INGEST_MAX_RATE,
+    MUTT_DYN_INGEST_RATE_WINDOW,
+    MUTT_DYN_CACHE_RELOAD_INTERVAL,
+    MUTT_DYN_UNHANDLED_THRESHOLD,
+    MUTT_DYN_UNHANDLED_EXPIRY_SECONDS,
+    MUTT_DYN_UNHANDLED_MAX_TEMPLATES_PER_HOST,
+    MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD,
+    MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD,
+    MUTT_DYN_ALERTER_SHED_MODE,
+    MUTT_DYN_ALERTER_DEFER_SLEEP_MS,
+    MUTT_DYN_MOOG_RATE_LIMIT,
+    MUTT_DYN_MOOG_RATE_PERIOD,
+    MUTT_DYN_MOOG_MAX_INFLIGHT,
+    MUTT_DYN_CIRCUIT_BREAKER_THRESHOLD,
+    MUTT_DYN_CIRCUIT_BREAKER_TIMEOUT,
+    MUTT_DYN_REMEDIATION_ENABLED,
+    MUTT_DYN_REMEDIATION_INTERVAL,
+    MUTT_DYN_REMEDIATION_BATCH_SIZE,
+    MUTT_DYN_MAX_POISON_RETRIES,
+    MUTT_DYN_SLO_INGESTOR_AVAILABILITY_WINDOW_HOURS,
+    MUTT_DYN_SLO_INGESTOR_AVAILABILITY_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_INGESTOR_AVAILABILITY_BURN_RATE_CRITICAL,
+    MUTT_DYN_SLO_INGESTOR_LATENCY_P99_WINDOW_HOURS,
+    MUTT_DYN_SLO_INGESTOR_LATENCY_P99_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_INGESTOR_LATENCY_P99_BURN_RATE_CRITICAL,
+    MUTT_DYN_SLO_INGESTOR_LATENCY_P99_UPPER_BOUND_WARNING,
+    MUTT_DYN_SLO_INGESTOR_LATENCY_P99_UPPER_BOUND_CRITICAL,
+    MUTT_DYN_SLO_FORWARDER_AVAILABILITY_WINDOW_HOURS,
+    MUTT_DYN_SLO_FORWARDER_AVAILABILITY_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_FORWARDER_AVAILABILITY_BURN_RATE_CRITICAL,
+    MUTT_DYN_SLO_FORWARDER_LATENCY_P99_WINDOW_HOURS,
+    MUTT_DYN_SLO_FORWARDER_LATENCY_P99_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_FORWARDER_LATENCY_P99_BURN_RATE_CRITICAL,
+    MUTT_DYN_SLO_FORWARDER_LATENCY_P99_UPPER_BOUND_WARNING,
+    MUTT_DYN_SLO_FORWARDER_LATENCY_P99_UPPER_BOUND_CRITICAL,
+    MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_WINDOW_HOURS,
+    MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_BURN_RATE_CRITICAL,
+    MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_WINDOW_HOURS,
+    MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_BURN_RATE_WARNING,
+    MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_BURN_RATE_CRITICAL,
+    MUTT_DYN_COUNT_
+};
+/* mutt_dynconfig_watch: every key. */
+#define MUTT_DYN_ALL_KEYS MUTT_DYN_COUNT_
+
 /* One row of the schema (src/core/dynconfig_schema.c). */
 struct mutt_dynconfig_def {
+    enum mutt_dyn_key id;          /* its index in the table */
     const char *name;              /* key without the mutt:config: prefix */
     enum mutt_dyn_type type;
     const char *default_value;     /* used when neither Redis nor the static twin supplies one */
@@ -110,20 +164,28 @@ void mutt_dynconfig_reload_fallbacks(struct mutt_dynconfig *d);
 /* True once the first full load from Redis completed (values then reflect Redis). */
 bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d);
 
-/* Synchronous reads of the effective value; never block, never fail. An unknown key gives
- * 0 / 0.0 / false / "" (a programming error, not a runtime condition). A read of another type
- * converts: int from a double truncates, bool reads as 0/1. */
-int64_t mutt_dynconfig_int(const struct mutt_dynconfig *d, const char *key);
-double mutt_dynconfig_double(const struct mutt_dynconfig *d, const char *key);
-bool mutt_dynconfig_bool(const struct mutt_dynconfig *d, const char *key);
+/* Synchronous reads of the effective value by id: an index into the cache, no string compare;
+ * they never block. An id outside the table (only possible through a cast) gives 0 / 0.0 / false
+ * / "" and logs an error once. A read of another type converts: int from a double truncates,
+ * bool reads as 0/1. */
+int64_t mutt_dynconfig_int(const struct mutt_dynconfig *d, enum mutt_dyn_key key);
+double mutt_dynconfig_double(const struct mutt_dynconfig *d, enum mutt_dyn_key key);
+bool mutt_dynconfig_bool(const struct mutt_dynconfig *d, enum mutt_dyn_key key);
 /* Borrowed until the next change of that key (copy it if you keep it across loop turns). */
-const char *mutt_dynconfig_str(const struct mutt_dynconfig *d, const char *key);
-/* MUTT_DYN_SRC_DEFAULT for an unknown key. */
-enum mutt_dyn_source mutt_dynconfig_source(const struct mutt_dynconfig *d, const char *key);
+const char *mutt_dynconfig_str(const struct mutt_dynconfig *d, enum mutt_dyn_key key);
+/* MUTT_DYN_SRC_DEFAULT for an id outside the table. */
+enum mutt_dyn_source mutt_dynconfig_source(const struct mutt_dynconfig *d, enum mutt_dyn_key key);
 
-/* Registers cb for one key (NULL = every key). Returns 0, MUTT_ENOTFOUND (unknown key),
- * MUTT_EFULL (more than 64 watchers) or MUTT_ENOMEM. */
-int mutt_dynconfig_watch(struct mutt_dynconfig *d, const char *key, mutt_dynconfig_watch_cb *cb, void *privdata);
+/* Read by name, for a key that comes from outside. Returns 0 and sets *value (borrowed as for
+ * mutt_dynconfig_str) or, for an unknown name, MUTT_ENOTFOUND with *value = NULL; the first
+ * unknown name of the process is logged (a warning, once, so a caller in a loop cannot flood the
+ * log). value may be NULL (existence check). */
+int mutt_dynconfig_str_by_name(const struct mutt_dynconfig *d, const char *name, const char **value);
+
+/* Registers cb for one key (MUTT_DYN_ALL_KEYS = every key). Returns 0, MUTT_ENOTFOUND (id
+ * outside the table), MUTT_EFULL (more than 64 watchers) or MUTT_ENOMEM. */
+int mutt_dynconfig_watch(struct mutt_dynconfig *d, enum mutt_dyn_key key, mutt_dynconfig_watch_cb *cb,
+                         void *privdata);
 /* Removes every registration of (cb, privdata). Safe inside a callback. */
 void mutt_dynconfig_unwatch(struct mutt_dynconfig *d, mutt_dynconfig_watch_cb *cb, void *privdata);
 

@@ -401,56 +401,83 @@ bool mutt_dynconfig_loaded(const struct mutt_dynconfig *d)
 
 /* ---- reads -------------------------------------------------------------------------------- */
 
-static const struct entry *find_entry(const struct mutt_dynconfig *d, const char *key)
+/* Ids come from the enum, so one outside the table means a cast gone wrong: say it once. */
+static const struct entry *entry_of(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(key);
-    return def ? &d->entries[def - mutt_dynconfig_def_at(0)] : NULL;
+    static bool warned;
+    if ((unsigned)key < d->n_entries)
+        return &d->entries[key];
+    if (!warned) {
+        warned = true;
+        mutt_log_error("dynconfig", "read of dynamic key id %d outside the schema (0..%zu)", (int)key,
+                       d->n_entries - 1);
+    }
+    return NULL;
 }
 
-int64_t mutt_dynconfig_int(const struct mutt_dynconfig *d, const char *key)
+int64_t mutt_dynconfig_int(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct entry *e = find_entry(d, key);
+    const struct entry *e = entry_of(d, key);
     return e ? e->as_int : 0;
 }
 
-double mutt_dynconfig_double(const struct mutt_dynconfig *d, const char *key)
+double mutt_dynconfig_double(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct entry *e = find_entry(d, key);
+    const struct entry *e = entry_of(d, key);
     return e ? e->as_double : 0.0;
 }
 
-bool mutt_dynconfig_bool(const struct mutt_dynconfig *d, const char *key)
+bool mutt_dynconfig_bool(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct entry *e = find_entry(d, key);
+    const struct entry *e = entry_of(d, key);
     return e ? e->as_bool : false;
 }
 
-const char *mutt_dynconfig_str(const struct mutt_dynconfig *d, const char *key)
+const char *mutt_dynconfig_str(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct entry *e = find_entry(d, key);
+    const struct entry *e = entry_of(d, key);
     return e ? effective(e) : "";
 }
 
-enum mutt_dyn_source mutt_dynconfig_source(const struct mutt_dynconfig *d, const char *key)
+enum mutt_dyn_source mutt_dynconfig_source(const struct mutt_dynconfig *d, enum mutt_dyn_key key)
 {
-    const struct entry *e = find_entry(d, key);
+    const struct entry *e = entry_of(d, key);
     if (!e)
         return MUTT_DYN_SRC_DEFAULT;
     return e->redis_value ? MUTT_DYN_SRC_REDIS : e->fallback_src;
 }
 
+int mutt_dynconfig_str_by_name(const struct mutt_dynconfig *d, const char *name, const char **value)
+{
+    static bool warned;
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(name);
+    if (!def) {
+        if (value)
+            *value = NULL;
+        if (!warned) {
+            warned = true;
+            mutt_log_warn("dynconfig", "read of unknown dynamic key %.64s (further ones are not logged)",
+                          name ? name : "(null)");
+        }
+        return MUTT_ENOTFOUND;
+    }
+    if (value)
+        *value = effective(&d->entries[def->id]);
+    return 0;
+}
+
 /* ---- watchers ----------------------------------------------------------------------------- */
 
-int mutt_dynconfig_watch(struct mutt_dynconfig *d, const char *key, mutt_dynconfig_watch_cb *cb, void *privdata)
+int mutt_dynconfig_watch(struct mutt_dynconfig *d, enum mutt_dyn_key key, mutt_dynconfig_watch_cb *cb,
+                         void *privdata)
 {
     const struct mutt_dynconfig_def *def = NULL;
     if (!cb)
         return MUTT_EINVAL;
-    if (key) {
-        def = mutt_dynconfig_def_find(key);
-        if (!def)
-            return MUTT_ENOTFOUND;
-    }
+    if ((unsigned)key > MUTT_DYN_ALL_KEYS)
+        return MUTT_ENOTFOUND;
+    if (key != MUTT_DYN_ALL_KEYS)
+        def = mutt_dynconfig_def_at((size_t)key);
     size_t slot = d->n_watchers;
     for (size_t i = 0; i < d->n_watchers; i++) {
         if (!d->watchers[i].cb) {

@@ -19,95 +19,98 @@
 
 /* Rows are built through these so that every row names its twin (or NO_TWIN) explicitly:
  * a forgotten field would otherwise silently mean MUTT_CFG_MUTT_ROLES (enum value 0). */
-#define ROW_INT(n, dflt, lo, hi, twin, u, desc) \
-    { .name = n, .type = MUTT_DYN_INT, .default_value = dflt, .min = lo, .max = hi, .allowed = NULL, \
+#define ROW_INT(i, n, dflt, lo, hi, twin, u, desc) \
+    { .id = i, .name = n, .type = MUTT_DYN_INT, .default_value = dflt, .min = lo, .max = hi, .allowed = NULL, \
       .static_twin = twin, .unit = u, .description = desc }
-#define ROW_DOUBLE(n, dflt, lo, hi, twin, u, desc) \
-    { .name = n, .type = MUTT_DYN_DOUBLE, .default_value = dflt, .min = lo, .max = hi, .allowed = NULL, \
+#define ROW_DOUBLE(i, n, dflt, lo, hi, twin, u, desc) \
+    { .id = i, .name = n, .type = MUTT_DYN_DOUBLE, .default_value = dflt, .min = lo, .max = hi, .allowed = NULL, \
       .static_twin = twin, .unit = u, .description = desc }
-#define ROW_BOOL(n, dflt, twin, desc) \
-    { .name = n, .type = MUTT_DYN_BOOL, .default_value = dflt, .min = 1, .max = 0, .allowed = NULL, \
+#define ROW_BOOL(i, n, dflt, twin, desc) \
+    { .id = i, .name = n, .type = MUTT_DYN_BOOL, .default_value = dflt, .min = 1, .max = 0, .allowed = NULL, \
       .static_twin = twin, .unit = "", .description = desc }
-#define ROW_ENUM(n, dflt, vals, twin, desc) \
-    { .name = n, .type = MUTT_DYN_ENUM, .default_value = dflt, .min = 1, .max = 0, .allowed = vals, \
+#define ROW_ENUM(i, n, dflt, vals, twin, desc) \
+    { .id = i, .name = n, .type = MUTT_DYN_ENUM, .default_value = dflt, .min = 1, .max = 0, .allowed = vals, \
       .static_twin = twin, .unit = "", .description = desc }
 
 /* SLO thresholds (reference §8.6): window, burn-rate levels for every SLO, upper bounds (in
  * seconds) for the two latency SLOs. */
-#define SLO_ROWS(slo, what)                                                                              \
-    ROW_INT("slo_" slo "_window_hours", "24", 1, 720, NO_TWIN, "h",                                      \
-            "SLO window for " what " (hours)."),                                                         \
-    ROW_DOUBLE("slo_" slo "_burn_rate_warning", "5", 0, 1000, NO_TWIN, "x",                              \
-               "Error-budget burn rate at which " what " is reported as warning."),                     \
-    ROW_DOUBLE("slo_" slo "_burn_rate_critical", "10", 0, 1000, NO_TWIN, "x",                            \
+#define SLO_ROWS(ID, slo, what) \
+    ROW_INT(MUTT_DYN_SLO_##ID##_WINDOW_HOURS, "slo_" slo "_window_hours", "24", 1, 720, NO_TWIN, "h", \
+            "SLO window for " what " (hours)."), \
+    ROW_DOUBLE(MUTT_DYN_SLO_##ID##_BURN_RATE_WARNING, "slo_" slo "_burn_rate_warning", "5", 0, 1000, NO_TWIN, "x", \
+               "Error-budget burn rate at which " what " is reported as warning."), \
+    ROW_DOUBLE(MUTT_DYN_SLO_##ID##_BURN_RATE_CRITICAL, "slo_" slo "_burn_rate_critical", "10", 0, 1000, NO_TWIN, "x", \
                "Error-budget burn rate at which " what " is reported as critical.")
-#define SLO_LATENCY_ROWS(slo, what, warn, crit)                                                          \
-    SLO_ROWS(slo, what),                                                                                 \
-    ROW_DOUBLE("slo_" slo "_upper_bound_warning", warn, 0, 3600, NO_TWIN, "s",                           \
-               "Latency at or above which " what " is reported as warning."),                           \
-    ROW_DOUBLE("slo_" slo "_upper_bound_critical", crit, 0, 3600, NO_TWIN, "s",                          \
+#define SLO_LATENCY_ROWS(ID, slo, what, warn, crit) \
+    SLO_ROWS(ID, slo, what), \
+    ROW_DOUBLE(MUTT_DYN_SLO_##ID##_UPPER_BOUND_WARNING, "slo_" slo "_upper_bound_warning", warn, 0, 3600, NO_TWIN, "s", \
+               "Latency at or above which " what " is reported as warning."), \
+    ROW_DOUBLE(MUTT_DYN_SLO_##ID##_UPPER_BOUND_CRITICAL, "slo_" slo "_upper_bound_critical", crit, 0, 3600, NO_TWIN, "s", \
                "Latency at or above which " what " is reported as critical.")
 
 static const char *const shed_modes[] = { "defer", "dlq", NULL };
 
 static const struct mutt_dynconfig_def defs[] = {
     /* ingest */
-    ROW_INT("max_ingest_queue_size", "1000000", 1, BIG, MUTT_CFG_MAX_INGEST_QUEUE_SIZE, "events",
+    ROW_INT(MUTT_DYN_MAX_INGEST_QUEUE_SIZE, "max_ingest_queue_size", "1000000", 1, BIG, MUTT_CFG_MAX_INGEST_QUEUE_SIZE, "events",
             "Ingest queue depth above which POST /ingest answers 503 (checked per request)."),
-    ROW_INT("max_ingest_queue_bytes", "536870912", 1, 1e15, MUTT_CFG_MAX_INGEST_QUEUE_BYTES, "bytes",
+    ROW_INT(MUTT_DYN_MAX_INGEST_QUEUE_BYTES, "max_ingest_queue_bytes", "536870912", 1, 1e15, MUTT_CFG_MAX_INGEST_QUEUE_BYTES, "bytes",
             "Bytes of queued events above which POST /ingest answers 503 (approximate, D52)."),
-    ROW_INT("ingest_max_rate", "1000", 1, BIG, MUTT_CFG_INGEST_MAX_RATE, "events",
+    ROW_INT(MUTT_DYN_INGEST_MAX_RATE, "ingest_max_rate", "1000", 1, BIG, MUTT_CFG_INGEST_MAX_RATE, "events",
             "Events accepted per ingest_rate_window across all pods before 429."),
-    ROW_INT("ingest_rate_window", "60", 1, 86400, MUTT_CFG_INGEST_RATE_WINDOW, "s",
+    ROW_INT(MUTT_DYN_INGEST_RATE_WINDOW, "ingest_rate_window", "60", 1, 86400, MUTT_CFG_INGEST_RATE_WINDOW, "s",
             "Length of the global ingest rate-limit window; also the Retry-After value."),
     /* alert */
-    ROW_INT("cache_reload_interval", "300", 1, 86400, MUTT_CFG_CACHE_RELOAD_INTERVAL, "s",
+    ROW_INT(MUTT_DYN_CACHE_RELOAD_INTERVAL, "cache_reload_interval", "300", 1, 86400, MUTT_CFG_CACHE_RELOAD_INTERVAL, "s",
             "How often the alerter reloads rules, dev hosts and teams from PostgreSQL."),
-    ROW_INT("unhandled_threshold", "100", 1, BIG, MUTT_CFG_UNHANDLED_THRESHOLD, "events",
+    ROW_INT(MUTT_DYN_UNHANDLED_THRESHOLD, "unhandled_threshold", "100", 1, BIG, MUTT_CFG_UNHANDLED_THRESHOLD, "events",
             "Unmatched events from one host/message within unhandled_expiry_seconds that raise a meta-alert."),
-    ROW_INT("unhandled_expiry_seconds", "86400", 1, 31536000, MUTT_CFG_UNHANDLED_EXPIRY_SECONDS, "s",
+    ROW_INT(MUTT_DYN_UNHANDLED_EXPIRY_SECONDS, "unhandled_expiry_seconds", "86400", 1, 31536000, MUTT_CFG_UNHANDLED_EXPIRY_SECONDS, "s",
             "Lifetime of an unhandled-event counter."),
-    ROW_INT("unhandled_max_templates_per_host", "1000", 1, 1000000, NO_TWIN, "templates",
+    ROW_INT(MUTT_DYN_UNHANDLED_MAX_TEMPLATES_PER_HOST, "unhandled_max_templates_per_host", "1000", 1, 1000000, NO_TWIN, "templates",
             "Distinct unhandled templates tracked per host per unhandled_expiry_seconds window; further new "
             "templates are not tracked and count in mutt_unhandled_templates_capped_total (D62)."),
-    ROW_INT("alerter_queue_warn_threshold", "1000", 1, BIG, NO_TWIN, "items",
+    ROW_INT(MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD, "alerter_queue_warn_threshold", "1000", 1, BIG, NO_TWIN, "items",
             "Alert queue depth above which the alerter logs a backpressure warning."),
-    ROW_INT("alerter_queue_shed_threshold", "2000", 1, BIG, NO_TWIN, "items",
+    ROW_INT(MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD, "alerter_queue_shed_threshold", "2000", 1, BIG, NO_TWIN, "items",
             "Alert queue depth above which the alerter acts per alerter_shed_mode."),
-    ROW_ENUM("alerter_shed_mode", "defer", shed_modes, NO_TWIN,
+    ROW_ENUM(MUTT_DYN_ALERTER_SHED_MODE, "alerter_shed_mode", "defer", shed_modes, NO_TWIN,
              "Above the shed threshold: defer (pause consuming, nothing moves) or dlq (move to the DLQ)."),
-    ROW_INT("alerter_defer_sleep_ms", "250", 1, 60000, NO_TWIN, "ms",
+    ROW_INT(MUTT_DYN_ALERTER_DEFER_SLEEP_MS, "alerter_defer_sleep_ms", "250", 1, 60000, NO_TWIN, "ms",
             "Pause between queue-depth checks while the alerter defers."),
     /* forward */
-    ROW_INT("moog_rate_limit", "50", 1, 1000000, MUTT_CFG_MOOG_RATE_LIMIT, "requests",
+    ROW_INT(MUTT_DYN_MOOG_RATE_LIMIT, "moog_rate_limit", "50", 1, 1000000, MUTT_CFG_MOOG_RATE_LIMIT, "requests",
             "Webhook POSTs allowed per moog_rate_period across all pods."),
-    ROW_INT("moog_rate_period", "1", 1, 86400, MUTT_CFG_MOOG_RATE_PERIOD, "s",
+    ROW_INT(MUTT_DYN_MOOG_RATE_PERIOD, "moog_rate_period", "1", 1, 86400, MUTT_CFG_MOOG_RATE_PERIOD, "s",
             "Length of the shared webhook rate-limit window."),
-    ROW_INT("moog_max_inflight", "32", 1, 10000, MUTT_CFG_MOOG_MAX_INFLIGHT, "requests",
+    ROW_INT(MUTT_DYN_MOOG_MAX_INFLIGHT, "moog_max_inflight", "32", 1, 10000, MUTT_CFG_MOOG_MAX_INFLIGHT, "requests",
             "Concurrent webhook POSTs per pod."),
-    ROW_INT("circuit_breaker_threshold", "10", 1, 100000, MUTT_CFG_CIRCUIT_BREAKER_THRESHOLD, "failures",
+    ROW_INT(MUTT_DYN_CIRCUIT_BREAKER_THRESHOLD, "circuit_breaker_threshold", "10", 1, 100000, MUTT_CFG_CIRCUIT_BREAKER_THRESHOLD, "failures",
             "Consecutive webhook failures that open the circuit breaker."),
-    ROW_INT("circuit_breaker_timeout", "300", 1, 86400, MUTT_CFG_CIRCUIT_BREAKER_TIMEOUT, "s",
+    ROW_INT(MUTT_DYN_CIRCUIT_BREAKER_TIMEOUT, "circuit_breaker_timeout", "300", 1, 86400, MUTT_CFG_CIRCUIT_BREAKER_TIMEOUT, "s",
             "Time the breaker stays OPEN before one probe is sent (HALF_OPEN)."),
     /* remediate */
-    ROW_BOOL("remediation_enabled", "true", MUTT_CFG_REMEDIATION_ENABLED,
+    ROW_BOOL(MUTT_DYN_REMEDIATION_ENABLED, "remediation_enabled", "true", MUTT_CFG_REMEDIATION_ENABLED,
              "Whether the remediation loop replays DLQ items."),
-    ROW_INT("remediation_interval", "300", 1, 86400, MUTT_CFG_REMEDIATION_INTERVAL, "s",
+    ROW_INT(MUTT_DYN_REMEDIATION_INTERVAL, "remediation_interval", "300", 1, 86400, MUTT_CFG_REMEDIATION_INTERVAL, "s",
             "Pause between remediation passes."),
-    ROW_INT("remediation_batch_size", "10", 1, 100000, MUTT_CFG_REMEDIATION_BATCH_SIZE, "items",
+    ROW_INT(MUTT_DYN_REMEDIATION_BATCH_SIZE, "remediation_batch_size", "10", 1, 100000, MUTT_CFG_REMEDIATION_BATCH_SIZE, "items",
             "DLQ items replayed per remediation pass and queue."),
-    ROW_INT("max_poison_retries", "3", 1, 1000, MUTT_CFG_MAX_POISON_RETRIES, "retries",
+    ROW_INT(MUTT_DYN_MAX_POISON_RETRIES, "max_poison_retries", "3", 1, 1000, MUTT_CFG_MAX_POISON_RETRIES, "retries",
             "Replays after which a DLQ item is moved to mutt:dlq:dead."),
     /* SLOs (web) */
-    SLO_ROWS("ingestor_availability", "ingestor availability"),
-    SLO_LATENCY_ROWS("ingestor_latency_p99", "ingestor p99 latency", "0.75", "1.0"),
-    SLO_ROWS("forwarder_availability", "forwarder availability"),
-    SLO_LATENCY_ROWS("forwarder_latency_p99", "forwarder p99 latency", "3.0", "5.0"),
-    SLO_ROWS("alerter_processing_success", "alerter processing success"),
-    SLO_ROWS("alerter_cache_reload_success", "alerter cache reload success"),
+    SLO_ROWS(INGESTOR_AVAILABILITY, "ingestor_availability", "ingestor availability"),
+    SLO_LATENCY_ROWS(INGESTOR_LATENCY_P99, "ingestor_latency_p99", "ingestor p99 latency", "0.75", "1.0"),
+    SLO_ROWS(FORWARDER_AVAILABILITY, "forwarder_availability", "forwarder availability"),
+    SLO_LATENCY_ROWS(FORWARDER_LATENCY_P99, "forwarder_latency_p99", "forwarder p99 latency", "3.0", "5.0"),
+    SLO_ROWS(ALERTER_PROCESSING_SUCCESS, "alerter_processing_success", "alerter processing success"),
+    SLO_ROWS(ALERTER_CACHE_RELOAD_SUCCESS, "alerter_cache_reload_success", "alerter cache reload success"),
 };
 
 #define N_DEFS (sizeof(defs) / sizeof(defs[0]))
+/* A row added without its enum id (or the reverse) stops the build; the order is checked by
+ * tests/unit/test_dynconfig_schema.c (row i has id i). */
+_Static_assert(N_DEFS == MUTT_DYN_COUNT_, "dynamic-config schema table and enum mutt_dyn_key differ");
 
 size_t mutt_dynconfig_count(void)
 {

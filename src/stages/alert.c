@@ -320,8 +320,8 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
     if (!team)
         team = mutt_config_str(al->ctx->cfg, MUTT_CFG_UNHANDLED_DEFAULT_TEAM);
     struct mutt_dynconfig *dyn = al->ctx->dyn;
-    json_t *meta = mutt_alert_build_meta(op->ev, team, (int)mutt_dynconfig_int(dyn, "unhandled_threshold"),
-                                         mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"));
+    json_t *meta = mutt_alert_build_meta(op->ev, team, (int)mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_THRESHOLD),
+                                         mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_EXPIRY_SECONDS));
     char *s = NULL;
     size_t len = 0;
     if (!meta || mutt_event_dump_alloc(meta, &s, &len) != 0) {
@@ -347,10 +347,10 @@ static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
         .message = msg,
         .message_len = msglen,
         .event_id = event_str(op->ev, "_event_id"),
-        .threshold = mutt_dynconfig_int(dyn, "unhandled_threshold"),
-        .expiry_s = mutt_dynconfig_int(dyn, "unhandled_expiry_seconds"),
+        .threshold = mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_THRESHOLD),
+        .expiry_s = mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_EXPIRY_SECONDS),
         .now_ms = wall_ms(),
-        .max_templates = mutt_dynconfig_int(dyn, "unhandled_max_templates_per_host"),
+        .max_templates = mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_MAX_TEMPLATES_PER_HOST),
     };
     int rc = mutt_alert_unhandled_count(al->unhandled, &hit, on_unhandled_counted, op);
     if (rc == MUTT_EINVAL) {
@@ -372,7 +372,7 @@ static bool shed_item(struct item_op *op, const char *data, size_t len)
     struct alert *al = op->al;
     char reason[96];
     snprintf(reason, sizeof reason, "queue_depth_exceeded:%lld>%lld", (long long)al->last_alert_depth,
-             (long long)mutt_dynconfig_int(al->ctx->dyn, "alerter_queue_shed_threshold"));
+             (long long)mutt_dynconfig_int(al->ctx->dyn, MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD));
     mutt_counter_inc(al->shed_dlq);
     json_error_t jerr;
     op->ev = json_loadb(data, len, 0, &jerr);
@@ -543,7 +543,7 @@ static void on_cache_loaded(void *priv, int status, double seconds)
     }
     if (!mutt_alert_cache_loading(al->cache))
         schedule_reload(al, mutt_alert_cache_ready(al->cache)
-                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u
+                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL) * 1000u
                                 : CACHE_RETRY_MS);
 }
 
@@ -557,7 +557,7 @@ static void reload_now(struct alert *al, const char *why)
         mutt_slo_record(al->ctx->slo, MUTT_SLO_ALERTER_CACHE_RELOAD_SUCCESS, 0, 1);
         mutt_log_warn("alert", "rules cache reload (%s) not started: %s", why, mutt_strerror(rc));
         schedule_reload(al, mutt_alert_cache_ready(al->cache)
-                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u
+                                ? (uint64_t)mutt_dynconfig_int(al->ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL) * 1000u
                                 : CACHE_RETRY_MS);
     }
 }
@@ -590,7 +590,7 @@ static void on_interval_changed(void *priv, const char *key, const char *old_val
 {
     struct alert *al = priv;
     if (mutt_stage_life_live(&al->life) && al->cache && mutt_alert_cache_ready(al->cache) && !mutt_alert_cache_loading(al->cache))
-        schedule_reload(al, (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "cache_reload_interval") * 1000u);
+        schedule_reload(al, (uint64_t)mutt_dynconfig_int(al->ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL) * 1000u);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -668,7 +668,7 @@ static void on_bp_timer(uv_timer_t *t)
     uint64_t every = (uint64_t)mutt_config_int(al->ctx->cfg, MUTT_CFG_JANITOR_INTERVAL) * 1000u;
     if (al->consuming && now - al->last_janitor_ms >= every && mutt_alert_audit_janitor(al->audit) == 0)
         al->last_janitor_ms = now;
-    uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, "alerter_defer_sleep_ms");
+    uint64_t ms = (uint64_t)mutt_dynconfig_int(al->ctx->dyn, MUTT_DYN_ALERTER_DEFER_SLEEP_MS);
     if (al->last_alert_depth < 0)
         ms = 20; /* no depth seen yet (Redis still connecting): look again soon */
     uv_timer_start(&al->bp_timer, on_bp_timer, ms ? ms : 250, 0);
@@ -812,7 +812,7 @@ static int alert_start(struct mutt_ctx *ctx)
     al->reload_timer.data = al->bp_timer.data = al->reap_timer.data = al->stall_timer.data = al;
     al->timers_open = true;
     if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_KEY_RULES_CHANNEL, on_rules_update, al)) != 0 ||
-        (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, "cache_reload_interval", on_interval_changed, al)) != 0)) {
+        (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL, on_interval_changed, al)) != 0)) {
         release_all(al);
         close_timers(al);
         return rc;

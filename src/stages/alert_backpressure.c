@@ -13,9 +13,9 @@
 void alert_bp_judge(struct alert_bp *bp, const struct mutt_dynconfig *dyn, long long depth, bool stopping,
                     struct alert_bp_verdict *out)
 {
-    int64_t warn = mutt_dynconfig_int(dyn, "alerter_queue_warn_threshold");
-    int64_t shed = mutt_dynconfig_int(dyn, "alerter_queue_shed_threshold");
-    bool dlq_mode = strcmp(mutt_dynconfig_str(dyn, "alerter_shed_mode"), "dlq") == 0;
+    int64_t warn = mutt_dynconfig_int(dyn, MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD);
+    int64_t shed = mutt_dynconfig_int(dyn, MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD);
+    bool dlq_mode = strcmp(mutt_dynconfig_str(dyn, MUTT_DYN_ALERTER_SHED_MODE), "dlq") == 0;
     bool over = depth > shed && !stopping;
     *out = (struct alert_bp_verdict){.warn_threshold = warn, .shed_threshold = shed};
     if (depth > warn && !bp->warned) {

@@ -645,8 +645,8 @@ static void rate_check(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
     char limit[24], window[24], member[160];
-    snprintf(limit, sizeof limit, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, "moog_rate_limit"));
-    snprintf(window, sizeof window, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, "moog_rate_period") * 1000);
+    snprintf(limit, sizeof limit, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_LIMIT));
+    snprintf(window, sizeof window, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_PERIOD) * 1000);
     snprintf(member, sizeof member, "%s:%llu", fw->ctx->pod_name, (unsigned long long)++fw->rate_seq);
     const char *keys[] = {fw->rate_key};
     const char *args[] = {limit, window, "", member};
@@ -799,7 +799,7 @@ static void on_inflight_changed(void *priv, const char *key, const char *old_val
 {
     struct forward *fw = priv;
     if (fw->relq)
-        mutt_relq_set_max_inflight(fw->relq, (size_t)mutt_dynconfig_int(fw->ctx->dyn, "moog_max_inflight"));
+        mutt_relq_set_max_inflight(fw->relq, (size_t)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_MAX_INFLIGHT));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -935,7 +935,7 @@ static int forward_start(struct mutt_ctx *ctx)
     fw->script_promote = mutt_redis_script_register(ctx->redis, "moog_retry_promote", mutt_retry_promote_lua);
     if (fw->script_rate < 0 || fw->script_promote < 0 || fwd_breaker_init(fw) != 0)
         return MUTT_ENOMEM;
-    size_t inflight = (size_t)mutt_dynconfig_int(ctx->dyn, "moog_max_inflight");
+    size_t inflight = (size_t)mutt_dynconfig_int(ctx->dyn, MUTT_DYN_MOOG_MAX_INFLIGHT);
     struct mutt_relq_opts ro = {
         .name = "moog",
         .source = fw->source,
@@ -961,7 +961,7 @@ static int forward_start(struct mutt_ctx *ctx)
         timers[i]->data = fw;
     }
     fw->timers_open = true;
-    if (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, "moog_max_inflight", on_inflight_changed, fw)) != 0) {
+    if (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_MOOG_MAX_INFLIGHT, on_inflight_changed, fw)) != 0) {
         release_all(fw);
         close_timers(fw);
         return rc;

@@ -64,7 +64,7 @@ bool fwd_breaker_holds(const struct forward *fw)
 
 static int64_t open_timeout_ms(const struct forward *fw)
 {
-    return mutt_dynconfig_int(fw->ctx->dyn, "circuit_breaker_timeout") * 1000;
+    return mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_CIRCUIT_BREAKER_TIMEOUT) * 1000;
 }
 
 static int64_t probe_ttl_ms(const struct forward *fw)
@@ -110,7 +110,7 @@ static void apply_view(struct forward *fw, enum mutt_breaker_mode mode, int64_t 
                            "circuit breaker %s %s -> OPEN after %lld consecutive failures: %s is not consumed, "
                            "alerts wait there until a probe succeeds (in %lld s)",
                            MUTT_KEY_BREAKER_NAME, state_names[old], (long long)failures, fw->source,
-                           (long long)mutt_dynconfig_int(fw->ctx->dyn, "circuit_breaker_timeout"));
+                           (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_CIRCUIT_BREAKER_TIMEOUT));
         else
             mutt_log_info("forward", "circuit breaker %s %s -> %s", MUTT_KEY_BREAKER_NAME, state_names[old],
                           state_names[mode]);
@@ -143,7 +143,7 @@ static int run_script(struct forward *fw, const char *op, mutt_redis_reply_cb *c
 {
     char threshold[24], timeout[24], ttl[24];
     snprintf(threshold, sizeof threshold, "%lld",
-             (long long)mutt_dynconfig_int(fw->ctx->dyn, "circuit_breaker_threshold"));
+             (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_CIRCUIT_BREAKER_THRESHOLD));
     snprintf(timeout, sizeof timeout, "%lld", (long long)open_timeout_ms(fw));
     snprintf(ttl, sizeof ttl, "%lld", (long long)probe_ttl_ms(fw));
     /* "" = the Redis server clock: one clock for every pod */

@@ -322,7 +322,7 @@ static void reply_accepted(struct ingest *ing, struct ingest_op *op, long long d
 static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
 {
     struct mutt_http_req *req = op->req;
-    int64_t window = mutt_dynconfig_int(ing->ctx->dyn, "ingest_rate_window");
+    int64_t window = mutt_dynconfig_int(ing->ctx->dyn, MUTT_DYN_INGEST_RATE_WINDOW);
     unsigned secs = mutt_ingest_retry_after_s(wall_ms(), window);
     char body[256];
     int n = snprintf(body, sizeof body,
@@ -665,11 +665,11 @@ static int prepare_call(struct ingest *ing, struct mutt_ingest_call *call)
         .queue = mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME),
         .metrics_prefix = mutt_config_str(cfg, MUTT_CFG_METRICS_PREFIX),
         .now_ms = wall_ms(),
-        .cap = mutt_dynconfig_int(ctx->dyn, "max_ingest_queue_size"),
+        .cap = mutt_dynconfig_int(ctx->dyn, MUTT_DYN_MAX_INGEST_QUEUE_SIZE),
         .rate_enabled = mutt_config_bool(cfg, MUTT_CFG_RATE_LIMIT_ENABLED),
-        .rate_max = mutt_dynconfig_int(ctx->dyn, "ingest_max_rate"),
-        .rate_window_s = mutt_dynconfig_int(ctx->dyn, "ingest_rate_window"),
-        .byte_cap = mutt_dynconfig_int(ctx->dyn, "max_ingest_queue_bytes"),
+        .rate_max = mutt_dynconfig_int(ctx->dyn, MUTT_DYN_INGEST_MAX_RATE),
+        .rate_window_s = mutt_dynconfig_int(ctx->dyn, MUTT_DYN_INGEST_RATE_WINDOW),
+        .byte_cap = mutt_dynconfig_int(ctx->dyn, MUTT_DYN_MAX_INGEST_QUEUE_BYTES),
     };
     ing->last_cap = p.cap;
     return mutt_ingest_call_prepare(call, &p);

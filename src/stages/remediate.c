@@ -150,7 +150,7 @@ static void process_item(struct remediate *rm)
     struct dlq_route *r = &rm->routes[rm->route];
     json_error_t jerr;
     json_t *o = json_loadb(rm->item, rm->item_len, 0, &jerr);
-    int64_t max = mutt_dynconfig_int(rm->ctx->dyn, "max_poison_retries");
+    int64_t max = mutt_dynconfig_int(rm->ctx->dyn, MUTT_DYN_MAX_POISON_RETRIES);
     enum mutt_replay_verdict v;
     if (!json_is_object(o)) {
         /* not even JSON: nothing can count its replays, so it is parked for a human */
@@ -386,7 +386,7 @@ static void on_recover_reply(void *priv, redisReply *reply, int status)
     if (reply->integer > 0)
         mutt_log_info("remediate", "returned %lld item(s) left in %s to their DLQ", reply->integer, rm->processing);
     rm->recovered_at_start = true;
-    if (mutt_stage_life_draining(&rm->life) || !mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled")) {
+    if (mutt_stage_life_draining(&rm->life) || !mutt_dynconfig_bool(rm->ctx->dyn, MUTT_DYN_REMEDIATION_ENABLED)) {
         if (mutt_stage_life_draining(&rm->life))
             rm->recovered_at_stop = true;
         pass_end(rm);
@@ -427,8 +427,8 @@ static void pass_end(struct remediate *rm)
         maybe_stopped(rm);
         return;
     }
-    uint64_t ms = (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, "remediation_interval") * 1000u;
-    if (!mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled"))
+    uint64_t ms = (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, MUTT_DYN_REMEDIATION_INTERVAL) * 1000u;
+    if (!mutt_dynconfig_bool(rm->ctx->dyn, MUTT_DYN_REMEDIATION_ENABLED))
         ms = DISABLED_RECHECK_MS;
     if (rm->timers_open)
         uv_timer_start(&rm->pass_timer, on_pass_timer, ms ? ms : 1000, 0);
@@ -439,7 +439,7 @@ static void on_pass_timer(uv_timer_t *t)
     struct remediate *rm = t->data;
     if (mutt_stage_life_draining(&rm->life) || rm->step != STEP_IDLE)
         return;
-    bool enabled = mutt_dynconfig_bool(rm->ctx->dyn, "remediation_enabled");
+    bool enabled = mutt_dynconfig_bool(rm->ctx->dyn, MUTT_DYN_REMEDIATION_ENABLED);
     if (!enabled && rm->recovered_at_start) {
         uv_timer_start(&rm->pass_timer, on_pass_timer, DISABLED_RECHECK_MS, 0);
         return;
@@ -448,7 +448,7 @@ static void on_pass_timer(uv_timer_t *t)
     if (enabled)
         mutt_counter_inc(rm->m_loops);
     rm->pass_start_ns = uv_hrtime();
-    rm->batch = mutt_dynconfig_int(rm->ctx->dyn, "remediation_batch_size");
+    rm->batch = mutt_dynconfig_int(rm->ctx->dyn, MUTT_DYN_REMEDIATION_BATCH_SIZE);
     rm->step = STEP_RECOVER;
     int rc = send_recover(rm);
     if (rc != 0)
@@ -461,7 +461,7 @@ static void on_interval_changed(void *priv, const char *key, const char *old_val
     /* a shorter interval (or switching it on) takes effect now, not after the old wait */
     if (mutt_stage_life_live(&rm->life) && rm->step == STEP_IDLE && rm->timers_open)
         uv_timer_start(&rm->pass_timer, on_pass_timer,
-                       (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, "remediation_interval") * 1000u, 0);
+                       (uint64_t)mutt_dynconfig_int(rm->ctx->dyn, MUTT_DYN_REMEDIATION_INTERVAL) * 1000u, 0);
 }
 
 /* ---- stage ----------------------------------------------------------------------------------- */
@@ -597,8 +597,8 @@ static int remediate_start(struct mutt_ctx *ctx)
     uv_timer_init(ctx->loop, &rm->reap_timer);
     rm->pass_timer.data = rm->reap_timer.data = rm;
     rm->timers_open = true;
-    if (ctx->dyn && ((rc = mutt_dynconfig_watch(ctx->dyn, "remediation_interval", on_interval_changed, rm)) != 0 ||
-                     (rc = mutt_dynconfig_watch(ctx->dyn, "remediation_enabled", on_interval_changed, rm)) != 0)) {
+    if (ctx->dyn && ((rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_REMEDIATION_INTERVAL, on_interval_changed, rm)) != 0 ||
+                     (rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_REMEDIATION_ENABLED, on_interval_changed, rm)) != 0)) {
         mutt_dynconfig_unwatch(ctx->dyn, on_interval_changed, rm);
         release_all(rm);
         return rc;
@@ -625,8 +625,8 @@ static int remediate_start(struct mutt_ctx *ctx)
     uv_timer_start(&rm->pass_timer, on_pass_timer, 0, 0);
     mutt_log_info("remediate", "replaying %s -> %s and %s -> %s every %lld s (poison after %lld replays -> %s)",
                   rm->routes[0].dlq, rm->routes[0].target, rm->routes[1].dlq, rm->routes[1].target,
-                  (long long)mutt_dynconfig_int(ctx->dyn, "remediation_interval"),
-                  (long long)mutt_dynconfig_int(ctx->dyn, "max_poison_retries"), rm->dead);
+                  (long long)mutt_dynconfig_int(ctx->dyn, MUTT_DYN_REMEDIATION_INTERVAL),
+                  (long long)mutt_dynconfig_int(ctx->dyn, MUTT_DYN_MAX_POISON_RETRIES), rm->dead);
     return 0;
 }
 

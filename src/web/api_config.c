@@ -25,6 +25,7 @@ static const char SQL_AUDIT_ROW[] =
 
 struct cfg_op {
     char key[128];
+    enum mutt_dyn_key id; /* the row of key */
     char value[MUTT_DYNCONFIG_MAX_VALUE + 1]; /* new value (canonical), unused when del */
     bool del;                                 /* the change deletes the Redis value */
     char old_value[MUTT_DYNCONFIG_MAX_VALUE + 1];
@@ -44,8 +45,8 @@ static void free_cfg_op(void *p)
 static json_t *key_json(const struct mutt_dynconfig *d, const struct mutt_dynconfig_def *def)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "value", json_string(mutt_dynconfig_str(d, def->name)));
-    json_object_set_new(o, "source", json_string(mutt_dynconfig_source_name(mutt_dynconfig_source(d, def->name))));
+    json_object_set_new(o, "value", json_string(mutt_dynconfig_str(d, def->id)));
+    json_object_set_new(o, "source", json_string(mutt_dynconfig_source_name(mutt_dynconfig_source(d, def->id))));
     json_object_set_new(o, "type", json_string(mutt_dynconfig_type_name(def->type)));
     json_object_set_new(o, "default", json_string(def->default_value ? def->default_value : ""));
     bool ranged = (def->type == MUTT_DYN_INT || def->type == MUTT_DYN_DOUBLE) && def->min <= def->max;
@@ -77,7 +78,7 @@ void web_config(struct web_call *c)
     json_t *config = json_object(), *keys = json_object();
     for (size_t i = 0; i < mutt_dynconfig_count(); i++) {
         const struct mutt_dynconfig_def *def = mutt_dynconfig_def_at(i);
-        json_object_set_new(config, def->name, json_string(mutt_dynconfig_str(d, def->name)));
+        json_object_set_new(config, def->name, json_string(mutt_dynconfig_str(d, def->id)));
         json_object_set_new(keys, def->name, key_json(d, def));
     }
     json_t *o = json_object();
@@ -123,9 +124,9 @@ static void on_dyn_written(void *privdata, int status)
     json_t *o = json_object();
     json_object_set_new(o, "key", json_string(op->key));
     json_object_set_new(o, "old_value", op->old_in_redis ? json_string(op->old_value) : json_null());
-    json_object_set_new(o, "new_value", json_string(mutt_dynconfig_str(c->ctx->dyn, op->key)));
+    json_object_set_new(o, "new_value", json_string(mutt_dynconfig_str(c->ctx->dyn, op->id)));
     json_object_set_new(o, "source",
-                        json_string(mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, op->key))));
+                        json_string(mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, op->id))));
     json_object_set_new(o, "audit_id", json_integer(strtoll(op->audit_id, NULL, 10)));
     if (op->rolled_back)
         json_object_set_new(o, "rolled_back_audit_id", json_integer(op->rolled_back));
@@ -174,18 +175,19 @@ static json_t *state_json(const char *key, const char *value, const char *source
     return o;
 }
 
-static struct cfg_op *new_op(struct web_call *c, const char *key, const char *reason)
+static struct cfg_op *new_op(struct web_call *c, const struct mutt_dynconfig_def *def, const char *reason)
 {
     struct cfg_op *op = calloc(1, sizeof *op);
     if (!op) {
         web_reply_error(c, 500, "internal error", NULL);
         return NULL;
     }
-    snprintf(op->key, sizeof op->key, "%s", key);
+    snprintf(op->key, sizeof op->key, "%s", def->name);
+    op->id = def->id;
     op->reason = reason ? strdup(reason) : NULL;
     const struct mutt_dynconfig *d = c->ctx->dyn;
-    snprintf(op->old_value, sizeof op->old_value, "%s", mutt_dynconfig_str(d, key));
-    op->old_in_redis = mutt_dynconfig_source(d, key) == MUTT_DYN_SRC_REDIS;
+    snprintf(op->old_value, sizeof op->old_value, "%s", mutt_dynconfig_str(d, def->id));
+    op->old_in_redis = mutt_dynconfig_source(d, def->id) == MUTT_DYN_SRC_REDIS;
     return op;
 }
 
@@ -230,12 +232,12 @@ static void put_key(struct web_call *c, const struct mutt_dynconfig_def *def)
         web_reply_error(c, 503, "Redis unavailable", NULL);
         return;
     }
-    struct cfg_op *op = new_op(c, def->name, reason);
+    struct cfg_op *op = new_op(c, def, reason);
     json_decref(body);
     if (!op)
         return;
     snprintf(op->value, sizeof op->value, "%s", norm);
-    const char *src = mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, def->name));
+    const char *src = mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, def->id));
     apply_change(c, op, op->old_in_redis ? "UPDATE" : "CREATE",
                  op->old_in_redis ? state_json(op->key, op->old_value, src) : NULL,
                  state_json(op->key, norm, "redis"));
@@ -314,7 +316,7 @@ static void on_audit_row(struct web_call *c, PGresult *res)
     }
     long long undone = strtoll(rb->id, NULL, 10);
     /* the call's data becomes the change op; the rollback request is freed here */
-    struct cfg_op *op = new_op(c, def->name, rb->reason);
+    struct cfg_op *op = new_op(c, def, rb->reason);
     if (!op)
         return;
     free_rollback(rb);
@@ -332,7 +334,7 @@ static void on_audit_row(struct web_call *c, PGresult *res)
         newv = state_json(op->key, fb, mutt_dynconfig_source_name(src));
     }
     json_object_set_new(newv, "rolled_back_audit_id", json_integer(undone));
-    const char *cur_src = mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, def->name));
+    const char *cur_src = mutt_dynconfig_source_name(mutt_dynconfig_source(c->ctx->dyn, def->id));
     apply_change(c, op, "ROLLBACK", state_json(op->key, op->old_value, cur_src), newv);
 }
 
@@ -399,8 +401,8 @@ static void on_baseline(struct web_call *c, redisReply *reply)
     }
     json_t *current = json_object();
     for (size_t i = 0; current && i < mutt_dynconfig_count(); i++) {
-        const char *name = mutt_dynconfig_def_at(i)->name;
-        json_object_set_new(current, name, json_string(mutt_dynconfig_str(c->ctx->dyn, name)));
+        const struct mutt_dynconfig_def *def = mutt_dynconfig_def_at(i);
+        json_object_set_new(current, def->name, json_string(mutt_dynconfig_str(c->ctx->dyn, def->id)));
     }
     json_t *o = current ? mutt_config_drift(current, baseline) : NULL;
     json_decref(current);

@@ -734,19 +734,35 @@ static struct {
     uint64_t at_ms; /* uv_now when computed */
 } slo_cache;
 
+/* Dynamic keys of each SLO (slo_<name>_*), in mutt_slo_defs order. */
+static const struct {
+    enum mutt_dyn_key window_hours, burn_warning, burn_critical;
+} slo_keys[6] = {
+    {MUTT_DYN_SLO_INGESTOR_AVAILABILITY_WINDOW_HOURS, MUTT_DYN_SLO_INGESTOR_AVAILABILITY_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_INGESTOR_AVAILABILITY_BURN_RATE_CRITICAL},
+    {MUTT_DYN_SLO_INGESTOR_LATENCY_P99_WINDOW_HOURS, MUTT_DYN_SLO_INGESTOR_LATENCY_P99_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_INGESTOR_LATENCY_P99_BURN_RATE_CRITICAL},
+    {MUTT_DYN_SLO_FORWARDER_AVAILABILITY_WINDOW_HOURS, MUTT_DYN_SLO_FORWARDER_AVAILABILITY_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_FORWARDER_AVAILABILITY_BURN_RATE_CRITICAL},
+    {MUTT_DYN_SLO_FORWARDER_LATENCY_P99_WINDOW_HOURS, MUTT_DYN_SLO_FORWARDER_LATENCY_P99_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_FORWARDER_LATENCY_P99_BURN_RATE_CRITICAL},
+    {MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_WINDOW_HOURS, MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_ALERTER_PROCESSING_SUCCESS_BURN_RATE_CRITICAL},
+    {MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_WINDOW_HOURS,
+     MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_BURN_RATE_WARNING,
+     MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_BURN_RATE_CRITICAL},
+};
+
 static void on_slo(struct web_call *c, struct batch *b)
 {
     struct slo_extra *x = b->extra;
     json_t *list = json_array();
     for (int i = 0; i < 6; i++) {
         const struct mutt_slo_def *def = &mutt_slo_defs[i];
-        char k1[96], k2[96];
-        snprintf(k1, sizeof k1, "slo_%s_burn_rate_warning", def->name);
-        snprintf(k2, sizeof k2, "slo_%s_burn_rate_critical", def->name);
         double good = (double)num(json_array_get(b->vals[i], 0)), total = (double)num(json_array_get(b->vals[i], 1));
         struct mutt_slo_result r;
-        mutt_slo_evaluate(def, good, total, mutt_dynconfig_double(c->ctx->dyn, k1),
-                          mutt_dynconfig_double(c->ctx->dyn, k2), &r);
+        mutt_slo_evaluate(def, good, total, mutt_dynconfig_double(c->ctx->dyn, slo_keys[i].burn_warning),
+                          mutt_dynconfig_double(c->ctx->dyn, slo_keys[i].burn_critical), &r);
         json_t *o = json_object();
         json_object_set_new(o, "slo_name", json_string(def->name));
         json_object_set_new(o, "description", json_string(def->description));
@@ -806,9 +822,7 @@ void web_slo(struct web_call *c)
     b->extra = x;
     int64_t now = wall_ms();
     for (int i = 0; i < 6; i++) {
-        char wk[96];
-        snprintf(wk, sizeof wk, "slo_%s_window_hours", mutt_slo_defs[i].name);
-        long hours = (long)mutt_dynconfig_int(c->ctx->dyn, wk);
+        long hours = (long)mutt_dynconfig_int(c->ctx->dyn, slo_keys[i].window_hours);
         if (hours < 1)
             hours = 24;
         long minutes = hours * 60;

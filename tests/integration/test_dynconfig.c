@@ -202,8 +202,8 @@ static int setup(void **state)
     for (int i = 0; i < 150 && !(mutt_dynconfig_loaded(fx->a.dyn) && mutt_dynconfig_loaded(fx->b.dyn)); i++)
         mutt_test_run_for(&fx->loop, 20);
     assert_true(mutt_dynconfig_loaded(fx->a.dyn) && mutt_dynconfig_loaded(fx->b.dyn));
-    assert_int_equal(mutt_dynconfig_watch(fx->a.dyn, NULL, on_watch, &fx->a.watched), 0);
-    assert_int_equal(mutt_dynconfig_watch(fx->b.dyn, NULL, on_watch, &fx->b.watched), 0);
+    assert_int_equal(mutt_dynconfig_watch(fx->a.dyn, MUTT_DYN_ALL_KEYS, on_watch, &fx->a.watched), 0);
+    assert_int_equal(mutt_dynconfig_watch(fx->b.dyn, MUTT_DYN_ALL_KEYS, on_watch, &fx->b.watched), 0);
     *state = fx;
     return 0;
 }
@@ -246,13 +246,13 @@ static void test_dynconfig_serves_env_file_and_default_when_redis_has_nothing(vo
 {
     NEED_REDIS(state);
     struct fixture *fx = *state;
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_rate_limit"), 80);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "ingest_max_rate"), 500);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "ingest_max_rate"), MUTT_DYN_SRC_FILE);
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "alerter_queue_warn_threshold"), 1000);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "alerter_queue_warn_threshold"), MUTT_DYN_SRC_DEFAULT);
-    assert_string_equal(mutt_dynconfig_str(fx->a.dyn, "alerter_shed_mode"), "defer");
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 80);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_INGEST_MAX_RATE), 500);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_INGEST_MAX_RATE), MUTT_DYN_SRC_FILE);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD), 1000);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD), MUTT_DYN_SRC_DEFAULT);
+    assert_string_equal(mutt_dynconfig_str(fx->a.dyn, MUTT_DYN_ALERTER_SHED_MODE), "defer");
     assert_int_equal(fx->a.watched.calls, 0);
 }
 
@@ -268,8 +268,8 @@ static void test_dynconfig_published_change_reaches_cache_and_watcher_within_1s(
     assert_string_equal(fx->a.watched.key, "moog_rate_limit");
     assert_string_equal(fx->a.watched.old_value, "80");
     assert_string_equal(fx->a.watched.new_value, "120");
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_rate_limit"), 120);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_REDIS);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 120);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_REDIS);
 }
 
 static void test_dynconfig_unpublished_change_is_picked_up_by_the_5s_refresh(void **state)
@@ -277,11 +277,11 @@ static void test_dynconfig_unpublished_change_is_picked_up_by_the_5s_refresh(voi
     NEED_REDIS(state);
     struct fixture *fx = *state;
     admin_set(fx, "unhandled_threshold", "250");
-    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, "unhandled_threshold"), 100);
+    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, MUTT_DYN_UNHANDLED_THRESHOLD), 100);
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->b.watched.calls, 1, 7000));
     assert_string_equal(fx->b.watched.key, "unhandled_threshold");
-    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, "unhandled_threshold"), 250);
-    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, "unhandled_threshold"), MUTT_DYN_SRC_REDIS);
+    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, MUTT_DYN_UNHANDLED_THRESHOLD), 250);
+    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, MUTT_DYN_UNHANDLED_THRESHOLD), MUTT_DYN_SRC_REDIS);
 }
 
 static void test_dynconfig_invalid_value_in_redis_is_ignored_and_fallback_kept(void **state)
@@ -298,20 +298,20 @@ static void test_dynconfig_invalid_value_in_redis_is_ignored_and_fallback_kept(v
     mutt_test_run_for(&fx->loop, 50);
     assert_int_equal(fx->a.watched.calls, 1);
     assert_string_equal(fx->a.watched.key, "alerter_defer_sleep_ms");
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_rate_limit"), 80);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 80);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
 
     /* A valid value replaced by a bad one reverts to the fallback, and watchers hear about it. */
     admin_set(fx, "moog_rate_limit", "90");
     admin_publish(fx, "moog_rate_limit");
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->a.watched.calls, 2, 1000));
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_rate_limit"), 90);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 90);
     admin_set(fx, "moog_rate_limit", "-4");
     admin_publish(fx, "moog_rate_limit");
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->a.watched.calls, 3, 1000));
     assert_string_equal(fx->a.watched.old_value, "90");
     assert_string_equal(fx->a.watched.new_value, "80");
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
 }
 
 /* Counts lines containing `needle` that the code under test writes to stderr while `body`
@@ -360,7 +360,7 @@ static void test_dynconfig_invalid_value_is_logged_once_per_distinct_value(void 
     assert_true(ok);
     assert_int_equal(abc, 2); /* pods A and B */
     assert_int_equal(xyz, 2);
-    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, "moog_rate_limit"), 80);
+    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 80);
 }
 
 struct done_wait {
@@ -386,13 +386,13 @@ static void test_dynconfig_set_on_one_pod_reaches_the_other_and_fires_both_watch
     assert_int_equal(done.status, 0);
     /* local change: the cache and watchers of pod A were updated before done ran (W42) */
     assert_int_equal(fx->a.watched.calls, 1);
-    assert_string_equal(mutt_dynconfig_str(fx->a.dyn, "alerter_shed_mode"), "dlq");
+    assert_string_equal(mutt_dynconfig_str(fx->a.dyn, MUTT_DYN_ALERTER_SHED_MODE), "dlq");
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->b.watched.calls, 1, 1000));
     assert_string_equal(fx->b.watched.key, "alerter_shed_mode");
     assert_string_equal(fx->b.watched.old_value, "defer");
     assert_string_equal(fx->b.watched.new_value, "dlq");
-    assert_string_equal(mutt_dynconfig_str(fx->b.dyn, "alerter_shed_mode"), "dlq");
-    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, "alerter_shed_mode"), MUTT_DYN_SRC_REDIS);
+    assert_string_equal(mutt_dynconfig_str(fx->b.dyn, MUTT_DYN_ALERTER_SHED_MODE), "dlq");
+    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, MUTT_DYN_ALERTER_SHED_MODE), MUTT_DYN_SRC_REDIS);
     mutt_test_run_for(&fx->loop, 50);
     assert_int_equal(fx->a.watched.calls, 1); /* pod A's own notice changes nothing: no second call */
     assert_int_equal(done.calls, 1);
@@ -412,8 +412,8 @@ static void test_dynconfig_set_refuses_bad_values_without_writing(void **state)
     assert_int_equal(admin_argv_type(fx, 2, get, &type), 0);
     assert_int_equal(type, REDIS_REPLY_NIL);
     mutt_test_run_for(&fx->loop, 50);
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_max_inflight"), 32);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_max_inflight"), MUTT_DYN_SRC_DEFAULT);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_MAX_INFLIGHT), 32);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_MAX_INFLIGHT), MUTT_DYN_SRC_DEFAULT);
     assert_int_equal(done.calls, 0);
     assert_int_equal(fx->a.watched.calls, 0);
 }
@@ -425,7 +425,7 @@ static void test_dynconfig_delete_reverts_every_pod_to_the_fallback(void **state
     struct done_wait done = { 0, 1 };
     assert_int_equal(mutt_dynconfig_set(fx->a.dyn, "moog_rate_limit", "150", true, on_done, &done), 0);
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->b.watched.calls, 1, 1000));
-    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, "moog_rate_limit"), 150);
+    assert_int_equal(mutt_dynconfig_int(fx->b.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 150);
 
     assert_int_equal(mutt_dynconfig_delete(fx->a.dyn, "moog_rate_limit", true, on_done, &done), 0);
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->b.watched.calls, 2, 1000));
@@ -433,9 +433,9 @@ static void test_dynconfig_delete_reverts_every_pod_to_the_fallback(void **state
     assert_int_equal(done.status, 0);
     assert_string_equal(fx->b.watched.old_value, "150");
     assert_string_equal(fx->b.watched.new_value, "80");
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "moog_rate_limit"), 80);
-    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
-    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), 80);
+    assert_int_equal(mutt_dynconfig_source(fx->a.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
+    assert_int_equal(mutt_dynconfig_source(fx->b.dyn, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
     assert_int_equal(fx->a.watched.calls, 2);
 }
 
@@ -458,7 +458,7 @@ static void test_dynconfig_changes_still_arrive_after_a_redis_restart(void **sta
     assert_int_equal(mutt_dynconfig_set(fx->b.dyn, "circuit_breaker_timeout", "120", true, on_done, &done), 0);
     assert_true(mutt_test_run_until_count(&fx->loop, &fx->a.watched.calls, before + 1, 1000));
     assert_string_equal(fx->a.watched.key, "circuit_breaker_timeout");
-    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, "circuit_breaker_timeout"), 120);
+    assert_int_equal(mutt_dynconfig_int(fx->a.dyn, MUTT_DYN_CIRCUIT_BREAKER_TIMEOUT), 120);
     assert_int_equal(done.status, 0);
 }
 

@@ -49,6 +49,23 @@ static void test_dynconfig_schema_names_are_unique_and_findable(void **state)
     assert_null(mutt_dynconfig_def_find(NULL));
 }
 
+/* The enum and the table must not drift: the build checks the count, this the order. */
+static void test_dynconfig_schema_row_of_each_id_has_that_id(void **state)
+{
+    (void)state;
+    assert_int_equal(mutt_dynconfig_count(), MUTT_DYN_COUNT_);
+    for (int id = 0; id < MUTT_DYN_COUNT_; id++)
+        assert_int_equal(mutt_dynconfig_def_at((size_t)id)->id, id);
+    /* Spot checks that ids name the row of the same name (first, middle, SLO, last). */
+    assert_string_equal(mutt_dynconfig_def_at(MUTT_DYN_MAX_INGEST_QUEUE_SIZE)->name, "max_ingest_queue_size");
+    assert_string_equal(mutt_dynconfig_def_at(MUTT_DYN_ALERTER_DEFER_SLEEP_MS)->name, "alerter_defer_sleep_ms");
+    assert_string_equal(mutt_dynconfig_def_at(MUTT_DYN_REMEDIATION_ENABLED)->name, "remediation_enabled");
+    assert_string_equal(mutt_dynconfig_def_at(MUTT_DYN_SLO_FORWARDER_LATENCY_P99_UPPER_BOUND_CRITICAL)->name,
+                        "slo_forwarder_latency_p99_upper_bound_critical");
+    assert_string_equal(mutt_dynconfig_def_at(MUTT_DYN_SLO_ALERTER_CACHE_RELOAD_SUCCESS_BURN_RATE_CRITICAL)->name,
+                        "slo_alerter_cache_reload_success_burn_rate_critical");
+}
+
 static void test_dynconfig_schema_defaults_validate_against_their_own_rows(void **state)
 {
     (void)state;
@@ -412,6 +429,47 @@ static void on_watch_never(void *privdata, const char *key, const char *old_valu
     watch_calls++;
 }
 
+
+/* Runs fn with stderr (where the log writes) redirected into a pipe; returns what it wrote. */
+static char *capture_stderr(void (*fn)(void))
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(p[1], STDERR_FILENO) >= 0);
+    fn();
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    close(p[1]);
+    char *buf = calloc(1, 65536);
+    assert_non_null(buf);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf + len, 65535 - len)) > 0)
+        len += (size_t)n;
+    close(p[0]);
+    return buf;
+}
+
+static const struct mutt_dynconfig *unknown_reads_d;
+
+static void read_unknown_names(void)
+{
+    const char *v = "untouched";
+    assert_int_equal(mutt_dynconfig_str_by_name(unknown_reads_d, "no_such_key", &v), MUTT_ENOTFOUND);
+    assert_null(v);
+    assert_int_equal(mutt_dynconfig_str_by_name(unknown_reads_d, "other_unknown", NULL), MUTT_ENOTFOUND);
+    assert_int_equal(mutt_dynconfig_str_by_name(unknown_reads_d, NULL, NULL), MUTT_ENOTFOUND);
+}
+
+static void read_bad_ids(void)
+{
+    assert_int_equal(mutt_dynconfig_int(unknown_reads_d, MUTT_DYN_COUNT_), 0);
+    assert_string_equal(mutt_dynconfig_str(unknown_reads_d, (enum mutt_dyn_key)-1), "");
+    assert_false(mutt_dynconfig_bool(unknown_reads_d, MUTT_DYN_COUNT_));
+}
 static void test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes(void **state)
 {
     (void)state;
@@ -424,24 +482,37 @@ static void test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes(voi
     assert_non_null(d);
     assert_int_equal(mutt_dynconfig_start(d), 0);
 
-    assert_int_equal(mutt_dynconfig_int(d, "moog_rate_limit"), 80);
-    assert_int_equal(mutt_dynconfig_source(d, "moog_rate_limit"), MUTT_DYN_SRC_ENV);
-    assert_false(mutt_dynconfig_bool(d, "remediation_enabled"));
-    assert_int_equal(mutt_dynconfig_source(d, "remediation_enabled"), MUTT_DYN_SRC_FILE);
-    assert_string_equal(mutt_dynconfig_str(d, "alerter_shed_mode"), "defer");
-    assert_true(mutt_dynconfig_double(d, "slo_ingestor_latency_p99_upper_bound_warning") == 0.75);
-    assert_int_equal(mutt_dynconfig_int(d, "no_such_key"), 0);
-    assert_string_equal(mutt_dynconfig_str(d, "no_such_key"), "");
+    assert_int_equal(mutt_dynconfig_int(d, MUTT_DYN_MOOG_RATE_LIMIT), 80);
+    assert_int_equal(mutt_dynconfig_source(d, MUTT_DYN_MOOG_RATE_LIMIT), MUTT_DYN_SRC_ENV);
+    assert_false(mutt_dynconfig_bool(d, MUTT_DYN_REMEDIATION_ENABLED));
+    assert_int_equal(mutt_dynconfig_source(d, MUTT_DYN_REMEDIATION_ENABLED), MUTT_DYN_SRC_FILE);
+    assert_string_equal(mutt_dynconfig_str(d, MUTT_DYN_ALERTER_SHED_MODE), "defer");
+    assert_true(mutt_dynconfig_double(d, MUTT_DYN_SLO_INGESTOR_LATENCY_P99_UPPER_BOUND_WARNING) == 0.75);
+    /* An unknown name read through the string API is an error, logged once (the first of the
+     * process: no other test of this binary reads an unknown name). */
+    unknown_reads_d = d;
+    char *log = capture_stderr(read_unknown_names);
+    assert_non_null(strstr(log, "unknown dynamic key no_such_key"));
+    assert_null(strstr(log, "other_unknown"));
+    free(log);
+    const char *v = NULL;
+    assert_int_equal(mutt_dynconfig_str_by_name(d, "moog_rate_limit", &v), 0);
+    assert_string_equal(v, "80");
+    /* An id outside the table (only reachable by a cast) reads as nothing, logged once too. */
+    log = capture_stderr(read_bad_ids);
+    assert_non_null(strstr(log, "outside the schema"));
+    assert_null(strstr(strstr(log, "outside the schema") + 1, "outside the schema"));
+    free(log);
     assert_false(mutt_dynconfig_loaded(d));
 
     watch_calls = 0;
-    assert_int_equal(mutt_dynconfig_watch(d, "no_such_key", on_watch_never, NULL), MUTT_ENOTFOUND);
-    assert_int_equal(mutt_dynconfig_watch(d, NULL, on_watch_never, NULL), 0);
+    assert_int_equal(mutt_dynconfig_watch(d, MUTT_DYN_ALL_KEYS + 1, on_watch_never, NULL), MUTT_ENOTFOUND);
+    assert_int_equal(mutt_dynconfig_watch(d, MUTT_DYN_ALL_KEYS, on_watch_never, NULL), 0);
     assert_int_equal(mutt_dynconfig_set(d, "no_such_key", "1", true, NULL, NULL), MUTT_ENOTFOUND);
     assert_int_equal(mutt_dynconfig_set(d, "moog_rate_limit", "abc", true, NULL, NULL), MUTT_EINVAL);
     assert_int_equal(mutt_dynconfig_set(d, "moog_rate_limit", "90", true, NULL, NULL), MUTT_EDISCONNECTED);
     assert_int_equal(mutt_dynconfig_delete(d, "moog_rate_limit", true, NULL, NULL), MUTT_EDISCONNECTED);
-    assert_int_equal(mutt_dynconfig_int(d, "moog_rate_limit"), 80);
+    assert_int_equal(mutt_dynconfig_int(d, MUTT_DYN_MOOG_RATE_LIMIT), 80);
     assert_int_equal(watch_calls, 0);
 
     mutt_dynconfig_stop(d);
@@ -478,8 +549,8 @@ static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_wat
     struct mutt_dynconfig *d = mutt_dynconfig_create(&loop, NULL, fx.cfg);
     assert_non_null(d);
     struct watch_log w = { 0 };
-    assert_int_equal(mutt_dynconfig_watch(d, "ingest_max_rate", on_watch_log, &w), 0);
-    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 500);
+    assert_int_equal(mutt_dynconfig_watch(d, MUTT_DYN_INGEST_MAX_RATE, on_watch_log, &w), 0);
+    assert_int_equal(mutt_dynconfig_int(d, MUTT_DYN_INGEST_MAX_RATE), 500);
 
     FILE *f = fopen(fx.path, "w");
     assert_non_null(f);
@@ -490,8 +561,8 @@ static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_wat
     mutt_config_report_free(&report);
     mutt_dynconfig_reload_fallbacks(d);
 
-    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 700);
-    assert_int_equal(mutt_dynconfig_source(d, "ingest_max_rate"), MUTT_DYN_SRC_FILE);
+    assert_int_equal(mutt_dynconfig_int(d, MUTT_DYN_INGEST_MAX_RATE), 700);
+    assert_int_equal(mutt_dynconfig_source(d, MUTT_DYN_INGEST_MAX_RATE), MUTT_DYN_SRC_FILE);
     assert_int_equal(w.calls, 1);
     assert_string_equal(w.old_value, "500");
     assert_string_equal(w.new_value, "700");
@@ -505,7 +576,7 @@ static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_wat
     fclose(f);
     assert_int_equal(mutt_config_reload_safe(fx.cfg, NULL), 0);
     mutt_dynconfig_reload_fallbacks(d);
-    assert_int_equal(mutt_dynconfig_int(d, "ingest_max_rate"), 900);
+    assert_int_equal(mutt_dynconfig_int(d, MUTT_DYN_INGEST_MAX_RATE), 900);
     assert_int_equal(w.calls, 1);
 
     mutt_dynconfig_destroy(d);
@@ -518,6 +589,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dynconfig_schema_every_row_has_name_description_and_unit),
         cmocka_unit_test(test_dynconfig_schema_names_are_unique_and_findable),
+        cmocka_unit_test(test_dynconfig_schema_row_of_each_id_has_that_id),
         cmocka_unit_test(test_dynconfig_schema_defaults_validate_against_their_own_rows),
         cmocka_unit_test(test_dynconfig_schema_enum_rows_list_their_values_and_default_is_one),
         cmocka_unit_test(test_dynconfig_schema_numeric_rows_have_a_range),
