@@ -855,6 +855,9 @@ static void test_redis_stalled_server_times_commands_out_and_reconnects(void **s
     char k[128];
     key(f, "stalled", k, sizeof(k));
     assert_int_equal(mutt_test_service("pause-redis 2500"), 0);
+    /* the commands below are sent from outside a loop callback, after a subprocess that may take
+     * long on a loaded machine: refresh the loop's clock as a callback would see it */
+    uv_update_time(&f->loop);
     uint64_t t0 = uv_hrtime() / 1000000;
     struct reply_rec rec[5];
     memset(rec, 0, sizeof(rec));
@@ -886,13 +889,14 @@ static void test_redis_stalled_server_times_commands_out_and_reconnects(void **s
     assert_true(ok);
 }
 
-/* A blocking pop may wait its block time plus the timeout: BRPOPLPUSH with a 1 s block on an
- * empty list answers nil after 1 s, past the 300 ms timeout, and the connection stays up. */
+/* A blocking pop may wait its block time plus the timeout: BRPOPLPUSH with a 2 s block on an
+ * empty list answers nil after 2 s, past the 1 s timeout, and the connection stays up. (The
+ * margins are seconds so that a loaded machine's scheduling cannot eat them.) */
 static void test_redis_blocking_pop_waits_its_block_time_plus_the_timeout(void **state)
 {
     struct fx *f = fixture(state);
     struct mutt_redis_opts o = base_opts();
-    o.command_timeout_ms = 300;
+    o.command_timeout_ms = 1000;
     start_connected(f, &o);
     struct mutt_redis_conn *b = mutt_redis_conn_open(f->r, "redis-blocking-test");
     assert_non_null(b);
@@ -903,9 +907,13 @@ static void test_redis_blocking_pop_waits_its_block_time_plus_the_timeout(void *
     key(f, "bsrc", src, sizeof(src));
     key(f, "bdst", dst, sizeof(dst));
     struct reply_rec rec;
-    run_cmd(f, b, &rec, 4, (const char *[]){"BRPOPLPUSH", src, dst, "1"});
+    uv_update_time(&f->loop);
+    uint64_t t0 = uv_now(&f->loop);
+    run_cmd(f, b, &rec, 4, (const char *[]){"BRPOPLPUSH", src, dst, "2"});
     assert_int_equal(rec.status, 0);
     assert_int_equal(rec.type, REDIS_REPLY_NIL);
+    uv_update_time(&f->loop);
+    assert_true(uv_now(&f->loop) - t0 >= 1500); /* it outlived the plain 1 s timeout */
     assert_int_equal(bs.downs, 0);
     mutt_redis_conn_close(b);
 }
