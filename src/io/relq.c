@@ -34,10 +34,11 @@
  * failure can duplicate an outcome but never lose an item (answer -1). Pushes to one key of one
  * kind are grouped into one command (order kept); target types are checked once per key first,
  * so a wrong-type target refuses its items before anything of theirs is written.
- * Presence and removal use one LRANGE of the list (bounded by the items in flight): a run of
- * completed items at either end (RPOPLPUSH puts new items at the head, so the oldest are at the
- * tail) goes with one LTRIM, the rest with one LREM per value. A list longer than RANGE_MAX
- * falls back to LPOS/LREM per item.
+ * Presence and removal use one LRANGE of the list (bounded by the items in flight): when the
+ * completed items are runs at the ends (RPOPLPUSH puts new items at the head, so the oldest are
+ * at the tail) one LTRIM removes them; when several sit in between, the survivors are written
+ * back in their order (DEL + RPUSH, all inside the one script) instead of one O(N) LREM each.
+ * A list longer than 2000 items falls back to LPOS/LREM per item.
  * KEYS[1] processing list, KEYS[2 .. nt+1] targets, then (D52) the source's byte counter.
  * ARGV[1] items, ARGV[2] nt, ARGV[3] the source's name ('' without a counter): pushes back to
  * the source (retries) add their bytes to the counter. Then per item: the item's bytes, pushes,
@@ -110,7 +111,17 @@ static const char COMPLETE_BATCH_LUA[] =
     "  local lo, hi = 1, #vals\n"
     "  while hi >= lo and (rem[vals[hi]] or 0) > 0 do rem[vals[hi]] = rem[vals[hi]] - 1 hi = hi - 1 end\n"
     "  while lo <= hi and (rem[vals[lo]] or 0) > 0 do rem[vals[lo]] = rem[vals[lo]] - 1 lo = lo + 1 end\n"
+    "  local left = 0\n"
+    "  for i = lo, hi do if (rem[vals[i]] or 0) > 0 then left = left + 1 end end\n"
     "  if lo > hi then redis.call('DEL', list)\n"
+    "  elseif left > 1 then\n"
+    "    local keep = {}\n"
+    "    for i = lo, hi do\n"
+    "      local c = rem[vals[i]] or 0\n"
+    "      if c > 0 then rem[vals[i]] = c - 1 else keep[#keep + 1] = vals[i] end\n"
+    "    end\n"
+    "    redis.call('DEL', list)\n"
+    "    for i = 1, #keep, 1000 do redis.call('RPUSH', list, unpack(keep, i, math.min(i + 999, #keep))) end\n"
     "  elseif lo > 1 or hi < #vals then redis.call('LTRIM', list, lo - 1, hi - 1) end\n"
     "end\n"
     "for k = 1, n do\n"

@@ -846,7 +846,7 @@ static int alert_start(struct mutt_ctx *ctx)
     al->relq = mutt_relq_create(ctx->loop, ctx->redis, &ro, on_item, al);
     al->audit = mutt_alert_audit_create(ctx->loop, ctx->redis, ctx->pg, ctx->metrics, &ao);
     al->cache = mutt_alert_cache_create(ctx->pg, on_cache_loaded, al);
-    al->unhandled = mutt_alert_unhandled_create(ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
+    al->unhandled = mutt_alert_unhandled_create(ctx->loop, ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
     al->scratch = mutt_match_scratch_create();
     if (!al->relq || !al->audit || !al->cache || !al->unhandled || !al->scratch) {
         release_all(al);
