@@ -79,6 +79,7 @@ echo "== preloaded: $(rc LLEN mutt:ingest_queue) events, $(psql_b -c 'SELECT cou
 
 now_ms() { date +%s%3N; }
 redis_cpu() { rc INFO cpu | awk -F: '/used_cpu_(sys|user):/{s+=$2} END{printf "%.2f", s}'; }
+rc CONFIG RESETSTAT >/dev/null # commandstats below count this run only (Lua-inner commands included)
 R0=$(redis_cpu)
 T0=$(now_ms)
 "$MUTT_BIN" --config "$WORK/mutt.conf" --roles=alert 2>"$WORK/mutt.log" &
@@ -103,6 +104,7 @@ DLQ=$(rc LLEN mutt:dlq:alerter)
 METRICS=$(curl -s "http://127.0.0.1:$HEALTH_PORT/metrics")
 MUTT_CPU=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$MUTT_PID/stat")
 R1=$(redis_cpu)
+CMDSTATS=$(rc INFO commandstats)
 kill -TERM "$MUTT_PID"; wait "$MUTT_PID" || true; MUTT_PID=
 ROWS=$(psql_b -c "SELECT count(*) FROM event_audit_log")
 DISTINCT=$(psql_b -c "SELECT count(DISTINCT event_id) FROM event_audit_log")
@@ -115,6 +117,10 @@ echo "audit rows $ROWS (distinct event ids $DISTINCT), expected $MATCHED"
 echo "alerts $ALERTS, expected $FORWARDED; DLQ $DLQ"
 echo "CPU seconds during the run: mutt $MUTT_CPU, redis-server $(echo "$R1 - $R0" | bc)"
 echo "$METRICS" | grep -E '^mutt_alerter_(events_processed_total|alerts_forwarded_total|rules_match_seconds_(sum|count)|processing_latency_seconds_(sum|count))|^mutt_db_write_latency_ms_(sum|count)'
+# per event; the bench's own polling (3 LLEN, a GET-less psql count per 100 ms) is in LLEN
+echo "Redis commands per event (INFO commandstats, Lua-inner included; top 12):"
+echo "$CMDSTATS" | tr -d '\r' | awk -F'[:=,]' -v n="$EVENTS" '/^cmdstat_/{sub("cmdstat_","",$1); t+=$3; printf "%s %.3f %.2f\n", $1, $3/n, $5/n}
+    END{printf "TOTAL %.3f\n", t/n}' | sort -k2 -rn | awk '{if ($1=="TOTAL") tot=$0; else if (++i<=12) printf "  %-16s %7s calls  %6s usec\n", $1, $2, $3} END{split(tot,a," "); printf "  %-16s %7s calls\n", "total", a[2]}'
 FAIL=0
 [ "$ROWS" = "$MATCHED" ] && [ "$DISTINCT" = "$MATCHED" ] || { echo "CHECK FAILED: audit rows"; FAIL=1; }
 [ "$ALERTS" = "$FORWARDED" ] || { echo "CHECK FAILED: alerts"; FAIL=1; }

@@ -157,19 +157,21 @@ enum mutt_alert_unhandled_verdict {
  * (verdict then meaningless). */
 typedef void mutt_alert_unhandled_cb(void *privdata, int status, enum mutt_alert_unhandled_verdict verdict);
 
-/* Borrows redis; copies prefix (UNHANDLED_PREFIX). Registers the counting script. cfg is not
- * read (kept only while alert.c still passes it). NULL on OOM. */
-struct mutt_alert_unhandled *mutt_alert_unhandled_create(struct mutt_redis *redis, const struct mutt_config *cfg,
-                                                         const char *prefix);
-void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u); /* NULL is fine */
-/* Counts one event in ONE Lua call, keys named by unhandled_key.h (D36): counter
+/* Borrows loop and redis; copies prefix (UNHANDLED_PREFIX). Registers the counting script. cfg
+ * is not read (kept only while alert.c still passes it). NULL on OOM. */
+struct mutt_alert_unhandled *mutt_alert_unhandled_create(uv_loop_t *loop, struct mutt_redis *redis,
+                                                         const struct mutt_config *cfg, const char *prefix);
+/* NULL is fine. Counts still queued are dropped without a callback; the memory goes once the
+ * loop runs (a handle closes). */
+void mutt_alert_unhandled_destroy(struct mutt_alert_unhandled *u);
+/* Counts one event; the events counted in one loop turn (up to 256) share ONE Lua call, keys named by unhandled_key.h (D36): counter
  * `<prefix>:c:<member>` (EXPIRE expiry_s set at the first increment: a fixed window), marker
  * `<prefix>:m:<member>` set with the counter's remaining TTL when the count reaches >= threshold;
  * top ZSET `<prefix>:_top` of members `<hostlen>:<hostname>:<hash16>` and info hash
  * `<prefix>:i:<member>` (hostname, template, sample, first_seen, last_seen) for the GET; the
  * host's tracked templates `<prefix>:h:<hostlen>:<hostname>` for the max_templates cap (D62).
- * Returns 0 and calls cb exactly once, or fails synchronously (MUTT_EINVAL: a hostname too long
- * for a key, MUTT_ENOMEM, or a Redis error). */
+ * Returns 0 and calls cb exactly once, never from inside this call, or fails synchronously
+ * (MUTT_EINVAL: a hostname too long for a key, MUTT_ENOMEM). The hit is copied. */
 int mutt_alert_unhandled_count(struct mutt_alert_unhandled *u, const struct mutt_alert_unhandled_hit *hit,
                                mutt_alert_unhandled_cb *cb, void *privdata);
 

@@ -1,7 +1,8 @@
 /* Owns one stage's reliable consumption of a Redis list (CONTRACT §4/§5, D3, D16): BRPOPLPUSH
  * into <processing prefix>:<pod> on a dedicated connection, bounded concurrency, atomic
  * "push the outcome + LREM the item" completion, the stage heartbeat, the janitor that returns
- * dead pods' processing lists, and the graceful stop that returns unfinished items. Knows no
+ * dead pods' processing lists, and the graceful stop that returns unfinished items. Completions
+ * are batched per loop turn (D51). Knows no
  * queue names (the stage passes them in) and nothing about item contents. Loop thread only. */
 #ifndef MUTT_RELQ_H
 #define MUTT_RELQ_H
@@ -44,9 +45,12 @@ typedef void mutt_relq_item_cb(void *priv, struct mutt_relq_item *item, const ch
  *   MUTT_ENOTFOUND    the item was no longer in the processing list (a janitor or our stop moved
  *                     it back to the source): NOTHING was pushed;
  *   for both, the handle is freed when the callback returns.
- *   MUTT_EDISCONNECTED / MUTT_EIO / MUTT_ECANCELED: the call failed (on EDISCONNECTED it may or
- *                     may not have run; a retry is safe: it is duplicate-proof). The handle stays
- *                     valid: complete again later, or abandon it. */
+ *   MUTT_EDISCONNECTED / MUTT_ECANCELED: the call failed (on EDISCONNECTED it may or may not
+ *                     have run; a retry is safe: it is duplicate-proof);
+ *   MUTT_EIO          Redis refused the call or one of the item's pushes: the item is still in
+ *                     the processing list, part of its outcome may have been pushed (a retry or
+ *                     a janitor's return can duplicate it; nothing is lost).
+ *   For these the handle stays valid: complete again later, or abandon it. */
 typedef void mutt_relq_complete_cb(void *priv, struct mutt_relq_item *item, int status);
 /* End of mutt_relq_stop. status 0: every item of our processing list went back to the source
  * and the heartbeat is deleted; negative MUTT_E*: Redis failed, what is left in the processing
@@ -119,13 +123,17 @@ bool mutt_relq_paused(const struct mutt_relq *q);
 /* Live cap (moog_max_inflight); 0 is taken as 1. Lowering it never recalls handed-out items. */
 void mutt_relq_set_max_inflight(struct mutt_relq *q, size_t max_inflight);
 
-/* Completes `item`: ONE Lua call LREMs exactly one occurrence of the item's bytes from our
- * processing list (LREM list -1 item: scanning from the oldest end, where long-held items sit;
- * identical duplicates are interchangeable) and, only when that removed one, applies `pushes` in
- * order (D3). pushes (up to MUTT_RELQ_MAX_PUSHES, may be 0 for a plain ack) are copied. Returns
- * 0 and calls cb exactly once (cb may be NULL), or fails without calling it: MUTT_EINVAL,
- * MUTT_ESTATE (a completion of this item is already running), MUTT_EDISCONNECTED, MUTT_EFULL,
- * MUTT_ENOMEM; the handle then stays valid. Works after stop too. */
+/* Completes `item` (D3, D51): the completions made in one loop turn go out together in ONE Lua
+ * call (up to 128 items per call). For each item still in our processing list the call applies
+ * `pushes` in order (several items' pushes to one key are one command) and then removes exactly
+ * one occurrence of the item's bytes (identical duplicates are interchangeable); an item no
+ * longer there gets nothing pushed (MUTT_ENOTFOUND). A push that Redis refuses (a wrong-type
+ * target) leaves its item in the list, answered MUTT_EIO: an outcome may then be duplicated by a
+ * retry, never lost. pushes (up to MUTT_RELQ_MAX_PUSHES, may be 0 for a plain ack) are copied.
+ * Returns 0 and calls cb exactly once, never from inside this call (cb may be NULL), or fails
+ * without calling it: MUTT_EINVAL, MUTT_ESTATE (a completion of this item is already running),
+ * MUTT_EDISCONNECTED, MUTT_ENOMEM; the handle then stays valid. A full command connection is
+ * waited out inside relq. Works after stop too. */
 int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push *pushes, size_t npushes,
                        mutt_relq_complete_cb *cb, void *priv);
 /* Releases the handle without touching Redis: the item stays in the processing list and goes

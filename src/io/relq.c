@@ -1,7 +1,8 @@
 /* Owns one stage's reliable queue consumption: pops (BRPOPLPUSH, then batched non-blocking pops)
- * on a dedicated connection, hands items to the stage under a cap, completes them with one Lua
- * call (LREM first, push only if removed: D3), refreshes the stage heartbeat, runs the janitor
- * and the graceful stop. Knows no queue names. Loop thread only; every Redis call is async. */
+ * on a dedicated connection, hands items to the stage under a cap, completes them in batches (the
+ * completions of one loop turn share one Lua call: pushes first, then the removals, D3/D51),
+ * refreshes the stage heartbeat, runs the janitor and the graceful stop. Knows no queue names.
+ * Loop thread only; every Redis call is async. */
 #include "mutt/relq.h"
 
 #include <stdio.h>
@@ -23,51 +24,133 @@
 #define SEND_RETRY_DELAY_MS 100    /* after a local send failure (EFULL, ENOMEM) */
 #define RELEASE_MAX_ATTEMPTS 20    /* graceful stop: tries of the final return, 100 ms apart */
 #define SCAN_COUNT "100"
+#define COMPLETE_BATCH_MAX 128          /* items per completion call: bounds one script's run */
+#define COMPLETE_BATCH_BYTES (1u << 20) /* and its arguments */
 
-/* Completion (D3). The LREM runs first and the pushes only when it removed one, so a completion
- * racing a janitor (or our stop) never pushes an outcome for an item that went back to the
- * source. Target types are checked before any write because a Lua error does not undo the
- * writes made before it: a failed push after the LREM would lose the item.
- * KEYS[1] processing list, KEYS[2..] targets; ARGV[1] item, then kind/payload/score per target.
- * With a source byte counter (D52) the counter is one more KEY and the source's name one more
- * ARGV: a push back to the source (a retry) adds its bytes to the counter. */
-static const char COMPLETE_LUA[] =
-    "local nt = math.floor((#ARGV - 1) / 3)\n"
-    "local bkey, src = nil, nil\n"
-    "if #KEYS > nt + 1 then bkey = KEYS[#KEYS] src = ARGV[#ARGV] end\n"
-    "for i = 2, nt + 1 do\n"
-    "  local t = redis.call('TYPE', KEYS[i]).ok\n"
-    "  local want = ARGV[2 + (i - 2) * 3] == 'Z' and 'zset' or 'list'\n"
-    "  if t ~= 'none' and t ~= want then\n"
-    "    return redis.error_reply('WRONGTYPE relq target ' .. KEYS[i] .. ' is a ' .. t)\n"
+/* Batched completion (D3, D51). One call completes many items, each with its own outcome pushes.
+ * An item's outcome is pushed only while the item is still in the processing list (a completion
+ * racing a janitor or our stop pushes nothing: answer 0), and the item is removed only after all
+ * of its pushes succeeded: a push error (redis.pcall, checked) leaves the item in the list, so a
+ * failure can duplicate an outcome but never lose an item (answer -1). Pushes to one key of one
+ * kind are grouped into one command (order kept); target types are checked once per key first,
+ * so a wrong-type target refuses its items before anything of theirs is written.
+ * Presence and removal use one LRANGE of the list (bounded by the items in flight): when the
+ * completed items are runs at the ends (RPOPLPUSH puts new items at the head, so the oldest are
+ * at the tail) one LTRIM removes them; when several sit in between, the survivors are written
+ * back in their order (DEL + RPUSH, all inside the one script) instead of one O(N) LREM each.
+ * A list longer than 2000 items falls back to LPOS/LREM per item.
+ * KEYS[1] processing list, KEYS[2 .. nt+1] targets, then (D52) the source's byte counter.
+ * ARGV[1] items, ARGV[2] nt, ARGV[3] the source's name ('' without a counter): pushes back to
+ * the source (retries) add their bytes to the counter. Then per item: the item's bytes, pushes,
+ * and per push: target index (into KEYS), kind (L/R/Z), payload, score.
+ * Returns {depth after, code per item (1 removed, 0 gone, -1 refused), first error or ''}. */
+static const char COMPLETE_BATCH_LUA[] =
+    "local n, nt, src = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
+    "local bkey = nil\n"
+    "if #KEYS > nt + 1 then bkey = KEYS[#KEYS] end\n"
+    "local list = KEYS[1]\n"
+    "local err = ''\n"
+    "local types = {}\n"
+    "for i = 2, nt + 1 do types[i] = redis.call('TYPE', KEYS[i]).ok end\n"
+    "local len = redis.call('LLEN', list)\n"
+    "local vals, have = nil, {}\n"
+    "if len <= 2000 then\n"
+    "  vals = redis.call('LRANGE', list, 0, -1)\n"
+    "  for _, v in ipairs(vals) do have[v] = (have[v] or 0) + 1 end\n"
+    "end\n"
+    "local items, code, pushes = {}, {}, {}\n"
+    "local a = 4\n"
+    "for k = 1, n do\n"
+    "  local v, np = ARGV[a], tonumber(ARGV[a + 1])\n"
+    "  a = a + 2\n"
+    "  items[k] = v\n"
+    "  if not vals and have[v] == nil then have[v] = #redis.call('LPOS', list, v, 'COUNT', 0) end\n"
+    "  local ok = (have[v] or 0) > 0\n"
+    "  if ok then have[v] = have[v] - 1 code[k] = 1 else code[k] = 0 end\n"
+    "  local mine = {}\n"
+    "  for j = 1, np do\n"
+    "    local ti, kind = tonumber(ARGV[a]), ARGV[a + 1]\n"
+    "    local want = kind == 'Z' and 'zset' or 'list'\n"
+    "    if ok and types[ti] ~= 'none' and types[ti] ~= want then\n"
+    "      code[k] = -1\n"
+    "      if err == '' then err = 'WRONGTYPE relq target ' .. KEYS[ti] .. ' is a ' .. types[ti] end\n"
+    "    end\n"
+    "    mine[j] = a\n"
+    "    a = a + 4\n"
+    "  end\n"
+    "  if code[k] == 1 then pushes[#pushes + 1] = {k, mine} end\n"
+    "end\n"
+    "local groups, order = {}, {}\n"
+    "for _, p in ipairs(pushes) do\n"
+    "  for _, at in ipairs(p[2]) do\n"
+    "    local gk = ARGV[at] .. ARGV[at + 1]\n"
+    "    local g = groups[gk]\n"
+    "    if not g then g = {ti = tonumber(ARGV[at]), kind = ARGV[at + 1], args = {}, its = {}, bytes = 0} groups[gk] = g order[#order + 1] = g end\n"
+    "    if g.kind == 'Z' then g.args[#g.args + 1] = ARGV[at + 3] end\n"
+    "    g.args[#g.args + 1] = ARGV[at + 2]\n"
+    "    g.bytes = g.bytes + #ARGV[at + 2]\n"
+    "    g.its[#g.its + 1] = p[1]\n"
     "  end\n"
     "end\n"
-    "local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
-    "if removed == 0 then return {0, redis.call('LLEN', KEYS[1])} end\n"
-    "local a = 2\n"
-    "for i = 2, nt + 1 do\n"
-    "  local kind = ARGV[a]\n"
-    "  if kind == 'Z' then redis.call('ZADD', KEYS[i], ARGV[a + 2], ARGV[a + 1])\n"
-    "  elseif kind == 'R' then redis.call('RPUSH', KEYS[i], ARGV[a + 1])\n"
-    "  else redis.call('LPUSH', KEYS[i], ARGV[a + 1]) end\n"
-    "  if bkey and kind ~= 'Z' and KEYS[i] == src then redis.call('INCRBY', bkey, #ARGV[a + 1]) end\n"
-    "  a = a + 3\n"
+    "local back = 0\n"
+    "for _, g in ipairs(order) do\n"
+    "  local cmd = g.kind == 'Z' and 'ZADD' or (g.kind == 'R' and 'RPUSH' or 'LPUSH')\n"
+    "  local key = KEYS[g.ti]\n"
+    "  local r = redis.pcall(cmd, key, unpack(g.args))\n"
+    "  if type(r) == 'table' and r.err then\n"
+    "    for _, k in ipairs(g.its) do code[k] = -1 end\n"
+    "    if err == '' then err = r.err end\n"
+    "  elseif bkey and g.kind ~= 'Z' and key == src then back = back + g.bytes end\n"
     "end\n"
-    "return {1, redis.call('LLEN', KEYS[1])}\n";
+    "if back > 0 then redis.call('INCRBY', bkey, back) end\n"
+    "local rem, nrem = {}, 0\n"
+    "for k = 1, n do\n"
+    "  if code[k] == 1 then rem[items[k]] = (rem[items[k]] or 0) + 1 nrem = nrem + 1 end\n"
+    "end\n"
+    "if nrem > 0 and vals then\n"
+    "  local lo, hi = 1, #vals\n"
+    "  while hi >= lo and (rem[vals[hi]] or 0) > 0 do rem[vals[hi]] = rem[vals[hi]] - 1 hi = hi - 1 end\n"
+    "  while lo <= hi and (rem[vals[lo]] or 0) > 0 do rem[vals[lo]] = rem[vals[lo]] - 1 lo = lo + 1 end\n"
+    "  local left = 0\n"
+    "  for i = lo, hi do if (rem[vals[i]] or 0) > 0 then left = left + 1 end end\n"
+    "  if lo > hi then redis.call('DEL', list)\n"
+    "  elseif left > 1 then\n"
+    "    local keep = {}\n"
+    "    for i = lo, hi do\n"
+    "      local c = rem[vals[i]] or 0\n"
+    "      if c > 0 then rem[vals[i]] = c - 1 else keep[#keep + 1] = vals[i] end\n"
+    "    end\n"
+    "    redis.call('DEL', list)\n"
+    "    for i = 1, #keep, 1000 do redis.call('RPUSH', list, unpack(keep, i, math.min(i + 999, #keep))) end\n"
+    "  elseif lo > 1 or hi < #vals then redis.call('LTRIM', list, lo - 1, hi - 1) end\n"
+    "end\n"
+    "for k = 1, n do\n"
+    "  local c = rem[items[k]] or 0\n"
+    "  if c > 0 then redis.call('LREM', list, -c, items[k]) rem[items[k]] = 0 end\n"
+    "end\n"
+    "local out = {len - nrem}\n"
+    "for k = 1, n do out[k + 1] = code[k] end\n"
+    "out[n + 2] = err\n"
+    "return out\n";
 
-/* Drain after a BRPOPLPUSH returned: up to ARGV[1] more items in one round trip, same order as
- * repeated RPOPLPUSH (oldest first). KEYS[1] source, KEYS[2] processing list, KEYS[3] (optional)
- * the source's byte counter (D52), lowered by the bytes taken. */
+/* Drain after a BRPOPLPUSH returned: up to ARGV[1] more items in one round trip, in the order
+ * repeated RPOPLPUSH would take them (oldest first, each pushed to the head of the processing
+ * list), with three commands for the whole batch instead of one per item. KEYS[1] source,
+ * KEYS[2] processing list, KEYS[3] (optional) the source's byte counter (D52), lowered by the
+ * bytes taken. */
 static const char POP_BATCH_LUA[] =
-    "local out = {}\n"
-    "local bytes = 0\n"
-    "for i = 1, tonumber(ARGV[1]) do\n"
-    "  local v = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])\n"
-    "  if not v then break end\n"
-    "  out[i] = v\n"
-    "  bytes = bytes + #v\n"
+    "local v = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)\n"
+    "if #v == 0 then return {} end\n"
+    "redis.call('LTRIM', KEYS[1], 0, -#v - 1)\n"
+    "local out, bytes = {}, 0\n"
+    "for i = #v, 1, -1 do\n"
+    "  out[#out + 1] = v[i]\n"
+    "  bytes = bytes + #v[i]\n"
     "end\n"
-    "if KEYS[3] and bytes > 0 then redis.call('DECRBY', KEYS[3], bytes) end\n"
+    "for i = 1, #out, 1000 do\n"
+    "  redis.call('LPUSH', KEYS[2], unpack(out, i, math.min(i + 999, #out)))\n"
+    "end\n"
+    "if KEYS[3] then redis.call('DECRBY', KEYS[3], bytes) end\n"
     "return out\n";
 
 /* Moves up to ARGV[2] items of a processing list back to the FRONT of the source (they were
@@ -122,6 +205,10 @@ struct mutt_relq_item {
     enum item_state state;
     mutt_relq_complete_cb *cb;
     void *priv;
+    struct mutt_relq_item *batch_next;                /* queued for the next completion call */
+    struct mutt_relq_push pushes[MUTT_RELQ_MAX_PUSHES]; /* copied: keys and payloads in pbuf */
+    size_t npushes;
+    char *pbuf;
     size_t len;
     char data[]; /* the item's bytes, NUL-terminated for convenience */
 };
@@ -186,6 +273,8 @@ struct mutt_relq {
     uv_timer_t janitor_timer;
     uv_timer_t retry_timer; /* pump again after an error */
     uv_timer_t stop_timer;  /* drain deadline, then the release attempts */
+    uv_timer_t flush_timer; /* sends the queued completions (0 ms: once per loop turn) */
+    struct mutt_relq_item *cq_head, *cq_tail; /* completions queued for the next call */
     unsigned timers_open;
     size_t pending;         /* Redis calls whose callback has not run yet */
     bool destroyed;
@@ -216,6 +305,7 @@ static void free_all(struct mutt_relq *q)
     while (q->items) {
         struct mutt_relq_item *it = q->items;
         q->items = it->next;
+        free(it->pbuf);
         free(it);
     }
     free(q->janitor_cursor);
@@ -332,7 +422,7 @@ struct mutt_relq *mutt_relq_create(uv_loop_t *loop, struct mutt_redis *r, const 
     snprintf(q->batch_str, sizeof(q->batch_str), "%zu", q->recover_batch);
     q->stats.processing_depth = -1;
 
-    q->script_complete = mutt_redis_script_register(r, "relq_complete", COMPLETE_LUA);
+    q->script_complete = mutt_redis_script_register(r, "relq_complete_batch", COMPLETE_BATCH_LUA);
     q->script_pop_batch = mutt_redis_script_register(r, "relq_pop_batch", POP_BATCH_LUA);
     q->script_move = mutt_redis_script_register(r, "relq_move", MOVE_LUA);
     q->script_reconcile = q->bytes_key ? mutt_redis_script_register(r, "queue_bytes_reconcile",
@@ -347,6 +437,7 @@ struct mutt_relq *mutt_relq_create(uv_loop_t *loop, struct mutt_redis *r, const 
     init_timer(q, &q->janitor_timer);
     init_timer(q, &q->retry_timer);
     init_timer(q, &q->stop_timer);
+    init_timer(q, &q->flush_timer);
     q->state = RELQ_CREATED;
     return q;
 }
@@ -360,6 +451,7 @@ void mutt_relq_destroy(struct mutt_relq *q)
     uv_close((uv_handle_t *)&q->janitor_timer, on_timer_closed);
     uv_close((uv_handle_t *)&q->retry_timer, on_timer_closed);
     uv_close((uv_handle_t *)&q->stop_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&q->flush_timer, on_timer_closed);
     if (q->bconn) {
         struct mutt_redis_conn *c = q->bconn;
         q->bconn = NULL;
@@ -389,6 +481,7 @@ static void release_item(struct mutt_relq_item *it)
 {
     struct mutt_relq *q = it->q;
     unlink_item(it);
+    free(it->pbuf);
     free(it);
     if (q->state == RELQ_RUNNING) {
         pump(q);
@@ -414,6 +507,9 @@ static struct mutt_relq_item *add_item(struct mutt_relq *q, const char *data, si
     it->state = ITEM_HELD;
     it->cb = NULL;
     it->priv = NULL;
+    it->batch_next = NULL;
+    it->npushes = 0;
+    it->pbuf = NULL;
     it->len = len;
     memcpy(it->data, data, len);
     it->data[len] = '\0';
@@ -994,31 +1090,203 @@ int mutt_relq_stop(struct mutt_relq *q, uint64_t drain_timeout_ms, mutt_relq_sto
 
 /* ------------------------------------------------------------------------------ completion */
 
-static void on_complete_reply(void *privdata, redisReply *reply, int status)
+/* One completion call in flight: the items it carries, in argument order. */
+struct complete_batch {
+    struct mutt_relq *q;
+    size_t n;
+    struct mutt_relq_item *items[];
+};
+
+static void on_flush_timer(uv_timer_t *t);
+
+static void schedule_flush(struct mutt_relq *q, uint64_t delay_ms)
 {
-    struct mutt_relq_item *it = privdata;
-    struct mutt_relq *q = it->q;
-    if (!op_return(q))
-        return; /* destroyed: free_all frees the item */
-    it->state = ITEM_HANDED;
-    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER) {
-        bool removed = reply->element[0]->integer == 1;
-        q->stats.processing_depth = reply->element[1]->integer;
-        if (removed)
+    if (!q->destroyed && !uv_is_active((uv_handle_t *)&q->flush_timer))
+        uv_timer_start(&q->flush_timer, on_flush_timer, delay_ms, 0);
+}
+
+/* The call did not run as a whole: every item gets `status` and stays valid (the stage
+ * completes it again or abandons it). */
+static void batch_failed(struct mutt_relq_item **items, size_t n, int status)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct mutt_relq_item *it = items[i];
+        it->state = ITEM_HANDED;
+        if (it->cb)
+            it->cb(it->priv, it, status);
+    }
+}
+
+static void on_complete_batch_reply(void *privdata, redisReply *reply, int status)
+{
+    struct complete_batch *b = privdata;
+    struct mutt_relq *q = b->q;
+    if (!op_return(q)) {
+        free(b); /* destroyed: free_all frees the items */
+        return;
+    }
+    if (status == 0 && (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != b->n + 2 ||
+                        reply->element[0]->type != REDIS_REPLY_INTEGER))
+        status = MUTT_EIO; /* a script error, or a reply of the wrong shape: nothing known to be done */
+    if (status != 0) {
+        if (status != MUTT_ECANCELED && status != MUTT_EDISCONNECTED)
+            mutt_log_warn("relq", "%s: completion of %zu items failed: %.200s", q->name, b->n,
+                          reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status));
+        batch_failed(b->items, b->n, status);
+        free(b);
+        return;
+    }
+    q->stats.processing_depth = reply->element[0]->integer;
+    const redisReply *err = reply->element[b->n + 1];
+    if (err->type == REDIS_REPLY_STRING && err->len > 0)
+        mutt_log_warn("relq", "%s: completion refused by Redis (the item stays in %s): %.200s", q->name,
+                      q->proc_list, err->str);
+    for (size_t i = 0; i < b->n; i++) {
+        struct mutt_relq_item *it = b->items[i];
+        const redisReply *e = reply->element[i + 1];
+        long long code = e->type == REDIS_REPLY_INTEGER ? e->integer : -1;
+        if (code != 1 && code != 0) {
+            /* refused: its outcome may be partly pushed, the item is still in our list */
+            it->state = ITEM_HANDED;
+            if (it->cb)
+                it->cb(it->priv, it, MUTT_EIO);
+            continue;
+        }
+        if (code == 1)
             q->stats.completed++;
         else
             q->stats.already_gone++;
         it->state = ITEM_FINISHED;
         if (it->cb)
-            it->cb(it->priv, it, removed ? 0 : MUTT_ENOTFOUND);
+            it->cb(it->priv, it, code == 1 ? 0 : MUTT_ENOTFOUND);
         release_item(it);
-        return;
     }
-    if (status == 0)
-        status = MUTT_EIO; /* a reply of the wrong shape: the script did not run as written */
-    if (it->cb)
-        it->cb(it->priv, it, status); /* the handle stays valid: the stage retries or abandons */
+    free(b);
+}
+
+static size_t target_index(const char **targets, size_t *nt, const char *key)
+{
+    for (size_t i = 0; i < *nt; i++)
+        if (strcmp(targets[i], key) == 0)
+            return i;
+    targets[*nt] = key;
+    return (*nt)++;
+}
+
+/* Sends `n` queued items (detached from the queue) in one call. Returns 0 or the send's error
+ * (the items are then untouched). */
+static int send_batch(struct mutt_relq *q, struct mutt_relq_item **items, size_t n)
+{
+    size_t npush = 0;
+    for (size_t i = 0; i < n; i++)
+        npush += items[i]->npushes;
+    size_t maxkeys = 2 + npush, maxargs = 3 + 2 * n + 4 * npush;
+    const char **keys = malloc(maxkeys * sizeof *keys);
+    size_t *keylens = malloc(maxkeys * sizeof *keylens);
+    const char **args = malloc(maxargs * sizeof *args);
+    size_t *arglens = malloc(maxargs * sizeof *arglens);
+    char (*nums)[32] = malloc((2 + n + 2 * npush) * sizeof *nums);
+    struct complete_batch *b = malloc(sizeof *b + n * sizeof(b->items[0]));
+    int rc = MUTT_ENOMEM;
+    if (!keys || !keylens || !args || !arglens || !nums || !b)
+        goto out;
+    const char **targets = keys + 1;
+    size_t nt = 0, na = 3, nn = 2;
+    for (size_t i = 0; i < n; i++) {
+        struct mutt_relq_item *it = items[i];
+        args[na] = it->data;
+        arglens[na++] = it->len;
+        snprintf(nums[nn], sizeof nums[nn], "%zu", it->npushes);
+        args[na] = nums[nn];
+        arglens[na++] = strlen(nums[nn++]);
+        for (size_t j = 0; j < it->npushes; j++) {
+            const struct mutt_relq_push *p = &it->pushes[j];
+            size_t ti = target_index(targets, &nt, p->key);
+            snprintf(nums[nn], sizeof nums[nn], "%zu", ti + 2);
+            args[na] = nums[nn];
+            arglens[na++] = strlen(nums[nn++]);
+            args[na] = p->kind == MUTT_RELQ_ZADD ? "Z" : p->kind == MUTT_RELQ_RPUSH ? "R" : "L";
+            arglens[na++] = 1;
+            args[na] = p->payload;
+            arglens[na++] = p->len;
+            snprintf(nums[nn], sizeof nums[nn], "%.17g", p->kind == MUTT_RELQ_ZADD ? p->score : 0.0);
+            args[na] = nums[nn];
+            arglens[na++] = strlen(nums[nn++]);
+        }
+    }
+    keys[0] = q->proc_list;
+    size_t nk = 1 + nt;
+    if (q->bytes_key) /* D52: pushes back to the source (retries) raise its byte counter */
+        keys[nk++] = q->bytes_key;
+    for (size_t i = 0; i < nk; i++)
+        keylens[i] = strlen(keys[i]);
+    snprintf(nums[0], sizeof nums[0], "%zu", n);
+    snprintf(nums[1], sizeof nums[1], "%zu", nt);
+    args[0] = nums[0];
+    args[1] = nums[1];
+    args[2] = q->bytes_key ? q->source : "";
+    for (size_t i = 0; i < 3; i++)
+        arglens[i] = strlen(args[i]);
+    b->q = q;
+    b->n = n;
+    memcpy(b->items, items, n * sizeof items[0]);
+    rc = mutt_redis_evalsha(q->cmd, q->script_complete, (int)nk, keys, keylens, (int)na, args, arglens,
+                            on_complete_batch_reply, b);
+    if (rc == 0) {
+        q->pending++;
+        b = NULL;
+    }
+out:
+    free(keys);
+    free(keylens);
+    free(args);
+    free(arglens);
+    free(nums);
+    free(b);
+    return rc;
+}
+
+/* Sends everything queued, COMPLETE_BATCH_MAX items (or COMPLETE_BATCH_BYTES) per call. A local
+ * refusal (the connection's cap, OOM) keeps the items queued and tries again shortly; any other
+ * send failure is the items' answer. */
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct mutt_relq *q = t->data;
+    /* taken off the queue first: a completion the callbacks below make again goes out in the
+     * next call, never in a loop here */
+    struct mutt_relq_item *list = q->cq_head;
+    q->cq_head = q->cq_tail = NULL;
+    while (list) {
+        struct mutt_relq_item *items[COMPLETE_BATCH_MAX];
+        size_t n = 0, bytes = 0;
+        struct mutt_relq_item *it = list;
+        while (it && n < COMPLETE_BATCH_MAX && (n == 0 || bytes < COMPLETE_BATCH_BYTES)) {
+            items[n++] = it;
+            bytes += it->len;
+            for (size_t j = 0; j < it->npushes; j++)
+                bytes += it->pushes[j].len;
+            it = it->batch_next;
+        }
+        int rc = send_batch(q, items, n);
+        if (rc == MUTT_EFULL || rc == MUTT_ENOMEM) {
+            /* back in front of whatever was queued meanwhile, in order */
+            struct mutt_relq_item *last = list;
+            while (last->batch_next)
+                last = last->batch_next;
+            last->batch_next = q->cq_head;
+            if (!q->cq_head)
+                q->cq_tail = last;
+            q->cq_head = list;
+            uv_timer_stop(&q->flush_timer);
+            schedule_flush(q, SEND_RETRY_DELAY_MS);
+            return;
+        }
+        list = it;
+        for (size_t i = 0; i < n; i++)
+            items[i]->batch_next = NULL;
+        if (rc != 0)
+            batch_failed(items, n, rc);
+    }
 }
 
 int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push *pushes, size_t npushes,
@@ -1029,53 +1297,53 @@ int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push 
     if (item->state != ITEM_HANDED)
         return MUTT_ESTATE;
     struct mutt_relq *q = item->q;
-    const char *keys[2 + MUTT_RELQ_MAX_PUSHES];
-    size_t keylens[2 + MUTT_RELQ_MAX_PUSHES];
-    const char *args[2 + 3 * MUTT_RELQ_MAX_PUSHES];
-    size_t arglens[2 + 3 * MUTT_RELQ_MAX_PUSHES];
-    char scores[MUTT_RELQ_MAX_PUSHES][32];
-    keys[0] = q->proc_list;
-    keylens[0] = strlen(q->proc_list);
-    args[0] = item->data;
-    arglens[0] = item->len;
+    size_t total = 0;
     for (size_t i = 0; i < npushes; i++) {
         const struct mutt_relq_push *p = &pushes[i];
         if (!p->key || !*p->key || (!p->payload && p->len > 0))
             return MUTT_EINVAL;
-        const char *kind;
-        switch (p->kind) {
-        case MUTT_RELQ_LPUSH: kind = "L"; break;
-        case MUTT_RELQ_RPUSH: kind = "R"; break;
-        case MUTT_RELQ_ZADD: kind = "Z"; break;
-        default: return MUTT_EINVAL;
+        if (p->kind != MUTT_RELQ_LPUSH && p->kind != MUTT_RELQ_RPUSH && p->kind != MUTT_RELQ_ZADD)
+            return MUTT_EINVAL;
+        if (p->kind == MUTT_RELQ_ZADD) {
+            char sc[32];
+            int n = snprintf(sc, sizeof sc, "%.17g", p->score);
+            if (p->score != p->score || n <= 0 || strstr(sc, "inf"))
+                return MUTT_EINVAL; /* NaN/inf: ZADD would refuse it */
         }
-        keys[1 + i] = p->key;
-        keylens[1 + i] = strlen(p->key);
-        int n = snprintf(scores[i], sizeof(scores[i]), "%.17g", p->kind == MUTT_RELQ_ZADD ? p->score : 0.0);
-        if (p->kind == MUTT_RELQ_ZADD && (p->score != p->score || n <= 0 || strstr(scores[i], "inf")))
-            return MUTT_EINVAL; /* NaN/inf: ZADD would refuse it after the LREM was planned */
-        args[1 + 3 * i] = kind;
-        arglens[1 + 3 * i] = 1;
-        args[2 + 3 * i] = p->payload ? p->payload : "";
-        arglens[2 + 3 * i] = p->len;
-        args[3 + 3 * i] = scores[i];
-        arglens[3 + 3 * i] = strlen(scores[i]);
+        total += strlen(p->key) + 1 + p->len;
     }
-    int nkeys = (int)(1 + npushes), nargs = (int)(1 + 3 * npushes);
-    if (q->bytes_key) { /* D52: COMPLETE_LUA counts pushes back to the source */
-        keys[nkeys] = q->bytes_key;
-        keylens[nkeys++] = strlen(q->bytes_key);
-        args[nargs] = q->source;
-        arglens[nargs++] = strlen(q->source);
+    if (!mutt_redis_conn_connected(q->cmd))
+        return MUTT_EDISCONNECTED;
+    /* copied: the call goes out later in this loop turn, with the other completions */
+    char *buf = total ? malloc(total) : NULL;
+    if (total && !buf)
+        return MUTT_ENOMEM;
+    char *w = buf;
+    for (size_t i = 0; i < npushes; i++) {
+        const struct mutt_relq_push *p = &pushes[i];
+        size_t kl = strlen(p->key) + 1;
+        item->pushes[i] = *p;
+        memcpy(w, p->key, kl);
+        item->pushes[i].key = w;
+        w += kl;
+        if (p->len)
+            memcpy(w, p->payload, p->len);
+        item->pushes[i].payload = w;
+        w += p->len;
     }
-    int rc = mutt_redis_evalsha(q->cmd, q->script_complete, nkeys, keys, keylens, nargs, args, arglens,
-                                on_complete_reply, item);
-    if (rc != 0)
-        return rc;
-    q->pending++;
+    free(item->pbuf);
+    item->pbuf = buf;
+    item->npushes = npushes;
     item->state = ITEM_COMPLETING;
     item->cb = cb;
     item->priv = priv;
+    item->batch_next = NULL;
+    if (q->cq_tail)
+        q->cq_tail->batch_next = item;
+    else
+        q->cq_head = item;
+    q->cq_tail = item;
+    schedule_flush(q, 0);
     return 0;
 }
 

@@ -49,6 +49,9 @@ struct item_op {
     struct alert *al;
     struct mutt_relq_item *item;
     json_t *ev;                 /* parsed event (NULL for unparseable items) */
+    const char *raw;            /* the item's bytes when they still are ev (not rewritten), else NULL:
+                                   the audit row takes them as they are instead of a new dump */
+    size_t raw_len;
     uint64_t start_ns;
     enum status_label label;    /* what a successful completion counts */
     bool forwards;              /* handled + forwarding: count the alert */
@@ -278,12 +281,16 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
         .handling_decision = decision,
         .forwarded = fwd,
     };
-    if (mutt_event_dump_alloc(ev, &raw, &rawlen) != 0) {
+    if (op->raw) {
+        ar.raw = op->raw;
+        ar.raw_len = op->raw_len;
+    } else if (mutt_event_dump_alloc(ev, &raw, &rawlen) != 0) {
         retry_item(op, "out of memory building the audit row");
         return;
+    } else {
+        ar.raw = raw;
+        ar.raw_len = rawlen;
     }
-    ar.raw = raw;
-    ar.raw_len = rawlen;
     int rc = mutt_alert_audit_row_json(&ar, &row, &rowlen);
     free(raw);
     if (rc != 0) {
@@ -436,10 +443,15 @@ static void process(struct item_op *op, const char *data, size_t len)
     }
 
     /* D33: items of the Python original */
-    json_object_del(op->ev, "api_key");
+    bool rewritten = json_object_del(op->ev, "api_key") == 0;
     uint8_t rnd[16];
     mutt_random_bytes(rnd, sizeof rnd);
-    mutt_event_ensure_event_id(op->ev, rnd);
+    if (mutt_event_ensure_event_id(op->ev, rnd) != 0)
+        rewritten = true;
+    if (!rewritten) { /* parsed once, serialised never again for the audit row */
+        op->raw = data;
+        op->raw_len = len;
+    }
 
     /* the list ingest enforced (REQUIRED_FIELDS): items of older versions or other writers may
      * lack a field ingest would have refused */
@@ -799,7 +811,7 @@ static int alert_start(struct mutt_ctx *ctx)
     al->relq = mutt_relq_create(ctx->loop, ctx->redis, &ro, on_item, al);
     al->audit = mutt_alert_audit_create(ctx->loop, ctx->redis, ctx->pg, ctx->metrics, &ao);
     al->cache = mutt_alert_cache_create(ctx->pg, on_cache_loaded, al);
-    al->unhandled = mutt_alert_unhandled_create(ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
+    al->unhandled = mutt_alert_unhandled_create(ctx->loop, ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
     al->scratch = mutt_match_scratch_create();
     if (!al->relq || !al->audit || !al->cache || !al->unhandled || !al->scratch) {
         release_all(al);

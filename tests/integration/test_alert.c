@@ -346,6 +346,60 @@ static void test_alert_unhandled_threshold_gives_one_meta_alert_per_window(void 
     stop_stage();
 }
 
+/* Calls of one command since the last CONFIG RESETSTAT (Lua-inner commands included). */
+static long long cmd_calls(const char *cmd)
+{
+    redisReply *r = redisCommand(g_rc, "INFO commandstats");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    char needle[64];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(r->str, needle);
+    long long n = at ? atoll(at + strlen(needle)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* Issue 13: unmatched events popped together are counted in one script call per batch, grouped
+ * by (hostname, template): per-template commands run once per group, not once per event, and
+ * each template still raises exactly one meta-alert at the threshold. */
+static void test_alert_unhandled_batch_is_counted_per_group_with_one_meta_alert_each(void **state)
+{
+    NEED_SERVICES();
+    const char *dyn[] = {"unhandled_threshold", "5", NULL};
+    start_stage(dyn);
+    redis_do("CONFIG RESETSTAT");
+    /* 30 events in one LPUSH: the stage takes them in at most a few pops */
+    const char *argv[32];
+    size_t lens[32];
+    static char evs[30][512];
+    argv[0] = "LPUSH";
+    argv[1] = "mutt:ingest_queue";
+    for (int i = 0; i < 30; i++) {
+        snprintf(evs[i], sizeof evs[i],
+                 "{\"hostname\":\"h-batch\",\"message\":\"%s %d\",\"timestamp\":\"2025-11-25T10:00:00Z\","
+                 "\"_correlation_id\":\"ib-%d\",\"_event_id\":\"00000000-0000-4000-9000-%012d\"}",
+                 i % 2 ? "fan speed low" : "link flap on port", i, i, i);
+        argv[2 + i] = evs[i];
+    }
+    for (int i = 0; i < 32; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = redisCommandArgv(g_rc, 32, argv, lens);
+    assert_non_null(r);
+    assert_int_equal(r->integer, 30);
+    freeReplyObject(r);
+    assert_true(wait_for(ingest_empty, 10000));
+    assert_int_equal(rint_cmd("LLEN mutt:alert_queue"), 2); /* one meta-alert per template */
+    assert_true(metric("mutt_alerter_unhandled_meta_alerts_total") == 2);
+    assert_true(metric("mutt_alerter_events_processed_total{status=\"unhandled\"}") == 30);
+    assert_int_equal(rint_cmd("ZCARD mutt:unhandled:_top"), 2);
+    /* two groups per counting call, a few calls at most: far fewer than one per event */
+    long long z = cmd_calls("zincrby");
+    assert_true(z >= 2 && z <= 8);
+    assert_int_equal(cmd_calls("incr"), 0);
+    stop_stage();
+}
+
 /* Issue 11 bug 2 (D36): a sender named "_info:h-team" used to create a string at h-team's info
  * hash key, so h-team's counting failed ("unhandled counting refused by Redis"), its events went
  * to the DLQ and its meta-alert never fired. */
@@ -585,6 +639,7 @@ int main(void)
         cmocka_unit_test_teardown(test_alert_handled_event_gives_one_alert_and_one_audit_row, teardown),
         cmocka_unit_test_teardown(test_alert_dev_host_ignore_is_audited_but_not_forwarded, teardown),
         cmocka_unit_test_teardown(test_alert_unhandled_threshold_gives_one_meta_alert_per_window, teardown),
+        cmocka_unit_test_teardown(test_alert_unhandled_batch_is_counted_per_group_with_one_meta_alert_each, teardown),
         cmocka_unit_test_teardown(test_alert_unhandled_hostile_hostname_cannot_break_another_hosts_counting,
                                   teardown),
         cmocka_unit_test_teardown(test_alert_unhandled_templates_per_host_are_capped_and_counted, teardown),

@@ -478,6 +478,163 @@ static void test_relq_complete_refuses_wrong_target_type_without_losing_item(voi
     assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
 }
 
+/* Calls of one command since the last CONFIG RESETSTAT (INFO commandstats; Lua-inner included). */
+static long long cmd_calls(const char *cmd)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "INFO commandstats");
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    char needle[64];
+    snprintf(needle, sizeof needle, "cmdstat_%s:calls=", cmd);
+    const char *at = strstr(rep->str, needle);
+    long long n = at ? atoll(at + strlen(needle)) : 0;
+    freeReplyObject(rep);
+    redisFree(rc);
+    return n;
+}
+
+static void reset_stats(void)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "CONFIG RESETSTAT");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisFree(rc);
+}
+
+/* Ids of a list from the head (index 0) on. Returns the count. */
+static int list_ids_head_first(const char *key, int *ids, int max)
+{
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "LRANGE %s 0 -1", key);
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    int n = 0;
+    for (size_t i = 0; i < rep->elements && n < max; i++)
+        ids[n++] = item_id(rep->element[i]->str, rep->element[i]->len);
+    freeReplyObject(rep);
+    redisFree(rc);
+    return n;
+}
+
+/* D51: the completions of one loop turn are one script call: outcomes pushed (one LPUSH for the
+ * key), items removed, no per-item LREM (the batch is the whole list: one trim). */
+static void test_relq_batched_completion_of_many_items_is_one_script_call(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 50);
+    struct mutt_relq_opts o = base_opts(f, "pod-batch");
+    o.max_inflight = 64; /* 50 held > half the cap: no pop runs meanwhile */
+    struct consumer *c = new_consumer(f, "pod-batch", MODE_HOLD, &o);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 50, 5000));
+    const char *proc = mutt_relq_processing_list(c->q);
+    assert_int_equal(llen(proc), 50);
+    uv_timer_stop(&c->timer);
+    reset_stats();
+    for (int i = 0; i < 50; i++) {
+        size_t len = 0;
+        const char *data = mutt_relq_item_data(c->held[i], &len);
+        char payload[64];
+        int n = snprintf(payload, sizeof payload, "done:%.*s", (int)len, data);
+        struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = payload, .len = (size_t)n};
+        assert_int_equal(mutt_relq_complete(c->held[i], &push, 1, on_completed, c), 0);
+    }
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 50, 5000));
+    assert_int_equal(c->completed_ok, 50);
+    assert_int_equal(cmd_calls("evalsha"), 1);
+    assert_int_equal(cmd_calls("lpush"), 1);
+    assert_int_equal(cmd_calls("lrem"), 0);
+    assert_int_equal(llen(proc), 0);
+    int ids[64];
+    assert_int_equal(list_ids_tail_first(f->target, ids, 64), 50); /* in completion order */
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(ids[i], c->order[i]);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.completed, 50);
+    assert_int_equal(st.processing_depth, 0);
+}
+
+/* Completing items out of order in one call removes exactly those (runs at both ends trimmed,
+ * the middle by LREM) and keeps the others in place. */
+static void test_relq_batched_completion_out_of_order_removes_exactly_the_completed(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 10);
+    struct consumer *c = new_consumer(f, "pod-ooo", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 10, 5000));
+    uv_timer_stop(&c->timer);
+    const int done[] = {9, 0, 4, 1, 8, 7};
+    for (size_t i = 0; i < sizeof done / sizeof done[0]; i++)
+        assert_int_equal(mutt_relq_complete(c->held[done[i]], NULL, 0, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 6, 5000));
+    assert_int_equal(c->completed_ok, 6);
+    int ids[16];
+    /* popped oldest first, each to the head: the newest popped is at index 0 */
+    assert_int_equal(list_ids_head_first(mutt_relq_processing_list(c->q), ids, 16), 4);
+    assert_int_equal(ids[0], 6);
+    assert_int_equal(ids[1], 5);
+    assert_int_equal(ids[2], 3);
+    assert_int_equal(ids[3], 2);
+    struct mutt_relq_stats st;
+    mutt_relq_get_stats(c->q, &st);
+    assert_int_equal(st.processing_depth, 4);
+}
+
+/* D51: a push Redis refuses in the middle of a batch (item 1's second push: its key became a
+ * list earlier in the same call) leaves that item in the processing list (its first push may be
+ * duplicated, never lost) while the others complete; once the pod is gone, a janitor returns the
+ * item and it completes. */
+static void test_relq_push_error_mid_batch_duplicates_but_never_loses(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 3);
+    struct consumer *a = new_consumer(f, "pod-err", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(a->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &a->delivered, 3, 5000));
+    uv_timer_stop(&a->timer);
+    char proc[160], hb[160];
+    proc_key(f, "pod-err", proc, sizeof proc);
+    hb_key(f, "pod-err", hb, sizeof hb);
+    struct mutt_relq_push p0 = {.kind = MUTT_RELQ_LPUSH, .key = f->zset, .payload = "a", .len = 1};
+    struct mutt_relq_push p1[2] = {
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "done:1", .len = 6},
+        {.kind = MUTT_RELQ_ZADD, .key = f->zset, .payload = "m", .len = 1, .score = 1},
+    };
+    struct mutt_relq_push p2 = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "done:2", .len = 6};
+    assert_int_equal(mutt_relq_complete(a->held[0], &p0, 1, on_completed, a), 0);
+    assert_int_equal(mutt_relq_complete(a->held[1], p1, 2, on_completed, a), 0);
+    assert_int_equal(mutt_relq_complete(a->held[2], &p2, 1, on_completed, a), 0);
+    for (int i = 0; i < 500 && (a->terminal < 2 || a->completed_fail < 1); i++)
+        mutt_test_run_for(&f->loop, 10);
+    assert_int_equal(a->completed_ok, 2);
+    assert_int_equal(a->completed_fail, 1);
+    assert_int_equal(a->nretry, 1);
+    assert_ptr_equal(a->retry[0], a->held[1]);
+    int ids[8];
+    assert_int_equal(list_ids_tail_first(proc, ids, 8), 1); /* item 1 only: not lost */
+    assert_int_equal(ids[0], a->order[1]);
+    assert_int_equal(llen(f->target), 2); /* done:1 (pushed before the refusal) and done:2 */
+
+    /* the pod dies with the item in its list; a janitor returns it and it completes */
+    assert_int_equal(mutt_relq_abandon(a->held[1]), 0);
+    a->nretry = 0;
+    mutt_relq_destroy(a->q);
+    a->q = NULL;
+    admin_int("DEL %s", hb, NULL);
+    struct mutt_relq_opts ob = base_opts(f, "pod-rescue");
+    struct consumer *b = new_consumer(f, "pod-rescue", MODE_ACK, &ob);
+    assert_int_equal(mutt_relq_start(b->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &b->completed_ok, 1, 5000));
+    assert_int_equal(b->order[0], a->order[1]);
+    assert_int_equal(f->counts[a->order[1]], 2);
+    assert_int_equal(key_exists(proc), 0);
+    assert_int_equal(llen(f->source), 0);
+}
+
 static void test_relq_complete_after_janitor_moved_item_pushes_nothing(void **state)
 {
     struct fx *f = fixture(state);
@@ -959,6 +1116,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_complete_refuses_wrong_target_type_without_losing_item, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_batched_completion_of_many_items_is_one_script_call, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_relq_batched_completion_out_of_order_removes_exactly_the_completed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_push_error_mid_batch_duplicates_but_never_loses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_never_hands_out_more_than_max_inflight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_pause_stops_delivery_and_resume_continues, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_abandoned_item_returns_to_source_and_comes_round_again, setup,
