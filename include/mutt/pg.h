@@ -20,8 +20,11 @@ enum mutt_pg_tls_verify {
 };
 
 struct mutt_pg_opts {
-    const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr) */
-    int port;
+    const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr), or a
+                                * comma list of them (D38): each connect attempt tries one, in turn */
+    int port;                  /* used when ports is NULL/"" */
+    const char *ports;         /* comma list matching host, or one port for all (DB_PORT) */
+    const char *target_session_attrs; /* libpq's; NULL/"" = read-write with several hosts, else any */
     const char *dbname;
     const char *user;
     const char *pass_current;
@@ -53,6 +56,9 @@ void mutt_pg_set_passwords(struct mutt_pg *pg, const char *current, const char *
 void mutt_pg_set_user(struct mutt_pg *pg, const char *user);
 /* True when at least one connection is ready (what /health reports as "database"). */
 bool mutt_pg_connected(const struct mutt_pg *pg);
+/* "host:port" of the server the ready connections use (the newest one's when they differ), or ""
+ * when none is up (/health "database_host"). Returns buf. */
+const char *mutt_pg_host_in_use(const struct mutt_pg *pg, char *buf, size_t len);
 
 /* Queues a parameterised query (values copied; NULL entries are SQL NULL). Returns 0 and calls cb
  * exactly once, or fails synchronously: MUTT_EFULL (queue at cap), MUTT_EDISCONNECTED (no
@@ -71,7 +77,9 @@ int mutt_pg_transaction(struct mutt_pg *pg, const struct mutt_pg_stmt *stmts, in
                         mutt_pg_result_cb *cb, void *privdata);
 
 /* Builds a libpq conninfo string for opts with the given password (for blocking CLI use, e.g.
- * `mutt migrate`, which runs before/without the loop). Returns malloc'd string or NULL. */
+ * `mutt migrate`, which runs before/without the loop): the host and port lists and
+ * target_session_attrs go to libpq as its own multi-host parameters, with connect_timeout (which
+ * a blocking connect applies per host). Returns malloc'd string or NULL. */
 char *mutt_pg_conninfo(const struct mutt_pg_opts *opts, const char *password);
 
 #endif
