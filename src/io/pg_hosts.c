@@ -51,6 +51,10 @@ int mutt_pg_ports_check(const char *ports, char *why, size_t why_len)
     int count = 0, port;
     while (next_entry(&p, &s, &n)) {
         if (!parse_port(s, n, &port)) {
+            if (n > 0 && strspn(s, "0123456789") >= n) {
+                snprintf(why, why_len, "port must be between 1 and 65535");
+                return MUTT_EINVAL;
+            }
             snprintf(why, why_len, n == 0 ? "empty entry in the port list" : "'%.*s' is not a port number (1..65535)",
                      (int)(n > 16 ? 16 : n), s);
             return MUTT_EINVAL;
