@@ -43,7 +43,9 @@ struct mutt_pg_opts {
 /* Called exactly once per accepted query. res is borrowed (PQclear'd after cb returns) and
  * non-NULL when status is 0 (PGRES_COMMAND_OK/TUPLES_OK) or MUTT_EIO with a server error
  * (read PQresultErrorField(res, PG_DIAG_SQLSTATE), e.g. "23505" unique violation).
- * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. */
+ * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. A server error that
+ * means "not the server to write to" (SQLSTATE 25006 read-only, 57P01/57P02/57P03 shutdown) is
+ * reported as MUTT_EDISCONNECTED and that connection reconnects, starting at the next host (D55). */
 typedef void mutt_pg_result_cb(void *privdata, struct pg_result *res, int status);
 
 struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts);

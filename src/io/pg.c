@@ -683,7 +683,9 @@ static void conn_lost(struct pg_conn *c, const char *why)
     c->op = NULL;
     conn_close(c);
     c->failed_attempts = 0;
-    mutt_log_warn("pg", "connection %d lost (%s); reconnecting", c->slot, reason);
+    char where[MUTT_PG_HOST_MAX + 16];
+    mutt_log_warn("pg", "connection %d to %s lost (%s); reconnecting", c->slot,
+                  mutt_pg_host_format(&pg->hosts[c->host], where, sizeof where), reason);
     /* Reconnect at once: the queue waits for that one attempt, and is failed if it fails. */
     conn_schedule(c, 0);
     if (op)
