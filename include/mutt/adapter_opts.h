@@ -15,7 +15,8 @@ struct mutt_redis_opts;
  * fail. */
 void mutt_redis_opts_from_config(const struct mutt_config *cfg, struct mutt_redis_opts *o);
 
-/* Fills every field of *o (zeroing the rest) from the DB_* keys, TLS verification per D55, and
+/* Fills every field of *o (zeroing the rest) from the DB_* keys (host and port lists and
+ * target_session_attrs as given: the pool applies the several-hosts default), TLS verification per D55, and
  * application_name "mutt". Strings are borrowed from cfg. Cannot fail. */
 void mutt_pg_opts_from_config(const struct mutt_config *cfg, struct mutt_pg_opts *o);
 

@@ -39,6 +39,7 @@ enum mutt_cfg_type {
     MUTT_CFG_T_DOUBLE, /* within [min,max] */
     MUTT_CFG_T_PORT,   /* 1..65535 */
     MUTT_CFG_T_SECRET, /* string, never printed (shown as ***) */
+    MUTT_CFG_T_PORT_LIST, /* comma list of ports 1..65535 (mutt_config_int gives the first) */
 };
 
 /* Every static key. Names are the contract's; the enum is only an index into the table. */
@@ -86,6 +87,7 @@ enum mutt_cfg_key {
     MUTT_CFG_DB_TLS_ENABLED,
     MUTT_CFG_DB_TLS_CA_CERT_PATH,
     MUTT_CFG_DB_TLS_VERIFY,
+    MUTT_CFG_DB_TARGET_SESSION_ATTRS,
     MUTT_CFG_DB_POOL_MIN_CONN,
     MUTT_CFG_DB_POOL_MAX_CONN,
     MUTT_CFG_DB_QUEUE_MAX,

@@ -20,8 +20,11 @@ enum mutt_pg_tls_verify {
 };
 
 struct mutt_pg_opts {
-    const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr) */
-    int port;
+    const char *host;          /* IP literal or name (resolved with uv_getaddrinfo, passed as hostaddr), or a
+                                * comma list of them (D38): each connect attempt tries one, in turn */
+    int port;                  /* used when ports is NULL/"" */
+    const char *ports;         /* comma list matching host, or one port for all (DB_PORT) */
+    const char *target_session_attrs; /* libpq's; NULL/"" = read-write with several hosts, else any */
     const char *dbname;
     const char *user;
     const char *pass_current;
@@ -40,7 +43,9 @@ struct mutt_pg_opts {
 /* Called exactly once per accepted query. res is borrowed (PQclear'd after cb returns) and
  * non-NULL when status is 0 (PGRES_COMMAND_OK/TUPLES_OK) or MUTT_EIO with a server error
  * (read PQresultErrorField(res, PG_DIAG_SQLSTATE), e.g. "23505" unique violation).
- * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. */
+ * status MUTT_EDISCONNECTED/MUTT_ETIMEDOUT/MUTT_ECANCELED: res is NULL. A server error that
+ * means "not the server to write to" (SQLSTATE 25006 read-only, 57P01/57P02/57P03 shutdown) is
+ * reported as MUTT_EDISCONNECTED and that connection reconnects, starting at the next host (D55). */
 typedef void mutt_pg_result_cb(void *privdata, struct pg_result *res, int status);
 
 struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts);
@@ -53,6 +58,9 @@ void mutt_pg_set_passwords(struct mutt_pg *pg, const char *current, const char *
 void mutt_pg_set_user(struct mutt_pg *pg, const char *user);
 /* True when at least one connection is ready (what /health reports as "database"). */
 bool mutt_pg_connected(const struct mutt_pg *pg);
+/* "host:port" of the server the ready connections use (the newest one's when they differ), or ""
+ * when none is up (/health "database_host"). Returns buf. */
+const char *mutt_pg_host_in_use(const struct mutt_pg *pg, char *buf, size_t len);
 
 /* Queues a parameterised query (values copied; NULL entries are SQL NULL). Returns 0 and calls cb
  * exactly once, or fails synchronously: MUTT_EFULL (queue at cap), MUTT_EDISCONNECTED (no
@@ -71,7 +79,9 @@ int mutt_pg_transaction(struct mutt_pg *pg, const struct mutt_pg_stmt *stmts, in
                         mutt_pg_result_cb *cb, void *privdata);
 
 /* Builds a libpq conninfo string for opts with the given password (for blocking CLI use, e.g.
- * `mutt migrate`, which runs before/without the loop). Returns malloc'd string or NULL. */
+ * `mutt migrate`, which runs before/without the loop): the host and port lists and
+ * target_session_attrs go to libpq as its own multi-host parameters, with connect_timeout (which
+ * a blocking connect applies per host). Returns malloc'd string or NULL. */
 char *mutt_pg_conninfo(const struct mutt_pg_opts *opts, const char *password);
 
 #endif

@@ -150,6 +150,10 @@ int mutt_health_build(struct mutt_ctx *ctx, char **body, size_t *len)
     json_object_set_new(root, "redis", json_string(redis_up ? "connected" : "disconnected"));
     json_object_set_new(root, "database",
                         json_string(!pg_needed ? "not_required" : pg_up ? "connected" : "disconnected"));
+    if (pg_needed && ctx->pg) { /* D55: which of DB_HOST's servers is in use ("" while none is) */
+        char host[300];
+        json_object_set_new(root, "database_host", json_string(mutt_pg_host_in_use(ctx->pg, host, sizeof host)));
+    }
     json_object_set_new(root, "vault", json_string(mutt_secrets_vault_status()));
     json_object_set_new(root, "details", details);
     if (any_down || (st != MUTT_HEALTH_READY && json_array_size(errors) > 0))

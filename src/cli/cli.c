@@ -351,6 +351,10 @@ static long probe_health(const struct mutt_config *cfg, int port, bool quiet, un
         printf("health: %s: no answer (%s)\n", url, err);
     } else {
         printf("health: %s: %ld %s\n", url, status, verdict ? verdict : "(no status)");
+        const char *db = json_string_value(json_object_get(j, "database"));
+        const char *db_host = json_string_value(json_object_get(j, "database_host"));
+        if (db && strcmp(db, "not_required") != 0)
+            printf("  database: %s%s%s\n", db, db_host && db_host[0] ? " " : "", db_host ? db_host : "");
         json_t *errors = json_object_get(j, "errors");
         json_t *details = json_object_get(j, "details");
         size_t k;

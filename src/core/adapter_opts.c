@@ -27,6 +27,8 @@ void mutt_pg_opts_from_config(const struct mutt_config *cfg, struct mutt_pg_opts
     memset(o, 0, sizeof(*o));
     o->host = mutt_config_str(cfg, MUTT_CFG_DB_HOST);
     o->port = (int)mutt_config_int(cfg, MUTT_CFG_DB_PORT);
+    o->ports = mutt_config_str(cfg, MUTT_CFG_DB_PORT);
+    o->target_session_attrs = mutt_config_str(cfg, MUTT_CFG_DB_TARGET_SESSION_ATTRS);
     o->dbname = mutt_config_str(cfg, MUTT_CFG_DB_NAME);
     o->user = mutt_config_str(cfg, MUTT_CFG_DB_USER);
     o->pass_current = mutt_config_str(cfg, MUTT_CFG_DB_PASS_CURRENT);

@@ -79,7 +79,11 @@ static int check_pg(const struct mutt_config *cfg, FILE *out)
         PGconn *conn = PQconnectdb(full);
         free(full);
         if (PQstatus(conn) == CONNECTION_OK) {
-            fprintf(out, "database: ok %s:%d/%s\n", o.host, o.port, o.dbname);
+            /* with several hosts, the one libpq settled on (D55: the host in use) */
+            const char *h = PQhost(conn), *p = PQport(conn);
+            bool v6 = h && strchr(h, ':') && h[0] != '/';
+            fprintf(out, v6 ? "database: ok [%s]:%s/%s\n" : "database: ok %s:%s/%s\n", h ? h : o.host,
+                    p ? p : o.ports, o.dbname);
             PQfinish(conn);
             return 0;
         }
@@ -90,7 +94,7 @@ static int check_pg(const struct mutt_config *cfg, FILE *out)
     char *nl = strchr(last_err, '\n');
     if (nl)
         *nl = '\0';
-    fprintf(out, "database: FAIL %s:%d/%s: %s\n", o.host, o.port, o.dbname, last_err);
+    fprintf(out, "database: FAIL %s:%s/%s: %s\n", o.host, o.ports, o.dbname, last_err);
     return 1;
 }
 

@@ -6,6 +6,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/pg_hosts.h"
 #include "mutt/redact.h"
 
 #include <arpa/inet.h>
@@ -374,6 +375,19 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
     case MUTT_CFG_T_STRING:
     case MUTT_CFG_T_SECRET:
         break;
+    case MUTT_CFG_T_PORT_LIST: {
+        int n = mutt_pg_ports_check(v, why, why_len);
+        if (n < 0)
+            return false;
+        if (n == 0) {
+            snprintf(why, why_len, "must not be empty");
+            return false;
+        }
+        tmp.i = strtol(v + strspn(v, " \t"), NULL, 10);
+        tmp.d = (double)tmp.i;
+        tmp.b = true;
+        break;
+    }
     case MUTT_CFG_T_INT:
     case MUTT_CFG_T_PORT: {
         int rc = parse_int(v, &tmp.i);
@@ -477,6 +491,19 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             return false;
         }
         break;
+    case MUTT_CFG_DB_TARGET_SESSION_ATTRS:
+        if (v[0] && strcmp(v, "any") != 0 && strcmp(v, "read-write") != 0 && strcmp(v, "read-only") != 0 &&
+            strcmp(v, "primary") != 0 && strcmp(v, "standby") != 0 && strcmp(v, "prefer-standby") != 0) {
+            snprintf(why, why_len, "must be any, read-write, read-only, primary, standby or prefer-standby");
+            return false;
+        }
+        break;
+    case MUTT_CFG_DB_HOST: {
+        struct mutt_pg_host hosts[MUTT_PG_MAX_HOSTS];
+        if (mutt_pg_hosts_parse(v, NULL, hosts, MUTT_PG_MAX_HOSTS, why, why_len) < 0)
+            return false;
+        break;
+    }
     case MUTT_CFG_DB_TLS_VERIFY:
         if (v[0] && strcmp(v, "none") != 0 && strcmp(v, "ca") != 0 && strcmp(v, "full") != 0) {
             snprintf(why, why_len, "must be none, ca or full");
@@ -824,6 +851,14 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
         v[MUTT_CFG_HEARTBEAT_EXPIRY].i <= v[MUTT_CFG_HEARTBEAT_INTERVAL].i)
         report_error(r, "config error: HEARTBEAT_EXPIRY=%s: must be greater than HEARTBEAT_INTERVAL (%s)",
                      v[MUTT_CFG_HEARTBEAT_EXPIRY].s, v[MUTT_CFG_HEARTBEAT_INTERVAL].s);
+    if (!bad[MUTT_CFG_DB_HOST] && !bad[MUTT_CFG_DB_PORT]) {
+        struct mutt_pg_host hosts[MUTT_PG_MAX_HOSTS];
+        char why[160];
+        if (mutt_pg_hosts_parse(v[MUTT_CFG_DB_HOST].s, v[MUTT_CFG_DB_PORT].s, hosts, MUTT_PG_MAX_HOSTS, why,
+                                sizeof why) < 0)
+            report_error(r, "config error: DB_PORT=%s: does not match DB_HOST=%s: %s", v[MUTT_CFG_DB_PORT].s,
+                         v[MUTT_CFG_DB_HOST].s, why);
+    }
     if (!bad[MUTT_CFG_DB_POOL_MAX_CONN] && !bad[MUTT_CFG_DB_POOL_MIN_CONN] &&
         v[MUTT_CFG_DB_POOL_MAX_CONN].i < v[MUTT_CFG_DB_POOL_MIN_CONN].i)
         report_error(r, "config error: DB_POOL_MAX_CONN=%s: must be >= DB_POOL_MIN_CONN (%s)",

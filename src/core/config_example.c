@@ -33,6 +33,7 @@ static const char *type_name(enum mutt_cfg_type t)
     case MUTT_CFG_T_DOUBLE: return "number";
     case MUTT_CFG_T_PORT: return "port";
     case MUTT_CFG_T_SECRET: return "secret";
+    case MUTT_CFG_T_PORT_LIST: return "port list";
     }
     return "string";
 }
@@ -47,7 +48,7 @@ static void write_banner(FILE *out, const char *title)
 static void write_key(FILE *out, const struct mutt_cfg_def *d)
 {
     fprintf(out, "\n# %s (%s", d->description, type_name(d->type));
-    if (d->type == MUTT_CFG_T_PORT)
+    if (d->type == MUTT_CFG_T_PORT || d->type == MUTT_CFG_T_PORT_LIST)
         fprintf(out, ", 1..65535");
     else if ((d->type == MUTT_CFG_T_INT || d->type == MUTT_CFG_T_DOUBLE) && mutt_cfg_def_has_range(d)) {
         if (d->type == MUTT_CFG_T_DOUBLE)

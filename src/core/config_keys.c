@@ -115,9 +115,11 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     /* ---- postgres ---- */
     [MUTT_CFG_DB_HOST] = { .name = "DB_HOST", .aliases = { "POSTGRES_HOST", NULL }, .type = MUTT_CFG_T_STRING,
         .default_value = "127.0.0.1", NORANGE, .group = "postgres",
-        .description = "PostgreSQL server address (IP literal or name, resolved off the loop)" },
-    [MUTT_CFG_DB_PORT] = { .name = "DB_PORT", .aliases = { "POSTGRES_PORT", NULL }, .type = MUTT_CFG_T_PORT,
-        .default_value = "5432", PORT_RANGE, .group = "postgres", .description = "PostgreSQL server port" },
+        .description = "PostgreSQL server address (IP literal or name, resolved off the loop), or a comma list "
+                       "of them (primary and standbys: the one matching DB_TARGET_SESSION_ATTRS is used)" },
+    [MUTT_CFG_DB_PORT] = { .name = "DB_PORT", .aliases = { "POSTGRES_PORT", NULL }, .type = MUTT_CFG_T_PORT_LIST,
+        .default_value = "5432", PORT_RANGE, .group = "postgres",
+        .description = "PostgreSQL server port, or a comma list with one port per DB_HOST entry" },
     [MUTT_CFG_DB_NAME] = { .name = "DB_NAME", .aliases = { "POSTGRES_DB", NULL }, .type = MUTT_CFG_T_STRING,
         .default_value = "mutt", NORANGE, .group = "postgres", .description = "PostgreSQL database name" },
     [MUTT_CFG_DB_USER] = { .name = "DB_USER", .aliases = { "POSTGRES_USER", NULL }, .type = MUTT_CFG_T_STRING,
@@ -140,6 +142,10 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
         .description = "With DB_TLS_ENABLED: none (sslmode=require, encrypted, server not verified), ca "
                        "(verify-ca: certificate signed by DB_TLS_CA_CERT_PATH) or full (verify-full: also the "
                        "host name); empty = ca when DB_TLS_CA_CERT_PATH is set, else none" },
+    [MUTT_CFG_DB_TARGET_SESSION_ATTRS] = { .name = "DB_TARGET_SESSION_ATTRS", .type = MUTT_CFG_T_STRING,
+        .default_value = NULL, NORANGE, .group = "postgres",
+        .description = "Which DB_HOST entry to use (libpq's target_session_attrs): any, read-write, read-only, "
+                       "primary, standby or prefer-standby; empty = read-write with several hosts, any with one" },
     [MUTT_CFG_DB_POOL_MIN_CONN] = { .name = "DB_POOL_MIN_CONN", .type = MUTT_CFG_T_INT, .default_value = "2",
         .min = 1, .max = 1000, .group = "postgres", .description = "PostgreSQL connections opened at start" },
     [MUTT_CFG_DB_POOL_MAX_CONN] = { .name = "DB_POOL_MAX_CONN", .type = MUTT_CFG_T_INT, .default_value = "10",

@@ -313,6 +313,7 @@ static void static_value(const struct mutt_config *cfg, enum mutt_cfg_key key, c
         break;
     case MUTT_CFG_T_STRING:
     case MUTT_CFG_T_SECRET:
+    case MUTT_CFG_T_PORT_LIST:
         snprintf(buf, len, "%s", mutt_config_str(cfg, key));
         break;
     }

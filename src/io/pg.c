@@ -20,6 +20,7 @@
 #include "mutt/backoff.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
+#include "mutt/pg_hosts.h"
 
 #define PG_DEFAULT_QUEUE_MAX 1024
 #define PG_DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -73,14 +74,21 @@ struct pg_conn {
     PGresult *cur;           /* newest result of the step in flight */
     bool reached_ready;      /* this PGconn got to READY (a failure is "lost", not "connect failed") */
     int pw_index;            /* 0 = CURRENT, 1 = NEXT */
-    unsigned failed_attempts;/* consecutive failed connect attempts, drives the backoff */
+    unsigned failed_attempts;/* consecutive failed rounds over every host, drives the backoff */
+    int host;                /* index into pg->hosts of the attempt / connection */
+    int hosts_tried;         /* hosts that failed in the current round (0 = a new round) */
     char reason[PG_REASON_MAX];
 };
 
 struct mutt_pg {
     uv_loop_t *loop;
     struct mutt_pg_opts opts;    /* strings are our own copies */
-    bool host_is_name;           /* resolve with uv_getaddrinfo before each attempt */
+    struct mutt_pg_host hosts[MUTT_PG_MAX_HOSTS]; /* DB_HOST x DB_PORT, in order */
+    bool host_is_name[MUTT_PG_MAX_HOSTS]; /* resolve with uv_getaddrinfo before each attempt */
+    int nhosts;
+    int cur_host;                /* where a new round starts: the host last found usable, or the one after a failed one */
+    int up_host;                 /* host of the newest connection that got READY, -1 before any */
+    char tsa[32];                /* target_session_attrs passed to libpq ("" = libpq's default, any) */
     struct pg_conn *conns;       /* pool_max slots */
     struct pg_op *queue_head, *queue_tail;
     size_t queue_len;
@@ -187,18 +195,24 @@ static void sb_kv(struct sbuf *b, const char *key, const char *val)
     sb_put(b, "'", 1);
 }
 
-/* host overrides o->host when non-NULL (a list "name,name" matching a hostaddr list). */
+/* libpq's own default is any; with several hosts MUTT wants the writable one (D38). */
+static const char *effective_tsa(const struct mutt_pg_opts *o, int nhosts)
+{
+    if (o->target_session_attrs && o->target_session_attrs[0])
+        return o->target_session_attrs;
+    return nhosts > 1 ? "read-write" : NULL;
+}
+
+/* host, hostaddr and port as libpq takes them: one entry, or lists of equal length (or one port
+ * for all). tsa NULL/"" leaves target_session_attrs at libpq's default. */
 static char *build_conninfo(const struct mutt_pg_opts *o, const char *password, const char *host,
-                            const char *hostaddr, bool with_timeout)
+                            const char *hostaddr, const char *port, const char *tsa, bool with_timeout)
 {
     struct sbuf b = {0};
     char num[32];
-    sb_kv(&b, "host", host ? host : o->host);
+    sb_kv(&b, "host", host);
     sb_kv(&b, "hostaddr", hostaddr);
-    if (o->port > 0) {
-        snprintf(num, sizeof(num), "%d", o->port);
-        sb_kv(&b, "port", num);
-    }
+    sb_kv(&b, "port", port);
     sb_kv(&b, "dbname", o->dbname);
     sb_kv(&b, "user", o->user);
     sb_kv(&b, "password", password);
@@ -217,6 +231,7 @@ static char *build_conninfo(const struct mutt_pg_opts *o, const char *password, 
         sb_kv(&b, "sslmode", "disable");
     }
     sb_kv(&b, "application_name", o->application_name ? o->application_name : "mutt");
+    sb_kv(&b, "target_session_attrs", tsa);
     if (with_timeout && o->connect_timeout_ms > 0) {
         /* libpq takes whole seconds (and treats 1 as 2); round up. Only honoured by blocking connects. */
         snprintf(num, sizeof(num), "%llu", (unsigned long long)((o->connect_timeout_ms + 999) / 1000));
@@ -236,7 +251,30 @@ char *mutt_pg_conninfo(const struct mutt_pg_opts *opts, const char *password)
 {
     if (!opts)
         return NULL;
-    return build_conninfo(opts, password, NULL, NULL, true);
+    struct mutt_pg_host hosts[MUTT_PG_MAX_HOSTS];
+    char why[128], num[16];
+    int n = mutt_pg_hosts_parse(opts->host, opts->ports, hosts, MUTT_PG_MAX_HOSTS, why, sizeof why);
+    if (n < 0)
+        return NULL;
+    /* normalised lists (no blanks), one port per host */
+    struct sbuf hl = {0}, pl = {0};
+    bool ports_given = opts->ports && opts->ports[0];
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            sb_put(&hl, ",", 1);
+            sb_put(&pl, ",", 1);
+        }
+        sb_put(&hl, hosts[i].host, strlen(hosts[i].host));
+        snprintf(num, sizeof num, "%d", ports_given ? hosts[i].port : opts->port);
+        sb_put(&pl, num, strlen(num));
+    }
+    char *ci = NULL;
+    if (!hl.oom && !pl.oom)
+        ci = build_conninfo(opts, password, hl.p, NULL, ports_given || opts->port > 0 ? pl.p : NULL,
+                            effective_tsa(opts, n), true);
+    free(hl.p);
+    free(pl.p);
+    return ci;
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -441,19 +479,33 @@ static void connect_failed(struct pg_conn *c, const char *why)
         start_connect(c);
         return;
     }
-    c->failed_attempts++;
     c->pw_index = 0;
+    char where[MUTT_PG_HOST_MAX + 16];
+    mutt_pg_host_format(&pg->hosts[c->host], where, sizeof where);
+    /* D55: the next attempt (this slot's and every other's) starts at the following host, so a
+     * host that hangs until the connect deadline is not tried first again. */
+    int next = (c->host + 1) % pg->nhosts;
+    if (pg->cur_host == c->host)
+        pg->cur_host = next;
+    if (++c->hosts_tried < pg->nhosts) {
+        mutt_log_warn("pg", "connection %d to %s failed (%s); trying the next host", c->slot, where, reason);
+        c->host = next;
+        start_connect(c);
+        return;
+    }
+    c->hosts_tried = 0;
+    c->failed_attempts++;
     pg->connect_failed = true;
     uint64_t delay = backoff_ms(c->failed_attempts);
-    /* Fail fast: with nothing up and the last attempt failed, waiting work would only wait longer. */
+    /* Fail fast: with nothing up and every host failed, waiting work would only wait longer. */
     struct pg_op *waiting = any_up(pg) ? NULL : queue_take_all(pg);
     conn_schedule(c, delay);
     if (c->state == CONN_BACKOFF)
-        mutt_log_warn("pg", "connection %d to %s:%d failed (%s); retry in %llu ms", c->slot,
-                      pg->opts.host ? pg->opts.host : "(default)", pg->opts.port, reason, (unsigned long long)delay);
+        mutt_log_warn("pg", "connection %d to %s failed (%s); retry in %llu ms", c->slot, where, reason,
+                      (unsigned long long)delay);
     else
-        mutt_log_warn("pg", "connection %d to %s:%d failed (%s); slot released (pool above pool_min)", c->slot,
-                      pg->opts.host ? pg->opts.host : "(default)", pg->opts.port, reason);
+        mutt_log_warn("pg", "connection %d to %s failed (%s); slot released (pool above pool_min)", c->slot, where,
+                      reason);
     fail_list(waiting, MUTT_EDISCONNECTED);
 }
 
@@ -475,8 +527,14 @@ static void connect_step(struct pg_conn *c, PostgresPollingStatusType st)
             return;
         }
         uv_timer_stop(&c->timer);
-        if (c->failed_attempts > 0 || pg->connect_failed)
-            mutt_log_info("pg", "connection %d up again (server %d)", c->slot, PQserverVersion(c->conn));
+        if (c->failed_attempts > 0 || pg->connect_failed || c->hosts_tried > 0 || c->host != pg->up_host) {
+            char where[MUTT_PG_HOST_MAX + 16];
+            mutt_log_info("pg", "connection %d up on %s (server %d)", c->slot,
+                          mutt_pg_host_format(&pg->hosts[c->host], where, sizeof where), PQserverVersion(c->conn));
+        }
+        c->hosts_tried = 0;
+        pg->cur_host = c->host;
+        pg->up_host = c->host;
         if (c->pw_index == 1)
             mutt_log_warn("pg", "connection %d authenticated with the next password", c->slot);
         c->state = CONN_READY;
@@ -508,7 +566,9 @@ static void connect_with_hostaddr(struct pg_conn *c, const char *host, const cha
 {
     struct mutt_pg *pg = c->pg;
     const char *pw = c->pw_index == 0 ? pg->opts.pass_current : pg->opts.pass_next;
-    char *ci = build_conninfo(&pg->opts, pw, host, hostaddr, false);
+    char port[16];
+    snprintf(port, sizeof port, "%d", pg->hosts[c->host].port);
+    char *ci = build_conninfo(&pg->opts, pw, host, hostaddr, port, pg->tsa, false);
     if (!ci) {
         conn_defer_failure(c, "out of memory");
         return;
@@ -545,7 +605,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     c->resolve = NULL;
-    const char *name = c->pg->opts.host;
+    const char *name = c->pg->hosts[c->host].host;
     struct sbuf hosts = {0}, addrs = {0};
     int n = 0;
     for (struct addrinfo *ai = status == 0 ? res : NULL; ai && n < PG_MAX_ADDRS; ai = ai->ai_next) {
@@ -585,10 +645,13 @@ static void start_connect(struct pg_conn *c)
     struct mutt_pg *pg = c->pg;
     uint64_t deadline = pg->opts.connect_timeout_ms ? pg->opts.connect_timeout_ms : PG_DEFAULT_CONNECT_TIMEOUT_MS;
     uv_timer_start(&c->timer, on_conn_timer, deadline, 0);
-    if (!pg->host_is_name) {
+    if (c->hosts_tried == 0)
+        c->host = pg->cur_host; /* a new round */
+    const char *host = pg->hosts[c->host].host;
+    if (!pg->host_is_name[c->host]) {
         /* IP literal or unix-socket dir: libpq does no DNS; hostaddr=IP makes that explicit. */
-        bool literal = pg->opts.host && pg->opts.host[0] != '/';
-        connect_with_hostaddr(c, NULL, literal ? pg->opts.host : NULL);
+        bool literal = host[0] && host[0] != '/';
+        connect_with_hostaddr(c, host[0] ? host : NULL, literal ? host : NULL);
         return;
     }
     struct pg_resolve *r = calloc(1, sizeof(*r));
@@ -600,7 +663,7 @@ static void start_connect(struct pg_conn *c)
     r->req.data = r;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     c->state = CONN_RESOLVING;
-    int rc = uv_getaddrinfo(pg->loop, &r->req, on_resolved, pg->opts.host, NULL, &hints);
+    int rc = uv_getaddrinfo(pg->loop, &r->req, on_resolved, host, NULL, &hints);
     if (rc != 0) {
         free(r);
         conn_defer_failure(c, uv_strerror(rc));
@@ -620,7 +683,9 @@ static void conn_lost(struct pg_conn *c, const char *why)
     c->op = NULL;
     conn_close(c);
     c->failed_attempts = 0;
-    mutt_log_warn("pg", "connection %d lost (%s); reconnecting", c->slot, reason);
+    char where[MUTT_PG_HOST_MAX + 16];
+    mutt_log_warn("pg", "connection %d to %s lost (%s); reconnecting", c->slot,
+                  mutt_pg_host_format(&pg->hosts[c->host], where, sizeof where), reason);
     /* Reconnect at once: the queue waits for that one attempt, and is failed if it fails. */
     conn_schedule(c, 0);
     if (op)
@@ -710,6 +775,38 @@ static bool result_ok(const PGresult *r)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
+/* D55: errors that say "this server is no longer the one to write to" (a primary demoted to
+ * read-only, an administrator's shutdown or a crash). The query is not at fault: the caller gets
+ * MUTT_EDISCONNECTED as for a lost connection (a writer keeps its rows and retries; the web
+ * answers 503), and the connection is dropped so the pool finds the writable host. */
+static bool failover_error(const PGresult *r)
+{
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return s && (strcmp(s, "25006") == 0 || strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 ||
+                 strcmp(s, "57P03") == 0);
+}
+
+static void host_demoted(struct pg_conn *c, const PGresult *r)
+{
+    struct mutt_pg *pg = c->pg;
+    char why[PG_REASON_MAX], where[MUTT_PG_HOST_MAX + 16];
+    copy_reason(why, PQresultErrorMessage(r));
+    mutt_log_warn("pg", "connection %d: %s says %s (%s): reconnecting to find the writable host", c->slot,
+                  mutt_pg_host_format(&pg->hosts[c->host], where, sizeof where),
+                  PQresultErrorField(r, PG_DIAG_SQLSTATE), why);
+    if (pg->cur_host == c->host)
+        pg->cur_host = (c->host + 1) % pg->nhosts;
+    /* Idle siblings on the same host would only fail their next query the same way. */
+    for (int i = 0; i < pg->opts.pool_max; i++) {
+        struct pg_conn *o = &pg->conns[i];
+        if (o != c && o->state == CONN_READY && o->host == c->host) {
+            conn_close(o);
+            o->failed_attempts = 0;
+            conn_schedule(o, 0);
+        }
+    }
+}
+
 /* All results of the step in flight have arrived (PQgetResult gave NULL). */
 static void step_done(struct pg_conn *c)
 {
@@ -717,6 +814,12 @@ static void step_done(struct pg_conn *c)
     PGresult *r = c->cur;
     c->cur = NULL;
     bool ok = result_ok(r);
+    if (!ok && failover_error(r)) {
+        host_demoted(c, r);
+        PQclear(r);
+        conn_lost(c, "server no longer writable"); /* the op gets MUTT_EDISCONNECTED */
+        return;
+    }
     if (!op->is_txn) {
         conn_finish_op(c, r, ok ? 0 : MUTT_EIO);
         return;
@@ -893,6 +996,8 @@ struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts)
     pg->loop = loop;
     pg->opts = *opts;
     pg->opts.host = dup_or_null(opts->host);
+    pg->opts.ports = NULL; /* parsed into pg->hosts below; not kept */
+    pg->opts.target_session_attrs = NULL;
     pg->opts.dbname = dup_or_null(opts->dbname);
     pg->opts.user = dup_or_null(opts->user);
     pg->opts.pass_current = dup_or_null(opts->pass_current);
@@ -913,10 +1018,24 @@ struct mutt_pg *mutt_pg_create(uv_loop_t *loop, const struct mutt_pg_opts *opts)
         mutt_pg_destroy(pg);
         return NULL;
     }
-    if (pg->opts.host && pg->opts.host[0] && pg->opts.host[0] != '/') {
-        unsigned char buf[sizeof(struct in6_addr)];
-        pg->host_is_name = inet_pton(AF_INET, pg->opts.host, buf) != 1 && inet_pton(AF_INET6, pg->opts.host, buf) != 1;
+    char why[128];
+    pg->nhosts = mutt_pg_hosts_parse(opts->host, opts->ports, pg->hosts, MUTT_PG_MAX_HOSTS, why, sizeof why);
+    if (pg->nhosts < 0) {
+        mutt_log_error("pg", "DB_HOST/DB_PORT: %s", why);
+        mutt_pg_destroy(pg);
+        return NULL;
     }
+    if (!(opts->ports && opts->ports[0]) && pg->opts.port > 0)
+        for (int i = 0; i < pg->nhosts; i++)
+            pg->hosts[i].port = pg->opts.port;
+    for (int i = 0; i < pg->nhosts; i++) {
+        const char *h = pg->hosts[i].host;
+        unsigned char buf[sizeof(struct in6_addr)];
+        pg->host_is_name[i] = h[0] && h[0] != '/' && inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1;
+    }
+    const char *tsa = effective_tsa(opts, pg->nhosts);
+    snprintf(pg->tsa, sizeof pg->tsa, "%s", tsa ? tsa : "");
+    pg->up_host = -1;
     for (int i = 0; i < pg->opts.pool_max; i++) {
         pg->conns[i].pg = pg;
         pg->conns[i].slot = i;
@@ -1033,6 +1152,25 @@ void mutt_pg_set_user(struct mutt_pg *pg, const char *user)
 bool mutt_pg_connected(const struct mutt_pg *pg)
 {
     return pg && pg->started && !pg->stopping && any_up(pg);
+}
+
+const char *mutt_pg_host_in_use(const struct mutt_pg *pg, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    if (!mutt_pg_connected(pg))
+        return buf;
+    int host = -1;
+    for (int i = 0; i < pg->opts.pool_max; i++) {
+        const struct pg_conn *c = &pg->conns[i];
+        if (c->state != CONN_READY && c->state != CONN_BUSY)
+            continue;
+        if (host < 0 || c->host == pg->up_host)
+            host = c->host;
+    }
+    if (host >= 0)
+        mutt_pg_host_format(&pg->hosts[host], buf, len);
+    return buf;
 }
 
 static int submit(struct mutt_pg *pg, struct pg_op *op)

@@ -391,6 +391,61 @@ static void test_pg_unreachable_server_fails_fast_with_edisconnected(void **stat
     assert_int_equal(queued.calls, 1);
 }
 
+/* D38/D55: a refused first host is skipped for the next one, and health names the one in use. */
+static void test_pg_host_list_skips_a_refusing_host_and_reports_the_one_in_use(void **state)
+{
+    (void)state;
+    NEED_PG();
+    struct mutt_pg_opts o;
+    mutt_test_pg_opts(&o, g_db);
+    char hosts[300], ports[32], want[300], got[300];
+    snprintf(hosts, sizeof hosts, "%s,%s", o.host, o.host);
+    snprintf(ports, sizeof ports, "1,%d", o.port); /* nothing listens on port 1 */
+    snprintf(want, sizeof want, "%s:%d", o.host, o.port);
+    o.host = hosts;
+    o.ports = ports;
+    o.target_session_attrs = "read-write";
+    g_pg = start_adapter(&o);
+    assert_string_equal(mutt_pg_host_in_use(g_pg, got, sizeof got), "");
+    struct reply r = {0};
+    assert_int_equal(mutt_pg_query(g_pg, "SELECT 'second'", 0, NULL, on_reply, &r), 0);
+    assert_true(mutt_test_run_until_count(&g_loop, &g_done, 1, 5000));
+    assert_int_equal(r.status, 0); /* the refused first host did not fail the query */
+    assert_string_equal(r.value, "second");
+    assert_string_equal(mutt_pg_host_in_use(g_pg, got, sizeof got), want);
+}
+
+/* D55: 25006 (read-only transaction) is a lost connection, not a data error: the caller gets
+ * MUTT_EDISCONNECTED (a writer keeps its rows, the web answers 503) and the connection is
+ * replaced, so the next query runs on a fresh session. The session is made read-only on its
+ * own (SET), which leaves the shared harness server untouched. */
+static void test_pg_read_only_error_reconnects_and_reports_disconnected(void **state)
+{
+    (void)state;
+    NEED_PG();
+    struct mutt_pg_opts o;
+    mutt_test_pg_opts(&o, g_db);
+    o.pool_min = 1;
+    o.pool_max = 1;
+    g_pg = start_connected(&o);
+    struct reply set = {0}, write = {0}, after = {0}, pid1 = {0}, pid2 = {0};
+    assert_int_equal(mutt_pg_query(g_pg, "SELECT pg_backend_pid()::text", 0, NULL, on_reply, &pid1), 0);
+    assert_int_equal(mutt_pg_query(g_pg, "SET default_transaction_read_only = on", 0, NULL, on_reply, &set), 0);
+    const char *key[] = {"25006"};
+    assert_int_equal(mutt_pg_query(g_pg, "INSERT INTO kv (id, v) VALUES ($1, 'ro')", 1, key, on_reply, &write), 0);
+    assert_true(mutt_test_run_until_count(&g_loop, &g_done, 3, 5000));
+    assert_int_equal(set.status, 0);
+    assert_int_equal(write.calls, 1);
+    assert_int_equal(write.status, MUTT_EDISCONNECTED);
+    /* the replacement connection is a new session: writable again, another backend */
+    assert_true(wait_connected(g_pg, true, 5000));
+    assert_int_equal(mutt_pg_query(g_pg, "INSERT INTO kv (id, v) VALUES ($1, 'rw')", 1, key, on_reply, &after), 0);
+    assert_int_equal(mutt_pg_query(g_pg, "SELECT pg_backend_pid()::text", 0, NULL, on_reply, &pid2), 0);
+    assert_true(mutt_test_run_until_count(&g_loop, &g_done, 5, 5000));
+    assert_int_equal(after.status, 0);
+    assert_string_not_equal(pid1.value, pid2.value);
+}
+
 static void test_pg_reconnects_after_server_restart(void **state)
 {
     (void)state;
@@ -655,6 +710,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_resolves_host_name_without_blocking, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_conninfo_escapes_values_and_picks_sslmode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_rejects_bad_arguments_without_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_host_list_skips_a_refusing_host_and_reports_the_one_in_use, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_read_only_error_reconnects_and_reports_disconnected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnects_after_server_restart, setup, teardown),
     };
     return cmocka_run_group_tests_name("pg", tests, group_setup, group_teardown);

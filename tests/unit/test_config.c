@@ -239,7 +239,8 @@ static void test_config_line_without_equals_is_an_error_with_its_line_number(voi
 static const char *alias_test_value(enum mutt_cfg_key key)
 {
     switch (mutt_cfg_defs[key].type) {
-    case MUTT_CFG_T_PORT: return "1234";
+    case MUTT_CFG_T_PORT:
+    case MUTT_CFG_T_PORT_LIST: return "1234";
     case MUTT_CFG_T_INT: return key == MUTT_CFG_HEARTBEAT_EXPIRY ? "45" : "7";
     case MUTT_CFG_T_BOOL: return "true";
     case MUTT_CFG_T_DOUBLE: return "2.5";

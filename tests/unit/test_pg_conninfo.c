@@ -108,6 +108,70 @@ static void test_pg_conninfo_verify_without_ca_or_tls_is_a_config_error(void **s
     assert_non_null(strstr(err, "config error: DB_TLS_VERIFY=strict: must be none, ca or full"));
 }
 
+/* D38: the lists go to libpq as its own multi-host parameters, one port per host. */
+static void assert_has(const char *ci, const char *want)
+{
+    if (!strstr(ci, want))
+        print_message("conninfo: %s\n  wanted: %s\n", ci, want);
+    assert_non_null(strstr(ci, want));
+}
+
+static void test_pg_conninfo_host_list_with_one_port_repeats_it_and_asks_for_read_write(void **state)
+{
+    (void)state;
+    const char *env[] = { "DB_HOST=10.0.0.1, 10.0.0.2", "DB_PORT=5433", NULL };
+    char *ci = conninfo_for(env, 0, NULL, 0);
+    assert_has(ci, "host='10.0.0.1,10.0.0.2'");
+    assert_has(ci, "port='5433,5433'");
+    assert_has(ci, "target_session_attrs='read-write'");
+    free(ci);
+}
+
+static void test_pg_conninfo_port_list_pairs_with_hosts(void **state)
+{
+    (void)state;
+    const char *env[] = { "DB_HOST=db1,db2,db3", "DB_PORT=5432,5433, 5434", "DB_TARGET_SESSION_ATTRS=primary", NULL };
+    char *ci = conninfo_for(env, 0, NULL, 0);
+    assert_has(ci, "host='db1,db2,db3'");
+    assert_has(ci, "port='5432,5433,5434'");
+    assert_has(ci, "target_session_attrs='primary'");
+    free(ci);
+}
+
+static void test_pg_conninfo_one_host_keeps_libpq_default_session_attrs(void **state)
+{
+    (void)state;
+    const char *env[] = { "DB_HOST=10.0.0.1", "DB_PORT=6543", NULL };
+    char *ci = conninfo_for(env, 0, NULL, 0);
+    assert_has(ci, "host='10.0.0.1'");
+    assert_has(ci, "port='6543'");
+    assert_null(strstr(ci, "target_session_attrs"));
+    free(ci);
+    const char *any[] = { "DB_HOST=a,b", "DB_TARGET_SESSION_ATTRS=any", NULL };
+    ci = conninfo_for(any, 0, NULL, 0);
+    assert_has(ci, "target_session_attrs='any'");
+    free(ci);
+}
+
+static void test_pg_conninfo_mismatched_lists_are_one_error_naming_both_keys(void **state)
+{
+    (void)state;
+    char err[512];
+    const char *env[] = { "DB_HOST=a,b", "DB_PORT=5432,5433,5434", NULL };
+    conninfo_for(env, 1, err, sizeof err);
+    assert_string_equal(err, "config error: DB_PORT=5432,5433,5434: does not match DB_HOST=a,b: 2 hosts but 3 ports "
+                             "(give one port for all hosts, or one per host)");
+    const char *bad_port[] = { "DB_PORT=5432,x", NULL };
+    conninfo_for(bad_port, 1, err, sizeof err);
+    assert_string_equal(err, "config error: DB_PORT=5432,x: 'x' is not a port number (1..65535)");
+    const char *bad_tsa[] = { "DB_TARGET_SESSION_ATTRS=writable", NULL };
+    conninfo_for(bad_tsa, 1, err, sizeof err);
+    assert_non_null(strstr(err, "config error: DB_TARGET_SESSION_ATTRS=writable: must be any, read-write"));
+    const char *empty_host[] = { "DB_HOST=a,,b", NULL };
+    conninfo_for(empty_host, 1, err, sizeof err);
+    assert_string_equal(err, "config error: DB_HOST=a,,b: empty entry in the host list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -117,6 +181,10 @@ int main(void)
         cmocka_unit_test(test_pg_conninfo_verify_full_is_verify_full),
         cmocka_unit_test(test_pg_conninfo_verify_none_leaves_the_ca_out),
         cmocka_unit_test(test_pg_conninfo_verify_without_ca_or_tls_is_a_config_error),
+        cmocka_unit_test(test_pg_conninfo_host_list_with_one_port_repeats_it_and_asks_for_read_write),
+        cmocka_unit_test(test_pg_conninfo_port_list_pairs_with_hosts),
+        cmocka_unit_test(test_pg_conninfo_one_host_keeps_libpq_default_session_attrs),
+        cmocka_unit_test(test_pg_conninfo_mismatched_lists_are_one_error_naming_both_keys),
     };
     return cmocka_run_group_tests_name("pg_conninfo", tests, NULL, NULL);
 }
