@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Include-direction check: every `#include "mutt/X.h"` in src/ and include/mutt/ must point down
 # (or sideways within a tier). The tiers, bottom to top (README "Architecture"):
-#   base    src/base/     error, log, random, backoff, redact: needs nothing of ours
+#   base    src/base/     error, log, random, backoff, redact, urlpath: needs nothing of ours
 #   io      src/io/       Redis, PostgreSQL, HTTP client/server, relq
 #   core    src/core/     config, dynconfig, secrets, metrics, pod, migrate, adapter options
 #   domain  src/domain/   pure logic: includes base and domain headers only

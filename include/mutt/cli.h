@@ -21,6 +21,10 @@ int mutt_cli_run(const char *command, int argc, char **argv, struct mutt_config 
 /* Prints the production compliance violations (D25) of cfg to out, one line each:
  * `compliance: <id> <severity> <KEY>: <message>`. Returns how many are critical. */
 int mutt_cli_compliance_report(const struct mutt_config *cfg, FILE *out);
+/* The values the compliance rules read (compliance.h), from cfg; the strings are borrowed from
+ * it. */
+struct mutt_compliance_input;
+void mutt_cli_compliance_input(const struct mutt_config *cfg, struct mutt_compliance_input *in);
 
 /* Applies the PostgreSQL schema (`mutt migrate`, and MIGRATE_ON_START before the loop exists):
  * blocking. Prints "migrate: ok (N migrations applied)" to stdout or one reason line to stderr.

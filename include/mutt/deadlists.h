@@ -17,6 +17,10 @@ struct mutt_deadlists;
 
 #define MUTT_DEADLISTS_MAX_KEYS 4
 
+/* The pod identity key is <prefix>:<POD_NAME> (core/pod.c writes it); it exists exactly while
+ * that pod lives, which is what the janitors read. Here because io may not include core. */
+#define MUTT_POD_KEY_PREFIX "mutt:pod"
+
 /* The stage's move script for one list: fills keys[0..] (borrowed until the call returns) with
  * the destination keys that follow the list, for a list whose name ends in `tail` (the part after
  * "<prefix>:<pod>:", "" without tail). Returns how many (<= MUTT_DEADLISTS_MAX_KEYS), or -1 to

@@ -11,6 +11,7 @@ struct mutt_metrics;
 struct mutt_counter;   /* a counter family or one labelled child of it */
 struct mutt_gauge;     /* a gauge family or one labelled child of it */
 struct mutt_histogram; /* a histogram family or one labelled child of it */
+struct redisReply;
 
 /* Caps (curl `toobig`): a family that already has this many children refuses new label
  * combinations (labels() returns NULL, which every value function accepts as a no-op). */
@@ -75,6 +76,11 @@ void mutt_gauge_inc(struct mutt_gauge *g);
 void mutt_gauge_dec(struct mutt_gauge *g);
 void mutt_gauge_add(struct mutt_gauge *g, double v); /* v may be negative */
 double mutt_gauge_value(const struct mutt_gauge *g);
+/* A depth gauge from a Redis reply (LLEN, ZCARD...): set to the integer when status is 0 and the
+ * reply is one; an error or a lost connection leaves the last value. */
+void mutt_gauge_set_from_reply(struct mutt_gauge *g, const struct redisReply *reply, int status);
+/* The same for a depth handed over with a status (relq's processing depth). */
+void mutt_gauge_set_if_ok(struct mutt_gauge *g, int status, long long depth);
 
 void mutt_histogram_observe(struct mutt_histogram *h, double v);
 /* Number of observations / their sum so far (tests); 0 for NULL. */

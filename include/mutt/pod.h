@@ -11,9 +11,8 @@
 struct mutt_pod;
 struct mutt_redis;
 
-/* The identity key is <prefix>:<POD_NAME>; it exists exactly while that pod lives (what the
- * janitors of per-pod lists read, deadlists.h). */
-#define MUTT_POD_KEY_PREFIX "mutt:pod"
+/* The identity key is MUTT_POD_KEY_PREFIX:<POD_NAME> (defined in deadlists.h, whose janitors
+ * read it from io, below this module). */
 
 enum mutt_pod_outcome {
     MUTT_POD_ACQUIRED = 0, /* the name is ours (fresh or taken over) */

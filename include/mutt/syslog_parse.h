@@ -5,6 +5,7 @@
 #define MUTT_SYSLOG_PARSE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,10 @@ struct mutt_syslog_origin {
  * message, timestamp, source "syslog", and source_ip when origin gives one. Bytes that are not
  * UTF-8 are kept as '?'. Never fails on content. */
 json_t *mutt_syslog_parse(const char *line, size_t len, const struct mutt_syslog_origin *origin);
+
+/* The part of a line the parser reads: trailing CR/LF/spaces and leading white space cut off.
+ * Narrows *line and *len in place; false when nothing is left (a blank line). */
+bool mutt_syslog_trim(const char **line, size_t *len);
 
 /* The facility's keyword as rsyslog names it ("kern", "user", ..., "local7"), or NULL when
  * facility is outside 0..23. Static storage. */

@@ -13,6 +13,10 @@
  * MUTT_EINVAL when the decoded text contains a NUL byte (dst is then unusable as a C string). */
 int mutt_urlpath_decode(const char *src, size_t len, char *dst, size_t *out_len);
 
+/* Query-string decoding: like mutt_urlpath_decode, and '+' is a space. A `%00` ends the value
+ * as a C string (query values are read as C strings). */
+void mutt_urlpath_decode_query(const char *src, size_t len, char *dst);
+
 /* A captured `{name}` segment. */
 struct mutt_urlpath_param {
     const char *name; /* borrowed from the pattern segment (after its '{' marker) */

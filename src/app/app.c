@@ -329,73 +329,52 @@ static int make_http(struct app *a, char *err, size_t errlen)
     return a->ctx.http ? 0 : MUTT_EIO;
 }
 
-int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
+/* The adapters and services of ctx (metrics, Redis, PostgreSQL when a role needs it, SLO
+ * counters, dynamic config, pod): 0, or 1 with what exists left for tear_down. */
+static int create_services(struct app *a, const char *pod_name)
 {
-    struct app *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return 1;
-    uv_loop_t *loop = malloc(sizeof(*loop));
-    if (loop == NULL || uv_loop_init(loop) != 0) {
-        free(loop);
-        free(a);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2): a dead peer must not kill us */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-
-    a->ctx.loop = loop;
-    a->ctx.cfg = cfg;
-    a->ctx.roles = mutt_config_roles(cfg);
-    a->ctx.started_at_ms = wall_ms();
-    a->phase = APP_STARTING;
-    char err[512] = "";
-    int rc = 0;
+    uv_loop_t *loop = a->ctx.loop;
+    const struct mutt_config *cfg = a->ctx.cfg;
     char roles_buf[128];
     mutt_roles_format(a->ctx.roles, roles_buf, sizeof(roles_buf));
-
     a->ctx.metrics = mutt_metrics_create();
-    if (a->ctx.metrics == NULL) {
-        rc = 1;
-        goto out;
-    }
+    if (a->ctx.metrics == NULL)
+        return 1;
     mutt_metrics_register_process(a->ctx.metrics, MUTT_VERSION, MUTT_GIT_REV, pod_name, roles_buf);
     a->ctx.redis = make_redis(loop, cfg);
-    if (a->ctx.redis == NULL) {
-        rc = 1;
-        goto out;
-    }
+    if (a->ctx.redis == NULL)
+        return 1;
     if (a->ctx.roles & PG_ROLES) {
         struct mutt_pg_opts po;
         mutt_pg_opts_from_config(cfg, &po);
         a->ctx.pg = mutt_pg_create(loop, &po);
-        if (a->ctx.pg == NULL) {
-            rc = 1;
-            goto out;
-        }
+        if (a->ctx.pg == NULL)
+            return 1;
     }
     a->ctx.slo = mutt_slo_counters_create(loop, a->ctx.redis, a->ctx.metrics, NULL);
-    if (a->ctx.slo == NULL) {
-        rc = 1;
-        goto out;
-    }
+    if (a->ctx.slo == NULL)
+        return 1;
     a->ctx.dyn = mutt_dynconfig_create(loop, a->ctx.redis, cfg);
     a->ctx.pod = mutt_pod_create(loop, a->ctx.redis, pod_name,
                                  (uint64_t)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_INTERVAL) * 1000u,
                                  (uint64_t)mutt_config_int(cfg, MUTT_CFG_HEARTBEAT_EXPIRY));
-    if (a->ctx.dyn == NULL || a->ctx.pod == NULL) {
-        rc = 1;
-        goto out;
-    }
+    if (a->ctx.dyn == NULL || a->ctx.pod == NULL)
+        return 1;
     a->ctx.pod_name = mutt_pod_name(a->ctx.pod);
+    return 0;
+}
+
+/* Listens, starts the adapters and the secrets provider: 0, or 1 with the reason logged. */
+static int start_services(struct app *a)
+{
+    char err[512] = "";
     if (make_http(a, err, sizeof(err)) != 0 || mutt_health_register(&a->ctx) != 0) {
         mutt_log_error("main", "cannot set up HTTP: %s", err);
-        rc = 1;
-        goto out;
+        return 1;
     }
     if (mutt_http_start(a->ctx.http, err, sizeof(err)) != 0) {
         mutt_log_error("main", "cannot listen: %s", err);
-        rc = 1;
-        goto out;
+        return 1;
     }
     mutt_redis_start(a->ctx.redis);
     mutt_slo_counters_start(a->ctx.slo);
@@ -403,13 +382,18 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
         mutt_pg_start(a->ctx.pg);
     mutt_dynconfig_start(a->ctx.dyn);
     /* After the adapters exist (it updates their passwords), before the pod acquire. */
-    a->secrets = mutt_secrets_create(loop, cfg, a->ctx.redis, a->ctx.pg);
+    a->secrets = mutt_secrets_create(a->ctx.loop, a->ctx.cfg, a->ctx.redis, a->ctx.pg);
     if (a->secrets == NULL || mutt_secrets_start(a->secrets, on_secrets_ready, a) != 0) {
         mutt_log_error("main", "cannot set up the secrets provider");
-        rc = 1;
-        goto out;
+        return 1;
     }
+    return 0;
+}
 
+/* The drain, shutdown and readiness timers and the SIGTERM/SIGINT/SIGHUP handlers. */
+static void init_handles(struct app *a)
+{
+    uv_loop_t *loop = a->ctx.loop;
     uv_timer_init(loop, &a->drain_timer);
     a->drain_timer.data = a;
     uv_timer_init(loop, &a->shutdown_timer);
@@ -423,16 +407,12 @@ int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
     uv_signal_start(&a->sig_term, on_signal, SIGTERM);
     uv_signal_start(&a->sig_int, on_signal, SIGINT);
     uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+}
 
-    mutt_log_info("main", "listening: ingest=%d web=%d health=%d; waiting for Redis to claim pod %s",
-                  mutt_http_port(a->ctx.http, 0), mutt_http_port(a->ctx.http, 1), mutt_http_port(a->ctx.http, 2),
-                  pod_name);
-    a->watchdog = mutt_sdnotify_watchdog_start(loop); /* pings while the loop turns */
-    mutt_pod_acquire(a->ctx.pod, on_pod_acquired, a);
-    uv_run(loop, UV_RUN_DEFAULT);
-    rc = a->exit_code;
-
-out:
+/* Stops and frees whatever create_services/start_services made, the loop and a. */
+static void tear_down(struct app *a)
+{
+    uv_loop_t *loop = a->ctx.loop;
     /* Let close callbacks run, then close whatever is still open (keep-alive client
      * connections) so uv_loop_close can succeed. */
     if (a->ctx.http)
@@ -460,5 +440,40 @@ out:
     curl_global_cleanup();
     free(loop);
     free(a);
+}
+
+int mutt_app_run(struct mutt_config *cfg, const char *pod_name)
+{
+    struct app *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return 1;
+    uv_loop_t *loop = malloc(sizeof(*loop));
+    if (loop == NULL || uv_loop_init(loop) != 0) {
+        free(loop);
+        free(a);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN); /* hiredis writes with write(2): a dead peer must not kill us */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    a->ctx.loop = loop;
+    a->ctx.cfg = cfg;
+    a->ctx.roles = mutt_config_roles(cfg);
+    a->ctx.started_at_ms = wall_ms();
+    a->phase = APP_STARTING;
+    int rc = create_services(a, pod_name);
+    if (rc == 0)
+        rc = start_services(a);
+    if (rc == 0) {
+        init_handles(a);
+        mutt_log_info("main", "listening: ingest=%d web=%d health=%d; waiting for Redis to claim pod %s",
+                      mutt_http_port(a->ctx.http, 0), mutt_http_port(a->ctx.http, 1),
+                      mutt_http_port(a->ctx.http, 2), pod_name);
+        a->watchdog = mutt_sdnotify_watchdog_start(loop); /* pings while the loop turns */
+        mutt_pod_acquire(a->ctx.pod, on_pod_acquired, a);
+        uv_run(loop, UV_RUN_DEFAULT);
+        rc = a->exit_code;
+    }
+    tear_down(a);
     return rc;
 }

@@ -51,11 +51,17 @@ static void print_report(const struct mutt_config_report *rep)
         fprintf(stderr, "%s\n", rep->errors[i]);
 }
 
-int main(int argc, char **argv)
+/* What the options before the sub-command asked for. */
+struct main_args {
+    const char *config_path; /* NULL: the default places */
+    const char *roles_arg;   /* NULL: MUTT_ROLES or all */
+    bool check_config;
+};
+
+/* Reads the options up to the sub-command: -1 to go on, else the exit status (--version,
+ * --help, usage error). */
+static int parse_options(int argc, char **argv, struct main_args *m)
 {
-    const char *config_path = NULL;
-    const char *roles_arg = NULL;
-    bool check_config = false;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"roles", required_argument, NULL, 'r'},
         {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
@@ -66,13 +72,13 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+c:r:Vh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            config_path = optarg;
+            m->config_path = optarg;
             break;
         case 'r':
-            roles_arg = optarg;
+            m->roles_arg = optarg;
             break;
         case 'C':
-            check_config = true;
+            m->check_config = true;
             break;
         case 'V':
             printf("mutt %s (%s)\n", MUTT_VERSION, MUTT_GIT_REV);
@@ -85,6 +91,51 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    return -1;
+}
+
+/* Log level and format from the config, and the pod name (POD_NAME or the default) in pod_name. */
+static void configure_logging(const struct mutt_config *cfg, char *pod_name, size_t len)
+{
+    enum mutt_log_level lvl = MUTT_LOG_INFO;
+    enum mutt_log_format fmt = MUTT_LOG_TEXT;
+    mutt_log_parse_level(mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL), &lvl);
+    mutt_log_parse_format(mutt_config_str(cfg, MUTT_CFG_LOG_FORMAT), &fmt);
+    const char *configured_pod = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
+    if (configured_pod[0])
+        snprintf(pod_name, len, "%s", configured_pod);
+    else
+        mutt_pod_default_name(pod_name, len);
+    mutt_log_configure(fmt, lvl, pod_name);
+}
+
+/* No sub-command: the pipeline itself, after the production compliance gate and the optional
+ * migration. The exit status. */
+static int run_server(struct mutt_config *cfg, const char *pod_name)
+{
+    if (strcasecmp(mutt_config_str(cfg, MUTT_CFG_MUTT_ENV), "production") == 0 &&
+        mutt_cli_compliance_report(cfg, stderr) > 0) {
+        /* CONTRACT §2, D25: a critical compliance violation refuses start-up in production */
+        fprintf(stderr, "mutt: refusing to start: critical compliance violations (MUTT_ENV=production)\n");
+        return 2;
+    }
+    int rc = 0;
+    if (mutt_config_bool(cfg, MUTT_CFG_MIGRATE_ON_START) &&
+        (mutt_config_roles(cfg) & (MUTT_ROLE_ALERT | MUTT_ROLE_WEB | MUTT_ROLE_RETENTION)))
+        rc = mutt_cli_migrate(cfg); /* before the loop exists: blocking is fine here */
+    if (rc == 0)
+        rc = mutt_app_run(cfg, pod_name);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct main_args m = {0};
+    int status = parse_options(argc, argv, &m);
+    if (status >= 0)
+        return status;
+    bool check_config = m.check_config;
+    const char *roles_arg = m.roles_arg;
     const char *command = optind < argc ? argv[optind] : NULL;
     /* words after the sub-command are its own arguments (src/cli) */
     int cmd_argc = command ? argc - optind - 1 : 0;
@@ -114,7 +165,7 @@ int main(int argc, char **argv)
     if (command != NULL)
         roles = MUTT_ROLE_NONE;
     struct mutt_config_report rep = {0};
-    struct mutt_config *cfg = mutt_config_load(config_path, NULL, roles, &rep);
+    struct mutt_config *cfg = mutt_config_load(m.config_path, NULL, roles, &rep);
     print_report(&rep);
     bool bad_config = cfg == NULL || rep.n_errors > 0;
     mutt_config_report_free(&rep);
@@ -122,37 +173,16 @@ int main(int argc, char **argv)
         mutt_config_destroy(cfg);
         return 2;
     }
-    enum mutt_log_level lvl = MUTT_LOG_INFO;
-    enum mutt_log_format fmt = MUTT_LOG_TEXT;
-    mutt_log_parse_level(mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL), &lvl);
-    mutt_log_parse_format(mutt_config_str(cfg, MUTT_CFG_LOG_FORMAT), &fmt);
-
     char pod_name[300];
-    const char *configured_pod = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
-    if (configured_pod[0])
-        snprintf(pod_name, sizeof(pod_name), "%s", configured_pod);
-    else
-        mutt_pod_default_name(pod_name, sizeof(pod_name));
-    mutt_log_configure(fmt, lvl, pod_name);
+    configure_logging(cfg, pod_name, sizeof(pod_name));
 
     int rc;
-    if (check_config) {
+    if (check_config)
         rc = mutt_cli_run("check-config", cmd_argc, cmd_argv, cfg);
-    } else if (command) {
+    else if (command)
         rc = mutt_cli_run(command, cmd_argc, cmd_argv, cfg);
-    } else if (strcasecmp(mutt_config_str(cfg, MUTT_CFG_MUTT_ENV), "production") == 0 &&
-               mutt_cli_compliance_report(cfg, stderr) > 0) {
-        /* CONTRACT §2, D25: a critical compliance violation refuses start-up in production */
-        fprintf(stderr, "mutt: refusing to start: critical compliance violations (MUTT_ENV=production)\n");
-        rc = 2;
-    } else {
-        rc = 0;
-        if (mutt_config_bool(cfg, MUTT_CFG_MIGRATE_ON_START) &&
-            (mutt_config_roles(cfg) & (MUTT_ROLE_ALERT | MUTT_ROLE_WEB | MUTT_ROLE_RETENTION)))
-            rc = mutt_cli_migrate(cfg); /* before the loop exists: blocking is fine here */
-        if (rc == 0)
-            rc = mutt_app_run(cfg, pod_name);
-    }
+    else
+        rc = run_server(cfg, pod_name);
     mutt_config_destroy(cfg);
     return rc;
 }

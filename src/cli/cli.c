@@ -160,10 +160,46 @@ int cli_audit(PGconn *conn, const char *cmd, const char *operation, const char *
 /* ------------------------------------------------------------------------------------------ */
 /* check-config, compliance                                                                    */
 
+static struct mutt_compliance_value compliance_value(const struct mutt_config *cfg, enum mutt_cfg_key k)
+{
+    return (struct mutt_compliance_value){
+        .key = mutt_cfg_defs[k].name,
+        .value = mutt_config_str(cfg, k),
+        .from_file = mutt_config_source(cfg, k) == MUTT_CFG_SRC_FILE,
+    };
+}
+
+void mutt_cli_compliance_input(const struct mutt_config *cfg, struct mutt_compliance_input *in)
+{
+    static const enum mutt_cfg_key api_keys[MUTT_COMPLIANCE_API_KEYS] = {
+        MUTT_CFG_INGEST_API_KEY, MUTT_CFG_INGEST_API_KEY_NEXT, MUTT_CFG_WEBUI_API_KEY,
+        MUTT_CFG_WEBUI_READONLY_API_KEY,
+    };
+    static const enum mutt_cfg_key secrets[MUTT_COMPLIANCE_SECRETS] = {
+        MUTT_CFG_INGEST_API_KEY,  MUTT_CFG_INGEST_API_KEY_NEXT, MUTT_CFG_WEBUI_API_KEY,
+        MUTT_CFG_WEBUI_READONLY_API_KEY, MUTT_CFG_MOOG_API_KEY, MUTT_CFG_REDIS_PASS_CURRENT,
+        MUTT_CFG_REDIS_PASS_NEXT, MUTT_CFG_DB_PASS_CURRENT, MUTT_CFG_DB_PASS_NEXT,
+    };
+    *in = (struct mutt_compliance_input){
+        .db_tls_enabled = mutt_config_bool(cfg, MUTT_CFG_DB_TLS_ENABLED),
+        .redis_host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST),
+        .webhook_url = mutt_config_str(cfg, MUTT_CFG_MOOG_WEBHOOK_URL),
+        .vault_addr = mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR),
+        .allow_query_key = mutt_config_bool(cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY),
+        .log_level = mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL),
+    };
+    for (size_t i = 0; i < MUTT_COMPLIANCE_API_KEYS; i++)
+        in->api_keys[i] = compliance_value(cfg, api_keys[i]);
+    for (size_t i = 0; i < MUTT_COMPLIANCE_SECRETS; i++)
+        in->secrets[i] = compliance_value(cfg, secrets[i]);
+}
+
 int mutt_cli_compliance_report(const struct mutt_config *cfg, FILE *out)
 {
+    struct mutt_compliance_input in;
+    mutt_cli_compliance_input(cfg, &in);
     struct mutt_compliance_violation v[MUTT_COMPLIANCE_MAX_VIOLATIONS];
-    size_t n = mutt_compliance_check(cfg, v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
+    size_t n = mutt_compliance_check(&in, v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
     if (n > MUTT_COMPLIANCE_MAX_VIOLATIONS)
         n = MUTT_COMPLIANCE_MAX_VIOLATIONS;
     int critical = 0;

@@ -130,6 +130,110 @@ static int add_member(struct archive *a, const char *name, const char *data, siz
     return rc;
 }
 
+/* One snapshot of the three tables, as their JSON texts in members[] (malloc'd). */
+static int export_tables(PGconn *pg, char *members[NTABLES])
+{
+    char msg[300];
+    if (cli_pg_exec(pg, "backup", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+        return -1;
+    for (size_t i = 0; i < NTABLES; i++) {
+        PGresult *res = PQexec(pg, tables[i].export_sql);
+        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+            fprintf(stderr, "backup: reading %s failed: %s\n", tables[i].member, pg_msg(pg, msg, sizeof(msg)));
+            PQclear(res);
+            return -1;
+        }
+        members[i] = strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (!members[i])
+            return -1;
+    }
+    cli_pg_exec(pg, "backup", "COMMIT");
+    return 0;
+}
+
+/* manifest.json's text (malloc'd), or NULL when out of memory. */
+static char *manifest_json(const struct mutt_config *cfg, int schema, size_t dynamic_keys, const struct timeval *tv)
+{
+    char at[MUTT_TIME_ISO8601_MS_LEN];
+    mutt_time_format_iso8601_ms((int64_t)tv->tv_sec * 1000 + tv->tv_usec / 1000, at, sizeof(at));
+    char pod[300];
+    const char *configured = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
+    if (configured[0])
+        snprintf(pod, sizeof(pod), "%s", configured);
+    else
+        mutt_pod_default_name(pod, sizeof(pod));
+    json_t *manifest = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:[sssss]}", "format", FORMAT_NAME,
+                                 "format_version", FORMAT_VERSION, "schema_version", schema, "mutt_version",
+                                 MUTT_VERSION, "created_at", at, "pod", pod, "dynamic_keys", (json_int_t)dynamic_keys,
+                                 "files", "mutt.conf", "dynamic_config.json", "rules.json", "dev_hosts.json",
+                                 "teams.json");
+    char *text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(manifest);
+    return text;
+}
+
+/* Writes the archive to path, or nothing at path: 0, or -1 with the reason printed.
+ * Written beside the target and renamed: a failed backup never leaves half a file at FILE.
+ * The name is predictable, so it is created with O_EXCL|O_NOFOLLOW: whatever already sits
+ * there (a stale file, a symlink planted to redirect the write) is neither followed nor
+ * truncated nor removed; the backup fails instead. 0600: config data, owner only. */
+static int write_archive(const char *path, time_t mtime, const char *manifest_text, const char *conf_text,
+                         const char *dyn_text, char *const members[NTABLES])
+{
+    char *tmp = NULL;
+    int tmp_fd = -1, rc = -1;
+    bool tmp_created = false;
+    struct archive *a = NULL;
+    if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
+        tmp = NULL;
+        goto out;
+    }
+    tmp_fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (tmp_fd < 0) {
+        fprintf(stderr, "backup: cannot create %s: %m\n", tmp);
+        goto out;
+    }
+    tmp_created = true;
+    a = archive_write_new();
+    if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
+        goto archive_fail;
+    if (archive_write_open_fd(a, tmp_fd) != ARCHIVE_OK)
+        goto archive_fail;
+    if (add_member(a, "manifest.json", manifest_text, strlen(manifest_text), mtime) != 0 ||
+        add_member(a, "mutt.conf", conf_text, strlen(conf_text), mtime) != 0 ||
+        add_member(a, "dynamic_config.json", dyn_text, strlen(dyn_text), mtime) != 0)
+        goto archive_fail;
+    for (size_t i = 0; i < NTABLES; i++)
+        if (add_member(a, tables[i].member, members[i], strlen(members[i]), mtime) != 0)
+            goto archive_fail;
+    if (archive_write_close(a) != ARCHIVE_OK)
+        goto archive_fail;
+    if (close(tmp_fd) != 0) { /* archive_write_open_fd leaves the descriptor to us */
+        tmp_fd = -1;
+        fprintf(stderr, "backup: cannot write %s: %m\n", tmp);
+        goto out;
+    }
+    tmp_fd = -1;
+    if (rename(tmp, path) != 0) {
+        fprintf(stderr, "backup: cannot write %s: %m\n", path);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+archive_fail:
+    fprintf(stderr, "backup: cannot write %s: %s\n", path, a ? archive_error_string(a) : "out of memory");
+out:
+    if (a)
+        archive_write_free(a);
+    if (tmp_fd >= 0)
+        close(tmp_fd);
+    if (tmp_created && rc != 0)
+        unlink(tmp); /* ours only: a file that was already there stays */
+    free(tmp);
+    return rc;
+}
+
 int cli_backup(int argc, char **argv, struct mutt_config *cfg)
 {
     if (argc != 1) {
@@ -155,113 +259,34 @@ int cli_backup(int argc, char **argv, struct mutt_config *cfg)
     }
     int rc = CLI_FAIL;
     char *members[NTABLES] = {0};
-    char *dyn_text = NULL, *manifest_text = NULL, *conf_text = NULL, *tmp = NULL;
-    int tmp_fd = -1;
-    bool tmp_created = false;
-    json_t *dyn = NULL, *manifest = NULL;
-    struct archive *a = NULL;
-    char msg[300];
+    char *dyn_text = NULL, *manifest_text = NULL, *conf_text = NULL;
+    json_t *dyn = NULL;
 
-    /* One snapshot of the three tables. */
-    if (cli_pg_exec(pg, "backup", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+    if (export_tables(pg, members) != 0)
         goto out;
-    for (size_t i = 0; i < NTABLES; i++) {
-        PGresult *res = PQexec(pg, tables[i].export_sql);
-        if (!res || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-            fprintf(stderr, "backup: reading %s failed: %s\n", tables[i].member, pg_msg(pg, msg, sizeof(msg)));
-            PQclear(res);
-            goto out;
-        }
-        members[i] = strdup(PQgetvalue(res, 0, 0));
-        PQclear(res);
-        if (!members[i])
-            goto out;
-    }
-    cli_pg_exec(pg, "backup", "COMMIT");
     dyn = read_dynamic(rc_, "backup");
     if (!dyn)
         goto out;
     dyn_text = json_dumps(dyn, JSON_COMPACT | JSON_SORT_KEYS);
     conf_text = static_conf(cfg);
-
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    char at[MUTT_TIME_ISO8601_MS_LEN];
-    mutt_time_format_iso8601_ms((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, at, sizeof(at));
-    char pod[300];
-    const char *configured = mutt_config_str(cfg, MUTT_CFG_POD_NAME);
-    if (configured[0])
-        snprintf(pod, sizeof(pod), "%s", configured);
-    else
-        mutt_pod_default_name(pod, sizeof(pod));
-    manifest = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:I, s:[sssss]}", "format", FORMAT_NAME, "format_version",
-                         FORMAT_VERSION, "schema_version", schema, "mutt_version", MUTT_VERSION, "created_at", at, "pod",
-                         pod, "dynamic_keys", (json_int_t)json_object_size(dyn), "files", "mutt.conf",
-                         "dynamic_config.json", "rules.json", "dev_hosts.json", "teams.json");
-    manifest_text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    manifest_text = manifest_json(cfg, schema, json_object_size(dyn), &tv);
     if (!dyn_text || !conf_text || !manifest_text) {
         fprintf(stderr, "backup: out of memory\n");
         goto out;
     }
-
-    /* Written beside the target and renamed: a failed backup never leaves half a file at FILE.
-     * The name is predictable, so it is created with O_EXCL|O_NOFOLLOW: whatever already sits
-     * there (a stale file, a symlink planted to redirect the write) is neither followed nor
-     * truncated nor removed; the backup fails instead. 0600: config data, owner only. */
-    if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
-        tmp = NULL;
+    if (write_archive(path, tv.tv_sec, manifest_text, conf_text, dyn_text, members) != 0)
         goto out;
-    }
-    tmp_fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (tmp_fd < 0) {
-        fprintf(stderr, "backup: cannot create %s: %m\n", tmp);
-        goto out;
-    }
-    tmp_created = true;
-    a = archive_write_new();
-    if (!a || archive_write_add_filter_gzip(a) != ARCHIVE_OK || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK)
-        goto archive_fail;
-    if (archive_write_open_fd(a, tmp_fd) != ARCHIVE_OK)
-        goto archive_fail;
-    if (add_member(a, "manifest.json", manifest_text, strlen(manifest_text), tv.tv_sec) != 0 ||
-        add_member(a, "mutt.conf", conf_text, strlen(conf_text), tv.tv_sec) != 0 ||
-        add_member(a, "dynamic_config.json", dyn_text, strlen(dyn_text), tv.tv_sec) != 0)
-        goto archive_fail;
-    for (size_t i = 0; i < NTABLES; i++)
-        if (add_member(a, tables[i].member, members[i], strlen(members[i]), tv.tv_sec) != 0)
-            goto archive_fail;
-    if (archive_write_close(a) != ARCHIVE_OK)
-        goto archive_fail;
-    if (close(tmp_fd) != 0) { /* archive_write_open_fd leaves the descriptor to us */
-        tmp_fd = -1;
-        fprintf(stderr, "backup: cannot write %s: %m\n", tmp);
-        goto out;
-    }
-    tmp_fd = -1;
-    if (rename(tmp, path) != 0) {
-        fprintf(stderr, "backup: cannot write %s: %m\n", path);
-        goto out;
-    }
     printf("backup: wrote %s (schema %d, %zu dynamic keys)\n", path, schema, json_object_size(dyn));
     rc = CLI_OK;
-    goto out;
-archive_fail:
-    fprintf(stderr, "backup: cannot write %s: %s\n", path, a ? archive_error_string(a) : "out of memory");
 out:
-    if (a)
-        archive_write_free(a);
-    if (tmp_fd >= 0)
-        close(tmp_fd);
-    if (tmp_created && rc != CLI_OK)
-        unlink(tmp); /* ours only: a file that was already there stays */
-    free(tmp);
     for (size_t i = 0; i < NTABLES; i++)
         free(members[i]);
     free(dyn_text);
     free(manifest_text);
     free(conf_text);
     json_decref(dyn);
-    json_decref(manifest);
     redisFree(rc_);
     PQfinish(pg);
     return rc;
@@ -349,7 +374,8 @@ static int read_archive(const char *path, int64_t max_bytes, char *texts[M__COUN
     return rc;
 }
 
-int cli_restore(int argc, char **argv, struct mutt_config *cfg)
+/* `restore [--max-bytes N] FILE`: 0, or CLI_USAGE with the reason printed. */
+static int parse_restore_args(int argc, char **argv, const char **path_out, int64_t *max_bytes_out)
 {
     const char *path = NULL;
     int64_t max_bytes = RESTORE_MAX_BYTES_DEFAULT;
@@ -375,20 +401,15 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
                 (long long)RESTORE_MAX_BYTES_DEFAULT);
         return CLI_USAGE;
     }
-    char *texts[M__COUNT] = {0};
-    json_t *j[M__COUNT] = {0};
-    PGconn *pg = NULL;
-    redisContext *rc_ = NULL;
-    json_t *existing = NULL;
-    char *audit = NULL;
-    int rc = CLI_FAIL;
-    char msg[300];
+    *path_out = path;
+    *max_bytes_out = max_bytes;
+    return 0;
+}
 
-    int ar = read_archive(path, max_bytes, texts);
-    if (ar != 0) {
-        rc = ar == -1 ? CLI_USAGE : CLI_FAIL;
-        goto out;
-    }
+/* Parses the members into j[] and checks they are a MUTT backup this binary can restore:
+ * 0 with the schema version in *schema_out, or -1 with the reason printed. */
+static int check_members(const char *path, char *const texts[M__COUNT], json_t *j[M__COUNT], int *schema_out)
+{
     for (int i = 0; i < M__COUNT; i++) {
         json_error_t jerr;
         j[i] = json_loads(texts[i], 0, &jerr);
@@ -396,16 +417,14 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         if (!shape) {
             fprintf(stderr, "restore: %s in %s is not valid (%s)\n", member_names[i], path,
                     j[i] ? "wrong JSON type" : jerr.text);
-            rc = CLI_USAGE;
-            goto out;
+            return -1;
         }
     }
     const char *format = json_string_value(json_object_get(j[M_MANIFEST], "format"));
     json_t *sv = json_object_get(j[M_MANIFEST], "schema_version");
     if (!format || strcmp(format, FORMAT_NAME) != 0 || !json_is_integer(sv)) {
         fprintf(stderr, "restore: %s is not a MUTT backup (manifest.json has no format/schema_version)\n", path);
-        rc = CLI_USAGE;
-        goto out;
+        return -1;
     }
     int schema = (int)json_integer_value(sv);
     if (schema > mutt_migrate_latest()) {
@@ -413,8 +432,7 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
                 "restore: %s was written with database schema version %d, newer than this binary's %d; "
                 "restore it with a newer mutt\n",
                 path, schema, mutt_migrate_latest());
-        rc = CLI_USAGE;
-        goto out;
+        return -1;
     }
     const char *key;
     json_t *val;
@@ -422,22 +440,21 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
     {
         if (!json_is_string(val) || !key[0]) {
             fprintf(stderr, "restore: dynamic_config.json in %s holds a non-string value for '%s'\n", path, key);
-            rc = CLI_USAGE;
-            goto out;
+            return -1;
         }
     }
+    *schema_out = schema;
+    return 0;
+}
 
-    pg = cli_pg(cfg, "restore");
-    rc_ = pg ? cli_redis(cfg, "restore") : NULL;
-    if (!pg || !rc_)
-        goto out;
-    existing = read_dynamic(rc_, "restore");
-    if (!existing)
-        goto out;
-
-    /* 1. PostgreSQL, uncommitted: replace the three tables, keep the rule id sequence ahead. */
+/* Step 1, PostgreSQL, left uncommitted: replaces the three tables, keeps the rule id sequence
+ * ahead and audits the restore. 0, or -1 with the reason printed and the transaction rolled back. */
+static int restore_tables(PGconn *pg, const char *path, char *const texts[M__COUNT], json_t *const j[M__COUNT],
+                          int schema)
+{
+    char msg[300];
     if (cli_pg_exec(pg, "restore", "BEGIN") != 0)
-        goto out;
+        return -1;
     for (size_t i = 0; i < NTABLES; i++) {
         PGresult *res = PQexec(pg, tables[i].delete_sql);
         bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -449,7 +466,7 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         if (!ok) {
             fprintf(stderr, "restore: restoring %s failed: %s\n", tables[i].member, pg_msg(pg, msg, sizeof(msg)));
             cli_pg_exec(pg, "restore", "ROLLBACK");
-            goto out;
+            return -1;
         }
     }
     PGresult *res = PQexec(pg, "SELECT setval(pg_get_serial_sequence('alert_rules', 'id'), "
@@ -462,28 +479,37 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
                           "rules", (json_int_t)json_array_size(j[M_RULES]), "dev_hosts",
                           (json_int_t)json_array_size(j[M_DEV_HOSTS]), "teams", (json_int_t)json_array_size(j[M_TEAMS]),
                           "dynamic_keys", (json_int_t)json_object_size(j[M_DYNAMIC]));
-    audit = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    char *audit = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
+    int rc = 0;
     if (!seq_ok || !audit || cli_audit(pg, "restore", "RESTORE", "backup", path, NULL, audit, NULL) != 0) {
         if (!seq_ok)
             fprintf(stderr, "restore: resetting the rule id sequence failed: %s\n", pg_msg(pg, msg, sizeof(msg)));
         cli_pg_exec(pg, "restore", "ROLLBACK");
-        goto out;
+        rc = -1;
     }
+    free(audit);
+    return rc;
+}
 
-    /* 2. Redis in one MULTI: the dynamic keys become exactly the backup's; every pod hears it. */
+/* Step 2, Redis in one MULTI: the dynamic keys become exactly dyn's (existing ones it lacks are
+ * deleted); every pod hears it. true when Redis took all of it. */
+static bool restore_dynamic(redisContext *rc_, json_t *existing, json_t *dyn)
+{
+    const char *key;
+    json_t *val;
     int queued = 0;
     redisAppendCommand(rc_, "MULTI");
     queued++;
     json_object_foreach(existing, key, val)
     {
-        if (!json_object_get(j[M_DYNAMIC], key)) {
+        if (!json_object_get(dyn, key)) {
             redisAppendCommand(rc_, "DEL %s%s", MUTT_DYNCONFIG_PREFIX, key);
             redisAppendCommand(rc_, "PUBLISH %s %s", MUTT_DYNCONFIG_CHANNEL, key);
             queued += 2;
         }
     }
-    json_object_foreach(j[M_DYNAMIC], key, val)
+    json_object_foreach(dyn, key, val)
     {
         const char *v = json_string_value(val);
         redisAppendCommand(rc_, "SET %s%s %b", MUTT_DYNCONFIG_PREFIX, key, v, json_string_length(val));
@@ -507,7 +533,42 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         if (!x && rc_->err)
             break; /* connection gone: no more replies will come */
     }
-    if (!redis_ok) {
+    return redis_ok;
+}
+
+int cli_restore(int argc, char **argv, struct mutt_config *cfg)
+{
+    const char *path = NULL;
+    int64_t max_bytes = 0;
+    if (parse_restore_args(argc, argv, &path, &max_bytes) != 0)
+        return CLI_USAGE;
+    char *texts[M__COUNT] = {0};
+    json_t *j[M__COUNT] = {0};
+    PGconn *pg = NULL;
+    redisContext *rc_ = NULL;
+    json_t *existing = NULL;
+    int rc = CLI_FAIL;
+    int schema = 0;
+
+    int ar = read_archive(path, max_bytes, texts);
+    if (ar != 0) {
+        rc = ar == -1 ? CLI_USAGE : CLI_FAIL;
+        goto out;
+    }
+    if (check_members(path, texts, j, &schema) != 0) {
+        rc = CLI_USAGE;
+        goto out;
+    }
+    pg = cli_pg(cfg, "restore");
+    rc_ = pg ? cli_redis(cfg, "restore") : NULL;
+    if (!pg || !rc_)
+        goto out;
+    existing = read_dynamic(rc_, "restore");
+    if (!existing)
+        goto out;
+    if (restore_tables(pg, path, texts, j, schema) != 0)
+        goto out;
+    if (!restore_dynamic(rc_, existing, j[M_DYNAMIC])) {
         cli_pg_exec(pg, "restore", "ROLLBACK");
         goto out;
     }
@@ -526,7 +587,6 @@ out:
         json_decref(j[i]);
     }
     json_decref(existing);
-    free(audit);
     if (rc_)
         redisFree(rc_);
     PQfinish(pg);

@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include "mutt/cli_relay.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -37,15 +36,10 @@ static int64_t now_ms(void)
 
 char *mutt_relay_line_to_event(const char *line, size_t len, const char *default_host, int64_t now)
 {
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
-        len--;
-    size_t lead = 0;
-    while (lead < len && isspace((unsigned char)line[lead]))
-        lead++;
-    if (lead == len)
+    if (!mutt_syslog_trim(&line, &len))
         return NULL;
-    if (line[lead] == '{') {
-        json_t *obj = json_loadb(line + lead, len - lead, JSON_REJECT_DUPLICATES, NULL);
+    if (line[0] == '{') {
+        json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
         if (json_is_object(obj)) {
             /* D35: `_` fields are MUTT's own; the ingest API would strip them too */
             mutt_event_strip_reserved(obj);
@@ -57,7 +51,7 @@ char *mutt_relay_line_to_event(const char *line, size_t len, const char *default
     }
     /* a pipe from rsyslog: the sender's address is not known here */
     const struct mutt_syslog_origin origin = {.default_host = default_host, .source_ip = NULL, .now_ms = now};
-    json_t *ev = mutt_syslog_parse(line + lead, len - lead, &origin);
+    json_t *ev = mutt_syslog_parse(line, len, &origin);
     if (ev == NULL)
         return NULL;
     char *out = json_dumps(ev, JSON_COMPACT);
@@ -87,7 +81,15 @@ static void relay_usage(FILE *out)
             "Exit status: 0 every line accepted, 1 lines dropped or the key refused, 2 usage/config error.\n");
 }
 
-int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
+/* What the command line asks for beyond the batcher's own settings. */
+struct relay_args {
+    const char *url; /* NULL: the local ingest endpoint */
+    long batch, flush_ms;
+    char host[256]; /* "": this host's name */
+};
+
+/* Reads the options into a and r: -1 to go on, else the exit status (usage, --help). */
+static int parse_relay_args(int argc, char **argv, struct relay_args *a, struct relay_batch *r)
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},      {"batch", required_argument, NULL, 'b'},
@@ -96,51 +98,47 @@ int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct relay_batch r = {.timeout_s = 10, .max_retries = -1};
-    const char *url = NULL;
-    long batch = 100, flush_ms = 1000;
-    char host[256] = "";
     optind = 0; /* main already ran getopt: 0 makes glibc re-initialise */
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            url = optarg;
+            a->url = optarg;
             break;
         case 'b':
-            batch = strtol(optarg, &end, 10);
-            if (*end || batch < 1) {
+            a->batch = strtol(optarg, &end, 10);
+            if (*end || a->batch < 1) {
                 fprintf(stderr, "relay: --batch %s: must be a positive integer\n", optarg);
                 return 2;
             }
             break;
         case 'f':
-            flush_ms = strtol(optarg, &end, 10);
-            if (*end || flush_ms < 0) {
+            a->flush_ms = strtol(optarg, &end, 10);
+            if (*end || a->flush_ms < 0) {
                 fprintf(stderr, "relay: --flush-ms %s: must be >= 0\n", optarg);
                 return 2;
             }
             break;
         case 'H':
-            snprintf(host, sizeof(host), "%s", optarg);
+            snprintf(a->host, sizeof(a->host), "%s", optarg);
             break;
         case 't':
-            r.timeout_s = strtol(optarg, &end, 10);
-            if (*end || r.timeout_s < 1) {
+            r->timeout_s = strtol(optarg, &end, 10);
+            if (*end || r->timeout_s < 1) {
                 fprintf(stderr, "relay: --timeout %s: must be a positive integer\n", optarg);
                 return 2;
             }
             break;
         case 'm':
-            r.max_retries = strtol(optarg, &end, 10);
-            if (*end || r.max_retries < -1) {
+            r->max_retries = strtol(optarg, &end, 10);
+            if (*end || r->max_retries < -1) {
                 fprintf(stderr, "relay: --max-retries %s: must be >= -1\n", optarg);
                 return 2;
             }
             break;
         case 'v':
-            r.verbose = true;
+            r->verbose = true;
             break;
         case 'h':
             relay_usage(stdout);
@@ -154,43 +152,46 @@ int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
         fprintf(stderr, "relay: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    r.api_key = mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY);
-    if (r.api_key[0] == '\0') {
+    return -1;
+}
+
+/* The batcher's endpoint, key and limits from the config and a: 0, or 2 (config error). */
+static int relay_configure(const struct mutt_config *cfg, struct relay_args *a, struct relay_batch *r)
+{
+    r->api_key = mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY);
+    if (r->api_key[0] == '\0') {
         fprintf(stderr, "config error: INGEST_API_KEY=: required by mutt relay\n");
         return 2;
     }
-    if (url != NULL)
-        snprintf(r.url, sizeof(r.url), "%s", url);
+    if (a->url != NULL)
+        snprintf(r->url, sizeof(r->url), "%s", a->url);
     else
-        snprintf(r.url, sizeof(r.url), "%s://127.0.0.1:%lld/api/v2/ingest",
+        snprintf(r->url, sizeof(r->url), "%s://127.0.0.1:%lld/api/v2/ingest",
                  mutt_config_str(cfg, MUTT_CFG_TLS_CERT_FILE)[0] ? "https" : "http",
                  (long long)mutt_config_int(cfg, MUTT_CFG_INGESTOR_PORT));
-    if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) != 0)
-        snprintf(host, sizeof(host), "localhost");
-    r.max_events = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS);
-    if ((size_t)batch < r.max_events)
-        r.max_events = (size_t)batch;
-    r.max_bytes = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BODY_BYTES);
-    size_t max_event = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES);
+    if (a->host[0] == '\0' && gethostname(a->host, sizeof(a->host) - 1) != 0)
+        snprintf(a->host, sizeof(a->host), "localhost");
+    r->max_events = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS);
+    if ((size_t)a->batch < r->max_events)
+        r->max_events = (size_t)a->batch;
+    r->max_bytes = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BODY_BYTES);
+    return 0;
+}
 
-    size_t cap = max_event + 4096; /* a line may be a little longer than the event it becomes */
-    char *buf = malloc(cap);
-    if (buf == NULL || relay_batch_open(&r) != 0) {
-        fprintf(stderr, "relay: out of memory\n");
-        free(buf);
-        return 1;
-    }
-
+/* Reads stdin to its end into batches of r, in buf (cap bytes), counting lines longer than
+ * max_event in *oversized. true when a post failed fatally (the key was refused). */
+static bool relay_pump(struct relay_batch *r, const struct relay_args *a, size_t max_event, char *buf, size_t cap,
+                       unsigned long long *oversized)
+{
     size_t have = 0;       /* bytes of the current (incomplete) line in buf */
     bool skipping = false; /* inside a line longer than cap: drop it up to its newline */
     bool eof = false, fatal = false;
-    unsigned long long oversized = 0;
     while (!eof && !fatal) {
-        if (r.nevents > 0) {
+        if (r->nevents > 0) {
             struct pollfd pfd = {.fd = 0, .events = POLLIN};
-            int pr = poll(&pfd, 1, (int)flush_ms);
+            int pr = poll(&pfd, 1, (int)a->flush_ms);
             if (pr == 0) {
-                fatal = relay_batch_flush(&r) == RELAY_POST_FATAL;
+                fatal = relay_batch_flush(r) == RELAY_POST_FATAL;
                 continue;
             }
         }
@@ -213,31 +214,54 @@ int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
                 start = i + 1;
                 continue;
             }
-            r.read_lines++;
-            char *ev = mutt_relay_line_to_event(buf + start, i - start, host, now_ms());
+            r->read_lines++;
+            char *ev = mutt_relay_line_to_event(buf + start, i - start, a->host, now_ms());
             start = i + 1;
             if (ev == NULL)
                 continue;
             size_t elen = strlen(ev);
-            if (elen > max_event || elen + 1 > r.max_bytes) {
-                oversized++;
+            if (elen > max_event || elen + 1 > r->max_bytes) {
+                (*oversized)++;
                 free(ev);
                 continue;
             }
-            if (relay_batch_full_for(&r, elen))
-                fatal = relay_batch_flush(&r) == RELAY_POST_FATAL;
-            relay_batch_append(&r, ev, elen);
+            if (relay_batch_full_for(r, elen))
+                fatal = relay_batch_flush(r) == RELAY_POST_FATAL;
+            relay_batch_append(r, ev, elen);
             free(ev);
         }
         memmove(buf, buf + start, total - start);
         have = total - start;
         if (have == cap) { /* a line longer than any event may be: drop it, count it */
             skipping = true;
-            oversized++;
-            r.read_lines++;
+            (*oversized)++;
+            r->read_lines++;
             have = 0;
         }
     }
+    return fatal;
+}
+
+int mutt_cli_relay(struct mutt_config *cfg, int argc, char **argv)
+{
+    struct relay_batch r = {.timeout_s = 10, .max_retries = -1};
+    struct relay_args a = {.url = NULL, .batch = 100, .flush_ms = 1000, .host = ""};
+    int status = parse_relay_args(argc, argv, &a, &r);
+    if (status >= 0)
+        return status;
+    if (relay_configure(cfg, &a, &r) != 0)
+        return 2;
+    size_t max_event = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES);
+
+    size_t cap = max_event + 4096; /* a line may be a little longer than the event it becomes */
+    char *buf = malloc(cap);
+    if (buf == NULL || relay_batch_open(&r) != 0) {
+        fprintf(stderr, "relay: out of memory\n");
+        free(buf);
+        return 1;
+    }
+    unsigned long long oversized = 0;
+    bool fatal = relay_pump(&r, &a, max_event, buf, cap, &oversized);
     if (!fatal)
         fatal = relay_batch_flush(&r) == RELAY_POST_FATAL;
     if (oversized > 0)

@@ -364,13 +364,10 @@ static bool is_pod_name(const char *s)
     return true;
 }
 
-/* Checks that apply to one key on its own (types, ranges, enums, D24). On failure writes the
- * reason into `why` and leaves `out` untouched. */
-static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *out, char *why, size_t why_len)
+/* The value parsed as its key's type (int, port, bool, double, with their ranges) into tmp's
+ * numeric fields. On failure writes the reason into `why`. */
+static bool check_type(const struct mutt_cfg_def *d, const char *v, struct cfg_value *tmp, char *why, size_t why_len)
 {
-    const struct mutt_cfg_def *d = &mutt_cfg_defs[key];
-    struct cfg_value tmp = { 0 };
-
     switch (d->type) {
     case MUTT_CFG_T_STRING:
     case MUTT_CFG_T_SECRET:
@@ -390,7 +387,7 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
     }
     case MUTT_CFG_T_INT:
     case MUTT_CFG_T_PORT: {
-        int rc = parse_int(v, &tmp.i);
+        int rc = parse_int(v, &tmp->i);
         if (rc == MUTT_ERANGE) {
             snprintf(why, why_len, "does not fit in a 64-bit integer");
             return false;
@@ -399,48 +396,47 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
             snprintf(why, why_len, d->type == MUTT_CFG_T_PORT ? "not a port number (1..65535)" : "not an integer");
             return false;
         }
-        if (d->type == MUTT_CFG_T_PORT && (tmp.i < 1 || tmp.i > 65535)) {
+        if (d->type == MUTT_CFG_T_PORT && (tmp->i < 1 || tmp->i > 65535)) {
             snprintf(why, why_len, "port must be between 1 and 65535");
             return false;
         }
-        if (d->type == MUTT_CFG_T_INT && mutt_cfg_def_has_range(d) && ((double)tmp.i < d->min || (double)tmp.i > d->max)) {
+        if (d->type == MUTT_CFG_T_INT && mutt_cfg_def_has_range(d) && ((double)tmp->i < d->min || (double)tmp->i > d->max)) {
             format_range(d, why, why_len);
             return false;
         }
-        tmp.d = (double)tmp.i;
-        tmp.b = tmp.i != 0;
+        tmp->d = (double)tmp->i;
+        tmp->b = tmp->i != 0;
         break;
     }
     case MUTT_CFG_T_BOOL:
-        if (!parse_bool(v, &tmp.b)) {
+        if (!parse_bool(v, &tmp->b)) {
             snprintf(why, why_len, "not a boolean (use true/false, 1/0, yes/no, on/off)");
             return false;
         }
-        tmp.i = tmp.b;
-        tmp.d = tmp.b;
+        tmp->i = tmp->b;
+        tmp->d = tmp->b;
         break;
     case MUTT_CFG_T_DOUBLE:
-        if (!parse_double(v, &tmp.d)) {
+        if (!parse_double(v, &tmp->d)) {
             snprintf(why, why_len, "not a number");
             return false;
         }
-        if (mutt_cfg_def_has_range(d) && (tmp.d < d->min || tmp.d > d->max)) {
+        if (mutt_cfg_def_has_range(d) && (tmp->d < d->min || tmp->d > d->max)) {
             format_range(d, why, why_len);
             return false;
         }
-        tmp.i = (int64_t)tmp.d;
-        tmp.b = tmp.d != 0;
+        tmp->i = (int64_t)tmp->d;
+        tmp->b = tmp->d != 0;
         break;
     }
+    return true;
+}
 
-    /* Names of queues, hosts and the like have a non-empty default: empty would break the
-     * key schema silently, so it is refused (REQUIRED_FIELDS may legitimately be empty). */
-    if ((d->type == MUTT_CFG_T_STRING) && d->default_value && d->default_value[0] && !v[0] &&
-        key != MUTT_CFG_REQUIRED_FIELDS) {
-        snprintf(why, why_len, "must not be empty");
-        return false;
-    }
-
+/* Checks of one key's own syntax (enums, addresses, URLs, roles, D24); tmp holds the value as
+ * its type. One case per key: a table in code, long because the keys are many. On failure
+ * writes the reason into `why`. */
+static bool check_key(enum mutt_cfg_key key, const char *v, const struct cfg_value *tmp, char *why, size_t why_len)
+{
     switch (key) {
     case MUTT_CFG_MUTT_ROLES: {
         unsigned roles;
@@ -519,7 +515,7 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
         }
         break;
     case MUTT_CFG_REDIS_TLS_ENABLED:
-        if (tmp.b) { /* D24 */
+        if (tmp->b) { /* D24 */
             snprintf(why, why_len,
                      "hiredis 0.14 has no TLS support; run a local TLS tunnel (stunnel) to Redis, "
                      "point REDIS_HOST at loopback (127.0.0.1) and set REDIS_TLS_ENABLED=false");
@@ -529,6 +525,29 @@ static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *
     default:
         break;
     }
+    return true;
+}
+
+/* Checks that apply to one key on its own (types, ranges, enums, D24). On failure writes the
+ * reason into `why` and leaves `out` untouched. */
+static bool check_value(enum mutt_cfg_key key, const char *v, struct cfg_value *out, char *why, size_t why_len)
+{
+    const struct mutt_cfg_def *d = &mutt_cfg_defs[key];
+    struct cfg_value tmp = { 0 };
+
+    if (!check_type(d, v, &tmp, why, why_len))
+        return false;
+
+    /* Names of queues, hosts and the like have a non-empty default: empty would break the
+     * key schema silently, so it is refused (REQUIRED_FIELDS may legitimately be empty). */
+    if ((d->type == MUTT_CFG_T_STRING) && d->default_value && d->default_value[0] && !v[0] &&
+        key != MUTT_CFG_REQUIRED_FIELDS) {
+        snprintf(why, why_len, "must not be empty");
+        return false;
+    }
+
+    if (!check_key(key, v, &tmp, why, why_len))
+        return false;
 
     char *copy = strdup(v);
     if (!copy) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #include "mutt/error.h"
 
@@ -469,6 +470,18 @@ void mutt_gauge_set(struct mutt_gauge *g, double v)
 {
     if (g)
         ((struct child *)g)->value = v;
+}
+
+void mutt_gauge_set_from_reply(struct mutt_gauge *g, const struct redisReply *reply, int status)
+{
+    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
+        mutt_gauge_set(g, (double)reply->integer);
+}
+
+void mutt_gauge_set_if_ok(struct mutt_gauge *g, int status, long long depth)
+{
+    if (status == 0)
+        mutt_gauge_set(g, (double)depth);
 }
 
 void mutt_gauge_inc(struct mutt_gauge *g)

@@ -149,17 +149,26 @@ static int apply_one(PGconn *conn, const struct mutt_migration *m, char *err, si
     return 1;
 }
 
-int mutt_migrate_run(const struct mutt_pg_opts *opts, char *err, size_t errlen, int *applied)
+/* Clears err and connects: 0 with *conn set, MUTT_EINVAL without opts, or MUTT_EDISCONNECTED
+ * with the reason in err. */
+static int open_conn(const struct mutt_pg_opts *opts, PGconn **conn, char *err, size_t errlen)
 {
-    if (applied)
-        *applied = 0;
     if (err && errlen)
         err[0] = '\0';
     if (!opts)
         return MUTT_EINVAL;
-    PGconn *conn = connect_blocking(opts, err, errlen);
-    if (!conn)
-        return MUTT_EDISCONNECTED;
+    *conn = connect_blocking(opts, err, errlen);
+    return *conn ? 0 : MUTT_EDISCONNECTED;
+}
+
+int mutt_migrate_run(const struct mutt_pg_opts *opts, char *err, size_t errlen, int *applied)
+{
+    if (applied)
+        *applied = 0;
+    PGconn *conn = NULL;
+    int orc = open_conn(opts, &conn, err, errlen);
+    if (orc != 0)
+        return orc;
     char key[32], months[16];
     snprintf(key, sizeof(key), "%lld", (long long)MUTT_MIGRATE_LOCK_KEY);
     snprintf(months, sizeof(months), "%d", MUTT_MIGRATE_PARTITION_MONTHS);
@@ -196,13 +205,10 @@ int mutt_migrate_status(const struct mutt_pg_opts *opts, int *current, int *late
         *current = 0;
     if (latest)
         *latest = mutt_migrate_latest();
-    if (err && errlen)
-        err[0] = '\0';
-    if (!opts)
-        return MUTT_EINVAL;
-    PGconn *conn = connect_blocking(opts, err, errlen);
-    if (!conn)
-        return MUTT_EDISCONNECTED;
+    PGconn *conn = NULL;
+    int orc = open_conn(opts, &conn, err, errlen);
+    if (orc != 0)
+        return orc;
     int rc = MUTT_EIO;
     PGresult *r = exec_params(conn, SQL_HAS_BOOKKEEPING, 0, NULL, err, errlen, "reading the catalog");
     if (!r)

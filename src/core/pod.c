@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <hiredis/hiredis.h>
 
+#include "mutt/deadlists.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
 #include "mutt/random.h"

@@ -230,10 +230,18 @@ static void fail_and_retry(struct mutt_secrets *s, bool mark_disconnected)
     uv_timer_start(&s->retry_timer, on_retry, delay, 0);
 }
 
-/* The token was refused (403: expired, revoked or never valid): drop it and log in again. The
- * first re-login goes at once; repeated refusals back off like any failure. */
-static void token_rejected(struct mutt_secrets *s)
+/* Vault refused the token (403: expired, revoked or never valid)? */
+static bool token_refused(const struct mutt_http_result *r)
 {
+    return r->curl_code == 0 && r->http_status == 403;
+}
+
+/* When r says the token was refused: drops it, logs in again and returns true. The first
+ * re-login goes at once; repeated refusals back off like any failure. */
+static bool token_rejected(struct mutt_secrets *s, const struct mutt_http_result *r)
+{
+    if (!token_refused(r))
+        return false;
     wipe_free(s->token_header);
     s->token_header = NULL;
     s->need_login = true;
@@ -242,9 +250,10 @@ static void token_rejected(struct mutt_secrets *s)
     if (s->failures == 0) {
         s->failures = 1; /* reset only by a successful lookup, renewal or read */
         pump(s);
-        return;
+        return true;
     }
     fail_and_retry(s, false);
+    return true;
 }
 
 static void on_check_tick(uv_timer_t *t)
@@ -557,10 +566,8 @@ static void on_login_done(struct mutt_secrets *s, const struct mutt_http_result 
 static void on_lookup_done(struct mutt_secrets *s, const struct mutt_http_result *r, json_t *root)
 {
     char why[200];
-    if (r->curl_code == 0 && r->http_status == 403) {
-        token_rejected(s);
+    if (token_rejected(s, r))
         return;
-    }
     if (r->curl_code != 0 || r->http_status != 200) {
         describe_failure(r, why, sizeof why);
         set_error(s, "vault token lookup-self failed (%s)", why);
@@ -596,10 +603,8 @@ static void on_lookup_done(struct mutt_secrets *s, const struct mutt_http_result
 static void on_renew_done(struct mutt_secrets *s, const struct mutt_http_result *r, json_t *root)
 {
     char why[200];
-    if (r->curl_code == 0 && r->http_status == 403) {
-        token_rejected(s);
+    if (token_rejected(s, r))
         return;
-    }
     if (r->curl_code != 0 || r->http_status != 200) {
         /* Vault answers 400 when the token reached its max TTL: a new login is the remedy */
         describe_failure(r, why, sizeof why);
@@ -627,11 +632,10 @@ static void on_renew_done(struct mutt_secrets *s, const struct mutt_http_result 
 static void on_read_done(struct mutt_secrets *s, const struct mutt_http_result *r, json_t *root)
 {
     char why[200];
-    if (r->curl_code == 0 && r->http_status == 403) {
+    if (token_refused(r))
         s->stats.read_failures++;
-        token_rejected(s);
+    if (token_rejected(s, r))
         return;
-    }
     json_t *outer = json_object_get(root, "data");
     json_t *data = json_object_get(outer, "data");
     if (r->curl_code != 0 || r->http_status != 200 || !json_is_object(data)) {

@@ -344,6 +344,30 @@ static bool is_plain_literal(unsigned char c)
     return !strchr("\\^$.[]|()?*+{}", c);
 }
 
+/* The index just past the character class that starts at p[i] ('['), or 0 when the class
+ * never closes or holds \\Q/\\E (the literal scan stops there). */
+static size_t skip_class(const char *p, size_t i)
+{
+    size_t j = i + 1;
+    if (p[j] == '^')
+        j++;
+    if (p[j] == ']')
+        j++;
+    while (p[j] && p[j] != ']') {
+        if (p[j] == '\\' && p[j + 1]) {
+            if (p[j + 1] == 'Q' || p[j + 1] == 'E')
+                return 0;
+            j += 2;
+        } else if (p[j] == '[' && p[j + 1] == ':') {
+            const char *e = strstr(p + j + 2, ":]");
+            j = e ? (size_t)(e - p) + 2 : j + 1;
+        } else {
+            j++;
+        }
+    }
+    return p[j] ? j + 1 : 0;
+}
+
 /* Finds the longest run of literal bytes that every match of `p` must contain (as an ASCII
  * case-insensitive substring, since the regex is caseless). Conservative: anything not fully
  * understood ends the run, and constructs that could change the meaning of what follows (inline
@@ -393,26 +417,9 @@ static size_t regex_literal(const char *p, char *out)
         }
         if (c == '[') {
             END_RUN();
-            size_t j = i + 1;
-            if (p[j] == '^')
-                j++;
-            if (p[j] == ']')
-                j++;
-            while (p[j] && p[j] != ']') {
-                if (p[j] == '\\' && p[j + 1]) {
-                    if (p[j + 1] == 'Q' || p[j + 1] == 'E')
-                        goto done;
-                    j += 2;
-                } else if (p[j] == '[' && p[j + 1] == ':') {
-                    const char *e = strstr(p + j + 2, ":]");
-                    j = e ? (size_t)(e - p) + 2 : j + 1;
-                } else {
-                    j++;
-                }
-            }
-            if (!p[j])
+            i = skip_class(p, i);
+            if (i == 0)
                 goto done;
-            i = j + 1;
             continue;
         }
         if (c == '(') {

@@ -155,144 +155,176 @@ malformed:
     return NULL;
 }
 
-json_t *mutt_syslog_parse(const char *line, size_t len, const struct mutt_syslog_origin *origin)
+bool mutt_syslog_trim(const char **line, size_t *len)
 {
-    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
-        len--;
+    const char *s = *line;
+    size_t n = *len;
+    while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' '))
+        n--;
     size_t lead = 0;
-    while (lead < len && isspace((unsigned char)line[lead]))
+    while (lead < n && isspace((unsigned char)s[lead]))
         lead++;
-    if (lead == len)
-        return NULL;
+    *line = s + lead;
+    *len = n - lead;
+    return *len > 0;
+}
 
-    json_t *ev = json_object();
-    if (ev == NULL)
-        return NULL;
-    const char *p = line + lead, *end = line + len;
-    const char *host = NULL, *ts = NULL, *prog = NULL, *procid = NULL, *msgid = NULL;
-    size_t host_len = 0, ts_len = 0, prog_len = 0, procid_len = 0, msgid_len = 0;
-    json_t *sd = NULL;
+/* The header fields found so far: pointers into the line (NULL when absent), and the parsed
+ * STRUCTURED-DATA (owned; NULL when absent or malformed). */
+struct header {
+    const char *host, *ts, *prog, *procid, *msgid;
+    size_t host_len, ts_len, prog_len, procid_len, msgid_len;
+    json_t *sd;
+};
 
-    if (p < end && *p == '<') {
-        const char *q = p + 1;
-        int pri = 0, digits = 0;
-        while (q < end && isdigit((unsigned char)*q) && digits < 3) {
-            pri = pri * 10 + (*q - '0');
-            q++;
-            digits++;
+/* "<PRI>" at *p: sets the facility and severity fields and advances *p past it. */
+static void parse_pri(json_t *ev, const char **p, const char *end)
+{
+    if (*p >= end || **p != '<')
+        return;
+    const char *q = *p + 1;
+    int pri = 0, digits = 0;
+    while (q < end && isdigit((unsigned char)*q) && digits < 3) {
+        pri = pri * 10 + (*q - '0');
+        q++;
+        digits++;
+    }
+    if (digits > 0 && q < end && *q == '>' && pri <= 191) {
+        json_object_set_new(ev, "syslog_severity", json_integer(pri & 7));
+        json_object_set_new(ev, "facility", json_integer(pri >> 3));
+        json_object_set_new(ev, "facility_text", json_string(mutt_syslog_facility_name(pri >> 3)));
+        *p = q + 1;
+    }
+}
+
+/* A token that is not the nil value "-" becomes the field. */
+static void take_field(const char *tok, size_t tl, const char **field, size_t *field_len)
+{
+    if (!is_nil(tok, tl)) {
+        *field = tok;
+        *field_len = tl;
+    }
+}
+
+/* RFC 5424 after "1 ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG]; "-" is nil. When all
+ * five fields are there, fills h and advances *p to MSG. */
+static void parse_5424(const char **p, const char *end, struct header *h)
+{
+    const char *q = *p + 2, *tok;
+    size_t tl;
+    const char *f[5];
+    size_t fl[5];
+    int n = 0;
+    while (n < 5 && next_token(&q, end, &tok, &tl)) {
+        f[n] = tok;
+        fl[n] = tl;
+        n++;
+    }
+    if (n != 5)
+        return;
+    take_field(f[0], fl[0], &h->ts, &h->ts_len);
+    take_field(f[1], fl[1], &h->host, &h->host_len);
+    take_field(f[2], fl[2], &h->prog, &h->prog_len);
+    take_field(f[3], fl[3], &h->procid, &h->procid_len);
+    take_field(f[4], fl[4], &h->msgid, &h->msgid_len);
+    /* STRUCTURED-DATA: "-" or one or more [..] elements ("\]" escapes a bracket). The
+     * span is found leniently so MSG is the same whether or not the grammar holds. */
+    if (q < end && *q == '-') {
+        q++;
+    } else {
+        const char *sd_start = q;
+        while (q < end && *q == '[') {
+            while (q < end && *q != ']') {
+                if (*q == '\\' && q + 1 < end)
+                    q++;
+                q++;
+            }
+            if (q < end)
+                q++;
         }
-        if (digits > 0 && q < end && *q == '>' && pri <= 191) {
-            json_object_set_new(ev, "syslog_severity", json_integer(pri & 7));
-            json_object_set_new(ev, "facility", json_integer(pri >> 3));
-            json_object_set_new(ev, "facility_text", json_string(mutt_syslog_facility_name(pri >> 3)));
-            p = q + 1;
+        if (q > sd_start)
+            h->sd = parse_structured_data(sd_start, q);
+    }
+    if (q < end && *q == ' ')
+        q++;
+    if (end - q >= 3 && memcmp(q, "\xEF\xBB\xBF", 3) == 0)
+        q += 3; /* UTF-8 BOM */
+    *p = q;
+}
+
+/* RFC 3164 at *p (is_3164_time holds): "Mmm dd hh:mm:ss HOST TAG: msg". The header has no year
+ * or zone, so the event is stamped with the arrival time and the original kept as
+ * syslog_timestamp. Fills h and advances *p past HOST; the message keeps the TAG. */
+static void parse_3164(json_t *ev, const char **p, const char *end, struct header *h)
+{
+    set_strn(ev, "syslog_timestamp", *p, 15);
+    const char *q = *p + 16, *tok;
+    size_t tl;
+    if (next_token(&q, end, &tok, &tl)) {
+        h->host = tok;
+        h->host_len = tl;
+        *p = q;
+    }
+    const char *s = *p;
+    const char *colon = memchr(s, ':', (size_t)(end - s));
+    const char *sp = memchr(s, ' ', (size_t)(end - s));
+    if (colon != NULL && (sp == NULL || colon < sp)) {
+        h->prog = s;
+        h->prog_len = (size_t)(colon - s);
+        const char *br = memchr(s, '[', h->prog_len);
+        if (br != NULL) {
+            const char *close = memchr(br, ']', (size_t)(colon - br));
+            if (close != NULL && close > br + 1) { /* "sshd[123]" → procid "123" */
+                h->procid = br + 1;
+                h->procid_len = (size_t)(close - br - 1);
+            }
+            h->prog_len = (size_t)(br - s); /* "sshd[123]" → "sshd" */
         }
     }
-    if (end - p >= 2 && p[0] == '1' && p[1] == ' ') {
-        /* RFC 5424: VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG]; "-" is nil */
-        const char *q = p + 2, *tok;
-        size_t tl;
-        const char *f[5];
-        size_t fl[5];
-        int n = 0;
-        while (n < 5 && next_token(&q, end, &tok, &tl)) {
-            f[n] = tok;
-            fl[n] = tl;
-            n++;
-        }
-        if (n == 5) {
-            if (!is_nil(f[0], fl[0])) {
-                ts = f[0];
-                ts_len = fl[0];
-            }
-            if (!is_nil(f[1], fl[1])) {
-                host = f[1];
-                host_len = fl[1];
-            }
-            if (!is_nil(f[2], fl[2])) {
-                prog = f[2];
-                prog_len = fl[2];
-            }
-            if (!is_nil(f[3], fl[3])) {
-                procid = f[3];
-                procid_len = fl[3];
-            }
-            if (!is_nil(f[4], fl[4])) {
-                msgid = f[4];
-                msgid_len = fl[4];
-            }
-            /* STRUCTURED-DATA: "-" or one or more [..] elements ("\]" escapes a bracket). The
-             * span is found leniently so MSG is the same whether or not the grammar holds. */
-            if (q < end && *q == '-') {
-                q++;
-            } else {
-                const char *sd_start = q;
-                while (q < end && *q == '[') {
-                    while (q < end && *q != ']') {
-                        if (*q == '\\' && q + 1 < end)
-                            q++;
-                        q++;
-                    }
-                    if (q < end)
-                        q++;
-                }
-                if (q > sd_start)
-                    sd = parse_structured_data(sd_start, q);
-            }
-            if (q < end && *q == ' ')
-                q++;
-            if (end - q >= 3 && memcmp(q, "\xEF\xBB\xBF", 3) == 0)
-                q += 3; /* UTF-8 BOM */
-            p = q;
-        }
-    } else if (is_3164_time(p, (size_t)(end - p))) {
-        /* RFC 3164: "Mmm dd hh:mm:ss HOST TAG: msg". The header has no year or zone, so the
-         * event is stamped with the arrival time and the original kept as syslog_timestamp. */
-        set_strn(ev, "syslog_timestamp", p, 15);
-        const char *q = p + 16, *tok;
-        size_t tl;
-        if (next_token(&q, end, &tok, &tl)) {
-            host = tok;
-            host_len = tl;
-            p = q;
-        }
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        const char *sp = memchr(p, ' ', (size_t)(end - p));
-        if (colon != NULL && (sp == NULL || colon < sp)) {
-            prog = p;
-            prog_len = (size_t)(colon - p);
-            const char *br = memchr(p, '[', prog_len);
-            if (br != NULL) {
-                const char *close = memchr(br, ']', (size_t)(colon - br));
-                if (close != NULL && close > br + 1) { /* "sshd[123]" → procid "123" */
-                    procid = br + 1;
-                    procid_len = (size_t)(close - br - 1);
-                }
-                prog_len = (size_t)(br - p); /* "sshd[123]" → "sshd" */
-            }
-        }
-    }
+}
 
-    if (host != NULL && host_len > 0)
-        set_strn(ev, "hostname", host, host_len);
+/* The event's fields from the header (taking h->sd), the message [msg, end) and the origin. */
+static void set_fields(json_t *ev, struct header *h, const char *msg, const char *end,
+                       const struct mutt_syslog_origin *origin)
+{
+    if (h->host != NULL && h->host_len > 0)
+        set_strn(ev, "hostname", h->host, h->host_len);
     else
         json_object_set_new(ev, "hostname", json_string(origin->default_host));
     if (origin->source_ip != NULL)
         json_object_set_new(ev, "source_ip", json_string(origin->source_ip));
-    if (prog != NULL && prog_len > 0)
-        set_strn(ev, "program", prog, prog_len);
-    if (procid != NULL)
-        set_strn(ev, "procid", procid, procid_len);
-    if (msgid != NULL)
-        set_strn(ev, "msgid", msgid, msgid_len);
-    set_strn(ev, "message", p, (size_t)(end - p));
-    if (sd != NULL)
-        json_object_set_new(ev, "structured_data", sd);
+    if (h->prog != NULL && h->prog_len > 0)
+        set_strn(ev, "program", h->prog, h->prog_len);
+    if (h->procid != NULL)
+        set_strn(ev, "procid", h->procid, h->procid_len);
+    if (h->msgid != NULL)
+        set_strn(ev, "msgid", h->msgid, h->msgid_len);
+    set_strn(ev, "message", msg, (size_t)(end - msg));
+    if (h->sd != NULL)
+        json_object_set_new(ev, "structured_data", h->sd);
+    h->sd = NULL;
     char tbuf[MUTT_TIME_ISO8601_MS_LEN];
-    if (ts != NULL && mutt_time_parse_iso8601n(ts, ts_len, NULL) == 0)
-        set_strn(ev, "timestamp", ts, ts_len);
+    if (h->ts != NULL && mutt_time_parse_iso8601n(h->ts, h->ts_len, NULL) == 0)
+        set_strn(ev, "timestamp", h->ts, h->ts_len);
     else if (mutt_time_format_iso8601_ms(origin->now_ms, tbuf, sizeof(tbuf)) == 0)
         json_object_set_new(ev, "timestamp", json_string(tbuf));
     json_object_set_new(ev, "source", json_string("syslog"));
+}
+
+json_t *mutt_syslog_parse(const char *line, size_t len, const struct mutt_syslog_origin *origin)
+{
+    if (!mutt_syslog_trim(&line, &len))
+        return NULL;
+    json_t *ev = json_object();
+    if (ev == NULL)
+        return NULL;
+    const char *p = line, *end = line + len;
+    struct header h = {0};
+    parse_pri(ev, &p, end);
+    if (end - p >= 2 && p[0] == '1' && p[1] == ' ')
+        parse_5424(&p, end, &h);
+    else if (is_3164_time(p, (size_t)(end - p)))
+        parse_3164(ev, &p, end, &h);
+    set_fields(ev, &h, p, end, origin);
     return ev;
 }

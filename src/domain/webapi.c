@@ -574,15 +574,11 @@ static int rule_field(const char *name, json_t *v, json_t *out, char *err, size_
     return 0;
 }
 
-int mutt_api_rule_validate(const json_t *body, const json_t *base, json_t **out, int *changed, char *err,
-                           size_t errlen, const char **bad_field)
+/* The rule before the body's fields apply: a copy of base (PUT), or the defaults (POST) once
+ * the body holds every required field. 0 with *r set (caller owns), or MUTT_EINVAL. */
+static int rule_start(const json_t *body, const json_t *base, json_t **r_out, char *err, size_t errlen,
+                      const char **bad_field)
 {
-    *out = NULL;
-    *bad_field = NULL;
-    if (changed)
-        *changed = 0;
-    if (!json_is_object(body))
-        return bad(err, errlen, bad_field, NULL, "body must be a JSON object");
     json_t *r = json_object();
     if (!r)
         return bad(err, errlen, bad_field, NULL, "out of memory");
@@ -608,40 +604,28 @@ int mutt_api_rule_validate(const json_t *body, const json_t *base, json_t **out,
             }
         }
     }
-    int present = 0;
-    for (int i = 0; i < 9; i++) {
-        json_t *v = json_object_get(body, mutt_api_rule_fields[i]);
-        if (!v)
-            continue;
-        present++;
-        if (rule_field(mutt_api_rule_fields[i], v, r, err, errlen, bad_field) != 0) {
-            json_decref(r);
-            return MUTT_EINVAL;
-        }
-    }
-    if (base && present == 0) {
-        json_decref(r);
-        return bad(err, errlen, bad_field, NULL, "No fields to update");
-    }
+    *r_out = r;
+    return 0;
+}
+
+/* Checks of the merged rule as a whole: a match_string or a trap_oid, a regex that compiles,
+ * oid_prefix's needs, and whatever else the alerter's compile would refuse. 0 or MUTT_EINVAL. */
+static int rule_check_whole(const json_t *r, char *err, size_t errlen, const char **bad_field)
+{
     const char *ms = json_string_value(json_object_get(r, "match_string"));
     const char *oid = json_string_value(json_object_get(r, "trap_oid"));
     const char *mt = json_string_value(json_object_get(r, "match_type"));
-    if (!ms && !oid) {
-        json_decref(r);
+    if (!ms && !oid)
         return bad(err, errlen, bad_field, "match_string", "Either match_string or trap_oid is required");
-    }
     if (mt && strcmp(mt, "regex") == 0 && ms) {
         char rerr[200], msg[260];
         if (mutt_rules_validate_regex(ms, rerr, sizeof rerr) != 0) {
             snprintf(msg, sizeof msg, "match_string is not a valid regex: %s", rerr);
-            json_decref(r);
             return bad(err, errlen, bad_field, "match_string", msg);
         }
     }
-    if (mt && strcmp(mt, "oid_prefix") == 0 && (!oid || ms)) {
-        json_decref(r);
+    if (mt && strcmp(mt, "oid_prefix") == 0 && (!oid || ms))
         return bad(err, errlen, bad_field, "trap_oid", "match_type oid_prefix needs trap_oid and no match_string");
-    }
     /* Whatever else the alerter's compile would refuse (OID syntax ...), refused now. */
     struct mutt_rule rule = {
         .id = 0,
@@ -659,9 +643,43 @@ int mutt_api_rule_validate(const json_t *body, const json_t *base, json_t **out,
     if (mt)
         mutt_rules_match_type_parse(mt, &rule.match_type);
     char verr[256];
-    if (mutt_rules_validate(&rule, verr, sizeof verr) != 0) {
-        json_decref(r);
+    if (mutt_rules_validate(&rule, verr, sizeof verr) != 0)
         return bad(err, errlen, bad_field, oid && !ms ? "trap_oid" : NULL, verr);
+    return 0;
+}
+
+int mutt_api_rule_validate(const json_t *body, const json_t *base, json_t **out, int *changed, char *err,
+                           size_t errlen, const char **bad_field)
+{
+    *out = NULL;
+    *bad_field = NULL;
+    if (changed)
+        *changed = 0;
+    if (!json_is_object(body))
+        return bad(err, errlen, bad_field, NULL, "body must be a JSON object");
+    json_t *r = NULL;
+    int rc = rule_start(body, base, &r, err, errlen, bad_field);
+    if (rc != 0)
+        return rc;
+    int present = 0;
+    for (int i = 0; i < 9; i++) {
+        json_t *v = json_object_get(body, mutt_api_rule_fields[i]);
+        if (!v)
+            continue;
+        present++;
+        if (rule_field(mutt_api_rule_fields[i], v, r, err, errlen, bad_field) != 0) {
+            json_decref(r);
+            return MUTT_EINVAL;
+        }
+    }
+    if (base && present == 0) {
+        json_decref(r);
+        return bad(err, errlen, bad_field, NULL, "No fields to update");
+    }
+    rc = rule_check_whole(r, err, errlen, bad_field);
+    if (rc != 0) {
+        json_decref(r);
+        return rc;
     }
     if (changed && base) {
         int c = 0;

@@ -11,7 +11,6 @@
 
 #include "mutt/error.h"
 #include "mutt/log.h"
-#include "mutt/pod.h"
 #include "mutt/redis.h"
 
 #define SCAN_COUNT "100"

@@ -417,35 +417,6 @@ const char *mutt_http_req_param(const struct mutt_http_req *req, const char *nam
     return NULL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src[0..len) into a NUL-terminated buffer of at least len+1 bytes;
- * `plus_is_space` for query strings. */
-static void url_decode(char *dst, const char *src, size_t len, bool plus_is_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (src[i] == '%' && i + 2 < len + 0 && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
-            dst[o++] = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
-            i += 2;
-        } else if (plus_is_space && src[i] == '+') {
-            dst[o++] = ' ';
-        } else {
-            dst[o++] = src[i];
-        }
-    }
-    dst[o] = '\0';
-}
-
 const char *mutt_http_req_query_param(const struct mutt_http_req *req, const char *name)
 {
     size_t qlen;
@@ -463,7 +434,7 @@ const char *mutt_http_req_query_param(const struct mutt_http_req *req, const cha
             const char *v = eq ? eq + 1 : seg_end;
             size_t vlen = (size_t)(seg_end - v);
             char *out = h2o_mem_alloc_pool(&req->h2o->pool, vlen + 1);
-            url_decode(out, v, vlen, true);
+            mutt_urlpath_decode_query(v, vlen, out);
             return out;
         }
         p = amp ? amp + 1 : end;

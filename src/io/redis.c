@@ -1007,6 +1007,21 @@ static int conn_can_send(const struct mutt_redis_conn *c)
     return 0;
 }
 
+/* A zeroed op for one command on c, with `extra` bytes after it (a script call's argv); NULL on
+ * OOM. script_id is -1 for a plain command. */
+static struct op *op_new(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void *privdata, int script_id,
+                         size_t extra)
+{
+    struct op *op = calloc(1, sizeof(*op) + extra);
+    if (!op)
+        return NULL;
+    op->conn = c;
+    op->cb = cb;
+    op->privdata = privdata;
+    op->script_id = script_id;
+    return op;
+}
+
 static int send_error_code(const struct mutt_redis_conn *c)
 {
     return (c->ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) ? MUTT_EDISCONNECTED : MUTT_ENOMEM;
@@ -1020,13 +1035,9 @@ int mutt_redis_command(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void 
     int rc = conn_can_send(c);
     if (rc != 0)
         return rc;
-    struct op *op = calloc(1, sizeof(*op));
+    struct op *op = op_new(c, cb, privdata, -1, 0);
     if (!op)
         return MUTT_ENOMEM;
-    op->conn = c;
-    op->cb = cb;
-    op->privdata = privdata;
-    op->script_id = -1;
     /* hiredis copies the arguments into its output buffer at once (binary safe) */
     if (redisAsyncCommandArgv(c->ac, on_op_reply, op, argc, argv, argvlen) != REDIS_OK) {
         rc = send_error_code(c);
@@ -1045,13 +1056,9 @@ int mutt_redis_commandf(struct mutt_redis_conn *c, mutt_redis_reply_cb *cb, void
     int rc = conn_can_send(c);
     if (rc != 0)
         return rc;
-    struct op *op = calloc(1, sizeof(*op));
+    struct op *op = op_new(c, cb, privdata, -1, 0);
     if (!op)
         return MUTT_ENOMEM;
-    op->conn = c;
-    op->cb = cb;
-    op->privdata = privdata;
-    op->script_id = -1;
     va_list ap;
     va_start(ap, fmt);
     int hrc = redisvAsyncCommand(c->ac, on_op_reply, op, fmt, ap);
@@ -1115,14 +1122,10 @@ int mutt_redis_evalsha(struct mutt_redis_conn *c, int script_id, int nkeys, cons
         bytes += (keylens ? keylens[i] : strlen(keys[i])) + 1;
     for (int i = 0; i < nargs; i++)
         bytes += (arglens ? arglens[i] : strlen(args[i])) + 1;
-    size_t head = sizeof(struct op) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
-    struct op *op = calloc(1, head + bytes);
+    size_t tail = (size_t)argc * (sizeof(char *) + sizeof(size_t));
+    struct op *op = op_new(c, cb, privdata, script_id, tail + bytes);
     if (!op)
         return MUTT_ENOMEM;
-    op->conn = c;
-    op->cb = cb;
-    op->privdata = privdata;
-    op->script_id = script_id;
     op->argc = argc;
     op->argv = (const char **)(op + 1);
     op->argvlen = (size_t *)(op->argv + argc);

@@ -649,8 +649,7 @@ static void on_dlq_depth(void *priv, redisReply *reply, int status)
 {
     struct alert *al = priv;
     al->bp_inflight--;
-    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
-        mutt_gauge_set(al->dlq_depth, (double)reply->integer);
+    mutt_gauge_set_from_reply(al->dlq_depth, reply, status);
     alert_maybe_stopped(al);
 }
 
@@ -658,8 +657,7 @@ static void on_processing_depth(void *priv, int status, long long depth)
 {
     struct alert *al = priv;
     al->bp_inflight--;
-    if (status == 0)
-        mutt_gauge_set(al->processing_depth, (double)depth);
+    mutt_gauge_set_if_ok(al->processing_depth, status, depth);
     alert_maybe_stopped(al);
 }
 

@@ -768,8 +768,7 @@ static void on_dlq_depth(void *priv, redisReply *reply, int status)
 {
     struct forward *fw = priv;
     fw->rpending--;
-    if (status == 0 && reply && reply->type == REDIS_REPLY_INTEGER)
-        mutt_gauge_set(fw->m_dlq_depth, (double)reply->integer);
+    mutt_gauge_set_from_reply(fw->m_dlq_depth, reply, status);
     maybe_stopped(fw);
 }
 
@@ -777,8 +776,7 @@ static void on_processing_depth(void *priv, int status, long long depth)
 {
     struct forward *fw = priv;
     fw->rpending--;
-    if (status == 0)
-        mutt_gauge_set(fw->m_processing_depth, (double)depth);
+    mutt_gauge_set_if_ok(fw->m_processing_depth, status, depth);
     maybe_stopped(fw);
 }
 

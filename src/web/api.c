@@ -201,6 +201,18 @@ bool web_body_reason(struct web_call *c, const json_t *body, const char **reason
     return true;
 }
 
+json_t *web_body_with_reason(struct web_call *c, bool optional, const char **reason)
+{
+    json_t *body = web_body_object(c, optional);
+    if (!body)
+        return NULL;
+    if (!web_body_reason(c, body, reason)) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
 const char *web_query_param(struct web_call *c, const char *name)
 {
     return mutt_http_req_query_param(c->req, name);

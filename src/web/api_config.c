@@ -207,14 +207,10 @@ static bool value_text(const json_t *v, char *buf, size_t len)
 
 static void put_key(struct web_call *c, const struct mutt_dynconfig_def *def)
 {
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *v = json_object_get(body, "value");
     char text[MUTT_DYNCONFIG_MAX_VALUE + 1], norm[MUTT_DYNCONFIG_MAX_VALUE + 1], err[300];
     if (!v || !value_text(v, text, sizeof text)) {
@@ -344,14 +340,10 @@ void web_config_rollback(struct web_call *c)
         web_reply_error(c, 503, "Dynamic configuration not available", NULL);
         return;
     }
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *id = json_object_get(body, "audit_id");
     if (!json_is_integer(id) || json_integer_value(id) < 1) {
         json_decref(body);

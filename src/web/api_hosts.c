@@ -117,14 +117,10 @@ void web_dev_hosts(struct web_call *c)
         web_query(c, SQL_HOSTS, 0, NULL, on_hosts);
         return;
     }
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *h = json_object_get(body, "hostname");
     if (!text_field(h, 255)) {
         json_decref(body);
@@ -144,13 +140,9 @@ static bool delete_params(struct web_call *c, const char **host, const char **re
         web_reply_error(c, 404, "Hostname not found", NULL);
         return false;
     }
-    *body = web_body_object(c, true);
+    *body = web_body_with_reason(c, true, reason);
     if (!*body)
         return false;
-    if (!web_body_reason(c, *body, reason)) {
-        json_decref(*body);
-        return false;
-    }
     if (!*reason)
         *reason = web_query_param(c, "reason");
     return true;
@@ -179,14 +171,10 @@ void web_teams(struct web_call *c)
         web_query(c, SQL_TEAMS, 0, NULL, on_teams);
         return;
     }
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *h = json_object_get(body, "hostname"), *t = json_object_get(body, "team_assignment");
     if (!text_field(h, 255) || !text_field(t, 100)) {
         bool host_bad = !text_field(h, 255);
@@ -220,14 +208,10 @@ void web_team(struct web_call *c)
         web_reply_error(c, 404, "Hostname not found", NULL);
         return;
     }
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *t = json_object_get(body, "team_assignment");
     if (!text_field(t, 100)) {
         json_decref(body);

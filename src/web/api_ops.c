@@ -657,14 +657,10 @@ void web_dlq_replay(struct web_call *c)
         web_reply_error(c, 404, "unknown DLQ: use alerter, moog or dead", "name");
         return;
     }
-    json_t *body = web_body_object(c, true);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, true, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     long count = REPLAY_DEFAULT;
     json_t *jc = json_object_get(body, "count");
     const char *qc = web_query_param(c, "count");

@@ -139,14 +139,10 @@ static void on_created(struct web_call *c, PGresult *res)
 
 static void create_rule(struct web_call *c)
 {
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     json_t *rule = NULL;
     char err[300];
     const char *field = NULL;
@@ -232,14 +228,10 @@ static void on_read_for_update(struct web_call *c, PGresult *res)
 
 static void update_rule(struct web_call *c, const char *id)
 {
-    json_t *body = web_body_object(c, false);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     struct rule_op *op = calloc(1, sizeof *op);
     if (!op) {
         json_decref(body);
@@ -269,14 +261,10 @@ static void on_deleted(struct web_call *c, PGresult *res)
 
 static void delete_rule(struct web_call *c, const char *id)
 {
-    json_t *body = web_body_object(c, true);
+    const char *reason = NULL;
+    json_t *body = web_body_with_reason(c, true, &reason);
     if (!body)
         return;
-    const char *reason = NULL;
-    if (!web_body_reason(c, body, &reason)) {
-        json_decref(body);
-        return;
-    }
     if (!reason)
         reason = web_query_param(c, "reason");
     const char *vals[] = {id, c->changed_by, reason, c->cid};

@@ -94,6 +94,9 @@ const char *web_method(struct web_call *c); /* "GET" "POST" ... (HEAD reads as G
 json_t *web_body_object(struct web_call *c, bool optional);
 /* "reason" of a body: NULL when absent; false (400 sent) when present but not a string <= 1000 B. */
 bool web_body_reason(struct web_call *c, const json_t *body, const char **reason);
+/* Both of the above, as every write handler starts: the body, with *reason borrowed from it;
+ * NULL with the 400 sent. Caller decrefs. */
+json_t *web_body_with_reason(struct web_call *c, bool optional, const char **reason);
 /* Percent-decoded query parameter or path parameter (borrowed from the request). */
 const char *web_query_param(struct web_call *c, const char *name);
 const char *web_path_param(struct web_call *c, const char *name);

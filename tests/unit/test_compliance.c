@@ -1,6 +1,7 @@
-/* Unit tests of the production compliance rules (src/domain/compliance.c, D24, D25): a compliant
- * config has no violation, and each rule fires on a config crafted to break it. The environment
- * is passed explicitly to mutt_config_load, so the process environment cannot leak in. */
+/* Unit tests of the production compliance rules (src/domain/compliance.c, D24, D25, over the
+ * values mutt_cli_compliance_input reads from the config): a compliant config has no violation,
+ * and each rule fires on a config crafted to break it. The environment is passed explicitly to
+ * mutt_config_load, so the process environment cannot leak in. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mutt/cli.h"
 #include "mutt/compliance.h"
 #include "mutt/config.h"
 
@@ -52,7 +54,9 @@ static struct found check(const char *const *extra)
 {
     struct found f;
     struct mutt_config *cfg = load(extra);
-    f.n = mutt_compliance_check(cfg, f.v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
+    struct mutt_compliance_input in;
+    mutt_cli_compliance_input(cfg, &in);
+    f.n = mutt_compliance_check(&in, f.v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
     mutt_config_destroy(cfg);
     return f;
 }
@@ -161,10 +165,12 @@ static void test_compliance_count_is_exact_even_past_max(void **state)
     (void)state;
     struct mutt_config *cfg = load((const char *const[]){"DB_TLS_ENABLED=false", "REDIS_HOST=10.1.1.1",
                                                          "LOG_LEVEL=DEBUG", NULL});
+    struct mutt_compliance_input in;
+    mutt_cli_compliance_input(cfg, &in);
     struct mutt_compliance_violation one[1];
-    assert_int_equal(mutt_compliance_check(cfg, one, 1), 3);
+    assert_int_equal(mutt_compliance_check(&in, one, 1), 3);
     assert_string_equal(one[0].rule_id, "SEC_001");
-    assert_int_equal(mutt_compliance_check(cfg, NULL, 0), 3);
+    assert_int_equal(mutt_compliance_check(&in, NULL, 0), 3);
     mutt_config_destroy(cfg);
 }
 

@@ -1,4 +1,4 @@
-/* Unit tests of raw-path routing with one decoding per segment (src/domain/urlpath.c; issue 11
+/* Unit tests of raw-path routing with one decoding per segment (src/base/urlpath.c; issue 11
  * item 4): `%2F` stays inside a parameter, `%2541` is the literal `%41`, `%2500` the literal
  * `%00`, and a `%00` is refused instead of truncating the value. */
 #include <stdarg.h>
@@ -110,6 +110,17 @@ static void test_urlpath_decode_keeps_malformed_escapes(void **state)
     assert_int_equal(n, 2);
 }
 
+/* The query-string decoder the HTTP server uses: '+' is a space there, and only there. */
+static void test_urlpath_query_decoding_turns_plus_into_space(void **state)
+{
+    char out[32];
+    mutt_urlpath_decode_query("a+b%2Bc%20d%zz", 14, out);
+    assert_string_equal(out, "a b+c d%zz");
+    size_t n = 0;
+    assert_int_equal(mutt_urlpath_decode("a+b", 3, out, &n), 0);
+    assert_string_equal(out, "a+b");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -120,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_urlpath_literal_segments_compare_decoded_and_trailing_slash_is_fine),
         cmocka_unit_test(test_urlpath_wildcard_takes_the_rest),
         cmocka_unit_test(test_urlpath_decode_keeps_malformed_escapes),
+        cmocka_unit_test(test_urlpath_query_decoding_turns_plus_into_space),
     };
     return cmocka_run_group_tests_name("urlpath", tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /* Raw-path routing with one percent-decoding per segment (see include/mutt/urlpath.h). h2o's
  * path_normalized is already decoded, so routing on it and decoding parameters again read
  * `host%2541` as `hostA`, cut values at `%2500`, and split a `%2F` hostname into two segments.
- * Pure logic. */
+ * Pure logic, in base so the HTTP server (io) can use it. */
 #include "mutt/urlpath.h"
 
 #include <stdlib.h>
@@ -20,24 +20,41 @@ static int hexval(int c)
     return -1;
 }
 
-int mutt_urlpath_decode(const char *src, size_t len, char *dst, size_t *out_len)
+/* The one percent-decoder: src[0..len) into dst (room for len+1), NUL-terminated; '+' becomes
+ * a space when plus_is_space. Returns the decoded length; *has_nul when a NUL was decoded. */
+static size_t decode(const char *src, size_t len, char *dst, bool plus_is_space, bool *has_nul)
 {
     size_t o = 0;
-    bool has_nul = false;
+    *has_nul = false;
     for (size_t i = 0; i < len; i++) {
         char c = src[i];
         if (c == '%' && i + 2 < len && hexval(src[i + 1]) >= 0 && hexval(src[i + 2]) >= 0) {
             c = (char)(hexval(src[i + 1]) * 16 + hexval(src[i + 2]));
             i += 2;
+        } else if (plus_is_space && c == '+') {
+            c = ' ';
         }
         if (c == '\0')
-            has_nul = true;
+            *has_nul = true;
         dst[o++] = c;
     }
     dst[o] = '\0';
+    return o;
+}
+
+int mutt_urlpath_decode(const char *src, size_t len, char *dst, size_t *out_len)
+{
+    bool has_nul;
+    size_t o = decode(src, len, dst, false, &has_nul);
     if (out_len)
         *out_len = o;
     return has_nul ? MUTT_EINVAL : 0;
+}
+
+void mutt_urlpath_decode_query(const char *src, size_t len, char *dst)
+{
+    bool has_nul; /* a decoded NUL ends the value as a C string, as for any query value */
+    decode(src, len, dst, true, &has_nul);
 }
 
 /* Does the raw segment, decoded once, equal the literal? Decoding never lengthens a segment. */
