@@ -380,9 +380,9 @@ static bool check_type(const struct mutt_cfg_def *d, const char *v, struct cfg_v
             snprintf(why, why_len, "must not be empty");
             return false;
         }
-        tmp.i = strtol(v + strspn(v, " \t"), NULL, 10);
-        tmp.d = (double)tmp.i;
-        tmp.b = true;
+        tmp->i = strtol(v + strspn(v, " \t"), NULL, 10);
+        tmp->d = (double)tmp->i;
+        tmp->b = true;
         break;
     }
     case MUTT_CFG_T_INT:
