@@ -57,7 +57,10 @@ struct ingest {
     struct mutt_redis_conn *conn; /* D49: ingest's own connection (pushes never wait behind relq,
                                      heartbeats or the web stage on the shared one) */
     uv_check_t flush_check;    /* sends the group once the loop turn's I/O has been read */
-    bool check_ready;          /* flush_check initialised (closed again at stop) */
+    uv_prepare_t flush_prepare; /* ...or before the loop would block, for a request that came in
+                                   a timer or pending callback (the check handle alone would
+                                   then wait for the next I/O) */
+    bool check_ready;          /* both handles initialised (closed again at stop) */
     size_t inflight;           /* requests waiting for their verdict (in the group or sent) */
     size_t inflight_bytes;     /* body bytes of those requests (INGEST_INFLIGHT_BYTES) */
     struct mutt_event_rules rules;
@@ -149,6 +152,7 @@ static void maybe_stopped(struct ingest *ing)
         if (ing->check_ready) {
             ing->check_ready = false;
             uv_close((uv_handle_t *)&ing->flush_check, NULL); /* static storage: nothing to free */
+            uv_close((uv_handle_t *)&ing->flush_prepare, NULL);
         }
         mutt_stage_life_finish(&ing->life); /* the connection closes with the manager */
     }
@@ -750,8 +754,10 @@ static bool reserve_nums(struct ingest *ing, size_t want)
  * one. Every request of the group is answered from the reply, or at once when it cannot go. */
 static void group_flush(struct ingest *ing)
 {
-    if (ing->check_ready)
+    if (ing->check_ready) {
         uv_check_stop(&ing->flush_check);
+        uv_prepare_stop(&ing->flush_prepare);
+    }
     if (ing->gnops == 0)
         return;
     size_t nops = ing->gnops, nargs = MUTT_INGEST_NFIXED + 1 + nops + ing->gnev;
@@ -795,6 +801,11 @@ static void group_flush(struct ingest *ing)
 }
 
 static void on_flush_check(uv_check_t *h)
+{
+    group_flush(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
 {
     group_flush(h->data);
 }
@@ -845,8 +856,10 @@ static void group_add(struct ingest *ing, struct ingest_op *op, size_t nev, size
     mutt_http_req_hold(req);
     mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(ing->ctx->cfg, MUTT_CFG_INGEST_TIMEOUT_MS), 503,
                                "Redis unavailable");
-    if (ing->gnops == 1 && ing->check_ready)
+    if (ing->gnops == 1 && ing->check_ready) {
         uv_check_start(&ing->flush_check, on_flush_check);
+        uv_prepare_start(&ing->flush_prepare, on_flush_prepare);
+    }
 }
 
 /* D49: names the connection in CLIENT LIST (mutt:<pod>:ingest) each time it comes up, so an
@@ -948,10 +961,10 @@ static int ingest_start(struct mutt_ctx *ctx)
     rc = mutt_redis_conn_on_state(ing->conn, on_conn_state, ing);
     if (rc != 0)
         return rc;
-    rc = uv_check_init(ctx->loop, &ing->flush_check);
-    if (rc != 0)
+    if (uv_check_init(ctx->loop, &ing->flush_check) != 0 || uv_prepare_init(ctx->loop, &ing->flush_prepare) != 0)
         return MUTT_EIO;
     ing->flush_check.data = ing;
+    ing->flush_prepare.data = ing;
     ing->check_ready = true;
     static const char *const paths[] = {"/api/v2/ingest", "/api/v1/ingest", "/ingest"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
