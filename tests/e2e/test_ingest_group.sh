@@ -10,7 +10,9 @@
 
 CONF="$E2E_TMP/mutt.conf"
 QUEUE=mutt:ingest_queue
-e2e_config "$CONF" INGEST_TIMEOUT_MS=5000
+# Heartbeats far apart: the paused-connection test needs the shared connection to have no write
+# of its own queued while Redis holds writes back.
+e2e_config "$CONF" INGEST_TIMEOUT_MS=8000 HEARTBEAT_INTERVAL=3600 HEARTBEAT_EXPIRY=7200
 rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" "$@"; }
 set_dyn() { # set_dyn KEY VALUE|"" : writes (or deletes) mutt:config:KEY and announces it
     if [ -n "$2" ]; then rcli set "mutt:config:$1" "$2" >/dev/null; else rcli del "mutt:config:$1" >/dev/null; fi
@@ -95,7 +97,7 @@ monitor_stop() {
     wait "$MON_PID" 2>/dev/null || true
 }
 
-start_mutt "$CONF" ingest
+start_mutt "$CONF" ingest,web
 wait_until 15 eval 'http POST "$URL" -H "Content-Type: application/json" -d "{}"; [ "$HTTP_STATUS" = 401 ]' ||
     { echo "ingest route did not appear within 15 s (last status $HTTP_STATUS)" >&2; exit 1; }
 
@@ -224,10 +226,58 @@ EOF
     rcli del "$QUEUE" >/dev/null
 }
 
+# SLO requests counted in Redis so far (the once-a-second flush of the ingest SLO, D22).
+slo_total() {
+    local k t=0 v
+    for k in $(rcli --scan --pattern 'mutt:slo:ingestor_availability:*'); do
+        v=$(rcli hget "$k" total)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
+test_a_held_ingest_push_does_not_hold_the_web_stage_or_health() {
+    local run=pause$RANDOM$RANDOM i before
+    # settle: every answered ingest request flushed to the SLO keys (no write left pending on the
+    # shared connection), then Redis holds every write back (ingest's script included) while
+    # reads go on
+    for i in 1 2 3; do
+        http POST "$URL" -H "X-API-KEY: $INGEST_KEY" -H 'Content-Type: application/json' \
+            --data-binary '{"timestamp":"2026-01-01T00:00:00Z","hostname":"warm","message":"m"}'
+        assert_status 200
+    done
+    before=$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/metrics" |
+        awk '$1 ~ /^mutt_ingest_requests_total\{/ && $1 !~ /reason="auth"/ && $1 !~ /reason="shutdown"/ {t += $2} END {printf "%d", t}')
+    wait_until 10 eval '[ "$(slo_total)" -ge "$before" ]' || t_fail "SLO counts not flushed ($(slo_total) of $before)"
+    rcli client pause 20000 write >/dev/null
+    curl -s -o "$E2E_TMP/held.body" -w '%{http_code}' -m 30 -X POST "$URL" -H "X-API-KEY: $INGEST_KEY" \
+        -H 'Content-Type: application/json' \
+        --data-binary "{\"timestamp\":\"2026-01-01T00:00:00Z\",\"hostname\":\"$run\",\"message\":\"m\"}" \
+        >"$E2E_TMP/held.code" &
+    local held=$!
+    wait_until 10 eval 'rcli client list | grep -q "flags=b"' ||
+        { rcli client unpause >/dev/null; t_fail "the ingest push was not held by the pause: $(rcli client list)"; }
+    # the web stage reads Redis on the shared connection: answered while the push is held
+    http GET "http://127.0.0.1:$WEB_PORT/api/v1/metrics" -H "X-API-KEY: $WEB_KEY"
+    local web=$HTTP_STATUS
+    http GET "http://127.0.0.1:$INGEST_PORT/health" # health shares the ingest listener here
+    local health=$HTTP_STATUS
+    local still=no
+    kill -0 "$held" 2>/dev/null && still=yes
+    rcli client unpause >/dev/null
+    wait "$held" || true
+    assert_eq 200 "$web" "GET /api/v1/metrics while ingest's push is held"
+    assert_eq 200 "$health" "GET /health while ingest's push is held"
+    assert_eq yes "$still" "the ingest request was still waiting when the web stage answered"
+    assert_eq 200 "$(cat "$E2E_TMP/held.code")" "the held push once Redis let it run"
+}
+
 t_run "one loop turn of single events: one EVALSHA, a 200 and ids each" \
     test_one_loop_turn_of_single_events_is_one_script_call_with_a_verdict_each
 t_run "D49: the push goes on the connection named mutt:<pod>:ingest" \
     test_the_group_call_goes_on_the_ingest_connection_not_the_shared_one
 t_run "D50: against the cap, the first that fit in arrival order; a batch refused whole" \
     test_a_group_against_the_cap_accepts_the_first_that_fit_in_arrival_order
+t_run "D49: a held ingest push holds neither the web stage nor /health" \
+    test_a_held_ingest_push_does_not_hold_the_web_stage_or_health
 t_summary
