@@ -36,11 +36,12 @@
 #define OVERLOADED_RETRY_AFTER_S 1  /* in-flight bytes drain within INGEST_TIMEOUT_MS */
 
 /* One group never grows past these (a new request that would take it over sends the group
- * first): the script runs alone on Redis, so its run time must stay short, and Redis copies
+ * first): the script runs alone on Redis, so a group must not hold it much longer than one
+ * MAX_BATCH_EVENTS batch did before groups (~2,000 events, ~1 MiB: a few ms), and Redis copies
  * every argument. A single request larger than the limits still goes, alone. */
 #define GROUP_MAX_REQUESTS 256
-#define GROUP_MAX_EVENTS 20000
-#define GROUP_MAX_BYTES ((size_t)4 << 20)
+#define GROUP_MAX_EVENTS 2000
+#define GROUP_MAX_BYTES ((size_t)1 << 20)
 
 /* Values of the `reason` label of mutt_ingest_requests_total (python-original §12 plus the
  * outcomes the original could not produce). */
