@@ -5,6 +5,8 @@
 # connections, bench/post.lua):
 #   1. single: one ~300-byte syslog event per request -> req/s, p50, p99, non-2xx
 #   2. batch:  a JSON array of 100 such events per request -> events/s
+# and, per mode, the Redis commands per event (INFO commandstats after CONFIG RESETSTAT; Lua's
+# inner commands count, the bench's own INFO/CONFIG/LLEN do not).
 # After each mode it checks that LLEN of the queue equals the number of events mutt
 # acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
 # The report is also written to bench/results/ingest-<UTC time>.txt, with wrk's raw output.
@@ -119,9 +121,12 @@ run_mode() {
     before=$(accepted)
     mutt0=$(cpu_ticks "${MUTT_PIDS[@]}")
     redis0=$(cpu_ticks "$REDIS_PID")
+    rc config resetstat >/dev/null
     out=$(BATCH=$batch INGEST_KEY=$KEY wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$URL")
     sleep 1 # answers still in flight when wrk stopped counting
     after=$(accepted)
+    local cs
+    cs=$(rc info commandstats)
     llen=$(rc llen "$QUEUE")
     echo "$out" >"$WORK/wrk.$name.txt"
     reqs=$(sed -n 's/^Requests\/sec: *//p' <<<"$out")
@@ -138,6 +143,9 @@ run_mode() {
         "$([ "$acked" = "$llen" ] && echo 'equal (no loss)' || echo 'DIFFERENT')" \
         "$(awk -v t="$cpu_m" 'BEGIN{print t/100}')" "$(awk -v t="$cpu_r" 'BEGIN{print t/100}')"
     [ "$acked" = "$llen" ] || FAILED=1
+    awk -v a="$acked" -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 !~ /^cmdstat_config/ {
+            t += $3; if ($1 == "cmdstat_evalsha") e = $3; l = l sprintf(" %s %d", substr($1, 9), $3) }
+        END { if (a > 0) printf "        Redis commands/event %.3f (EVALSHA/event %.4f):%s\n", t / a, e / a, l }' <<<"$cs"
     { echo "---- wrk output ($name)"; echo "$out"; } >>"$WORK/raw.txt"
 }
 
