@@ -11,8 +11,10 @@
 CONF="$E2E_TMP/mutt.conf"
 QUEUE=mutt:ingest_queue
 # Heartbeats far apart: the paused-connection test needs the shared connection to have no write
-# of its own queued while Redis holds writes back.
-e2e_config "$CONF" INGEST_TIMEOUT_MS=8000 HEARTBEAT_INTERVAL=3600 HEARTBEAT_EXPIRY=7200
+# of its own queued while Redis holds writes back. The command timeout (D48) outlasts the ingest
+# deadline, so a push answered 503 by its deadline still runs once Redis lets it.
+e2e_config "$CONF" INGEST_TIMEOUT_MS=8000 REDIS_COMMAND_TIMEOUT_MS=20000 HEARTBEAT_INTERVAL=3600 \
+    HEARTBEAT_EXPIRY=7200
 rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" "$@"; }
 set_dyn() { # set_dyn KEY VALUE|"" : writes (or deletes) mutt:config:KEY and announces it
     if [ -n "$2" ]; then rcli set "mutt:config:$1" "$2" >/dev/null; else rcli del "mutt:config:$1" >/dev/null; fi
@@ -278,6 +280,37 @@ t_run "D49: the push goes on the connection named mutt:<pod>:ingest" \
     test_the_group_call_goes_on_the_ingest_connection_not_the_shared_one
 t_run "D50: against the cap, the first that fit in arrival order; a batch refused whole" \
     test_a_group_against_the_cap_accepts_the_first_that_fit_in_arrival_order
+# D2 for a group: every request whose deadline answered 503 before the group's call ran is
+# counted in doubt, each with its own events.
+test_a_group_answered_503_by_its_deadline_counts_each_request_in_doubt() {
+    local run=doubt$RANDOM$RANDOM before doubt0 metric_url="http://127.0.0.1:$INGEST_PORT/metrics"
+    doubt() { curl -s -m 5 "$metric_url" | awk '$1 == "mutt_ingest_events_in_doubt_total" {printf "%d", $2; f=1} END {if (!f) print 0}'; }
+    before=$(rcli llen "$QUEUE")
+    doubt0=$(doubt)
+    python3 - "$run" >"$E2E_TMP/spec.json" <<'EOF2'
+import json, sys
+run = sys.argv[1]
+print(json.dumps([{"cid": "%s-%d" % (run, i),
+                   "body": json.dumps([{"timestamp": "2026-01-01T00:00:00Z", "hostname": "%s-%d-%d" % (run, i, j),
+                                        "message": "m"} for j in range(i + 1)])} for i in range(3)]))
+EOF2
+    rcli client pause 30000 write >/dev/null
+    python3 "$E2E_TMP/group_post.py" "$INGEST_PORT" "$INGEST_KEY" "$MUTT_PID" "$E2E_TMP/spec.json" "$E2E_TMP/out.json" ||
+        { rcli client unpause >/dev/null; t_fail "group client failed"; }
+    rcli client unpause >/dev/null
+    python3 - "$E2E_TMP/out.json" <<'EOF2' || t_fail "deadline answers"
+import json, sys
+for r in json.load(open(sys.argv[1])):
+    assert r["status"] == 503 and "Redis unavailable" in r["body"], r
+EOF2
+    # the group's call ran once Redis let it: 1 + 2 + 3 events queued without a 200, all in doubt
+    wait_until 10 eval '[ "$(doubt)" -ge $((doubt0 + 6)) ]' || t_fail "in doubt: $(doubt), expected $((doubt0 + 6))"
+    assert_eq $((doubt0 + 6)) "$(doubt)" "events counted in doubt"
+    assert_eq $((before + 6)) "$(rcli llen "$QUEUE")" "acked <= LLEN <= acked + in doubt"
+}
+
+t_run "D2: a group answered 503 by its deadline counts each request in doubt" \
+    test_a_group_answered_503_by_its_deadline_counts_each_request_in_doubt
 t_run "D49: a held ingest push holds neither the web stage nor /health" \
     test_a_held_ingest_push_does_not_hold_the_web_stage_or_health
 t_summary
