@@ -1,12 +1,12 @@
-/* The ingest stage (role ingest, CONTRACT §3): the POST handler on the ingest listener and its
- * Redis call of each loop turn's group of requests. Checks run in D6's order (auth 401, media type 415, size 413,
- * parse/validate 400, rate 429, cap 503); the last two and the push happen inside one Lua script
- * (ingest_call.c), so a 200 always means every accepted event is in the queue. Does not parse or
- * normalise events itself (domain/event.c does). Group commit (D50): a request that passed the
- * checks made before Redis joins the loop turn's group; a uv_check handle (or a uv_prepare one,
- * before the loop would block) sends the group as one script call on ingest's own connection
- * (D49) once the turn's I/O has been read, and the reply answers every request of the group with its own verdict. Loop thread only; one
- * instance per process. */
+/* The ingest stage (role ingest, CONTRACT §3): the POST handler on the ingest listener and the
+ * Redis call of each loop turn's group of requests. Checks run in D6's order (auth 401, media
+ * type 415, size 413, parse/validate 400, rate 429, cap 503); the last two and the push happen
+ * inside one Lua script (ingest_call.c), so a 200 always means every accepted event is in the
+ * queue. Does not parse or normalise events itself (domain/event.c does). Group commit (D50): a
+ * request that passed the checks made before Redis joins the loop turn's group; a uv_check
+ * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
+ * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
+ * every request of the group with its own verdict. Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/ingest.h"
 
