@@ -7,8 +7,9 @@
 #   2. batch:  a JSON array of 100 such events per request -> events/s
 # and, per mode, the Redis commands per event (INFO commandstats after CONFIG RESETSTAT; Lua's
 # inner commands count, the bench's own INFO/CONFIG/LLEN do not).
-# After each mode it checks that LLEN of the queue equals the number of events mutt
-# acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
+# Each mode starts from an empty queue and byte counter (D52: a DEL of the queue alone would
+# leave the counter where the last mode left it, and max_ingest_queue_bytes would refuse early).
+# After each mode it checks that LLEN of the queue equals the number of events mutt acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
 # The report is also written to bench/results/ingest-<UTC time>.txt, with wrk's raw output.
 # Env: MUTT_BIN (default ./mutt), DURATION (10), THREADS (2), CONNS (64), BATCH (100),
 #      REDIS_FSYNC (everysec), INSTANCES (1; >1 runs that many reuseport processes, D11),
@@ -117,7 +118,7 @@ FAILED=0
 # run_mode NAME BATCH_SIZE
 run_mode() {
     local name=$1 batch=$2 before after llen out reqs p50 p99 non2xx errs dur mutt0 redis0
-    rc del "$QUEUE" >/dev/null
+    rc del "$QUEUE" "$QUEUE:bytes" >/dev/null
     before=$(accepted)
     mutt0=$(cpu_ticks "${MUTT_PIDS[@]}")
     redis0=$(cpu_ticks "$REDIS_PID")
@@ -151,7 +152,7 @@ run_mode() {
 
 run_mode single 0
 run_mode batch "$BATCH"
-rc del "$QUEUE" >/dev/null
+rc del "$QUEUE" "$QUEUE:bytes" >/dev/null
 cat "$WORK/raw.txt"
 echo "report: $RESULT"
 exit $FAILED
