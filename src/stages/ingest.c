@@ -76,6 +76,7 @@ struct ingest {
     struct mutt_counter *in_doubt;           /* events queued after their request got a 503 (D2) */
     struct mutt_counter *rate_hits;
     struct mutt_counter *reserved_stripped; /* D35: client `_` fields removed */
+    struct mutt_counter *calls;              /* script calls sent: one per group (D50) */
     struct mutt_gauge *depth;
     struct mutt_gauge *inflight_bytes_g;     /* mutt_ingest_inflight_bytes */
     struct mutt_histogram *latency;
@@ -798,6 +799,7 @@ static void group_flush(struct ingest *ing)
     }
     f->nops = nops;
     memcpy(f->ops, ing->gops, nops * sizeof f->ops[0]);
+    mutt_counter_inc(ing->calls);
     ing->gnops = ing->gnev = ing->gused = 0;
 }
 
@@ -910,8 +912,11 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
     ing->reserved_stripped = mutt_metrics_counter(
         m, "mutt_ingest_reserved_fields_stripped_total",
         "Top-level fields beginning with '_' removed from client events (MUTT's own, D35).", NULL);
+    ing->calls = mutt_metrics_counter(
+        m, "mutt_ingest_script_calls_total",
+        "Ingest script calls sent to Redis: one per group of requests that arrived in one loop turn (D50).", NULL);
     if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->reserved_stripped ||
-        !ing->inflight_bytes_g)
+        !ing->inflight_bytes_g || !ing->calls)
         return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
         const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};

@@ -20,6 +20,10 @@ set_dyn() { # set_dyn KEY VALUE|"" : writes (or deletes) mutt:config:KEY and ann
     if [ -n "$2" ]; then rcli set "mutt:config:$1" "$2" >/dev/null; else rcli del "mutt:config:$1" >/dev/null; fi
     rcli publish mutt:config:updates "$1" >/dev/null
 }
+calls() { # mutt_ingest_script_calls_total
+    curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/metrics" |
+        awk '$1 == "mutt_ingest_script_calls_total" {printf "%d", $2; f=1} END {if (!f) print 0}'
+}
 POD=$(awk -F= '$1 == "POD_NAME" {print $2}' "$CONF")
 URL="http://127.0.0.1:$INGEST_PORT/api/v2/ingest"
 
@@ -105,8 +109,9 @@ wait_until 15 eval 'http POST "$URL" -H "Content-Type: application/json" -d "{}"
 
 # ------------------------------------------------------------------------------------ tests
 test_one_loop_turn_of_single_events_is_one_script_call_with_a_verdict_each() {
-    local n=16 run=grp$RANDOM$RANDOM before
+    local n=16 run=grp$RANDOM$RANDOM before calls0
     before=$(rcli llen "$QUEUE")
+    calls0=$(calls)
     python3 - "$run" "$n" >"$E2E_TMP/spec.json" <<'EOF'
 import json, sys
 run, n = sys.argv[1], int(sys.argv[2])
@@ -129,6 +134,7 @@ for i, r in enumerate(out):
     assert b["accepted"] == 1 and b["correlation_id"] == "%s-%d" % (run, i), (i, b)
 EOF
     assert_eq $((before + n)) "$(rcli llen "$QUEUE")" "queue grew by the group"
+    assert_eq $((calls0 + 1)) "$(calls)" "mutt_ingest_script_calls_total after the group"
     # exactly one EVALSHA carried the group, and it carried every event
     local calls line
     calls=$(grep -c "\"EVALSHA\".*$run-host-" "$MON" || true)
