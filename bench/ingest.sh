@@ -5,8 +5,11 @@
 # connections, bench/post.lua):
 #   1. single: one ~300-byte syslog event per request -> req/s, p50, p99, non-2xx
 #   2. batch:  a JSON array of 100 such events per request -> events/s
-# After each mode it checks that LLEN of the queue equals the number of events mutt
-# acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
+# and, per mode, the Redis commands per event (INFO commandstats after CONFIG RESETSTAT; Lua's
+# inner commands count, the bench's own INFO/CONFIG/LLEN do not).
+# Each mode starts from an empty queue and byte counter (D52: a DEL of the queue alone would
+# leave the counter where the last mode left it, and max_ingest_queue_bytes would refuse early).
+# After each mode it checks that LLEN of the queue equals the number of events mutt acknowledged (mutt_ingest_events_total{result="accepted"} on /metrics): zero loss.
 # The report is also written to bench/results/ingest-<UTC time>.txt, with wrk's raw output.
 # Env: MUTT_BIN (default ./mutt), DURATION (10), THREADS (2), CONNS (64), BATCH (100),
 #      REDIS_FSYNC (everysec), INSTANCES (1; >1 runs that many reuseport processes, D11),
@@ -74,6 +77,7 @@ REDIS_HOST=127.0.0.1
 REDIS_PORT=$REDIS_PORT
 INGEST_API_KEY=$KEY
 MAX_INGEST_QUEUE_SIZE=1000000000
+MAX_INGEST_QUEUE_BYTES=8589934592
 LOG_LEVEL=WARNING
 EOF
     "$MUTT_BIN" --config "$WORK/mutt.$i.conf" --roles=ingest >"$WORK/mutt.$i.log" 2>&1 &
@@ -115,13 +119,16 @@ FAILED=0
 # run_mode NAME BATCH_SIZE
 run_mode() {
     local name=$1 batch=$2 before after llen out reqs p50 p99 non2xx errs dur mutt0 redis0
-    rc del "$QUEUE" >/dev/null
+    rc del "$QUEUE" "$QUEUE:bytes" >/dev/null
     before=$(accepted)
     mutt0=$(cpu_ticks "${MUTT_PIDS[@]}")
     redis0=$(cpu_ticks "$REDIS_PID")
+    rc config resetstat >/dev/null
     out=$(BATCH=$batch INGEST_KEY=$KEY wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/post.lua" "$URL")
     sleep 1 # answers still in flight when wrk stopped counting
     after=$(accepted)
+    local cs
+    cs=$(rc info commandstats)
     llen=$(rc llen "$QUEUE")
     echo "$out" >"$WORK/wrk.$name.txt"
     reqs=$(sed -n 's/^Requests\/sec: *//p' <<<"$out")
@@ -138,12 +145,15 @@ run_mode() {
         "$([ "$acked" = "$llen" ] && echo 'equal (no loss)' || echo 'DIFFERENT')" \
         "$(awk -v t="$cpu_m" 'BEGIN{print t/100}')" "$(awk -v t="$cpu_r" 'BEGIN{print t/100}')"
     [ "$acked" = "$llen" ] || FAILED=1
+    awk -v a="$acked" -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" && $1 !~ /^cmdstat_config/ {
+            t += $3; if ($1 == "cmdstat_evalsha") e = $3; l = l sprintf(" %s %d", substr($1, 9), $3) }
+        END { if (a > 0) printf "        Redis commands/event %.3f (EVALSHA/event %.4f):%s\n", t / a, e / a, l }' <<<"$cs"
     { echo "---- wrk output ($name)"; echo "$out"; } >>"$WORK/raw.txt"
 }
 
 run_mode single 0
 run_mode batch "$BATCH"
-rc del "$QUEUE" >/dev/null
+rc del "$QUEUE" "$QUEUE:bytes" >/dev/null
 cat "$WORK/raw.txt"
 echo "report: $RESULT"
 exit $FAILED

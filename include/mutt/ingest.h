@@ -1,8 +1,10 @@
-/* The ingest stage (CONTRACT §3, D1, D2, D6-D11): POST /api/v2/ingest (+ /api/v1/ingest,
+/* The ingest stage (CONTRACT §3, D1, D2, D6-D11, D49, D50): POST /api/v2/ingest (+ /api/v1/ingest,
  * /ingest) on the ingest listener: auth, media type, size, parse + normalise (domain/event.c),
- * then one Lua call that checks the global rate limit and the queue cap, pushes every accepted
- * event and bumps the dashboard counters atomically. Owns no connection (it uses the shared
- * pipelined Redis command connection). Loop thread only; the helpers below are pure. */
+ * then the requests that arrived in the same loop turn share one Lua call (group commit, D50)
+ * that checks the global rate limit and the queue caps for each request in arrival order, pushes
+ * the accepted events and bumps the dashboard counters once for the group, atomically. Owns its
+ * own Redis connection (D49: never the shared command connection). Loop thread only; the
+ * helpers below are pure. */
 #ifndef MUTT_INGEST_H
 #define MUTT_INGEST_H
 
@@ -15,11 +17,15 @@
 
 extern const struct mutt_stage mutt_ingest_stage;
 
-/* The Lua script (KEYS and ARGV as struct mutt_ingest_call lays them out). Returns
- * {code, depth, extra[, held]}: code 0 = pushed (depth = LLEN after the push, extra = events
- * pushed; the queue's byte counter grew by their bytes), 1 = rate limited (extra = tokens already
- * used in the window), 2 = queue full (extra = cap), 3 = queue over its byte cap (extra = byte
- * cap, held = the byte counter). Codes 1..3 change nothing. */
+/* The Lua script (KEYS and fixed ARGV as struct mutt_ingest_call lays them out; then ARGV[5] =
+ * R, the number of requests in the group, ARGV[6..5+R] = events of each request, then every
+ * request's events back to back). Returns 4 integers per request, in arrival order:
+ * {code, depth, extra, held}: code 0 = pushed (depth = LLEN once its events were pushed, extra =
+ * events pushed; the queue's byte counter grew by their bytes), 1 = rate limited (extra = tokens
+ * already used in the window), 2 = queue full (extra = cap), 3 = queue over its byte cap (extra =
+ * byte cap, held = the byte counter); held is 0 for codes other than 3. A refused request changes
+ * nothing: each request gets the verdict it would have got from a call of its own made right
+ * after the previous request's (D50). */
 extern const char mutt_ingest_lua[];
 
 enum mutt_ingest_script_code {
@@ -35,7 +41,8 @@ enum mutt_ingest_script_code {
 #define MUTT_INGEST_TTL_24H_S 2592000
 
 #define MUTT_INGEST_NKEYS 6  /* queue, rate window, 1m, 1h, 24h, queue byte counter (D52) */
-#define MUTT_INGEST_NFIXED 4 /* ARGV before the events: cap, rate max (0 = off), rate key TTL, byte cap (0 = off) */
+#define MUTT_INGEST_NFIXED 4 /* ARGV before the group: cap, rate max (0 = off), rate key TTL, byte cap (0 = off) */
+#define MUTT_INGEST_RESULT_WIDTH 4 /* integers per request in the script's reply */
 #define MUTT_INGEST_KEY_MAX 192
 
 /* What the script call needs besides the events. */

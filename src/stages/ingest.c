@@ -1,8 +1,12 @@
-/* The ingest stage (role ingest, CONTRACT §3): the POST handler on the ingest listener and its
- * one Redis call per request. Checks run in D6's order (auth 401, media type 415, size 413,
- * parse/validate 400, rate 429, cap 503); the last two and the push happen inside one Lua script
- * (ingest_call.c), so a 200 always means every accepted event is in the queue. Does not parse or
- * normalise events itself (domain/event.c does). Loop thread only; one instance per process. */
+/* The ingest stage (role ingest, CONTRACT §3): the POST handler on the ingest listener and the
+ * Redis call of each loop turn's group of requests. Checks run in D6's order (auth 401, media
+ * type 415, size 413, parse/validate 400, rate 429, cap 503); the last two and the push happen
+ * inside one Lua script (ingest_call.c), so a 200 always means every accepted event is in the
+ * queue. Does not parse or normalise events itself (domain/event.c does). Group commit (D50): a
+ * request that passed the checks made before Redis joins the loop turn's group; a uv_check
+ * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
+ * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
+ * every request of the group with its own verdict. Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/ingest.h"
 
@@ -31,6 +35,14 @@
 #define REDIS_DOWN_RETRY_AFTER_S 1  /* reconnects are retried every 100 ms .. 5 s */
 #define OVERLOADED_RETRY_AFTER_S 1  /* in-flight bytes drain within INGEST_TIMEOUT_MS */
 
+/* One group never grows past these (a new request that would take it over sends the group
+ * first): the script runs alone on Redis, so a group must not hold it much longer than one
+ * MAX_BATCH_EVENTS batch did before groups (~2,000 events, ~1 MiB: a few ms), and Redis copies
+ * every argument. A single request larger than the limits still goes, alone. */
+#define GROUP_MAX_REQUESTS 256
+#define GROUP_MAX_EVENTS 2000
+#define GROUP_MAX_BYTES ((size_t)1 << 20)
+
 /* Values of the `reason` label of mutt_ingest_requests_total (python-original §12 plus the
  * outcomes the original could not produce). */
 enum reason { REASON_OK = 0, REASON_AUTH, REASON_MEDIA, REASON_SIZE, REASON_JSON, REASON_VALIDATION, REASON_RATE, REASON_FULL, REASON_REDIS, REASON_SHUTDOWN, REASON_INFLIGHT, REASON_COUNT_ };
@@ -43,8 +55,15 @@ struct ingest {
     struct mutt_ctx *ctx;
     struct mutt_stage_life life; /* RUNNING once the routes are up; DRAINING; the stop's done */
     int script_id;
-    size_t inflight;           /* script calls whose reply has not come back */
-    size_t inflight_bytes;     /* body bytes of those calls' requests (INGEST_INFLIGHT_BYTES) */
+    struct mutt_redis_conn *conn; /* D49: ingest's own connection (pushes never wait behind relq,
+                                     heartbeats or the web stage on the shared one) */
+    uv_check_t flush_check;    /* sends the group once the loop turn's I/O has been read */
+    uv_prepare_t flush_prepare; /* ...or before the loop would block, for a request that came in
+                                   a timer or pending callback (the check handle alone would
+                                   then wait for the next I/O) */
+    bool check_ready;          /* both handles initialised (closed again at stop) */
+    size_t inflight;           /* requests waiting for their verdict (in the group or sent) */
+    size_t inflight_bytes;     /* body bytes of those requests (INGEST_INFLIGHT_BYTES) */
     struct mutt_event_rules rules;
     int64_t last_depth;        /* queue depth seen by the last script reply */
     int64_t last_cap;          /* cap in force at that reply */
@@ -57,29 +76,44 @@ struct ingest {
     struct mutt_counter *in_doubt;           /* events queued after their request got a 503 (D2) */
     struct mutt_counter *rate_hits;
     struct mutt_counter *reserved_stripped; /* D35: client `_` fields removed */
+    struct mutt_counter *calls;              /* script calls sent: one per group (D50) */
     struct mutt_gauge *depth;
     struct mutt_gauge *inflight_bytes_g;     /* mutt_ingest_inflight_bytes */
     struct mutt_histogram *latency;
 
-    /* Scratch reused by every request: mutt_redis_evalsha copies its arguments at once. */
-    char *buf;            /* serialised events, back to back */
+    /* The group being gathered (D50), reused after each send: mutt_redis_evalsha copies its
+     * arguments at once. */
+    struct ingest_op **gops; /* its requests, in arrival order */
+    size_t gnops, gops_cap;
+    size_t gnev;          /* events of the group: entries used in offs/lens */
+    size_t gused;         /* bytes used in buf */
+    char *buf;            /* serialised events of the group, back to back */
     size_t buf_cap;
     size_t *offs;         /* per accepted event: offset and length in buf */
     size_t *lens;
-    const char **argv;    /* fixed ARGV then the events */
+    const char **argv;    /* fixed ARGV, R, per-request counts, then the events */
     size_t *argl;
     size_t arr_cap;       /* entries in offs/lens/argv/argl */
+    char *nums;           /* the decimal strings of R and the per-request counts */
+    size_t nums_cap;
     struct mutt_event_fast fast; /* bodies that need no jansson tree (event_fast.h) */
 };
 
 static struct ingest g_ingest;
 
-/* One script call in flight. The request is held until the reply (or the cancel) comes back. */
+/* A sent group: the reply answers ops[0..nops) in order. */
+struct ingest_flight {
+    size_t nops;
+    struct ingest_op *ops[];
+};
+
+/* One request waiting for its verdict (in the group, then in a sent call). The request is held
+ * until the reply (or the cancel) comes back. */
 struct ingest_op {
     struct mutt_http_req *req;
     uint64_t start_ns;
     size_t body_bytes;   /* counted in ing->inflight_bytes while the call is out */
-    size_t accepted;
+    size_t accepted;     /* valid events: its share of the group's events */
     size_t rejected;
     size_t rejected_len; /* bytes of `rejected_json` (a JSON array), 0 when none was rejected */
     char rejected_json[];
@@ -116,8 +150,14 @@ static void count_request(struct ingest *ing, enum reason r)
 
 static void maybe_stopped(struct ingest *ing)
 {
-    if (mutt_stage_life_drained(&ing->life, ing->inflight))
-        mutt_stage_life_finish(&ing->life); /* holds nothing to free: done runs now */
+    if (mutt_stage_life_drained(&ing->life, ing->inflight)) {
+        if (ing->check_ready) {
+            ing->check_ready = false;
+            uv_close((uv_handle_t *)&ing->flush_check, NULL); /* static storage: nothing to free */
+            uv_close((uv_handle_t *)&ing->flush_prepare, NULL);
+        }
+        mutt_stage_life_finish(&ing->life); /* the connection closes with the manager */
+    }
 }
 
 static void add_retry_after(struct mutt_http_req *req, unsigned secs)
@@ -195,10 +235,9 @@ static void reply_none_valid(struct ingest *ing, struct mutt_http_req *req, uint
     mutt_log_kv(MUTT_LOG_INFO, "ingest", cid, NULL, "400 validation: %s", msg);
 }
 
-/* Grows the per-request scratch to hold `n` events; false on OOM. */
-static bool reserve_events(struct ingest *ing, size_t n)
+/* Grows offs/lens/argv/argl to `want` entries; false on OOM. */
+static bool reserve_entries(struct ingest *ing, size_t want)
 {
-    size_t want = n + MUTT_INGEST_NFIXED;
     if (want <= ing->arr_cap)
         return true;
     size_t cap = ing->arr_cap ? ing->arr_cap : 64;
@@ -237,16 +276,17 @@ static bool reserve_bytes(struct ingest *ing, size_t want)
     return true;
 }
 
-/* Serialises every accepted event of the batch into ing->buf (ids stamped first). Returns the
- * number of events written, or a negative MUTT_E*. */
+/* Serialises every accepted event of the batch after the group's events in ing->buf (ids
+ * stamped first; offs/lens from index gnev). Returns the number of events written (the group's
+ * counters are the caller's to advance), or a negative MUTT_E*. */
 static long serialise(struct ingest *ing, struct mutt_event_batch *b, const char *cid)
 {
     json_t *jcid = json_stringn_nocheck(cid, strlen(cid)); /* safe characters only (D8) */
-    if (!jcid || !reserve_bytes(ing, 16384)) {
+    if (!jcid || !reserve_bytes(ing, ing->gused + 16384)) {
         json_decref(jcid);
         return MUTT_ENOMEM;
     }
-    size_t used = 0, n = 0;
+    size_t used = ing->gused, n = 0;
     int rc = 0;
     for (size_t i = 0; i < b->count && rc == 0; i++) {
         json_t *ev = b->items[i].event;
@@ -268,8 +308,8 @@ static long serialise(struct ingest *ing, struct mutt_event_batch *b, const char
         }
         if (rc < 0)
             break;
-        ing->offs[n] = used;
-        ing->lens[n] = len;
+        ing->offs[ing->gnev + n] = used;
+        ing->lens[ing->gnev + n] = len;
         used += len;
         n++;
     }
@@ -279,14 +319,6 @@ static long serialise(struct ingest *ing, struct mutt_event_batch *b, const char
 
 /* ------------------------------------------------------------------------------------------ */
 /* the script's answer                                                                         */
-
-static bool read_int(const redisReply *r, long long *out)
-{
-    if (!r || r->type != REDIS_REPLY_INTEGER)
-        return false;
-    *out = r->integer;
-    return true;
-}
 
 static void reply_accepted(struct ingest *ing, struct ingest_op *op, long long depth)
 {
@@ -385,33 +417,24 @@ static void reply_queue_bytes_full(struct ingest *ing, struct ingest_op *op, lon
                 op->accepted);
 }
 
-static void on_script_reply(void *privdata, redisReply *reply, int status)
+/* Answers one request of a group. code is the script's verdict for it, or -1 when the group
+ * got none: then status says why (0 with a malformed reply) and `sent` whether the script may
+ * have run (D2/D48: a dropped connection with the call out leaves its events in doubt). */
+static void finish_op(struct ingest *ing, struct ingest_op *op, long long code, long long depth, long long extra,
+                      long long held, int status, const char *why, bool sent)
 {
-    struct ingest_op *op = privdata;
-    struct ingest *ing = &g_ingest;
     struct mutt_http_req *req = op->req;
-    long long code = -1, depth = 0, extra = 0, held = 0;
 
     ing->inflight--;
     ing->inflight_bytes -= op->body_bytes;
     mutt_gauge_set(ing->inflight_bytes_g, (double)ing->inflight_bytes);
-    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && (reply->elements == 3 || reply->elements == 4) &&
-        read_int(reply->element[0], &code) && read_int(reply->element[1], &depth) &&
-        read_int(reply->element[2], &extra) && (reply->elements == 3 || read_int(reply->element[3], &held))) {
-        ing->last_depth = depth;
-        if (code == MUTT_INGEST_PUSHED || code == MUTT_INGEST_QUEUE_BYTES_FULL)
-            ing->last_bytes_full = code == MUTT_INGEST_QUEUE_BYTES_FULL;
-        mutt_gauge_set(ing->depth, (double)depth);
-    } else {
-        code = -1;
-    }
 
     if (mutt_http_req_answered(req)) {
         /* The INGEST_TIMEOUT_MS deadline answered 503 (or the client left) before Redis did. If
          * the script ran anyway, these events are queued without a 200: D2's "in doubt". */
         count_request(ing, REASON_REDIS);
         record_slo(ing, 503, op->start_ns);
-        if (code == MUTT_INGEST_PUSHED || status == MUTT_EDISCONNECTED) {
+        if (code == MUTT_INGEST_PUSHED || (sent && status == MUTT_EDISCONNECTED)) {
             mutt_counter_add(ing->in_doubt, (double)op->accepted);
             mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                         "%zu events may be queued though the request had already been answered", op->accepted);
@@ -432,35 +455,61 @@ static void on_script_reply(void *privdata, redisReply *reply, int status)
     case MUTT_INGEST_QUEUE_BYTES_FULL:
         reply_queue_bytes_full(ing, op, depth, extra, held);
         break;
-    default: {
-        /* Lost connection, cancel, or a Redis error (OOM, script error): nothing was pushed
-         * unless the script ran to the end, and then it would have said so. */
-        const char *why = status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                                                         : mutt_strerror(status);
-        mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL, "503 redis: %s", why);
-        if (status == MUTT_EDISCONNECTED) /* D48: the script may have run before the drop */
+    default:
+        /* Lost connection, cancel, not sent, or a Redis error (OOM, script error): nothing was
+         * pushed unless the script ran to the end, and then it would have said so. */
+        mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL, "503 redis: %s",
+                    why ? why : mutt_strerror(status));
+        if (sent && status == MUTT_EDISCONNECTED) /* D48: the script may have run before the drop */
             mutt_counter_add(ing->in_doubt, (double)op->accepted);
         add_retry_after(req, REDIS_DOWN_RETRY_AFTER_S);
-        mutt_http_reply_status_error(req, 503, "Redis unavailable");
+        mutt_http_reply_status_error(req, 503, why && !sent ? why : "Redis unavailable");
         count_request(ing, REASON_REDIS);
         mutt_counter_add(ing->ev_refused, (double)op->accepted);
         observe_latency(ing, op->start_ns);
         record_slo(ing, 503, op->start_ns);
         break;
     }
-    }
 out:
     mutt_http_req_release(req);
     free(op);
+}
+
+/* The group's reply: RESULT_WIDTH integers per request, in the order they were sent. */
+static void on_group_reply(void *privdata, redisReply *reply, int status)
+{
+    struct ingest_flight *f = privdata;
+    struct ingest *ing = &g_ingest;
+    bool ok = status == 0 && reply && reply->type == REDIS_REPLY_ARRAY &&
+              reply->elements == f->nops * MUTT_INGEST_RESULT_WIDTH;
+    for (size_t i = 0; ok && i < reply->elements; i++)
+        ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+    const char *why = status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR ? reply->str : NULL;
+    for (size_t i = 0; i < f->nops; i++) {
+        long long code = -1, depth = 0, extra = 0, held = 0;
+        if (ok) {
+            redisReply **e = reply->element + i * MUTT_INGEST_RESULT_WIDTH;
+            code = e[0]->integer;
+            depth = e[1]->integer;
+            extra = e[2]->integer;
+            held = e[3]->integer;
+            ing->last_depth = depth;
+            if (code == MUTT_INGEST_PUSHED || code == MUTT_INGEST_QUEUE_BYTES_FULL)
+                ing->last_bytes_full = code == MUTT_INGEST_QUEUE_BYTES_FULL;
+        }
+        finish_op(ing, f->ops[i], code, depth, extra, held, status, why, true);
+    }
+    if (ok && f->nops > 0)
+        mutt_gauge_set(ing->depth, (double)ing->last_depth);
+    free(f);
     maybe_stopped(ing);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* the handler                                                                                 */
 
-static int prepare_call(struct ingest *ing, struct mutt_ingest_call *call);
-static void start_call(struct ingest *ing, struct mutt_http_req *req, uint64_t t0,
-                       struct mutt_ingest_call *call, struct ingest_op *op);
+static void group_make_room(struct ingest *ing, size_t nev, size_t bytes);
+static void group_add(struct ingest *ing, struct ingest_op *op, size_t nev, size_t used);
 
 /* Bytes the fast path leaves after each event: ,"_correlation_id":"<cid>","_event_id":"<uuid>"} */
 #define FAST_SUFFIX_FIXED (20 + 15 + (MUTT_UUID_STR_LEN - 1) + 2)
@@ -473,10 +522,14 @@ static void submit_fast(struct ingest *ing, struct mutt_http_req *req, uint64_t 
     const char *cid = mutt_http_req_correlation_id(req);
     size_t cidlen = strlen(cid);
     struct mutt_event_fast *fp = &ing->fast;
-    struct mutt_ingest_call call;
     struct ingest_op *op = NULL;
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += fp->lens[i] + FAST_SUFFIX_FIXED + cidlen;
 
-    if (prepare_call(ing, &call) != 0 || !reserve_events(ing, n) || (op = malloc(sizeof *op)) == NULL) {
+    group_make_room(ing, n, bytes);
+    if (!reserve_entries(ing, ing->gnev + n) || !reserve_bytes(ing, ing->gused + bytes) ||
+        (op = malloc(sizeof *op)) == NULL) {
         free(op);
         refuse(ing, req, t0, 503, REASON_REDIS, "out of memory", REDIS_DOWN_RETRY_AFTER_S);
         return;
@@ -486,9 +539,11 @@ static void submit_fast(struct ingest *ing, struct mutt_http_req *req, uint64_t 
     op->accepted = n;
     op->rejected = 0;
     op->rejected_len = 0;
+    size_t used = ing->gused;
     for (size_t i = 0; i < n; i++) {
-        char *e = fp->buf + fp->offs[i];
+        char *e = ing->buf + used;
         size_t len = fp->lens[i];
+        memcpy(e, fp->buf + fp->offs[i], len);
         uint8_t rnd[16];
         char id[MUTT_UUID_STR_LEN];
         mutt_random_bytes(rnd, sizeof rnd); /* D1: a fresh _event_id per event */
@@ -503,10 +558,11 @@ static void submit_fast(struct ingest *ing, struct mutt_http_req *req, uint64_t 
         len += MUTT_UUID_STR_LEN - 1;
         memcpy(e + len, "\"}", 2);
         len += 2;
-        ing->argv[MUTT_INGEST_NFIXED + i] = e;
-        ing->argl[MUTT_INGEST_NFIXED + i] = len;
+        ing->offs[ing->gnev + i] = used;
+        ing->lens[ing->gnev + i] = len;
+        used += len;
     }
-    start_call(ing, req, t0, &call, op);
+    group_add(ing, op, n, used);
 }
 
 /* Over 100 lines, left whole on purpose for now: the intake checks run in the order the
@@ -623,14 +679,14 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         return;
     }
 
-    /* 429 / 503 / 200: one script call */
+    /* 429 / 503 / 200: the group's script call */
     const char *cid = mutt_http_req_correlation_id(req);
-    struct mutt_ingest_call call;
     size_t rlen = 0;
     char *rej = NULL;
     struct ingest_op *op = NULL;
     long n = -1;
-    if (prepare_call(ing, &call) != 0 || !reserve_events(ing, accepted) ||
+    group_make_room(ing, accepted, blen + accepted * (FAST_SUFFIX_FIXED + 64));
+    if (!reserve_entries(ing, ing->gnev + accepted) ||
         (b.rejected > 0 && (rej = rejected_array(&b, &rlen)) == NULL) ||
         (op = malloc(sizeof *op + rlen)) == NULL || (n = serialise(ing, &b, cid)) < 0) {
         free(rej);
@@ -648,12 +704,9 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         memcpy(op->rejected_json, rej, rlen);
     free(rej);
     mutt_event_batch_dispose(&b);
-
-    for (size_t i = 0; i < op->accepted; i++) {
-        ing->argv[MUTT_INGEST_NFIXED + i] = ing->buf + ing->offs[i];
-        ing->argl[MUTT_INGEST_NFIXED + i] = ing->lens[i];
-    }
-    start_call(ing, req, t0, &call, op);
+    size_t used = op->accepted ? ing->offs[ing->gnev + op->accepted - 1] + ing->lens[ing->gnev + op->accepted - 1]
+                               : ing->gused;
+    group_add(ing, op, op->accepted, used);
 }
 
 /* The script call's fixed KEYS/ARGV for this request. */
@@ -675,27 +728,128 @@ static int prepare_call(struct ingest *ing, struct mutt_ingest_call *call)
     return mutt_ingest_call_prepare(call, &p);
 }
 
-/* Sends the call whose events are already in ing->argv[MUTT_INGEST_NFIXED..]; takes op. */
-static void start_call(struct ingest *ing, struct mutt_http_req *req, uint64_t t0,
-                       struct mutt_ingest_call *call, struct ingest_op *op)
+/* Answers every request of the unsent group 503 and empties it (why: a message for the body,
+ * or NULL for "Redis unavailable"). */
+static void group_fail(struct ingest *ing, int status, const char *why)
 {
-    struct mutt_ctx *ctx = ing->ctx;
-    const struct mutt_config *cfg = ctx->cfg;
-    for (int i = 0; i < MUTT_INGEST_NFIXED; i++) {
-        ing->argv[i] = call->args[i];
-        ing->argl[i] = call->arglens[i];
+    for (size_t i = 0; i < ing->gnops; i++)
+        finish_op(ing, ing->gops[i], -1, 0, 0, 0, status, why, false);
+    ing->gnops = ing->gnev = ing->gused = 0;
+}
+
+static bool reserve_nums(struct ingest *ing, size_t want)
+{
+    if (want <= ing->nums_cap)
+        return true;
+    size_t cap = ing->nums_cap ? ing->nums_cap : 4096;
+    while (cap < want)
+        cap *= 2;
+    char *b = realloc(ing->nums, cap);
+    if (!b)
+        return false;
+    ing->nums = b;
+    ing->nums_cap = cap;
+    return true;
+}
+
+/* Sends the group as one script call (D50) on ingest's own connection (D49) and starts a new
+ * one. Every request of the group is answered from the reply, or at once when it cannot go. */
+static void group_flush(struct ingest *ing)
+{
+    if (ing->check_ready) {
+        uv_check_stop(&ing->flush_check);
+        uv_prepare_stop(&ing->flush_prepare);
     }
-    int rc = mutt_redis_evalsha(mutt_redis_cmd(ctx->redis), ing->script_id, MUTT_INGEST_NKEYS, call->keys,
-                                call->keylens, (int)(MUTT_INGEST_NFIXED + op->accepted), ing->argv, ing->argl,
-                                on_script_reply, op);
+    if (ing->gnops == 0)
+        return;
+    size_t nops = ing->gnops, nargs = MUTT_INGEST_NFIXED + 1 + nops + ing->gnev;
+    struct mutt_ingest_call call;
+    struct ingest_flight *f = NULL;
+    if (prepare_call(ing, &call) != 0 || !reserve_entries(ing, nargs) || !reserve_nums(ing, (nops + 1) * 24) ||
+        (f = malloc(sizeof *f + nops * sizeof f->ops[0])) == NULL) {
+        free(f);
+        group_fail(ing, MUTT_ENOMEM, "out of memory");
+        maybe_stopped(ing);
+        return;
+    }
+    size_t k = 0, numused = 0;
+    for (int i = 0; i < MUTT_INGEST_NFIXED; i++, k++) {
+        ing->argv[k] = call.args[i];
+        ing->argl[k] = call.arglens[i];
+    }
+    for (size_t i = 0; i <= nops; i++, k++) {
+        size_t v = i == 0 ? nops : ing->gops[i - 1]->accepted;
+        int w = snprintf(ing->nums + numused, 24, "%zu", v);
+        ing->argv[k] = ing->nums + numused;
+        ing->argl[k] = (size_t)w;
+        numused += (size_t)w;
+    }
+    for (size_t i = 0; i < ing->gnev; i++, k++) {
+        ing->argv[k] = ing->buf + ing->offs[i];
+        ing->argl[k] = ing->lens[i];
+    }
+    int rc = mutt_redis_evalsha(ing->conn, ing->script_id, MUTT_INGEST_NKEYS, call.keys, call.keylens, (int)nargs,
+                                ing->argv, ing->argl, on_group_reply, f);
     if (rc != 0) {
         /* Fail fast (CONTRACT §3): not connected, or too many commands already in flight. */
+        free(f);
+        group_fail(ing, rc, NULL);
+        maybe_stopped(ing);
+        return;
+    }
+    f->nops = nops;
+    memcpy(f->ops, ing->gops, nops * sizeof f->ops[0]);
+    mutt_counter_inc(ing->calls);
+    ing->gnops = ing->gnev = ing->gused = 0;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    group_flush(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    group_flush(h->data);
+}
+
+/* Sends the group first when `nev` events of about `bytes` would take it over its limits. */
+static void group_make_room(struct ingest *ing, size_t nev, size_t bytes)
+{
+    if (ing->gnops > 0 && (ing->gnops >= GROUP_MAX_REQUESTS || ing->gnev + nev > GROUP_MAX_EVENTS ||
+                           ing->gused + bytes > GROUP_MAX_BYTES))
+        group_flush(ing);
+}
+
+/* Adds op (its nev events already written after the group's, ending at byte `used`) to the
+ * group and holds its request until the verdict; takes op. */
+static void group_add(struct ingest *ing, struct ingest_op *op, size_t nev, size_t used)
+{
+    struct mutt_http_req *req = op->req;
+    if (ing->gnops == ing->gops_cap) {
+        size_t cap = ing->gops_cap ? ing->gops_cap * 2 : 64;
+        struct ingest_op **g = realloc(ing->gops, cap * sizeof *g);
+        if (!g) {
+            uint64_t t0 = op->start_ns;
+            free(op);
+            refuse(ing, req, t0, 503, REASON_REDIS, "out of memory", REDIS_DOWN_RETRY_AFTER_S);
+            return;
+        }
+        ing->gops = g;
+        ing->gops_cap = cap;
+    }
+    if (!mutt_redis_conn_connected(ing->conn)) {
+        /* Fail fast (CONTRACT §3): the group could not be sent either. */
+        uint64_t t0 = op->start_ns;
         size_t nacc = op->accepted;
         free(op);
         refuse(ing, req, t0, 503, REASON_REDIS, "Redis unavailable", REDIS_DOWN_RETRY_AFTER_S);
         mutt_counter_add(ing->ev_refused, (double)nacc);
         return;
     }
+    ing->gops[ing->gnops++] = op;
+    ing->gnev += nev;
+    ing->gused = used;
     ing->inflight++;
     size_t blen = 0;
     mutt_http_req_body(req, &blen);
@@ -703,8 +857,32 @@ static void start_call(struct ingest *ing, struct mutt_http_req *req, uint64_t t
     ing->inflight_bytes += blen;
     mutt_gauge_set(ing->inflight_bytes_g, (double)ing->inflight_bytes);
     mutt_http_req_hold(req);
-    mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(cfg, MUTT_CFG_INGEST_TIMEOUT_MS), 503,
+    mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(ing->ctx->cfg, MUTT_CFG_INGEST_TIMEOUT_MS), 503,
                                "Redis unavailable");
+    if (ing->gnops == 1 && ing->check_ready) {
+        uv_check_start(&ing->flush_check, on_flush_check);
+        uv_prepare_start(&ing->flush_prepare, on_flush_prepare);
+    }
+}
+
+/* D49: names the connection in CLIENT LIST (mutt:<pod>:ingest) each time it comes up, so an
+ * operator can tell ingest's pushes from the rest. */
+static void on_conn_state(void *privdata, struct mutt_redis_conn *conn, bool connected)
+{
+    struct ingest *ing = privdata;
+    if (!connected)
+        return;
+    char name[128];
+    int n = snprintf(name, sizeof name, "mutt:%s:ingest", ing->ctx->pod_name ? ing->ctx->pod_name : "pod");
+    if (n < 0)
+        return;
+    for (char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+              *c == '_' || *c == ':' || *c == '-'))
+            *c = '_'; /* CLIENT SETNAME refuses spaces */
+    const char *argv[3] = {"CLIENT", "SETNAME", name};
+    size_t lens[3] = {6, 7, strlen(name)};
+    mutt_redis_command(conn, NULL, NULL, 3, argv, lens); /* best effort: only a label */
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -734,8 +912,11 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
     ing->reserved_stripped = mutt_metrics_counter(
         m, "mutt_ingest_reserved_fields_stripped_total",
         "Top-level fields beginning with '_' removed from client events (MUTT's own, D35).", NULL);
+    ing->calls = mutt_metrics_counter(
+        m, "mutt_ingest_script_calls_total",
+        "Ingest script calls sent to Redis: one per group of requests that arrived in one loop turn (D50).", NULL);
     if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->reserved_stripped ||
-        !ing->inflight_bytes_g)
+        !ing->inflight_bytes_g || !ing->calls)
         return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
         const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};
@@ -780,6 +961,17 @@ static int ingest_start(struct mutt_ctx *ctx)
     ing->script_id = mutt_redis_script_register(ctx->redis, "ingest", mutt_ingest_lua);
     if (ing->script_id < 0)
         return ing->script_id;
+    ing->conn = mutt_redis_conn_open(ctx->redis, "ingest");
+    if (!ing->conn)
+        return MUTT_ENOMEM;
+    rc = mutt_redis_conn_on_state(ing->conn, on_conn_state, ing);
+    if (rc != 0)
+        return rc;
+    if (uv_check_init(ctx->loop, &ing->flush_check) != 0 || uv_prepare_init(ctx->loop, &ing->flush_prepare) != 0)
+        return MUTT_EIO;
+    ing->flush_check.data = ing;
+    ing->flush_prepare.data = ing;
+    ing->check_ready = true;
     static const char *const paths[] = {"/api/v2/ingest", "/api/v1/ingest", "/ingest"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         rc = mutt_http_route(ctx->http, MUTT_HTTP_INGEST, "POST", paths[i], on_ingest, ing);

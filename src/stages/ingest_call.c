@@ -17,49 +17,71 @@
 
 /* KEYS[1] queue, KEYS[2] rate window counter, KEYS[3..5] dashboard 1m/1h/24h, KEYS[6] the queue's
  * byte counter (D52). ARGV[1] cap, ARGV[2] rate max (0 = off), ARGV[3] rate key TTL, ARGV[4] byte
- * cap (0 = off), ARGV[5..] the events.
- * D6/D7: the rate limit is judged before the caps, and a batch passes or fails whole; tokens are
- * only taken for events that are pushed. unpack() is chunked: Lua's C stack holds ~8000 values,
- * and MAX_BATCH_EVENTS has no upper bound. A negative byte counter (drift the janitor has not
- * reconciled yet) counts as 0. */
+ * cap (0 = off), ARGV[5] R = requests in the group, ARGV[6..5+R] events of each request, then
+ * the events of request 1, 2, .. R back to back.
+ * D50 group commit: each request is judged in arrival order as if it had made its own call right
+ * after the previous one (D6: rate before caps; D7: a request passes or fails whole), so a
+ * refused request takes nothing and a later one that fits still goes in. Tokens are only taken
+ * for events that are pushed. The accepted events are pushed with one LPUSH (per 1000: Lua's C
+ * stack holds ~8000 values) and every counter is bumped once for the group, not per request.
+ * A negative byte counter (drift the janitor has not reconciled yet) counts as 0. */
 const char mutt_ingest_lua[] =
-    "local n = #ARGV - 4\n"
+    "local R = tonumber(ARGV[5])\n"
     "local depth = redis.call('LLEN', KEYS[1])\n"
     "local rate_max = tonumber(ARGV[2])\n"
-    "if rate_max > 0 then\n"
-    "  local used = tonumber(redis.call('GET', KEYS[2]) or '0') or 0\n"
-    "  if used + n > rate_max then return {1, depth, used} end\n"
-    "end\n"
+    "local used = 0\n"
+    "if rate_max > 0 then used = tonumber(redis.call('GET', KEYS[2]) or '0') or 0 end\n"
     "local cap = tonumber(ARGV[1])\n"
-    "if depth + n > cap then return {2, depth, cap} end\n"
-    "local bytes = 0\n"
-    "for i = 5, #ARGV do bytes = bytes + #ARGV[i] end\n"
     "local bcap = tonumber(ARGV[4])\n"
+    "local held = 0\n"
     "if bcap > 0 then\n"
-    "  local held = tonumber(redis.call('GET', KEYS[6]) or '0') or 0\n"
+    "  held = tonumber(redis.call('GET', KEYS[6]) or '0') or 0\n"
     "  if held < 0 then held = 0 end\n"
-    "  if held + bytes > bcap then return {3, depth, bcap, held} end\n"
     "end\n"
-    "if rate_max > 0 then\n"
-    "  redis.call('INCRBY', KEYS[2], n)\n"
-    "  redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "local out, take, nt, bytes = {}, {}, 0, 0\n"
+    "local e = 6 + R\n"
+    "for r = 1, R do\n"
+    "  local n = tonumber(ARGV[5 + r])\n"
+    "  local last = e + n - 1\n"
+    "  local k = #out\n"
+    "  if rate_max > 0 and used + n > rate_max then\n"
+    "    out[k+1], out[k+2], out[k+3], out[k+4] = 1, depth, used, 0\n"
+    "  elseif depth + n > cap then\n"
+    "    out[k+1], out[k+2], out[k+3], out[k+4] = 2, depth, cap, 0\n"
+    "  else\n"
+    "    local b = 0\n"
+    "    for i = e, last do b = b + #ARGV[i] end\n"
+    "    if bcap > 0 and held + b > bcap then\n"
+    "      out[k+1], out[k+2], out[k+3], out[k+4] = 3, depth, bcap, held\n"
+    "    else\n"
+    "      for i = e, last do nt = nt + 1; take[nt] = ARGV[i] end\n"
+    "      used, held, bytes, depth = used + n, held + b, bytes + b, depth + n\n"
+    "      out[k+1], out[k+2], out[k+3], out[k+4] = 0, depth, n, 0\n"
+    "    end\n"
+    "  end\n"
+    "  e = last + 1\n"
     "end\n"
-    "local i = 5\n"
-    "local last = #ARGV\n"
-    "while i <= last do\n"
-    "  local j = i + 999\n"
-    "  if j > last then j = last end\n"
-    "  depth = redis.call('LPUSH', KEYS[1], unpack(ARGV, i, j))\n"
-    "  i = j + 1\n"
+    "if nt > 0 then\n"
+    "  local i = 1\n"
+    "  while i <= nt do\n"
+    "    local j = i + 999\n"
+    "    if j > nt then j = nt end\n"
+    "    redis.call('LPUSH', KEYS[1], unpack(take, i, j))\n"
+    "    i = j + 1\n"
+    "  end\n"
+    "  if rate_max > 0 then\n"
+    "    redis.call('INCRBY', KEYS[2], nt)\n"
+    "    redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
+    "  end\n"
+    "  redis.call('INCRBY', KEYS[6], bytes)\n"
+    "  redis.call('INCRBY', KEYS[3], nt)\n"
+    "  redis.call('EXPIRE', KEYS[3], 7200)\n"
+    "  redis.call('INCRBY', KEYS[4], nt)\n"
+    "  redis.call('EXPIRE', KEYS[4], 172800)\n"
+    "  redis.call('INCRBY', KEYS[5], nt)\n"
+    "  redis.call('EXPIRE', KEYS[5], 2592000)\n"
     "end\n"
-    "redis.call('INCRBY', KEYS[6], bytes)\n"
-    "redis.call('INCRBY', KEYS[3], n)\n"
-    "redis.call('EXPIRE', KEYS[3], 7200)\n"
-    "redis.call('INCRBY', KEYS[4], n)\n"
-    "redis.call('EXPIRE', KEYS[4], 172800)\n"
-    "redis.call('INCRBY', KEYS[5], n)\n"
-    "redis.call('EXPIRE', KEYS[5], 2592000)\n"
-    "return {0, depth, n}\n";
+    "return out\n";
 
 /* The TTL literals above must be the header's (one place for callers and tests to read). */
 _Static_assert(MUTT_INGEST_TTL_1M_S == 7200 && MUTT_INGEST_TTL_1H_S == 172800 && MUTT_INGEST_TTL_24H_S == 2592000,
