@@ -1,11 +1,14 @@
-/* Shared by the files of the web stage (src/web/): the per-request call, the handlers of the
- * endpoint table, reply/request helpers and the PG/Redis call helpers. Split by concern:
- * api.c (lifecycle, auth, versioning, dispatch, PG/Redis call helpers), api_rules.c,
- * api_hosts.c (dev hosts + teams), api_config.c, api_audit.c, api_ops.c (metrics, DLQ, SLO,
- * version), ui_assets.c (GET /, /audit, /ui/<file>). Pure rules live in domain/webapi.c. Every
- * change commits with its config_audit_log row in one statement. Uses the shared Redis command
- * connection and the PG pool; owns no connection. Not part of the public API (include/mutt/web.h).
- * Loop thread only. */
+/* Shared by the files of the web stage (src/web/), its one private header: the stage state, the
+ * per-request call, the handlers of the endpoint table, reply/request helpers and the PG/Redis
+ * call helpers. Split by concern, and used in one direction only (no circles):
+ *   api.c        the stage: lifecycle, routes, auth, versioning, dispatch table -> handlers, web_call.c
+ *   api_rules.c, api_hosts.c (dev hosts + teams), api_config.c, api_audit.c, api_ops.c (metrics,
+ *                DLQ, SLO, version, unhandled) -> web_call.c only
+ *   web_call.c   a call's life: replies, body/params, PG/Redis steps, web_done -> neither
+ *   ui_assets.c  GET /, /audit, /ui/<file> (registered by api.c)
+ * Pure rules live in domain/webapi.c. Every change commits with its config_audit_log row in one
+ * statement. Uses the shared Redis command connection and the PG pool; owns no connection. Not
+ * part of the public API (include/mutt/web.h). Loop thread only. */
 #ifndef MUTT_WEB_INTERNAL_H
 #define MUTT_WEB_INTERNAL_H
 
@@ -21,12 +24,32 @@
 #include "mutt/web.h"
 #include "mutt/webapi.h"
 
+struct mutt_counter;
+struct mutt_histogram;
 struct mutt_http_req;
-struct web;
 
-/* One API request from dispatch to reply. Owned by api.c: created by the dispatcher (which holds
- * the HTTP request), freed by web_done. Handlers keep per-request state in `data` (freed with
- * free_data, or free() when free_data is NULL). */
+/* The stage's state (one instance, owned by api.c). It is declared here so that web_call.c can
+ * keep the per-call books (metrics, in-flight count) and finish a waiting stop without calling
+ * back into api.c. */
+struct web {
+    struct mutt_ctx *ctx;
+    bool running;
+    bool stopping;
+    size_t inflight;            /* calls not yet done: api.c counts them in, web_done out */
+    mutt_stage_done_cb *done;   /* set while a stop waits for inflight to reach 0 */
+    void *done_priv;
+    struct mutt_counter *requests;  /* mutt_webui_api_requests_total{endpoint,status} */
+    struct mutt_histogram *latency; /* mutt_webui_api_latency_seconds{endpoint} */
+    struct mutt_counter *client_gone;
+};
+
+/* web_call.c: ends a stop that waits (stopping, done set) once no call is in flight. Called by
+ * web_done after each call and by the stage's stop. */
+void web_maybe_stopped(struct web *w);
+
+/* One API request from dispatch to reply: created by the dispatcher in api.c (which holds the
+ * HTTP request), freed by web_done in web_call.c. Handlers keep per-request state in `data`
+ * (freed with free_data, or free() when free_data is NULL). */
 struct web_call {
     struct web *w;
     struct mutt_ctx *ctx;
@@ -48,10 +71,10 @@ struct web_call {
     bool outlives_request;   /* a write: once started, its chain of steps runs to the end even
                                 after the deadline answered the client 503 (issue 11); only the
                                 answer is cut. Reads stop at the next step instead. */
-    void *next;              /* private to api.c: the pending backend callback */
+    void *next;              /* private to web_call.c: the pending backend callback */
 };
 
-/* Handlers (one per row of mutt_api_endpoints). Each ends in exactly one web_done. */
+/* Handlers (api_*.c, one per row of mutt_api_endpoints). Each ends in exactly one web_done. */
 void web_rules(struct web_call *c);
 void web_rule(struct web_call *c);
 void web_dev_hosts(struct web_call *c);
@@ -72,22 +95,20 @@ void web_version(struct web_call *c);
 void web_slo(struct web_call *c);
 void web_unhandled(struct web_call *c);
 
-/* Lua script ids registered at start (api_ops.c uses them). */
-int web_script_id(const char *name);
 int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
 void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */
 /* api_ops.c: the janitor returning dead web pods' replay lists (deadlists.h); 0 or MUTT_ENOMEM */
 int web_ops_janitor_start(struct mutt_ctx *ctx);
 void web_ops_janitor_stop(void);
 
-/* ---- replies (each ends the call) ---- */
+/* ---- web_call.c: replies (each ends the call) ---- */
 void web_done(struct web_call *c);
 void web_reply_error(struct web_call *c, int status, const char *message, const char *field);
 /* Takes ownership of o. */
 void web_reply_obj(struct web_call *c, int status, json_t *o);
 void web_reply_text(struct web_call *c, int status, const char *json, size_t len);
 
-/* ---- request helpers ---- */
+/* ---- web_call.c: request helpers ---- */
 const char *web_method(struct web_call *c); /* "GET" "POST" ... (HEAD reads as GET) */
 /* Body parsed as a JSON object; NULL with a 400 already sent (and the call done) otherwise.
  * `optional`: an empty body gives an empty object. Caller decrefs. */
@@ -102,8 +123,8 @@ const char *web_query_param(struct web_call *c, const char *name);
 const char *web_path_param(struct web_call *c, const char *name);
 bool web_answered(struct web_call *c);
 
-/* ---- async backends: cb runs only on success; failures reply (503 / 409 / 400 / 500 without
- * driver text, W35) and end the call. The call must not be touched after a non-zero return. ---- */
+/* ---- web_call.c: async backends: cb runs only on success; failures reply (503 / 409 / 400 /
+ * 500 without driver text, W35) and end the call. The call must not be touched after a non-zero return. ---- */
 typedef void web_pg_cb(struct web_call *c, PGresult *res);
 int web_query(struct web_call *c, const char *sql, int nparams, const char *const *values, web_pg_cb *cb);
 typedef void web_redis_cb(struct web_call *c, redisReply *reply);

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct mutt_match_scratch *scratch;
     if (scratch == NULL && (scratch = mutt_match_scratch_create()) == NULL)
         return 0;
-    /* the flags of the web stage's body parser (src/web/api.c), which refuses "\u0000" */
+    /* the flags of the web stage's body parser (src/web/web_call.c), which refuses "\u0000" */
     json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     if (body == NULL) {
         char *re = fuzz_strndup(data, size);
