@@ -123,6 +123,8 @@ struct ingest_flight {
     bool waiting;      /* a WAIT was sent after the script call and has not answered */
     bool have_reply;   /* the script's reply came (v, status, why hold it) */
     bool unconfirmed;  /* the WAIT could not be sent: pushed requests are not replicated */
+    bool wait_early;   /* the WAIT answered before the script (an EVALSHA re-sent as EVAL after
+                          NOSCRIPT goes out behind it): it did not cover the push */
     int status;        /* the script call's status */
     char *why;         /* its error text (owned), or NULL */
     struct ingest_verdict *v; /* nops entries, only when waiting */
@@ -532,13 +534,30 @@ static void flight_free(struct ingest_flight *f)
     free(f);
 }
 
+static void on_group_wait(void *privdata, redisReply *reply, int status);
+static void finish_flight(struct ingest *ing, struct ingest_flight *f, long long replicas);
+
+/* D37: one WAIT for the group's pushes, behind everything sent so far on ingest's connection.
+ * The connection's command timeout allows for its wait (D48). */
+static int send_wait(struct ingest *ing, struct ingest_flight *f)
+{
+    const char *wargv[3] = {"WAIT", ing->wait_n, ing->wait_ms};
+    size_t wlens[3] = {4, strlen(ing->wait_n), strlen(ing->wait_ms)};
+    f->waiting = true;
+    int rc = mutt_redis_command(ing->conn, on_group_wait, f, 3, wargv, wlens);
+    if (rc != 0)
+        f->waiting = false;
+    return rc;
+}
+
 /* The group's reply: RESULT_WIDTH integers per request, in the order they were sent. With a
- * WAIT outstanding the verdicts are only kept (on_group_wait answers). */
+ * WAIT outstanding the verdicts are only kept (on_group_wait answers); when the WAIT already
+ * answered (wait_early), a new one is sent now that the push is done. */
 static void on_group_reply(void *privdata, redisReply *reply, int status)
 {
     struct ingest_flight *f = privdata;
     struct ingest *ing = &g_ingest;
-    if (f->waiting) {
+    if (f->waiting || f->wait_early) {
         bool ok = status == 0 && reply && reply->type == REDIS_REPLY_ARRAY &&
                   reply->elements == f->nops * MUTT_INGEST_RESULT_WIDTH;
         for (size_t i = 0; ok && i < reply->elements; i++)
@@ -559,6 +578,12 @@ static void on_group_reply(void *privdata, redisReply *reply, int status)
         if (status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR && reply->str)
             f->why = strdup(reply->str); /* NULL on OOM: the generic message then */
         f->have_reply = true;
+        if (f->waiting)
+            return;
+        f->wait_early = false;
+        if (status == 0 && send_wait(ing, f) == 0)
+            return;
+        finish_flight(ing, f, -1); /* nothing can confirm the push now */
         return;
     }
     bool ok = status == 0 && reply && reply->type == REDIS_REPLY_ARRAY &&
@@ -594,21 +619,31 @@ static void on_group_reply(void *privdata, redisReply *reply, int status)
  * INGEST_MIN_REPLICAS replicas confirmed; otherwise 503 not_replicated. Requests the script
  * refused keep their own answer. Should the script's reply not have come first (an EVALSHA
  * retried as EVAL after NOSCRIPT goes out behind the WAIT), the WAIT did not cover the push:
- * not replicated. */
+ * the script's reply, still to come, answers its pushed requests not_replicated. */
 static void on_group_wait(void *privdata, redisReply *reply, int status)
 {
     struct ingest_flight *f = privdata;
     struct ingest *ing = &g_ingest;
     long long replicas = status == 0 && reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
-    bool covered = f->have_reply;
     f->waiting = false;
     if (replicas >= 0)
         ing->last_replicas = replicas;
-    bool replicated = covered && replicas >= ing->min_replicas;
-    int sstatus = covered ? f->status : MUTT_EDISCONNECTED;
+    if (!f->have_reply) {
+        f->wait_early = true; /* on_group_reply waits again, or answers (and frees f) */
+        return;
+    }
+    finish_flight(ing, f, replicas);
+}
+
+/* Answers every request of a group whose script reply and WAIT both came: pushed requests get
+ * 200 when `replicas` (-1: unknown) reaches INGEST_MIN_REPLICAS, 503 not_replicated otherwise. */
+static void finish_flight(struct ingest *ing, struct ingest_flight *f, long long replicas)
+{
+    bool replicated = replicas >= ing->min_replicas;
+    int sstatus = f->status;
     bool ok = false;
     for (size_t i = 0; i < f->nops; i++) {
-        struct ingest_verdict v = covered ? f->v[i] : (struct ingest_verdict){.code = -1};
+        struct ingest_verdict v = f->v[i];
         if (v.code >= 0) {
             ok = true;
             ing->last_depth = v.depth;
@@ -925,16 +960,9 @@ static void group_flush(struct ingest *ing)
     memcpy(f->ops, ing->gops, nops * sizeof f->ops[0]);
     if (ing->min_replicas > 0) {
         /* D37: one WAIT right behind the script call on the same (ordered) connection covers
-         * every push of the group. The connection's command timeout allows for its wait (D48). */
-        const char *wargv[3] = {"WAIT", ing->wait_n, ing->wait_ms};
-        size_t wlens[3] = {4, strlen(ing->wait_n), strlen(ing->wait_ms)};
-        f->waiting = true;
-        if (mutt_redis_command(ing->conn, on_group_wait, f, 3, wargv, wlens) != 0) {
-            /* The script goes anyway; with no WAIT nothing can confirm it: its reply answers
-             * not_replicated (on_group_reply sees waiting and the WAIT callback never comes). */
-            f->waiting = false;
-            f->unconfirmed = true;
-        }
+         * every push of the group. */
+        if (send_wait(ing, f) != 0)
+            f->unconfirmed = true; /* the script goes anyway; nothing can confirm it */
     }
     mutt_counter_inc(ing->calls);
     ing->gnops = ing->gnev = ing->gused = 0;

@@ -71,6 +71,22 @@ test_with_a_live_replica_every_200_is_already_on_the_replica() {
     assert_eq 0 "$(metric mutt_ingest_not_replicated_total)" "not_replicated answers"
 }
 
+test_a_push_retried_as_eval_after_noscript_is_waited_for_again() {
+    # SCRIPT FLUSH: the group's EVALSHA gets NOSCRIPT and is re-sent as EVAL behind the WAIT,
+    # so that WAIT answers before the push ran; ingest must WAIT again before its 200
+    local before
+    before=$(r1 llen "$QUEUE")
+    r1 script flush >/dev/null
+    r1 config resetstat >/dev/null
+    post flushed
+    assert_status 200 "POST after SCRIPT FLUSH"
+    assert_eq $((before + 1)) "$(r2 llen "$QUEUE")" "replica LLEN at the 200"
+    local cs
+    cs=$(r1 info commandstats | tr -d '\r')
+    assert_eq 2 "$(wait_calls)" "WAIT calls: the early one and the one after the push"
+    assert_contains "$cs" "cmdstat_eval:calls=1," "the push ran as EVAL"
+}
+
 test_without_a_replica_ack_the_answer_is_503_not_replicated_and_in_doubt() {
     local before doubt0 nr0 t0 ms
     before=$(r1 llen "$QUEUE")
@@ -139,6 +155,7 @@ test_default_zero_replicas_never_sends_wait() {
 }
 
 t_run "with a live replica every 200 is already on the replica" test_with_a_live_replica_every_200_is_already_on_the_replica
+t_run "a push retried as EVAL after NOSCRIPT is waited for again" test_a_push_retried_as_eval_after_noscript_is_waited_for_again
 t_run "without a replica ack the answer is 503 not_replicated and in doubt" test_without_a_replica_ack_the_answer_is_503_not_replicated_and_in_doubt
 t_run "a request the script refuses keeps its own answer" test_a_request_the_script_refuses_keeps_its_own_answer
 t_run "default INGEST_MIN_REPLICAS=0 never sends WAIT" test_default_zero_replicas_never_sends_wait
