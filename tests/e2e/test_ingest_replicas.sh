@@ -108,10 +108,14 @@ test_without_a_replica_ack_the_answer_is_503_not_replicated_and_in_doubt() {
     assert_eq $((before + 1)) "$(r1 llen "$QUEUE")" "primary LLEN after the not-replicated push"
     assert_eq $((doubt0 + 1)) "$(metric mutt_ingest_events_in_doubt_total)" "events in doubt"
     assert_eq $((nr0 + 1)) "$(metric mutt_ingest_not_replicated_total)" "not_replicated answers"
+    assert_contains "$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/health")" '"ingest":"degraded"' \
+        "health while the last WAIT fell short"
     # the replica catches up once it runs again, and the next request is a plain 200
     wait_until 10 eval '[ "$(r2 llen "$QUEUE")" = "$(r1 llen "$QUEUE")" ]' || t_fail "replica did not catch up"
     post after
     assert_status 200 "POST once the replica runs again"
+    assert_not_contains "$(curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/health")" '"ingest":"degraded"' \
+        "health once a WAIT confirmed again"
 }
 
 test_a_request_the_script_refuses_keeps_its_own_answer() {
