@@ -6,7 +6,9 @@
  * request that passed the checks made before Redis joins the loop turn's group; a uv_check
  * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
  * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
- * every request of the group with its own verdict. Loop thread only; one instance per process. */
+ * every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
+ * each script call on that connection, and a pushed request gets its 200 only once enough
+ * replicas confirmed (503 not_replicated otherwise). Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/ingest.h"
 
