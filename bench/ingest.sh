@@ -13,6 +13,8 @@
 # The report is also written to bench/results/ingest-<UTC time>.txt, with wrk's raw output.
 # Env: MUTT_BIN (default ./mutt), DURATION (10), THREADS (2), CONNS (64), BATCH (100),
 #      REDIS_FSYNC (everysec), INSTANCES (1; >1 runs that many reuseport processes, D11),
+#      REPLICA (0; 1 also starts a redis-server --replicaof the bench's Redis), MIN_REPLICAS
+#      (0; INGEST_MIN_REPLICAS, D37), MODES ("single batch"),
 #      KEEP=1 keeps the work dir. Exit status 1 when an LLEN check fails.
 set -euo pipefail
 
@@ -24,6 +26,9 @@ CONNS=${CONNS:-64}
 BATCH=${BATCH:-100}
 REDIS_FSYNC=${REDIS_FSYNC:-everysec}
 INSTANCES=${INSTANCES:-1}
+REPLICA=${REPLICA:-0}
+MIN_REPLICAS=${MIN_REPLICAS:-0}
+MODES=${MODES:-single batch}
 KEY=bench-ingest-key-0123456789abcdef0123456789
 QUEUE=mutt:ingest_queue
 
@@ -36,6 +41,7 @@ mkdir -p "$ROOT/bench/results"
 RESULT="$ROOT/bench/results/ingest-$(date -u +%Y%m%dT%H%M%SZ).txt"
 exec > >(tee "$RESULT") 2>&1
 REDIS_PID=
+REPLICA_PID=
 MUTT_PIDS=()
 HEALTH_PORTS=()
 cleanup() {
@@ -43,6 +49,7 @@ cleanup() {
     for p in ${MUTT_PIDS[@]+"${MUTT_PIDS[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
     for p in ${MUTT_PIDS[@]+"${MUTT_PIDS[@]}"}; do wait "$p" 2>/dev/null || true; done
     [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null || true
+    [ -n "$REPLICA_PID" ] && kill -TERM "$REPLICA_PID" 2>/dev/null || true
     sleep 0.3
     if [ "${KEEP:-0}" = 1 ]; then echo "bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -63,6 +70,18 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes --dir "$WORK"
     --logfile "$WORK/redis.log" --save '' --appendonly yes --appendfsync "$REDIS_FSYNC" >/dev/null
 for _ in $(seq 1 100); do [ -s "$WORK/redis.pid" ] && rc ping >/dev/null 2>&1 && break; sleep 0.05; done
 REDIS_PID=$(cat "$WORK/redis.pid")
+if [ "$REPLICA" = 1 ]; then
+    REPLICA_PORT=$(free_port)
+    mkdir -p "$WORK/replica"
+    redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --daemonize yes --dir "$WORK/replica" \
+        --pidfile "$WORK/replica/redis.pid" --logfile "$WORK/replica/redis.log" --save '' \
+        --appendonly yes --appendfsync "$REDIS_FSYNC" --replicaof 127.0.0.1 "$REDIS_PORT" >/dev/null
+    for _ in $(seq 1 200); do
+        redis-cli -p "$REPLICA_PORT" info replication 2>/dev/null | grep -q master_link_status:up && break
+        sleep 0.05
+    done
+    REPLICA_PID=$(cat "$WORK/replica/redis.pid")
+fi
 
 for i in $(seq 1 "$INSTANCES"); do
     hp=$(free_port)
@@ -79,6 +98,7 @@ INGEST_API_KEY=$KEY
 MAX_INGEST_QUEUE_SIZE=1000000000
 MAX_INGEST_QUEUE_BYTES=8589934592
 LOG_LEVEL=WARNING
+INGEST_MIN_REPLICAS=$MIN_REPLICAS
 EOF
     "$MUTT_BIN" --config "$WORK/mutt.$i.conf" --roles=ingest >"$WORK/mutt.$i.log" 2>&1 &
     MUTT_PIDS+=($!)
@@ -113,7 +133,7 @@ cpu_ticks() { # summed over the given pids
 
 echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown); $("$MUTT_BIN" --version 2>&1 | head -n 1)"
 echo "machine: $(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "redis: $(redis-server --version | awk '{print $3}'), appendonly yes, appendfsync $REDIS_FSYNC; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2); wrk -t$THREADS -c$CONNS -d${DURATION}s; mutt processes: $INSTANCES"
+echo "redis: $(redis-server --version | awk '{print $3}'), appendonly yes, appendfsync $REDIS_FSYNC; $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2); wrk -t$THREADS -c$CONNS -d${DURATION}s; mutt processes: $INSTANCES; replica: $REPLICA, INGEST_MIN_REPLICAS=$MIN_REPLICAS"
 
 FAILED=0
 # run_mode NAME BATCH_SIZE
@@ -151,8 +171,13 @@ run_mode() {
     { echo "---- wrk output ($name)"; echo "$out"; } >>"$WORK/raw.txt"
 }
 
-run_mode single 0
-run_mode batch "$BATCH"
+for m in $MODES; do
+    case "$m" in
+    single) run_mode single 0 ;;
+    batch) run_mode batch "$BATCH" ;;
+    *) echo "bench: unknown mode $m" >&2; exit 1 ;;
+    esac
+done
 rc del "$QUEUE" "$QUEUE:bytes" >/dev/null
 cat "$WORK/raw.txt"
 echo "report: $RESULT"

@@ -870,6 +870,14 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
         v[MUTT_CFG_HEARTBEAT_EXPIRY].i <= v[MUTT_CFG_HEARTBEAT_INTERVAL].i)
         report_error(r, "config error: HEARTBEAT_EXPIRY=%s: must be greater than HEARTBEAT_INTERVAL (%s)",
                      v[MUTT_CFG_HEARTBEAT_EXPIRY].s, v[MUTT_CFG_HEARTBEAT_INTERVAL].s);
+    /* D37: the WAIT must end before the request's own deadline, or every slow replica would
+     * turn into a "Redis unavailable" 503 instead of not_replicated. */
+    if (!bad[MUTT_CFG_INGEST_MIN_REPLICAS] && !bad[MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS] &&
+        !bad[MUTT_CFG_INGEST_TIMEOUT_MS] && v[MUTT_CFG_INGEST_MIN_REPLICAS].i > 0 &&
+        v[MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS].i >= v[MUTT_CFG_INGEST_TIMEOUT_MS].i)
+        report_error(r, "config error: INGEST_REPLICA_TIMEOUT_MS=%s: must be below INGEST_TIMEOUT_MS (%s) when "
+                        "INGEST_MIN_REPLICAS > 0",
+                     v[MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS].s, v[MUTT_CFG_INGEST_TIMEOUT_MS].s);
     if (!bad[MUTT_CFG_DB_HOST] && !bad[MUTT_CFG_DB_PORT]) {
         struct mutt_pg_host hosts[MUTT_PG_MAX_HOSTS];
         char why[160];

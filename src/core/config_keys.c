@@ -201,6 +201,14 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_INGEST_TIMEOUT_MS] = { .name = "INGEST_TIMEOUT_MS", .type = MUTT_CFG_T_INT, .default_value = "2000",
         .min = 1, .max = 600000, .group = "ingest",
         .description = "Milliseconds ingest waits for Redis before answering 503" },
+    [MUTT_CFG_INGEST_MIN_REPLICAS] = { .name = "INGEST_MIN_REPLICAS", .type = MUTT_CFG_T_INT, .default_value = "0",
+        .min = 0, .max = 64, .group = "ingest",
+        .description = "Replicas that must confirm a push (Redis WAIT) before ingest answers 200; fewer in time "
+                       "= 503 not_replicated. 0 = no WAIT" },
+    [MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS] = { .name = "INGEST_REPLICA_TIMEOUT_MS", .type = MUTT_CFG_T_INT,
+        .default_value = "1000", .min = 1, .max = 600000, .group = "ingest",
+        .description = "Milliseconds the WAIT for INGEST_MIN_REPLICAS may take; must be below INGEST_TIMEOUT_MS "
+                       "when INGEST_MIN_REPLICAS > 0" },
     [MUTT_CFG_INGEST_REUSEPORT] = { .name = "INGEST_REUSEPORT", .type = MUTT_CFG_T_BOOL, .default_value = "false",
         NORANGE, .group = "ingest",
         .description = "Open INGESTOR_PORT with SO_REUSEPORT so several ingest processes share it" },

@@ -6,7 +6,9 @@
  * request that passed the checks made before Redis joins the loop turn's group; a uv_check
  * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
  * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
- * every request of the group with its own verdict. Loop thread only; one instance per process. */
+ * every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
+ * each script call on that connection, and a pushed request gets its 200 only once enough
+ * replicas confirmed (503 not_replicated otherwise). Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/ingest.h"
 
@@ -45,11 +47,16 @@
 
 /* Values of the `reason` label of mutt_ingest_requests_total (python-original §12 plus the
  * outcomes the original could not produce). */
-enum reason { REASON_OK = 0, REASON_AUTH, REASON_MEDIA, REASON_SIZE, REASON_JSON, REASON_VALIDATION, REASON_RATE, REASON_FULL, REASON_REDIS, REASON_SHUTDOWN, REASON_INFLIGHT, REASON_COUNT_ };
+enum reason { REASON_OK = 0, REASON_AUTH, REASON_MEDIA, REASON_SIZE, REASON_JSON, REASON_VALIDATION, REASON_RATE, REASON_FULL, REASON_REDIS, REASON_SHUTDOWN, REASON_INFLIGHT, REASON_NOT_REPLICATED, REASON_COUNT_ };
 static const char *const reason_names[REASON_COUNT_] = {
     "", "auth", "media_type", "too_large", "json", "validation", "rate_limit", "queue_full", "redis", "shutdown",
-    "inflight_bytes",
+    "inflight_bytes", "not_replicated",
 };
+
+/* finish_op's verdict for a pushed request whose WAIT confirmed fewer than INGEST_MIN_REPLICAS
+ * replicas (D37): its events are queued on the primary only, so they are in doubt. Not a
+ * script code (those are 0..3). */
+#define CODE_NOT_REPLICATED 100
 
 struct ingest {
     struct mutt_ctx *ctx;
@@ -77,6 +84,10 @@ struct ingest {
     struct mutt_counter *rate_hits;
     struct mutt_counter *reserved_stripped; /* D35: client `_` fields removed */
     struct mutt_counter *calls;              /* script calls sent: one per group (D50) */
+    struct mutt_counter *not_replicated;     /* requests answered 503 not_replicated (D37) */
+    int64_t min_replicas;      /* INGEST_MIN_REPLICAS: 0 = no WAIT */
+    char wait_n[24], wait_ms[24]; /* WAIT's arguments, written at start */
+    long long last_replicas;   /* replicas the last WAIT confirmed (-1: none answered yet) */
     struct mutt_gauge *depth;
     struct mutt_gauge *inflight_bytes_g;     /* mutt_ingest_inflight_bytes */
     struct mutt_histogram *latency;
@@ -101,9 +112,24 @@ struct ingest {
 
 static struct ingest g_ingest;
 
-/* A sent group: the reply answers ops[0..nops) in order. */
+/* One request's verdict from the script, kept until the group's WAIT answers. */
+struct ingest_verdict {
+    long long code, depth, extra, held;
+};
+
+/* A sent group: the reply answers ops[0..nops) in order. With INGEST_MIN_REPLICAS a WAIT
+ * follows the script call on the same connection (D37, D49): the script's verdicts are kept in
+ * `v` until it answers, and only then is any request answered. */
 struct ingest_flight {
     size_t nops;
+    bool waiting;      /* a WAIT was sent after the script call and has not answered */
+    bool have_reply;   /* the script's reply came (v, status, why hold it) */
+    bool unconfirmed;  /* the WAIT could not be sent: pushed requests are not replicated */
+    bool wait_early;   /* the WAIT answered before the script (an EVALSHA re-sent as EVAL after
+                          NOSCRIPT goes out behind it): it did not cover the push */
+    int status;        /* the script call's status */
+    char *why;         /* its error text (owned), or NULL */
+    struct ingest_verdict *v; /* nops entries, only when waiting */
     struct ingest_op *ops[];
 };
 
@@ -417,6 +443,31 @@ static void reply_queue_bytes_full(struct ingest *ing, struct ingest_op *op, lon
                 op->accepted);
 }
 
+/* D37: the events are queued on the primary but fewer replicas than asked confirmed them in
+ * INGEST_REPLICA_TIMEOUT_MS; a failover now could lose them, so no 200. They stay queued: in
+ * doubt, as after a late push (the client's retry may duplicate them). */
+static void reply_not_replicated(struct ingest *ing, struct ingest_op *op, long long replicas)
+{
+    struct mutt_http_req *req = op->req;
+    char body[320];
+    int n = snprintf(body, sizeof body,
+                     "{\"status\":\"error\",\"message\":\"not replicated\",\"reason\":\"not_replicated\","
+                     "\"correlation_id\":\"%s\",\"replicas\":%lld,\"min_replicas\":%lld}",
+                     mutt_http_req_correlation_id(req), replicas, (long long)ing->min_replicas);
+    add_retry_after(req, REDIS_DOWN_RETRY_AFTER_S);
+    mutt_http_reply_json(req, 503, body, (size_t)n);
+    count_request(ing, REASON_NOT_REPLICATED);
+    mutt_counter_inc(ing->not_replicated);
+    mutt_counter_add(ing->in_doubt, (double)op->accepted);
+    if (op->rejected)
+        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
+    observe_latency(ing, op->start_ns);
+    record_slo(ing, 503, op->start_ns);
+    mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
+                "503 not_replicated: %lld of %lld replicas confirmed, %zu events in doubt", replicas,
+                (long long)ing->min_replicas, op->accepted);
+}
+
 /* Answers one request of a group. code is the script's verdict for it, or -1 when the group
  * got none: then status says why (0 with a malformed reply) and `sent` whether the script may
  * have run (D2/D48: a dropped connection with the call out leaves its events in doubt). */
@@ -434,7 +485,7 @@ static void finish_op(struct ingest *ing, struct ingest_op *op, long long code, 
          * the script ran anyway, these events are queued without a 200: D2's "in doubt". */
         count_request(ing, REASON_REDIS);
         record_slo(ing, 503, op->start_ns);
-        if (code == MUTT_INGEST_PUSHED || (sent && status == MUTT_EDISCONNECTED)) {
+        if (code == MUTT_INGEST_PUSHED || code == CODE_NOT_REPLICATED || (sent && status == MUTT_EDISCONNECTED)) {
             mutt_counter_add(ing->in_doubt, (double)op->accepted);
             mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                         "%zu events may be queued though the request had already been answered", op->accepted);
@@ -454,6 +505,9 @@ static void finish_op(struct ingest *ing, struct ingest_op *op, long long code, 
         break;
     case MUTT_INGEST_QUEUE_BYTES_FULL:
         reply_queue_bytes_full(ing, op, depth, extra, held);
+        break;
+    case CODE_NOT_REPLICATED:
+        reply_not_replicated(ing, op, extra);
         break;
     default:
         /* Lost connection, cancel, not sent, or a Redis error (OOM, script error): nothing was
@@ -475,11 +529,65 @@ out:
     free(op);
 }
 
-/* The group's reply: RESULT_WIDTH integers per request, in the order they were sent. */
+static void flight_free(struct ingest_flight *f)
+{
+    free(f->why);
+    free(f->v);
+    free(f);
+}
+
+static void on_group_wait(void *privdata, redisReply *reply, int status);
+static void finish_flight(struct ingest *ing, struct ingest_flight *f, long long replicas);
+
+/* D37: one WAIT for the group's pushes, behind everything sent so far on ingest's connection.
+ * The connection's command timeout allows for its wait (D48). */
+static int send_wait(struct ingest *ing, struct ingest_flight *f)
+{
+    const char *wargv[3] = {"WAIT", ing->wait_n, ing->wait_ms};
+    size_t wlens[3] = {4, strlen(ing->wait_n), strlen(ing->wait_ms)};
+    f->waiting = true;
+    int rc = mutt_redis_command(ing->conn, on_group_wait, f, 3, wargv, wlens);
+    if (rc != 0)
+        f->waiting = false;
+    return rc;
+}
+
+/* The group's reply: RESULT_WIDTH integers per request, in the order they were sent. With a
+ * WAIT outstanding the verdicts are only kept (on_group_wait answers); when the WAIT already
+ * answered (wait_early), a new one is sent now that the push is done. */
 static void on_group_reply(void *privdata, redisReply *reply, int status)
 {
     struct ingest_flight *f = privdata;
     struct ingest *ing = &g_ingest;
+    if (f->waiting || f->wait_early) {
+        bool ok = status == 0 && reply && reply->type == REDIS_REPLY_ARRAY &&
+                  reply->elements == f->nops * MUTT_INGEST_RESULT_WIDTH;
+        for (size_t i = 0; ok && i < reply->elements; i++)
+            ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+        for (size_t i = 0; i < f->nops; i++) {
+            struct ingest_verdict *v = &f->v[i];
+            v->code = -1;
+            v->depth = v->extra = v->held = 0;
+            if (ok) {
+                redisReply **e = reply->element + i * MUTT_INGEST_RESULT_WIDTH;
+                v->code = e[0]->integer;
+                v->depth = e[1]->integer;
+                v->extra = e[2]->integer;
+                v->held = e[3]->integer;
+            }
+        }
+        f->status = status;
+        if (status == MUTT_EIO && reply && reply->type == REDIS_REPLY_ERROR && reply->str)
+            f->why = strdup(reply->str); /* NULL on OOM: the generic message then */
+        f->have_reply = true;
+        if (f->waiting)
+            return;
+        f->wait_early = false;
+        if (status == 0 && send_wait(ing, f) == 0)
+            return;
+        finish_flight(ing, f, -1); /* nothing can confirm the push now */
+        return;
+    }
     bool ok = status == 0 && reply && reply->type == REDIS_REPLY_ARRAY &&
               reply->elements == f->nops * MUTT_INGEST_RESULT_WIDTH;
     for (size_t i = 0; ok && i < reply->elements; i++)
@@ -496,12 +604,63 @@ static void on_group_reply(void *privdata, redisReply *reply, int status)
             ing->last_depth = depth;
             if (code == MUTT_INGEST_PUSHED || code == MUTT_INGEST_QUEUE_BYTES_FULL)
                 ing->last_bytes_full = code == MUTT_INGEST_QUEUE_BYTES_FULL;
+            if (code == MUTT_INGEST_PUSHED && f->unconfirmed) {
+                code = CODE_NOT_REPLICATED;
+                extra = 0;
+            }
         }
         finish_op(ing, f->ops[i], code, depth, extra, held, status, why, true);
     }
     if (ok && f->nops > 0)
         mutt_gauge_set(ing->depth, (double)ing->last_depth);
-    free(f);
+    flight_free(f);
+    maybe_stopped(ing);
+}
+
+/* The group's WAIT (D37): every request the script pushed gets its 200 only when at least
+ * INGEST_MIN_REPLICAS replicas confirmed; otherwise 503 not_replicated. Requests the script
+ * refused keep their own answer. Should the script's reply not have come first (an EVALSHA
+ * retried as EVAL after NOSCRIPT goes out behind the WAIT), the WAIT did not cover the push:
+ * the script's reply, still to come, answers its pushed requests not_replicated. */
+static void on_group_wait(void *privdata, redisReply *reply, int status)
+{
+    struct ingest_flight *f = privdata;
+    struct ingest *ing = &g_ingest;
+    long long replicas = status == 0 && reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    f->waiting = false;
+    if (replicas >= 0)
+        ing->last_replicas = replicas;
+    if (!f->have_reply) {
+        f->wait_early = true; /* on_group_reply waits again, or answers (and frees f) */
+        return;
+    }
+    finish_flight(ing, f, replicas);
+}
+
+/* Answers every request of a group whose script reply and WAIT both came: pushed requests get
+ * 200 when `replicas` (-1: unknown) reaches INGEST_MIN_REPLICAS, 503 not_replicated otherwise. */
+static void finish_flight(struct ingest *ing, struct ingest_flight *f, long long replicas)
+{
+    bool replicated = replicas >= ing->min_replicas;
+    int sstatus = f->status;
+    bool ok = false;
+    for (size_t i = 0; i < f->nops; i++) {
+        struct ingest_verdict v = f->v[i];
+        if (v.code >= 0) {
+            ok = true;
+            ing->last_depth = v.depth;
+            if (v.code == MUTT_INGEST_PUSHED || v.code == MUTT_INGEST_QUEUE_BYTES_FULL)
+                ing->last_bytes_full = v.code == MUTT_INGEST_QUEUE_BYTES_FULL;
+        }
+        if (v.code == MUTT_INGEST_PUSHED && !replicated) {
+            v.code = CODE_NOT_REPLICATED;
+            v.extra = replicas < 0 ? 0 : replicas;
+        }
+        finish_op(ing, f->ops[i], v.code, v.depth, v.extra, v.held, sstatus, f->why, true);
+    }
+    if (ok)
+        mutt_gauge_set(ing->depth, (double)ing->last_depth);
+    flight_free(f);
     maybe_stopped(ing);
 }
 
@@ -766,8 +925,10 @@ static void group_flush(struct ingest *ing)
     struct mutt_ingest_call call;
     struct ingest_flight *f = NULL;
     if (prepare_call(ing, &call) != 0 || !reserve_entries(ing, nargs) || !reserve_nums(ing, (nops + 1) * 24) ||
-        (f = malloc(sizeof *f + nops * sizeof f->ops[0])) == NULL) {
-        free(f);
+        (f = calloc(1, sizeof *f + nops * sizeof f->ops[0])) == NULL ||
+        (ing->min_replicas > 0 && (f->v = calloc(nops, sizeof *f->v)) == NULL)) {
+        if (f)
+            flight_free(f);
         group_fail(ing, MUTT_ENOMEM, "out of memory");
         maybe_stopped(ing);
         return;
@@ -792,13 +953,19 @@ static void group_flush(struct ingest *ing)
                                 ing->argv, ing->argl, on_group_reply, f);
     if (rc != 0) {
         /* Fail fast (CONTRACT §3): not connected, or too many commands already in flight. */
-        free(f);
+        flight_free(f);
         group_fail(ing, rc, NULL);
         maybe_stopped(ing);
         return;
     }
     f->nops = nops;
     memcpy(f->ops, ing->gops, nops * sizeof f->ops[0]);
+    if (ing->min_replicas > 0) {
+        /* D37: one WAIT right behind the script call on the same (ordered) connection covers
+         * every push of the group. */
+        if (send_wait(ing, f) != 0)
+            f->unconfirmed = true; /* the script goes anyway; nothing can confirm it */
+    }
     mutt_counter_inc(ing->calls);
     ing->gnops = ing->gnev = ing->gused = 0;
 }
@@ -915,8 +1082,12 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
     ing->calls = mutt_metrics_counter(
         m, "mutt_ingest_script_calls_total",
         "Ingest script calls sent to Redis: one per group of requests that arrived in one loop turn (D50).", NULL);
+    ing->not_replicated = mutt_metrics_counter(
+        m, "mutt_ingest_not_replicated_total",
+        "Ingest requests answered 503 not_replicated: WAIT confirmed fewer than INGEST_MIN_REPLICAS replicas in "
+        "INGEST_REPLICA_TIMEOUT_MS (their events count as in doubt).", NULL);
     if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->reserved_stripped ||
-        !ing->inflight_bytes_g || !ing->calls)
+        !ing->inflight_bytes_g || !ing->calls || !ing->not_replicated)
         return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
         const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};
@@ -952,6 +1123,11 @@ static int ingest_start(struct mutt_ctx *ctx)
     ing->inflight = 0;
     ing->inflight_bytes = 0;
     ing->last_bytes_full = false;
+    ing->min_replicas = mutt_config_int(ctx->cfg, MUTT_CFG_INGEST_MIN_REPLICAS);
+    ing->last_replicas = -1;
+    snprintf(ing->wait_n, sizeof ing->wait_n, "%lld", (long long)ing->min_replicas);
+    snprintf(ing->wait_ms, sizeof ing->wait_ms, "%lld",
+             (long long)mutt_config_int(ctx->cfg, MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS));
     int rc = load_rules(ing, ctx->cfg);
     if (rc != 0)
         return rc;
@@ -997,6 +1173,11 @@ static enum mutt_role_health ingest_health(struct mutt_ctx *ctx, char *detail, s
     struct ingest *ing = &g_ingest;
     if (ing->last_bytes_full) {
         snprintf(detail, detail_len, "queue over max_ingest_queue_bytes: answering 503");
+        return MUTT_HEALTH_DEGRADED;
+    }
+    if (ing->min_replicas > 0 && ing->last_replicas >= 0 && ing->last_replicas < ing->min_replicas) {
+        snprintf(detail, detail_len, "last WAIT confirmed %lld of %lld replicas: answering 503 not_replicated",
+                 ing->last_replicas, (long long)ing->min_replicas);
         return MUTT_HEALTH_DEGRADED;
     }
     if (ing->last_cap > 0 && ing->last_depth >= ing->last_cap) {

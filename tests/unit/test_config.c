@@ -393,7 +393,42 @@ static const struct {
     { "INGEST_QUEUE_NAME=\n", "config error: INGEST_QUEUE_NAME=: must not be empty" },
     { "POD_NAME=a b\n", "config error: POD_NAME=a b: may only contain" },
     { "LOG_JSON_ENABLED=perhaps\n", "config error: LOG_JSON_ENABLED=perhaps: not a boolean" },
+    { "INGEST_MIN_REPLICAS=-1\n", "config error: INGEST_MIN_REPLICAS=-1: must be between 0 and 64" },
+    { "INGEST_MIN_REPLICAS=1\nINGEST_TIMEOUT_MS=1000\n",
+      "config error: INGEST_REPLICA_TIMEOUT_MS=1000: must be below INGEST_TIMEOUT_MS (1000)" },
+    { "INGEST_MIN_REPLICAS=2\nINGEST_REPLICA_TIMEOUT_MS=3000\n",
+      "config error: INGEST_REPLICA_TIMEOUT_MS=3000: must be below INGEST_TIMEOUT_MS (2000)" },
 };
+
+/* D37: the replica timeout only has to fit under INGEST_TIMEOUT_MS when WAIT is sent at all, so
+ * configs written before INGEST_MIN_REPLICAS (INGEST_TIMEOUT_MS=1000) keep loading. */
+static void test_config_replica_timeout_is_checked_only_when_replicas_are_asked(void **state)
+{
+    (void)state;
+    static const char *const fine[] = {
+        "INGEST_TIMEOUT_MS=1000\n",
+        "INGEST_MIN_REPLICAS=0\nINGEST_TIMEOUT_MS=500\n",
+        "INGEST_MIN_REPLICAS=1\nINGEST_TIMEOUT_MS=1001\n",
+        "INGEST_MIN_REPLICAS=3\nINGEST_REPLICA_TIMEOUT_MS=50\nINGEST_TIMEOUT_MS=100\n",
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        struct mutt_config_report r;
+        struct mutt_config *cfg = load_text(fine[i], no_env, MUTT_ROLE_ALERT, &r);
+        if (r.n_errors != 0) {
+            print_message("case %zu: %s", i, fine[i]);
+            print_report(&r);
+        }
+        assert_int_equal(r.n_errors, 0);
+        mutt_config_destroy(cfg);
+        mutt_config_report_free(&r);
+    }
+    struct mutt_config_report r;
+    struct mutt_config *cfg = load_text("", no_env, MUTT_ROLE_ALERT, &r);
+    assert_int_equal(mutt_config_int(cfg, MUTT_CFG_INGEST_MIN_REPLICAS), 0);
+    assert_int_equal(mutt_config_int(cfg, MUTT_CFG_INGEST_REPLICA_TIMEOUT_MS), 1000);
+    mutt_config_destroy(cfg);
+    mutt_config_report_free(&r);
+}
 
 static void test_config_each_bad_value_gives_exactly_one_error_line(void **state)
 {
@@ -866,6 +901,7 @@ int main(void)
         cmocka_unit_test_teardown(test_config_log_json_enabled_selects_json_format, teardown_tmp),
         cmocka_unit_test_teardown(test_config_vault_secrets_path_splits_into_mount_and_path, teardown_tmp),
         cmocka_unit_test_teardown(test_config_each_bad_value_gives_exactly_one_error_line, teardown_tmp),
+        cmocka_unit_test_teardown(test_config_replica_timeout_is_checked_only_when_replicas_are_asked, teardown_tmp),
         cmocka_unit_test_teardown(test_config_rejected_value_keeps_the_default, teardown_tmp),
         cmocka_unit_test_teardown(test_config_bool_spellings_are_case_insensitive, teardown_tmp),
         cmocka_unit_test_teardown(test_config_secrets_are_masked_in_errors, teardown_tmp),
