@@ -73,6 +73,15 @@ for s in socks:  # every connection accepted and idle (a 401 never reaches Redis
     if st != 401:
         raise SystemExit("warm-up answered %d" % st)
 os.kill(pid, signal.SIGSTOP)
+# kill() returns before the signal is acted on: wait until the process is really stopped, or the
+# first request may be read (and pushed alone) before the stop takes effect
+import time
+deadline = time.time() + 5
+while open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] != "T":
+    if time.time() > deadline:
+        os.kill(pid, signal.SIGCONT)
+        raise SystemExit("mutt did not stop within 5 s")
+    time.sleep(0.001)
 try:
     for s, r in zip(socks, spec):
         s.sendall(request(r["body"], r["cid"]))
