@@ -27,6 +27,19 @@ metric() { # metric RESULT: mutt_listener_messages_total{listener="snmp",result=
     curl -s -m 5 "http://127.0.0.1:$INGEST_PORT/metrics" |
         awk -v k="mutt_listener_messages_total{listener=\"snmp\",result=\"$1\"}" '$1 == k {printf "%d", $2; f=1} END {if (!f) print 0}'
 }
+rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" "$@"; }
+set_dyn() { # set_dyn KEY VALUE|"" : writes (or deletes) mutt:config:KEY and announces it
+    if [ -n "$2" ]; then rcli set "mutt:config:$1" "$2" >/dev/null; else rcli del "mutt:config:$1" >/dev/null; fi
+    rcli publish mutt:config:updates "$1" >/dev/null
+}
+# probe_status_is CODE: an HTTP ingest of one event is answered CODE
+probe_status_is() {
+    http POST "$URL" -H "X-API-KEY: $INGEST_KEY" -H 'Content-Type: application/json' \
+        --data-binary '{"hostname":"probe","message":"cap probe","timestamp":"2026-01-01T00:00:00Z"}'
+    [ "$HTTP_STATUS" = "$1" ]
+}
+# cap_at_depth: max_ingest_queue_size = the queue's length, and in force (a probe is refused)
+cap_at_depth() { set_dyn max_ingest_queue_size "$(qlen)"; probe_status_is 503; }
 metric_above() { [ "$(metric "$1")" -gt "$2" ]; }
 # Numeric OIDs only: no MIB is needed on either side.
 trap_to() { snmptrap -On "$@" 2>"$E2E_TMP/snmptrap.err"; }
@@ -122,6 +135,33 @@ test_garbage_datagram_is_counted_as_malformed() {
     alive "$MUTT_PID" || t_fail "mutt died on a garbage datagram"
 }
 
+# UDP cannot push back: with the queue at its cap a trap is dropped and counted, an inform gets no
+# Response (its sender would retry), and the process stays healthy; once there is room again the
+# next trap is queued.
+test_full_queue_drops_and_counts_and_informs_stay_unanswered() {
+    local before d0 rc=0
+    d0=$(metric dropped)
+    wait_until 10 cap_at_depth || t_fail "dynamic cap not in force"
+    before=$(qlen)
+    trap_to -v 2c -c public "127.0.0.1:$SNMP_PORT" '' .1.3.6.1.4.1.99.0.9 .1.3.6.1.4.1.99.1 s over-the-cap ||
+        t_fail "snmptrap failed"
+    wait_until 10 metric_above dropped "$d0" || t_fail "drop not counted: $(tail -n 5 "$MUTT_LOG")"
+    snmpinform -On -t 1 -r 0 -v 2c -c public "127.0.0.1:$SNMP_PORT" '' .1.3.6.1.4.1.99.0.10 \
+        .1.3.6.1.4.1.99.1 s inform-over-the-cap >/dev/null 2>&1 || rc=$?
+    assert_ne 0 "$rc" "an inform that could not be queued must not be answered"
+    assert_eq "$before" "$(qlen)" "nothing queued over the cap"
+    grep -q "snmp: .* dropped" "$MUTT_LOG" || t_fail "no drop summary in the log"
+    http GET "http://127.0.0.1:$INGEST_PORT/health/live"
+    assert_status 200 "live while dropping"
+    set_dyn max_ingest_queue_size ""
+    wait_until 10 probe_status_is 200 || t_fail "dynamic cap not lifted"
+    before=$(qlen)
+    trap_to -v 2c -c public "127.0.0.1:$SNMP_PORT" '' .1.3.6.1.4.1.99.0.11 .1.3.6.1.4.1.99.1 s room-again ||
+        t_fail "snmptrap failed"
+    wait_until 10 qlen_above "$before" || t_fail "trap not queued once there is room again"
+    [ -z "$(queued_with over-the-cap)" ] || t_fail "the dropped trap was queued"
+}
+
 # D57: the native event equals what snmptrapd + the shipped traphandle post for the same trap,
 # except timestamp and ids, and hostname: snmptrapd names the sender by a blocking reverse DNS
 # lookup per trap ("localhost" here; with -n it even posts its transport string), the listener by
@@ -183,6 +223,7 @@ t_run "v1 enterprise-specific -> enterprise.0.specific" test_v1_enterprise_speci
 t_run "v2c inform answered and queued" test_v2c_inform_is_answered_and_queued
 t_run "wrong community dropped and counted" test_wrong_community_is_dropped_and_counted
 t_run "garbage datagram counted as malformed" test_garbage_datagram_is_counted_as_malformed
+t_run "full queue: trap dropped and counted, inform unanswered" test_full_queue_drops_and_counts_and_informs_stay_unanswered
 t_run "golden: native event = snmptrapd chain's" test_golden_native_equals_the_snmptrapd_chain
 stop_mutt 0
 t_summary
