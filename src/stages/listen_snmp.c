@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mutt/config.h"
 #include "mutt/error.h"
@@ -225,6 +228,28 @@ static int register_metrics(struct snmp_listener *l, struct mutt_metrics *m)
     return 0;
 }
 
+/* D56: with INGEST_REUSEPORT the socket is shared with the other ingest processes through
+ * SO_REUSEPORT (the kernel spreads senders over them); libuv 1.44 has no flag for it, so the
+ * socket is made here and handed to libuv. Returns 0 or a libuv error. */
+static int bind_reuseport(uv_udp_t *udp, const struct sockaddr_storage *ss)
+{
+    int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return uv_translate_sys_error(errno);
+    int one = 1;
+    socklen_t alen = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, alen) != 0) {
+        int err = uv_translate_sys_error(errno);
+        close(fd);
+        return err;
+    }
+    int rc = uv_udp_open(udp, fd);
+    if (rc != 0)
+        close(fd);
+    return rc;
+}
+
 static int bind_udp(struct snmp_listener *l, const char *host, int port)
 {
     struct sockaddr_storage ss;
@@ -236,8 +261,8 @@ static int bind_udp(struct snmp_listener *l, const char *host, int port)
         return MUTT_EIO;
     l->udp.data = l;
     l->udp_open = true;
-    unsigned flags = mutt_config_bool(l->ctx->cfg, MUTT_CFG_INGEST_REUSEPORT) ? UV_UDP_REUSEADDR : 0;
-    int rc = uv_udp_bind(&l->udp, (const struct sockaddr *)&ss, flags);
+    int rc = mutt_config_bool(l->ctx->cfg, MUTT_CFG_INGEST_REUSEPORT) ? bind_reuseport(&l->udp, &ss)
+                                                                        : uv_udp_bind(&l->udp, (const struct sockaddr *)&ss, 0);
     if (rc == 0)
         rc = uv_udp_recv_start(&l->udp, on_alloc, on_recv);
     if (rc != 0) {

@@ -226,4 +226,27 @@ t_run "garbage datagram counted as malformed" test_garbage_datagram_is_counted_a
 t_run "full queue: trap dropped and counted, inform unanswered" test_full_queue_drops_and_counts_and_informs_stay_unanswered
 t_run "golden: native event = snmptrapd chain's" test_golden_native_equals_the_snmptrapd_chain
 stop_mutt 0
+
+# D56: with INGEST_REUSEPORT=true the trap socket is opened with SO_REUSEPORT, so another
+# process may bind the same port with it (and only with it).
+test_reuseport_lets_a_second_socket_share_the_trap_port() {
+    python3 - "$SNMP_PORT" <<'PY' || t_fail "SO_REUSEPORT sharing of the trap port"
+import socket, sys
+port = int(sys.argv[1])
+plain = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    plain.bind(("127.0.0.1", port))
+    sys.exit("a socket without SO_REUSEPORT could bind the port: mutt is not listening on it")
+except OSError:
+    pass
+shared = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+shared.bind(("127.0.0.1", port))  # raises EADDRINUSE unless mutt's socket has SO_REUSEPORT too
+PY
+}
+CONF2="$E2E_TMP/mutt-reuse.conf"
+e2e_config "$CONF2" SNMP_TRAP_PORT="$SNMP_PORT" INGEST_REUSEPORT=true
+start_mutt "$CONF2" ingest
+t_run "INGEST_REUSEPORT: the trap port is shared with SO_REUSEPORT" test_reuseport_lets_a_second_socket_share_the_trap_port
+stop_mutt 0
 t_summary
