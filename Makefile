@@ -1,6 +1,6 @@
 # MUTT build. Every library comes from Debian through pkg-config (third_party/README.md).
 # Required flags live in MUTT_CFLAGS so `make CFLAGS=...` cannot drop them.
-PKGS       := libh2o libuv hiredis libpq libcurl jansson libpcre2-8 openssl libarchive
+PKGS       := libh2o libuv hiredis libpq libcurl jansson libpcre2-8 openssl libarchive netsnmp
 TEST_PKGS  := cmocka
 BUILD      ?= build
 CC         ?= gcc

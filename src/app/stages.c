@@ -7,11 +7,13 @@
 #include "mutt/alert.h"
 #include "mutt/forward.h"
 #include "mutt/ingest.h"
+#include "mutt/listen_snmp.h"
 #include "mutt/remediate.h"
 #include "mutt/web.h"
 #include "mutt/retention.h"
 
 const struct mutt_stage *const mutt_stages[] = {
+    &mutt_listen_snmp_stage, /* before ingest: /health asks the last stage of a role, ingest */
     &mutt_ingest_stage,
     &mutt_alert_stage,
     &mutt_forward_stage,

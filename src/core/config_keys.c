@@ -216,6 +216,14 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
         .default_value = "mutt:metrics", NORANGE, .group = "ingest",
         .description = "Prefix of the dashboard's per-minute/hour/day counters in Redis" },
 
+    /* ---- listeners (D39) ---- */
+    [MUTT_CFG_SNMP_TRAP_PORT] = { .name = "SNMP_TRAP_PORT", .type = MUTT_CFG_T_INT, .default_value = "0",
+        .min = 0, .max = 65535, .group = "ingest",
+        .description = "UDP port of the SNMP trap listener (v1/v2c traps and v2c informs; role ingest); 0 = off" },
+    [MUTT_CFG_SNMP_COMMUNITIES] = { .name = "SNMP_COMMUNITIES", .type = MUTT_CFG_T_STRING,
+        .default_value = "public", NORANGE, .group = "ingest",
+        .description = "Comma list of SNMP communities accepted by the trap listener; other traps are dropped and counted" },
+
     /* ---- alert ---- */
     [MUTT_CFG_ALERT_QUEUE_NAME] = { .name = "ALERT_QUEUE_NAME", .type = MUTT_CFG_T_STRING,
         .default_value = "mutt:alert_queue", NORANGE, .group = "alert",

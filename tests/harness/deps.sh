@@ -7,11 +7,11 @@
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libuv1-dev libhiredis-dev libpq-dev libh2o-dev libcurl4-openssl-dev
-      libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev redis-server postgresql
+      libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev libsnmp-dev redis-server postgresql
       curl ca-certificates procps jq
       git iproute2 python3   # git: the build's revision; ss: port owners; python3: e2e helpers
       chromium nodejs    # browser test only (tests/e2e/test_web_ui.sh, D30)
-      snmptrapd snmp     # real snmptrapd in tests/e2e/test_integrations.sh
+      snmptrapd snmp     # real snmptrapd and senders in tests/e2e/test_integrations.sh, test_snmp_listen.sh
       prometheus)        # promtool check rules in tests/e2e/test_packaging.sh
 # Debian's nodejs ships npm separately; NodeSource's bundles it (and conflicts with Debian's npm).
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
