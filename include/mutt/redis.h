@@ -67,6 +67,8 @@ void mutt_redis_stop(struct mutt_redis *r);
 void mutt_redis_destroy(struct mutt_redis *r);
 /* Updates passwords used by the next (re)connect (secrets rotation). Copies. */
 void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const char *next);
+/* Updates the sentinels' password used by the next query or watch (D53: a Vault key). Copies. */
+void mutt_redis_set_sentinel_password(struct mutt_redis *r, const char *pass);
 
 /* The shared pipelined command connection. Never NULL after create. */
 struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r);

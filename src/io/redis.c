@@ -128,6 +128,11 @@ struct mutt_redis {
     uv_timer_t disc_timer;    /* query deadline, then the retry delay */
     bool disc_timer_open;
     signed char sentinel_ok[MUTT_REDIS_MAX_SENTINELS]; /* -1 unknown, 0 failed, 1 answered */
+    redisAsyncContext *sw_ac; /* the +switch-master subscription, or NULL */
+    uv_timer_t sw_timer;      /* its connect deadline, then the delay before the next sentinel */
+    int sw_index;
+    unsigned sw_failures;
+    bool sw_subscribed;
 };
 
 /* One accepted user command. EVALSHA keeps its argv so it can be re-sent as EVAL on NOSCRIPT. */
@@ -149,6 +154,7 @@ static void conn_connect(struct mutt_redis_conn *c);
 static void conn_failed(struct mutt_redis_conn *c, const char *why);
 static void handshake_start(struct mutt_redis_conn *c);
 static void discovery_start(struct mutt_redis *r);
+static void on_sw_timer(uv_timer_t *t);
 static void handshake_role(struct mutt_redis_conn *c);
 
 /* ------------------------------------------------------------------------------ helpers */
@@ -886,6 +892,125 @@ static void discovery_query(struct mutt_redis *r)
         discovery_next(r, "query could not be sent");
 }
 
+/* The +switch-master watch (D53): one pub/sub connection to one sentinel; when it drops (or
+ * never confirms the subscription within the connect timeout) the next sentinel is used. A
+ * switch announced there moves every connection at once, without waiting for an error. */
+static void sw_connect(struct mutt_redis *r);
+
+static void sw_drop(struct mutt_redis *r)
+{
+    redisAsyncContext *ac = r->sw_ac;
+    if (!ac)
+        return;
+    r->sw_ac = NULL;
+    redisAsyncFree(ac);
+}
+
+static void sw_retry(struct mutt_redis *r, const char *why)
+{
+    sw_drop(r);
+    if (r->stopped)
+        return;
+    const struct mutt_redis_addr *s = &r->sentinels[r->sw_index];
+    uint64_t delay = backoff_delay_ms(r, r->sw_failures);
+    r->sw_failures++;
+    mutt_log_warn("redis", "sentinel %s:%d (+switch-master watch): %s; next sentinel in %llu ms", s->host, s->port,
+                  why, (unsigned long long)delay);
+    r->sw_index = (r->sw_index + 1) % r->nsentinels;
+    r->sw_subscribed = false;
+    uv_timer_start(&r->sw_timer, on_sw_timer, delay, 0);
+}
+
+static void on_sw_timer(uv_timer_t *t)
+{
+    struct mutt_redis *r = t->data;
+    if (r->stopped)
+        return;
+    if (!r->sw_ac)
+        sw_connect(r);
+    else if (!r->sw_subscribed)
+        sw_retry(r, "no subscription within the connect timeout");
+}
+
+static void on_sw_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    struct mutt_redis *r = privdata;
+    redisReply *reply = rp;
+    if (!reply || r->sw_ac != ac)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcasecmp(reply->element[0]->str, "subscribe") == 0) {
+        r->sw_subscribed = true;
+        r->sw_failures = 0;
+        uv_timer_stop(&r->sw_timer);
+        return;
+    }
+    if (strcasecmp(reply->element[0]->str, "message") != 0 || reply->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    /* "<master> <old-ip> <old-port> <new-ip> <new-port>" */
+    char master[256], oldip[MUTT_REDIS_SENTINEL_HOST_MAX], newip[MUTT_REDIS_SENTINEL_HOST_MAX];
+    int oldport, newport;
+    if (sscanf(reply->element[2]->str, "%255s %255s %d %255s %d", master, oldip, &oldport, newip, &newport) != 5 ||
+        strcmp(master, r->sentinel_master) != 0 || newport <= 0 || newport > 65535)
+        return;
+    mutt_log_info("redis", "sentinel: +switch-master %s from %s:%d to %s:%d", master, oldip, oldport, newip, newport);
+    if (r->disc_active)
+        return; /* the round under way reads the new address from the sentinels anyway */
+    discovery_done(r, newip, newport);
+}
+
+static void on_sw_connect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->sw_ac != cac || status == REDIS_OK)
+        return;
+    r->sw_ac = NULL; /* hiredis frees it when we return */
+    sw_retry(r, cac->c.errstr[0] ? cac->c.errstr : "connect failed");
+}
+
+static void on_sw_disconnect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->sw_ac != cac)
+        return;
+    r->sw_ac = NULL;
+    sw_retry(r, "connection lost");
+}
+
+static void sw_connect(struct mutt_redis *r)
+{
+    const struct mutt_redis_addr *s = &r->sentinels[r->sw_index];
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        sw_retry(r, "connect failed");
+        return;
+    }
+    if (mutt_redis_uv_attach(ac, r->loop) != 0) {
+        redisAsyncFree(ac);
+        sw_retry(r, "cannot watch the socket");
+        return;
+    }
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, on_sw_connect);
+    redisAsyncSetDisconnectCallback(ac, on_sw_disconnect);
+    r->sw_ac = ac;
+    r->sw_subscribed = false;
+    uv_timer_start(&r->sw_timer, on_sw_timer, r->connect_timeout_ms, 0);
+    int rc = REDIS_OK;
+    if (r->sentinel_pass) {
+        const char *argv[2] = {"AUTH", r->sentinel_pass};
+        size_t lens[2] = {4, strlen(r->sentinel_pass)};
+        rc = redisAsyncCommandArgv(ac, on_disc_auth_reply, r, 2, argv, lens);
+    }
+    if (rc == REDIS_OK)
+        rc = redisAsyncCommand(ac, on_sw_reply, r, "SUBSCRIBE +switch-master");
+    if (rc != REDIS_OK)
+        sw_retry(r, "SUBSCRIBE could not be sent");
+}
+
 /* Starts a round over the sentinels, first to last, unless one runs already. */
 static void discovery_start(struct mutt_redis *r)
 {
@@ -1069,10 +1194,6 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
             }
         r->nsentinels = n;
         memset(r->sentinel_ok, -1, sizeof(r->sentinel_ok));
-        uv_timer_init(loop, &r->disc_timer);
-        r->disc_timer.data = r;
-        r->disc_timer_open = true;
-        r->open_timers++;
     }
     r->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     r->reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : DEFAULT_RECONNECT_MIN_MS;
@@ -1086,6 +1207,15 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
         free_manager(r);
         return NULL;
     }
+    if (r->nsentinels > 0) { /* last: nothing below can fail, so no open handle is ever freed */
+        uv_timer_init(loop, &r->disc_timer);
+        r->disc_timer.data = r;
+        r->disc_timer_open = true;
+        r->open_timers++;
+        uv_timer_init(loop, &r->sw_timer);
+        r->sw_timer.data = r;
+        r->open_timers++;
+    }
     return r;
 }
 
@@ -1096,6 +1226,8 @@ int mutt_redis_start(struct mutt_redis *r)
     if (r->started)
         return 0;
     r->started = true;
+    if (r->nsentinels > 0)
+        sw_connect(r);
     for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
         if (c->state == CONN_IDLE)
             conn_connect(c);
@@ -1116,6 +1248,9 @@ void mutt_redis_stop(struct mutt_redis *r)
         r->disc_timer_open = false;
         uv_timer_stop(&r->disc_timer);
         uv_close((uv_handle_t *)&r->disc_timer, on_disc_timer_closed);
+        sw_drop(r);
+        uv_timer_stop(&r->sw_timer);
+        uv_close((uv_handle_t *)&r->sw_timer, on_disc_timer_closed);
     }
 }
 
@@ -1143,6 +1278,15 @@ void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const c
     free(r->pass_next);
     r->pass_current = cur;
     r->pass_next = nxt;
+}
+
+void mutt_redis_set_sentinel_password(struct mutt_redis *r, const char *pass)
+{
+    char *p = dup_or_null(pass);
+    if (pass && *pass && !p)
+        return; /* keep the old one */
+    free(r->sentinel_pass);
+    r->sentinel_pass = p;
 }
 
 struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r)

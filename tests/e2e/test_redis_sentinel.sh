@@ -7,7 +7,10 @@
 #       "degraded" (one of them is down), --check-config finds the primary through them;
 #   (b) kill -9 of the primary: the sentinels promote the replica and mutt's ingest answers 200
 #       again, writing to the new primary, and /health names it (bounded polls, no sleeps as
-#       synchronisation).
+#       synchronisation);
+#   (c) the old primary comes back (the sentinels make it a replica) and an operator's SENTINEL
+#       FAILOVER moves the primary back to it: mutt hears +switch-master and /health names the
+#       new primary with no write needed to notice, and ingest writes there.
 # Needs: MUTT_TEST_* (services.sh), MUTT_BIN, redis-server with --sentinel, redis-cli, jq.
 source "$(dirname "$0")/lib.sh"
 
@@ -115,9 +118,29 @@ test_b_kill_9_of_the_primary_mutt_follows_the_promoted_replica() {
 }
 
 start_mutt "$E2E_TMP/mutt.conf" ingest
+test_c_sentinel_failover_is_heard_through_switch_master() {
+    local before
+    redis_up p "$P_PORT"
+    # the sentinels turn the returning server into a replica of the current primary
+    wait_until 60 eval '[ "$(rcli "$P_PORT" info replication | tr -d "\r" | grep -c "^master_link_status:up")" = 1 ]' ||
+        t_fail "the old primary did not become a replica"
+    wait_until 30 eval '[ "$(rcli "$S1" sentinel master mymaster | paste - - | awk -F"\t" "\$1==\"num-slaves\"{print \$2}")" = 1 ]' ||
+        t_fail "the sentinels do not see the returned replica"
+    wait_until 30 eval 'rcli "$S2" sentinel failover mymaster | grep -q OK' || t_fail "SENTINEL FAILOVER refused"
+    wait_until 30 health_is redis_primary "127.0.0.1:$P_PORT" || t_fail "/health redis_primary: [$(health redis_primary)]"
+    wait_until 10 grep -q "+switch-master mymaster from 127.0.0.1:$R_PORT to 127.0.0.1:$P_PORT" "$MUTT_LOG" ||
+        t_fail "no +switch-master heard"
+    wait_until 30 post_ok || t_fail "ingest after the switch: $HTTP_STATUS $HTTP_BODY"
+    before=$(rcli "$P_PORT" llen "$QUEUE")
+    post_ok || t_fail "ingest: $HTTP_STATUS $HTTP_BODY"
+    assert_eq $((before + 1)) "$(rcli "$P_PORT" llen "$QUEUE")" "the event is on the primary the switch named"
+}
+
 t_run "(a) REDIS_SENTINELS: the primary is found, named by /health, mutt health and --check-config" \
     test_a_the_sentinels_name_the_primary
 t_run "(b) kill -9 of the primary: mutt follows the promoted replica" \
     test_b_kill_9_of_the_primary_mutt_follows_the_promoted_replica
+t_run "(c) SENTINEL FAILOVER back to the returned server: +switch-master moves mutt" \
+    test_c_sentinel_failover_is_heard_through_switch_master
 stop_mutt
 t_summary
