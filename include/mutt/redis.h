@@ -33,6 +33,16 @@ struct mutt_redis_opts {
                                     commands are answered MUTT_EDISCONNECTED ("in doubt": the
                                     server may still run them). The pub/sub connection sends no
                                     commands and relies on TCP keepalive. */
+    /* Sentinel (D37, D53). sentinels NULL/"" = none: host/port are used as they are. Otherwise
+     * host/port are ignored; the primary is asked of the sentinels in turn (SENTINEL
+     * get-master-addr-by-name, on a short-lived connection bounded by connect_timeout_ms), every
+     * connection confirms with ROLE that it reached a master, and a lost connection, a
+     * -READONLY/-LOADING/-MASTERDOWN/-UNBLOCKED reply or a ROLE that is not master triggers
+     * rediscovery; when the primary's address changes every connection moves to it. Sentinel
+     * hosts must be IP literals (no name lookup on the loop). */
+    const char *sentinels;        /* "host:port,host:port,..." */
+    const char *sentinel_master;  /* default "mymaster" */
+    const char *sentinel_pass;    /* AUTH on the sentinels; NULL/"" = none */
 };
 
 /* Called with the reply (borrowed: copy what you keep; NULL when status != 0) exactly once per
@@ -57,6 +67,8 @@ void mutt_redis_stop(struct mutt_redis *r);
 void mutt_redis_destroy(struct mutt_redis *r);
 /* Updates passwords used by the next (re)connect (secrets rotation). Copies. */
 void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const char *next);
+/* Updates the sentinels' password used by the next query or watch (D53: a Vault key). Copies. */
+void mutt_redis_set_sentinel_password(struct mutt_redis *r, const char *pass);
 
 /* The shared pipelined command connection. Never NULL after create. */
 struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r);
@@ -80,6 +92,18 @@ size_t mutt_redis_conn_inflight(const struct mutt_redis_conn *c);
 int mutt_redis_conn_on_state(struct mutt_redis_conn *c, mutt_redis_state_cb *cb, void *privdata);
 /* True when the command connection is up (what /health reports as "redis"). */
 bool mutt_redis_connected(const struct mutt_redis *r);
+
+/* Sentinel mode: the primary in use as "host:port" into buf ("" while none is known); without
+ * sentinels: REDIS_HOST:REDIS_PORT. Returns buf. */
+const char *mutt_redis_primary(const struct mutt_redis *r, char *buf, size_t len);
+/* NULL without sentinels; else "ok" (every sentinel asked last answered), "degraded" (some did
+ * not), "down" (none answered in the last round). */
+const char *mutt_redis_sentinel_state(const struct mutt_redis *r);
+
+/* Blocking discovery for the CLI (no loop runs there): asks the sentinels of `o` in turn and
+ * writes the primary's host and port. Returns 0, or a negative MUTT_E* with a reason in why. */
+int mutt_redis_sentinel_discover_sync(const struct mutt_redis_opts *o, char *host, size_t host_len, int *port,
+                                      char *why, size_t why_len);
 
 /* Sends a command (binary safe; argv copied at once). Returns 0 and calls cb exactly once,
  * or fails synchronously without calling cb: MUTT_EDISCONNECTED when not connected (fail fast),

@@ -148,6 +148,11 @@ int mutt_health_build(struct mutt_ctx *ctx, char **body, size_t *len)
     json_object_set_new(root, "pod", json_string(ctx->pod_name ? ctx->pod_name : ""));
     json_object_set_new(root, "roles", roles);
     json_object_set_new(root, "redis", json_string(redis_up ? "connected" : "disconnected"));
+    if (ctx->redis && mutt_redis_sentinel_state(ctx->redis)) { /* D53: only with sentinels */
+        char primary[300];
+        json_object_set_new(root, "redis_primary", json_string(mutt_redis_primary(ctx->redis, primary, sizeof primary)));
+        json_object_set_new(root, "redis_sentinels", json_string(mutt_redis_sentinel_state(ctx->redis)));
+    }
     json_object_set_new(root, "database",
                         json_string(!pg_needed ? "not_required" : pg_up ? "connected" : "disconnected"));
     if (pg_needed && ctx->pg) { /* D55: which of DB_HOST's servers is in use ("" while none is) */

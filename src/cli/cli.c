@@ -41,6 +41,15 @@ redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd)
     mutt_redis_opts_from_config(cfg, &o);
     const char *host = o.host;
     int port = o.port;
+    char primary[256];
+    if (o.sentinels && o.sentinels[0]) { /* D53: the CLI finds the primary through the sentinels too */
+        char why[320];
+        if (mutt_redis_sentinel_discover_sync(&o, primary, sizeof primary, &port, why, sizeof why) != 0) {
+            fprintf(stderr, "%s: no sentinel of REDIS_SENTINELS named the primary: %s\n", cmd, why);
+            return NULL;
+        }
+        host = primary;
+    }
     int64_t ms = (int64_t)o.connect_timeout_ms;
     struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
@@ -389,6 +398,11 @@ static long probe_health(const struct mutt_config *cfg, int port, bool quiet, un
         printf("health: %s: %ld %s\n", url, status, verdict ? verdict : "(no status)");
         const char *db = json_string_value(json_object_get(j, "database"));
         const char *db_host = json_string_value(json_object_get(j, "database_host"));
+        const char *primary = json_string_value(json_object_get(j, "redis_primary"));
+        const char *sentinels = json_string_value(json_object_get(j, "redis_sentinels"));
+        if (primary || sentinels)
+            printf("  redis: primary %s, sentinels %s\n", primary && primary[0] ? primary : "(none yet)",
+                   sentinels ? sentinels : "?");
         if (db && strcmp(db, "not_required") != 0)
             printf("  database: %s%s%s\n", db, db_host && db_host[0] ? " " : "", db_host ? db_host : "");
         json_t *errors = json_object_get(j, "errors");

@@ -20,6 +20,9 @@ void mutt_redis_opts_from_config(const struct mutt_config *cfg, struct mutt_redi
     o->reconnect_max_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_RECONNECT_MAX_MS);
     o->max_inflight = (size_t)mutt_config_int(cfg, MUTT_CFG_REDIS_MAX_INFLIGHT);
     o->command_timeout_ms = (uint64_t)mutt_config_int(cfg, MUTT_CFG_REDIS_COMMAND_TIMEOUT_MS);
+    o->sentinels = mutt_config_str(cfg, MUTT_CFG_REDIS_SENTINELS);
+    o->sentinel_master = mutt_config_str(cfg, MUTT_CFG_REDIS_SENTINEL_MASTER);
+    o->sentinel_pass = mutt_config_str(cfg, MUTT_CFG_REDIS_SENTINEL_PASSWORD);
 }
 
 void mutt_pg_opts_from_config(const struct mutt_config *cfg, struct mutt_pg_opts *o)

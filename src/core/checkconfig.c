@@ -25,6 +25,17 @@ static int check_redis(const struct mutt_config *cfg, FILE *out)
     mutt_redis_opts_from_config(cfg, &o);
     const char *host = o.host;
     int port = o.port;
+    char primary[256];
+    if (o.sentinels && o.sentinels[0]) { /* D53: the primary the sentinels name */
+        char why[320];
+        if (mutt_redis_sentinel_discover_sync(&o, primary, sizeof primary, &port, why, sizeof why) != 0) {
+            fprintf(out, "redis: FAIL sentinels %s: %s\n", o.sentinels, why);
+            return 1;
+        }
+        fprintf(out, "redis: sentinels %s name %s:%d as the primary of %s\n", o.sentinels, primary, port,
+                o.sentinel_master);
+        host = primary;
+    }
     struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {

@@ -7,6 +7,7 @@
 #include "mutt/error.h"
 #include "mutt/log.h"
 #include "mutt/pg_hosts.h"
+#include "mutt/redis_sentinels.h"
 #include "mutt/redact.h"
 
 #include <arpa/inet.h>
@@ -885,6 +886,13 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
                                 sizeof why) < 0)
             report_error(r, "config error: DB_PORT=%s: does not match DB_HOST=%s: %s", v[MUTT_CFG_DB_PORT].s,
                          v[MUTT_CFG_DB_HOST].s, why);
+    }
+    if (!bad[MUTT_CFG_REDIS_SENTINELS]) {
+        struct mutt_redis_addr sentinels[MUTT_REDIS_MAX_SENTINELS];
+        char why[160];
+        if (mutt_redis_sentinels_parse(v[MUTT_CFG_REDIS_SENTINELS].s, sentinels, MUTT_REDIS_MAX_SENTINELS, why,
+                                       sizeof why) < 0)
+            report_error(r, "config error: REDIS_SENTINELS=%s: %s", v[MUTT_CFG_REDIS_SENTINELS].s, why);
     }
     if (!bad[MUTT_CFG_DB_POOL_MAX_CONN] && !bad[MUTT_CFG_DB_POOL_MIN_CONN] &&
         v[MUTT_CFG_DB_POOL_MAX_CONN].i < v[MUTT_CFG_DB_POOL_MIN_CONN].i)

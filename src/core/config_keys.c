@@ -111,6 +111,17 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
         .default_value = "5000", .min = 1, .max = 600000, .group = "redis",
         .description = "Milliseconds the oldest outstanding command of a connection may wait for its reply "
                        "(blocking pops: their block time plus this); then the connection is dropped and reconnected" },
+    [MUTT_CFG_REDIS_SENTINELS] = { .name = "REDIS_SENTINELS", .type = MUTT_CFG_T_STRING, .default_value = "",
+        NORANGE, .group = "redis",
+        .description = "Comma list of Redis Sentinels (host:port,host:port,...); when set, the primary is found "
+                       "through them and followed across failovers, and REDIS_HOST/REDIS_PORT are ignored" },
+    [MUTT_CFG_REDIS_SENTINEL_MASTER] = { .name = "REDIS_SENTINEL_MASTER", .type = MUTT_CFG_T_STRING,
+        .default_value = "mymaster", NORANGE, .group = "redis",
+        .description = "Name of the master the sentinels monitor (used only with REDIS_SENTINELS)" },
+    [MUTT_CFG_REDIS_SENTINEL_PASSWORD] = { .name = "REDIS_SENTINEL_PASSWORD", .type = MUTT_CFG_T_SECRET,
+        .default_value = NULL, NORANGE, .group = "redis",
+        .description = "Password of the sentinels (AUTH); empty = none. The data password stays REDIS_PASSWORD. "
+                       "From Vault when VAULT_ADDR is set" },
 
     /* ---- postgres ---- */
     [MUTT_CFG_DB_HOST] = { .name = "DB_HOST", .aliases = { "POSTGRES_HOST", NULL }, .type = MUTT_CFG_T_STRING,

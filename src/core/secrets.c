@@ -41,7 +41,7 @@ static const enum mutt_cfg_key secret_keys[] = {
     MUTT_CFG_INGEST_API_KEY,     MUTT_CFG_INGEST_API_KEY_NEXT, MUTT_CFG_WEBUI_API_KEY,
     MUTT_CFG_WEBUI_READONLY_API_KEY, MUTT_CFG_MOOG_API_KEY,    MUTT_CFG_REDIS_PASS_CURRENT,
     MUTT_CFG_REDIS_PASS_NEXT,    MUTT_CFG_DB_PASS_CURRENT,     MUTT_CFG_DB_PASS_NEXT,
-    MUTT_CFG_DB_USER,
+    MUTT_CFG_DB_USER,            MUTT_CFG_REDIS_SENTINEL_PASSWORD,
 };
 #define N_SECRET_KEYS (sizeof(secret_keys) / sizeof(secret_keys[0]))
 
@@ -501,6 +501,8 @@ static void apply_secrets(struct mutt_secrets *s, json_t *data, json_int_t versi
             redis_changed = true;
         if (k == MUTT_CFG_DB_PASS_CURRENT || k == MUTT_CFG_DB_PASS_NEXT || k == MUTT_CFG_DB_USER)
             pg_changed = true;
+        if (k == MUTT_CFG_REDIS_SENTINEL_PASSWORD && s->redis)
+            mutt_redis_set_sentinel_password(s->redis, want);
     }
     if (redis_changed && s->redis)
         mutt_redis_set_passwords(s->redis, mutt_config_str(s->cfg, MUTT_CFG_REDIS_PASS_CURRENT),

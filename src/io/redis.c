@@ -17,6 +17,7 @@
 #include "mutt/error.h"
 #include "mutt/log.h"
 #include "mutt/random.h"
+#include "mutt/redis_sentinels.h"
 #include "redis_uv.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
@@ -37,6 +38,7 @@ enum conn_state {
     CONN_HANDSHAKE,  /* AUTH / SELECT / SCRIPT LOAD / SUBSCRIBE replies awaited; deadline runs */
     CONN_READY,      /* commands accepted */
     CONN_BACKOFF,    /* waiting for the retry timer */
+    CONN_DISCOVERING, /* sentinel mode: waiting until the sentinels name the primary */
     CONN_CLOSED,     /* stopped or closed: never reconnects */
 };
 
@@ -81,6 +83,7 @@ struct mutt_redis_conn {
     size_t inflight;         /* accepted user commands not yet answered */
     struct op *oldest, *newest; /* those commands in send order (D48: the oldest one's deadline
                                    is watched with `timer` while READY) */
+    unsigned gen;            /* sentinel mode: the primary generation this connection targets */
     int reported;            /* -1 nothing told yet, 0 down, 1 up: last state told to observers */
     int null_reply_status;   /* status for callbacks hiredis runs with reply == NULL */
     struct observer observers[MAX_OBSERVERS];
@@ -111,6 +114,25 @@ struct mutt_redis {
     size_t nscripts;
     struct subscription subs[MAX_SUBSCRIPTIONS];
     size_t nsubs;
+    /* Sentinel mode (nsentinels > 0): host/port above are the primary the sentinels named. */
+    struct mutt_redis_addr sentinels[MUTT_REDIS_MAX_SENTINELS];
+    int nsentinels;
+    char *sentinel_master;
+    char *sentinel_pass;
+    bool have_primary;        /* host/port are believed current; false = ask the sentinels */
+    unsigned gen;             /* bumped whenever the primary's address changes */
+    bool disc_active;         /* a discovery round runs (query or retry delay) */
+    int disc_index;           /* sentinel being asked */
+    unsigned disc_failures;   /* failed rounds in a row (backoff exponent) */
+    redisAsyncContext *disc_ac; /* the short-lived query connection, or NULL */
+    uv_timer_t disc_timer;    /* query deadline, then the retry delay */
+    bool disc_timer_open;
+    signed char sentinel_ok[MUTT_REDIS_MAX_SENTINELS]; /* -1 unknown, 0 failed, 1 answered */
+    redisAsyncContext *sw_ac; /* the +switch-master subscription, or NULL */
+    uv_timer_t sw_timer;      /* its connect deadline, then the delay before the next sentinel */
+    int sw_index;
+    unsigned sw_failures;
+    bool sw_subscribed;
 };
 
 /* One accepted user command. EVALSHA keeps its argv so it can be re-sent as EVAL on NOSCRIPT. */
@@ -131,6 +153,9 @@ struct op {
 static void conn_connect(struct mutt_redis_conn *c);
 static void conn_failed(struct mutt_redis_conn *c, const char *why);
 static void handshake_start(struct mutt_redis_conn *c);
+static void discovery_start(struct mutt_redis *r);
+static void on_sw_timer(uv_timer_t *t);
+static void handshake_role(struct mutt_redis_conn *c);
 
 /* ------------------------------------------------------------------------------ helpers */
 
@@ -288,6 +313,10 @@ static void conn_failed(struct mutt_redis_conn *c, const char *why)
         return;
     uv_timer_stop(&c->timer);
     c->handshake_kick = false;
+    /* the current primary failed us: ask the sentinels again before the next attempt (a
+     * connection dropped because the primary moved targets an old generation: no new round) */
+    if (c->r->nsentinels > 0 && c->gen == c->r->gen)
+        c->r->have_primary = false;
     uint64_t delay = backoff_delay_ms(c->r, c->consecutive_failures);
     c->consecutive_failures++;
     mutt_log_warn("redis", "%s (%s:%d): %s; reconnecting in %llu ms (attempt %u)", kind_name(c), c->r->host,
@@ -347,13 +376,44 @@ static void on_select_reply(redisAsyncContext *ac, void *r, void *privdata)
         abort_connection(c, why);
         return;
     }
-    handshake_scripts_or_subscribe(c);
+    handshake_role(c);
+}
+
+/* Sentinel mode: a sentinel's answer may be stale (a failover under way, a demoted primary
+ * still announced), so each connection confirms it reached a master before it is used. */
+static void on_role_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct mutt_redis_conn *c = privdata;
+    redisReply *reply = r;
+    if (!handshake_reply_live(c, ac, reply))
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0) {
+        handshake_scripts_or_subscribe(c);
+        return;
+    }
+    char why[192];
+    snprintf(why, sizeof(why), "not a master (ROLE: %.100s); asking the sentinels again",
+             reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 && reply->element[0]->str
+                 ? reply->element[0]->str
+                 : (reply->str ? reply->str : "?"));
+    abort_connection(c, why);
+}
+
+static void handshake_role(struct mutt_redis_conn *c)
+{
+    if (c->r->nsentinels == 0) {
+        handshake_scripts_or_subscribe(c);
+        return;
+    }
+    if (redisAsyncCommand(c->ac, on_role_reply, c, "ROLE") != REDIS_OK)
+        abort_connection(c, "ROLE could not be sent");
 }
 
 static void handshake_select(struct mutt_redis_conn *c)
 {
     if (c->r->db <= 0) {
-        handshake_scripts_or_subscribe(c);
+        handshake_role(c);
         return;
     }
     if (redisAsyncCommand(c->ac, on_select_reply, c, "SELECT %d", c->r->db) != REDIS_OK)
@@ -574,6 +634,7 @@ static void conn_connect_ip(struct mutt_redis_conn *c, const char *ip)
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     c->ac = ac;
+    c->gen = r->gen;
     c->null_reply_status = MUTT_EDISCONNECTED;
     c->state = CONN_CONNECTING;
     uv_timer_start(&c->timer, on_timer, r->connect_timeout_ms, 0);
@@ -617,6 +678,12 @@ static void conn_connect(struct mutt_redis_conn *c)
     struct mutt_redis *r = c->r;
     if (c->state == CONN_CLOSED || r->stopped || c->ac || c->resolve)
         return;
+    if (r->nsentinels > 0 && !r->have_primary) {
+        c->state = CONN_DISCOVERING; /* discovery_done connects it */
+        discovery_start(r);
+        return;
+    }
+    c->gen = r->gen;
     if (r->host_is_ip) {
         conn_connect_ip(c, r->host);
         return;
@@ -646,6 +713,355 @@ static void conn_connect(struct mutt_redis_conn *c)
     uv_timer_start(&c->timer, on_timer, r->connect_timeout_ms, 0);
 }
 
+/* ------------------------------------------------------------------------------ sentinel */
+
+static void discovery_query(struct mutt_redis *r);
+
+static void disc_drop(struct mutt_redis *r)
+{
+    redisAsyncContext *ac = r->disc_ac;
+    if (!ac)
+        return;
+    r->disc_ac = NULL; /* before the free: callbacks must see it is not ours any more */
+    redisAsyncFree(ac);
+}
+
+static void on_disc_timer(uv_timer_t *t);
+
+/* The primary is known: adopt it (every connection of an older generation moves to it) and
+ * connect the connections that waited for it. */
+static void discovery_done(struct mutt_redis *r, const char *host, int port)
+{
+    r->disc_active = false;
+    r->disc_failures = 0;
+    uv_timer_stop(&r->disc_timer);
+    if (strcmp(host, r->host) != 0 || port != r->port) {
+        char *h = strdup(host);
+        if (!h) { /* keep the old one; the next failure asks again */
+            r->have_primary = false;
+            return;
+        }
+        mutt_log_info("redis", "sentinels name %s:%d as the primary of %s (was %s:%d)", host, port, r->sentinel_master,
+                      r->host, r->port);
+        free(r->host);
+        r->host = h;
+        r->port = port;
+        r->host_is_ip = is_ip_literal(h);
+        r->gen++;
+    }
+    r->have_primary = true;
+    for (struct mutt_redis_conn *c = r->conns; c; c = c->next) {
+        if (r->stopped || !r->have_primary)
+            return;
+        if (c->state == CONN_DISCOVERING) {
+            conn_connect(c);
+        } else if (c->gen != r->gen && c->ac &&
+                   (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE || c->state == CONN_READY)) {
+            char why[320];
+            snprintf(why, sizeof(why), "the primary moved to %s:%d", r->host, r->port);
+            abort_connection(c, why);
+        }
+    }
+}
+
+/* The sentinel being asked gave no usable answer: ask the next one, or wait and start over. */
+static void discovery_next(struct mutt_redis *r, const char *why)
+{
+    disc_drop(r);
+    if (r->stopped)
+        return;
+    const struct mutt_redis_addr *s = &r->sentinels[r->disc_index];
+    mutt_log_warn("redis", "sentinel %s:%d: %s", s->host, s->port, why);
+    r->sentinel_ok[r->disc_index] = 0;
+    r->disc_index++;
+    if (r->disc_index < r->nsentinels) {
+        discovery_query(r);
+        return;
+    }
+    uint64_t delay = backoff_delay_ms(r, r->disc_failures);
+    r->disc_failures++;
+    mutt_log_warn("redis", "no sentinel named the primary of %s; asking again in %llu ms", r->sentinel_master,
+                  (unsigned long long)delay);
+    r->disc_index = -1; /* the timer starts a new round */
+    uv_timer_start(&r->disc_timer, on_disc_timer, delay, 0);
+}
+
+static void on_disc_timer(uv_timer_t *t)
+{
+    struct mutt_redis *r = t->data;
+    if (r->stopped)
+        return;
+    if (r->disc_index < 0) {
+        r->disc_index = 0;
+        discovery_query(r);
+        return;
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "no answer within %llu ms", (unsigned long long)r->connect_timeout_ms);
+    discovery_next(r, why);
+}
+
+static void on_disc_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    struct mutt_redis *r = privdata;
+    redisReply *reply = rp;
+    if (!reply || r->disc_ac != ac)
+        return;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_STRING &&
+        reply->element[1]->type == REDIS_REPLY_STRING) {
+        char host[MUTT_REDIS_SENTINEL_HOST_MAX];
+        snprintf(host, sizeof(host), "%s", reply->element[0]->str);
+        int port = atoi(reply->element[1]->str);
+        if (host[0] && port > 0 && port <= 65535) {
+            r->sentinel_ok[r->disc_index] = 1;
+            disc_drop(r);
+            discovery_done(r, host, port);
+            return;
+        }
+    }
+    char why[192];
+    snprintf(why, sizeof(why), "no address for %s: %.120s", r->sentinel_master,
+             reply->type == REDIS_REPLY_ERROR ? reply->str : reply->type == REDIS_REPLY_NIL ? "unknown master" : "bad reply");
+    discovery_next(r, why);
+}
+
+/* An AUTH refusal shows up in the query's own reply (NOAUTH); only a lost link matters here. */
+static void on_disc_auth_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    (void)ac;
+    (void)rp;
+    (void)privdata;
+}
+
+static void on_disc_connect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->disc_ac != cac || status == REDIS_OK)
+        return;
+    char why[160];
+    snprintf(why, sizeof(why), "connect failed: %s", cac->c.errstr[0] ? cac->c.errstr : "error");
+    r->disc_ac = NULL; /* hiredis frees it when we return */
+    discovery_next(r, why);
+}
+
+static void on_disc_disconnect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->disc_ac != cac)
+        return;
+    r->disc_ac = NULL;
+    discovery_next(r, "connection lost");
+}
+
+/* One short-lived connection to sentinel disc_index: AUTH (when a sentinel password is set)
+ * and the query are queued at once; hiredis writes them once connected. */
+static void discovery_query(struct mutt_redis *r)
+{
+    const struct mutt_redis_addr *s = &r->sentinels[r->disc_index];
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err) {
+        char why[160];
+        snprintf(why, sizeof(why), "connect failed: %s", ac ? ac->errstr : "out of memory");
+        if (ac)
+            redisAsyncFree(ac);
+        discovery_next(r, why);
+        return;
+    }
+    if (mutt_redis_uv_attach(ac, r->loop) != 0) {
+        redisAsyncFree(ac);
+        discovery_next(r, "cannot watch the socket");
+        return;
+    }
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, on_disc_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disc_disconnect);
+    r->disc_ac = ac;
+    uv_timer_start(&r->disc_timer, on_disc_timer, r->connect_timeout_ms, 0);
+    int rc = REDIS_OK;
+    if (r->sentinel_pass) {
+        const char *argv[2] = {"AUTH", r->sentinel_pass};
+        size_t lens[2] = {4, strlen(r->sentinel_pass)};
+        rc = redisAsyncCommandArgv(ac, on_disc_auth_reply, r, 2, argv, lens);
+    }
+    if (rc == REDIS_OK) {
+        const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", r->sentinel_master};
+        size_t lens[3] = {8, 23, strlen(r->sentinel_master)};
+        rc = redisAsyncCommandArgv(ac, on_disc_reply, r, 3, argv, lens);
+    }
+    if (rc != REDIS_OK)
+        discovery_next(r, "query could not be sent");
+}
+
+/* The +switch-master watch (D53): one pub/sub connection to one sentinel; when it drops (or
+ * never confirms the subscription within the connect timeout) the next sentinel is used. A
+ * switch announced there moves every connection at once, without waiting for an error. */
+static void sw_connect(struct mutt_redis *r);
+
+static void sw_drop(struct mutt_redis *r)
+{
+    redisAsyncContext *ac = r->sw_ac;
+    if (!ac)
+        return;
+    r->sw_ac = NULL;
+    redisAsyncFree(ac);
+}
+
+static void sw_retry(struct mutt_redis *r, const char *why)
+{
+    sw_drop(r);
+    if (r->stopped)
+        return;
+    const struct mutt_redis_addr *s = &r->sentinels[r->sw_index];
+    uint64_t delay = backoff_delay_ms(r, r->sw_failures);
+    r->sw_failures++;
+    mutt_log_warn("redis", "sentinel %s:%d (+switch-master watch): %s; next sentinel in %llu ms", s->host, s->port,
+                  why, (unsigned long long)delay);
+    r->sw_index = (r->sw_index + 1) % r->nsentinels;
+    r->sw_subscribed = false;
+    uv_timer_start(&r->sw_timer, on_sw_timer, delay, 0);
+}
+
+static void on_sw_timer(uv_timer_t *t)
+{
+    struct mutt_redis *r = t->data;
+    if (r->stopped)
+        return;
+    if (!r->sw_ac)
+        sw_connect(r);
+    else if (!r->sw_subscribed)
+        sw_retry(r, "no subscription within the connect timeout");
+}
+
+static void on_sw_reply(redisAsyncContext *ac, void *rp, void *privdata)
+{
+    struct mutt_redis *r = privdata;
+    redisReply *reply = rp;
+    if (!reply || r->sw_ac != ac)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcasecmp(reply->element[0]->str, "subscribe") == 0) {
+        r->sw_subscribed = true;
+        r->sw_failures = 0;
+        uv_timer_stop(&r->sw_timer);
+        return;
+    }
+    if (strcasecmp(reply->element[0]->str, "message") != 0 || reply->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    /* "<master> <old-ip> <old-port> <new-ip> <new-port>" */
+    char master[256], oldip[MUTT_REDIS_SENTINEL_HOST_MAX], newip[MUTT_REDIS_SENTINEL_HOST_MAX];
+    int oldport, newport;
+    if (sscanf(reply->element[2]->str, "%255s %255s %d %255s %d", master, oldip, &oldport, newip, &newport) != 5 ||
+        strcmp(master, r->sentinel_master) != 0 || newport <= 0 || newport > 65535)
+        return;
+    mutt_log_info("redis", "sentinel: +switch-master %s from %s:%d to %s:%d", master, oldip, oldport, newip, newport);
+    if (r->disc_active)
+        return; /* the round under way reads the new address from the sentinels anyway */
+    discovery_done(r, newip, newport);
+}
+
+static void on_sw_connect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->sw_ac != cac || status == REDIS_OK)
+        return;
+    r->sw_ac = NULL; /* hiredis frees it when we return */
+    sw_retry(r, cac->c.errstr[0] ? cac->c.errstr : "connect failed");
+}
+
+static void on_sw_disconnect(const redisAsyncContext *cac, int status)
+{
+    struct mutt_redis *r = cac->data;
+    if (r->sw_ac != cac)
+        return;
+    r->sw_ac = NULL;
+    sw_retry(r, "connection lost");
+}
+
+static void sw_connect(struct mutt_redis *r)
+{
+    const struct mutt_redis_addr *s = &r->sentinels[r->sw_index];
+    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    if (!ac || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        sw_retry(r, "connect failed");
+        return;
+    }
+    if (mutt_redis_uv_attach(ac, r->loop) != 0) {
+        redisAsyncFree(ac);
+        sw_retry(r, "cannot watch the socket");
+        return;
+    }
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, on_sw_connect);
+    redisAsyncSetDisconnectCallback(ac, on_sw_disconnect);
+    r->sw_ac = ac;
+    r->sw_subscribed = false;
+    uv_timer_start(&r->sw_timer, on_sw_timer, r->connect_timeout_ms, 0);
+    int rc = REDIS_OK;
+    if (r->sentinel_pass) {
+        const char *argv[2] = {"AUTH", r->sentinel_pass};
+        size_t lens[2] = {4, strlen(r->sentinel_pass)};
+        rc = redisAsyncCommandArgv(ac, on_disc_auth_reply, r, 2, argv, lens);
+    }
+    if (rc == REDIS_OK)
+        rc = redisAsyncCommand(ac, on_sw_reply, r, "SUBSCRIBE +switch-master");
+    if (rc != REDIS_OK)
+        sw_retry(r, "SUBSCRIBE could not be sent");
+}
+
+/* Starts a round over the sentinels, first to last, unless one runs already. */
+static void discovery_start(struct mutt_redis *r)
+{
+    if (r->disc_active || r->stopped || r->nsentinels == 0)
+        return;
+    r->disc_active = true;
+    r->disc_index = 0;
+    discovery_query(r);
+}
+
+/* A reply that says this server is not (or not yet) the usable primary (D53). */
+static bool reply_means_rediscover(const redisReply *reply)
+{
+    static const char *const codes[] = {"READONLY", "LOADING", "MASTERDOWN", "UNBLOCKED", NULL};
+    if (!reply || reply->type != REDIS_REPLY_ERROR || !reply->str)
+        return false;
+    for (int i = 0; codes[i]; i++) {
+        size_t n = strlen(codes[i]);
+        if (strncmp(reply->str, codes[i], n) == 0 && (reply->str[n] == ' ' || reply->str[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+const char *mutt_redis_primary(const struct mutt_redis *r, char *buf, size_t len)
+{
+    if (!r || (r->nsentinels > 0 && r->gen == 0))
+        snprintf(buf, len, "%s", "");
+    else if (strchr(r->host, ':'))
+        snprintf(buf, len, "[%s]:%d", r->host, r->port);
+    else
+        snprintf(buf, len, "%s:%d", r->host, r->port);
+    return buf;
+}
+
+const char *mutt_redis_sentinel_state(const struct mutt_redis *r)
+{
+    if (!r || r->nsentinels == 0)
+        return NULL;
+    int ok = 0, failed = 0;
+    for (int i = 0; i < r->nsentinels; i++) {
+        if (r->sentinel_ok[i] == 1)
+            ok++;
+        else if (r->sentinel_ok[i] == 0)
+            failed++;
+    }
+    if (ok == 0)
+        return "down";
+    return failed ? "degraded" : "ok";
+}
+
 /* ------------------------------------------------------------------------------ lifecycle */
 
 static void free_conn(struct mutt_redis_conn *c)
@@ -668,6 +1084,8 @@ static void free_manager(struct mutt_redis *r)
     for (size_t i = 0; i < r->nsubs; i++)
         free(r->subs[i].channel);
     free(r->host);
+    free(r->sentinel_master);
+    free(r->sentinel_pass);
     free(r->pass_current);
     free(r->pass_next);
     free(r);
@@ -680,6 +1098,14 @@ static void on_timer_closed(uv_handle_t *h)
     r->open_timers--;
     if (c->free_on_close)
         free_conn(c);
+    if (r->destroy_pending && r->open_timers == 0)
+        free_manager(r);
+}
+
+static void on_disc_timer_closed(uv_handle_t *h)
+{
+    struct mutt_redis *r = h->data;
+    r->open_timers--;
     if (r->destroy_pending && r->open_timers == 0)
         free_manager(r);
 }
@@ -745,6 +1171,30 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
         return NULL;
     }
     r->host_is_ip = is_ip_literal(r->host);
+    if (opts->sentinels && *opts->sentinels) {
+        char why[160];
+        int n = mutt_redis_sentinels_parse(opts->sentinels, r->sentinels, MUTT_REDIS_MAX_SENTINELS, why, sizeof why);
+        r->sentinel_master = strdup(opts->sentinel_master && *opts->sentinel_master ? opts->sentinel_master : "mymaster");
+        r->sentinel_pass = dup_or_null(opts->sentinel_pass);
+        free(r->host);
+        r->host = strdup(""); /* REDIS_HOST/REDIS_PORT are ignored: the sentinels name the primary */
+        r->port = 0;
+        if (n <= 0 || !r->sentinel_master || !r->host ||
+            (opts->sentinel_pass && *opts->sentinel_pass && !r->sentinel_pass)) {
+            if (n < 0)
+                mutt_log_error("redis", "REDIS_SENTINELS=%s: %s", opts->sentinels, why);
+            free_manager(r);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++)
+            if (!is_ip_literal(r->sentinels[i].host)) {
+                mutt_log_error("redis", "REDIS_SENTINELS: %s is not an IP literal", r->sentinels[i].host);
+                free_manager(r);
+                return NULL;
+            }
+        r->nsentinels = n;
+        memset(r->sentinel_ok, -1, sizeof(r->sentinel_ok));
+    }
     r->connect_timeout_ms = opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     r->reconnect_min_ms = opts->reconnect_min_ms ? opts->reconnect_min_ms : DEFAULT_RECONNECT_MIN_MS;
     r->reconnect_max_ms = opts->reconnect_max_ms ? opts->reconnect_max_ms : DEFAULT_RECONNECT_MAX_MS;
@@ -757,6 +1207,15 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
         free_manager(r);
         return NULL;
     }
+    if (r->nsentinels > 0) { /* last: nothing below can fail, so no open handle is ever freed */
+        uv_timer_init(loop, &r->disc_timer);
+        r->disc_timer.data = r;
+        r->disc_timer_open = true;
+        r->open_timers++;
+        uv_timer_init(loop, &r->sw_timer);
+        r->sw_timer.data = r;
+        r->open_timers++;
+    }
     return r;
 }
 
@@ -767,6 +1226,8 @@ int mutt_redis_start(struct mutt_redis *r)
     if (r->started)
         return 0;
     r->started = true;
+    if (r->nsentinels > 0)
+        sw_connect(r);
     for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
         if (c->state == CONN_IDLE)
             conn_connect(c);
@@ -782,6 +1243,15 @@ void mutt_redis_stop(struct mutt_redis *r)
      * until destroy frees them */
     for (struct mutt_redis_conn *c = r->conns; c; c = c->next)
         conn_shutdown(c);
+    if (r->disc_timer_open) {
+        disc_drop(r);
+        r->disc_timer_open = false;
+        uv_timer_stop(&r->disc_timer);
+        uv_close((uv_handle_t *)&r->disc_timer, on_disc_timer_closed);
+        sw_drop(r);
+        uv_timer_stop(&r->sw_timer);
+        uv_close((uv_handle_t *)&r->sw_timer, on_disc_timer_closed);
+    }
 }
 
 void mutt_redis_destroy(struct mutt_redis *r)
@@ -808,6 +1278,15 @@ void mutt_redis_set_passwords(struct mutt_redis *r, const char *current, const c
     free(r->pass_next);
     r->pass_current = cur;
     r->pass_next = nxt;
+}
+
+void mutt_redis_set_sentinel_password(struct mutt_redis *r, const char *pass)
+{
+    char *p = dup_or_null(pass);
+    if (pass && *pass && !p)
+        return; /* keep the old one */
+    free(r->sentinel_pass);
+    r->sentinel_pass = p;
 }
 
 struct mutt_redis_conn *mutt_redis_cmd(struct mutt_redis *r)
@@ -971,6 +1450,12 @@ static void on_op_reply(redisAsyncContext *ac, void *rp, void *privdata)
         status = c->null_reply_status;
     } else {
         status = reply->type == REDIS_REPLY_ERROR ? MUTT_EIO : 0;
+    }
+    if (status == MUTT_EIO && c->r->nsentinels > 0 && c->gen == c->r->gen && reply_means_rediscover(reply)) {
+        mutt_log_warn("redis", "%s (%s:%d): %.100s; asking the sentinels again", kind_name(c), c->r->host, c->r->port,
+                      reply->str);
+        c->r->have_primary = false;
+        discovery_start(c->r);
     }
     c->inflight--; /* before the callback, so it can issue the next command at the cap */
     bool was_oldest = c->oldest == op;
