@@ -207,6 +207,15 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_METRICS_PREFIX] = { .name = "METRICS_PREFIX", .type = MUTT_CFG_T_STRING,
         .default_value = "mutt:metrics", NORANGE, .group = "ingest",
         .description = "Prefix of the dashboard's per-minute/hour/day counters in Redis" },
+    [MUTT_CFG_SYSLOG_UDP_PORT] = { .name = "SYSLOG_UDP_PORT", .type = MUTT_CFG_T_INT, .default_value = "0",
+        .min = 0, .max = 65535, .group = "ingest",
+        .description = "Native syslog over UDP (RFC 3164 and RFC 5424 datagrams) in the ingest role; 0 = off" },
+    [MUTT_CFG_SYSLOG_TCP_PORT] = { .name = "SYSLOG_TCP_PORT", .type = MUTT_CFG_T_INT, .default_value = "0",
+        .min = 0, .max = 65535, .group = "ingest",
+        .description = "Native syslog over TCP (RFC 6587 octet counting or LF framing) in the ingest role; 0 = off" },
+    [MUTT_CFG_LISTENER_BIND_ADDR] = { .name = "LISTENER_BIND_ADDR", .type = MUTT_CFG_T_STRING, .default_value = "",
+        NORANGE, .group = "ingest",
+        .description = "Address the syslog listeners bind; empty = BIND_ADDR" },
 
     /* ---- alert ---- */
     [MUTT_CFG_ALERT_QUEUE_NAME] = { .name = "ALERT_QUEUE_NAME", .type = MUTT_CFG_T_STRING,
