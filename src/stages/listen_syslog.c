@@ -79,6 +79,7 @@ struct tcp_conn {
     bool eof;        /* the peer is done: close once the buffer is consumed */
     bool closing;
     int closed_parts; /* close callbacks run so far (of 2) */
+    bool resubmit;    /* the frames at the front were refused once: already counted */
     size_t consume;  /* bytes the submission out covers */
 };
 
@@ -375,12 +376,14 @@ static void on_tcp_verdict(void *privdata, enum mutt_ingest_intake_result r, siz
     c->waiting = false;
     if (r != MUTT_INTAKE_QUEUED) {
         /* nothing consumed: the same frames go again, reading stays stopped */
+        c->resubmit = true;
         if (c->ls->stopping)
             conn_close(c);
         else if (!c->closing)
             uv_timer_start(&c->retry, on_retry, RETRY_MS, 0);
         return;
     }
+    c->resubmit = false;
     count(c->ls, L_TCP, R_ACCEPTED, queued);
     memmove(c->buf, c->buf + c->consume, c->len - c->consume);
     c->len -= c->consume;
@@ -452,8 +455,10 @@ static void tcp_pump(struct tcp_conn *c)
         return;
     }
     /* counted once: a retried submission parses the same frames again */
-    count(ls, L_TCP, R_INVALID, invalid);
-    count(ls, L_TCP, R_TRUNCATED, truncated);
+    if (!c->resubmit) {
+        count(ls, L_TCP, R_INVALID, invalid);
+        count(ls, L_TCP, R_TRUNCATED, truncated);
+    }
     if (rc == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
         c->len -= pos;
