@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "mutt/config.h"
 #include "mutt/error.h"
@@ -37,8 +39,9 @@
 
 enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_COUNT_ };
 static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid"};
-enum lst { L_UDP, L_TCP, L_COUNT_ };
-static const char *const lst_names[L_COUNT_] = {"syslog_udp", "syslog_tcp"};
+enum lst { L_UDP, L_TCP, L_TLS, L_COUNT_ };
+static const char *const lst_names[L_COUNT_] = {"syslog_udp", "syslog_tcp", "syslog_tls"};
+#define TLS_CBUF 16384 /* ciphertext read per callback */
 
 struct tcp_conn;
 
@@ -46,7 +49,9 @@ struct listen_syslog {
     struct mutt_ctx *ctx;
     uv_udp_t udp;
     uv_tcp_t tcp;
-    bool udp_open, tcp_open;
+    uv_tcp_t tls;
+    bool udp_open, tcp_open, tls_open;
+    SSL_CTX *ssl_ctx; /* SYSLOG_TLS_CERT_FILE / _KEY_FILE */
     char host[256];         /* this host's name: hostname of header-less lines */
     size_t max_event_bytes; /* MAX_EVENT_BYTES */
     size_t udp_pending;     /* datagrams submitted, verdict not back yet */
@@ -80,6 +85,12 @@ struct tcp_conn {
     bool closing;
     int closed_parts; /* close callbacks run so far (of 2) */
     bool resubmit;    /* the frames at the front were refused once: already counted */
+    enum lst kind;    /* L_TCP or L_TLS */
+    SSL *ssl;         /* TLS: plaintext comes out of SSL_read into buf; NULL for plain TCP */
+    BIO *rbio, *wbio; /* memory BIOs: ciphertext in from the socket, out to it (owned by ssl) */
+    char *cbuf;       /* TLS_CBUF bytes of ciphertext per read */
+    size_t writes;    /* TLS records being written: closing waits for them (close_notify) */
+    bool close_wanted;
     size_t consume;  /* bytes the submission out covers */
 };
 
@@ -250,6 +261,8 @@ static void on_conn_part_closed(uv_handle_t *h)
     /* two handles per connection: the second close callback (in whatever order libuv runs
      * them) frees it */
     if (++c->closed_parts == 2) {
+        SSL_free(c->ssl);
+        free(c->cbuf);
         free(c->buf);
         free(c);
     }
@@ -261,6 +274,11 @@ static void conn_close(struct tcp_conn *c)
 {
     if (c->closing)
         return;
+    if (c->writes > 0) { /* uv_close would cancel them: close once they are out */
+        c->close_wanted = true;
+        uv_read_stop((uv_stream_t *)&c->h);
+        return;
+    }
     c->closing = true;
     struct listen_syslog *ls = c->ls;
     for (struct tcp_conn **p = &ls->conns; *p; p = &(*p)->next)
@@ -348,7 +366,75 @@ static void tcp_read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct tcp_conn *c = h->data;
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(TCP_BUF_CAP - c->len));
+    if (c->ssl)
+        *buf = uv_buf_init(c->cbuf, TLS_CBUF);
+    else
+        *buf = uv_buf_init(c->buf + c->len, (unsigned)(TCP_BUF_CAP - c->len));
+}
+
+struct tls_write {
+    uv_write_t req;
+    struct tcp_conn *c;
+    char data[];
+};
+
+static void on_tls_written(uv_write_t *req, int status)
+{
+    (void)status;
+    struct tls_write *w = req->data;
+    struct tcp_conn *c = w->c;
+    free(w);
+    if (--c->writes == 0 && c->close_wanted)
+        conn_close(c);
+}
+
+/* Sends what OpenSSL wrote to the memory BIO (handshake records, alerts). */
+static void tls_flush(struct tcp_conn *c)
+{
+    size_t pending;
+    while (!c->closing && (pending = BIO_ctrl_pending(c->wbio)) > 0) {
+        struct tls_write *w = malloc(sizeof *w + pending);
+        if (!w)
+            return;
+        int n = BIO_read(c->wbio, w->data, (int)pending);
+        if (n <= 0) {
+            free(w);
+            return;
+        }
+        w->req.data = w;
+        w->c = c;
+        uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+        if (uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, on_tls_written) != 0)
+            free(w);
+        else
+            c->writes++;
+    }
+}
+
+/* Moves decrypted bytes into the frame buffer while it has room; a TLS error or the peer's
+ * close_notify ends the stream like EOF. */
+static void tls_drain(struct tcp_conn *c)
+{
+    while (!c->eof && c->len < TCP_BUF_CAP) {
+        int n = SSL_read(c->ssl, c->buf + c->len, (int)(TCP_BUF_CAP - c->len));
+        if (n > 0) {
+            c->len += (size_t)n;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            if (e == SSL_ERROR_ZERO_RETURN)
+                SSL_shutdown(c->ssl); /* answer the peer's close_notify (tls_flush sends it) */
+            else
+                mutt_log_kv(MUTT_LOG_INFO, "listen", NULL, NULL, "syslog TLS from %s: %s", c->ip,
+                            e == SSL_ERROR_SSL ? ERR_reason_error_string(ERR_peek_last_error()) : "connection error");
+            ERR_clear_error();
+            c->eof = true;
+            uv_read_stop((uv_stream_t *)&c->h);
+        }
+        break;
+    }
+    tls_flush(c);
 }
 
 static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -361,7 +447,14 @@ static void on_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         tcp_pump(c);
         return;
     }
-    c->len += (size_t)nread;
+    if (c->ssl) {
+        if (nread > 0 && BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+            c->eof = true;
+            uv_read_stop(s);
+        }
+    } else {
+        c->len += (size_t)nread;
+    }
     tcp_pump(c);
 }
 
@@ -384,7 +477,7 @@ static void on_tcp_verdict(void *privdata, enum mutt_ingest_intake_result r, siz
         return;
     }
     c->resubmit = false;
-    count(c->ls, L_TCP, R_ACCEPTED, queued);
+    count(c->ls, c->kind, R_ACCEPTED, queued);
     memmove(c->buf, c->buf + c->consume, c->len - c->consume);
     c->len -= c->consume;
     c->consume = 0;
@@ -399,6 +492,8 @@ static void tcp_pump(struct tcp_conn *c)
     if (c->waiting || c->closing)
         return;
     skip_front(c);
+    if (c->ssl)
+        tls_drain(c);
     if (c->framing == 0 && c->len > 0)
         c->framing = c->buf[0] >= '1' && c->buf[0] <= '9' ? 'o' : 'l';
     if (ls->stopping) {
@@ -431,6 +526,8 @@ static void tcp_pump(struct tcp_conn *c)
         bool cut = false;
         json_t *ev = make_event(ls, c->buf, c->len, c->ip, &cut);
         pos = c->len;
+        if (cut)
+            truncated++;
         if (ev)
             evs[nev++] = ev;
     }
@@ -441,12 +538,16 @@ static void tcp_pump(struct tcp_conn *c)
             conn_close(c);
             return;
         }
+        if (c->ssl && (c->skip || c->skip_to_lf) && c->len > 0) {
+            tcp_pump(c); /* more plaintext may be waiting inside OpenSSL */
+            return;
+        }
         if (c->len < TCP_BUF_CAP || c->skip || c->skip_to_lf)
             uv_read_start((uv_stream_t *)&c->h, tcp_read_alloc, on_tcp_read);
         return;
     }
     size_t invalid = 0;
-    long rc = mutt_ingest_intake_submit(evs, nev, "syslog-tcp", &invalid, on_tcp_verdict, c);
+    long rc = mutt_ingest_intake_submit(evs, nev, c->ssl ? "syslog-tls" : "syslog-tcp", &invalid, on_tcp_verdict, c);
     for (size_t i = 0; i < nev; i++)
         json_decref(evs[i]);
     if (rc < 0) {
@@ -456,8 +557,8 @@ static void tcp_pump(struct tcp_conn *c)
     }
     /* counted once: a retried submission parses the same frames again */
     if (!c->resubmit) {
-        count(ls, L_TCP, R_INVALID, invalid);
-        count(ls, L_TCP, R_TRUNCATED, truncated);
+        count(ls, c->kind, R_INVALID, invalid);
+        count(ls, c->kind, R_TRUNCATED, truncated);
     }
     if (rc == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
@@ -484,6 +585,24 @@ static void on_tcp_conn(uv_stream_t *server, int status)
     }
     c->buf = b;
     c->ls = ls;
+    c->kind = server == (uv_stream_t *)&ls->tls ? L_TLS : L_TCP;
+    if (c->kind == L_TLS) {
+        c->cbuf = malloc(TLS_CBUF);
+        c->ssl = SSL_new(ls->ssl_ctx);
+        c->rbio = BIO_new(BIO_s_mem());
+        c->wbio = BIO_new(BIO_s_mem());
+        if (!c->cbuf || !c->ssl || !c->rbio || !c->wbio) {
+            BIO_free(c->rbio);
+            BIO_free(c->wbio);
+            SSL_free(c->ssl);
+            free(c->cbuf);
+            free(c);
+            free(b);
+            return;
+        }
+        SSL_set_bio(c->ssl, c->rbio, c->wbio);
+        SSL_set_accept_state(c->ssl);
+    }
     uv_tcp_init(ls->ctx->loop, &c->h);
     uv_timer_init(ls->ctx->loop, &c->retry);
     c->h.data = c;
@@ -540,15 +659,47 @@ static int register_metrics(struct listen_syslog *ls, struct mutt_metrics *m)
     return 0;
 }
 
+/* D56: the listener's own certificate and key (the HTTP TLS_* keys stay HTTP's). */
+static int tls_setup(struct listen_syslog *ls, const struct mutt_config *cfg)
+{
+    const char *cert = mutt_config_str(cfg, MUTT_CFG_SYSLOG_TLS_CERT_FILE);
+    const char *key = mutt_config_str(cfg, MUTT_CFG_SYSLOG_TLS_KEY_FILE);
+    if (!cert || !*cert || !key || !*key) {
+        mutt_log_error("listen", "config error: SYSLOG_TLS_PORT needs SYSLOG_TLS_CERT_FILE and SYSLOG_TLS_KEY_FILE");
+        return MUTT_EINVAL;
+    }
+    ls->ssl_ctx = SSL_CTX_new(TLS_server_method());
+    if (!ls->ssl_ctx)
+        return MUTT_ENOMEM;
+    SSL_CTX_set_min_proto_version(ls->ssl_ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ls->ssl_ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ls->ssl_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ls->ssl_ctx) != 1) {
+        mutt_log_error("listen", "config error: SYSLOG_TLS_CERT_FILE=%s / SYSLOG_TLS_KEY_FILE=%s: %s", cert, key,
+                       ERR_reason_error_string(ERR_peek_last_error()));
+        ERR_clear_error();
+        SSL_CTX_free(ls->ssl_ctx);
+        ls->ssl_ctx = NULL;
+        return MUTT_EINVAL;
+    }
+    return 0;
+}
+
 static int ls_start(struct mutt_ctx *ctx)
 {
     struct listen_syslog *ls = &g_ls;
     const struct mutt_config *cfg = ctx->cfg;
     int64_t uport = mutt_config_int(cfg, MUTT_CFG_SYSLOG_UDP_PORT);
     int64_t tport = mutt_config_int(cfg, MUTT_CFG_SYSLOG_TCP_PORT);
+    int64_t sport = mutt_config_int(cfg, MUTT_CFG_SYSLOG_TLS_PORT);
     ls->ctx = ctx;
-    if (uport == 0 && tport == 0)
+    if (uport == 0 && tport == 0 && sport == 0)
         return 0;
+    if (sport != 0) {
+        int trc = tls_setup(ls, cfg);
+        if (trc != 0)
+            return trc;
+    }
     int rc = register_metrics(ls, ctx->metrics);
     if (rc != 0)
         return rc;
@@ -562,7 +713,7 @@ static int ls_start(struct mutt_ctx *ctx)
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     for (int l = 0; l < L_COUNT_; l++) {
-        int64_t port = l == L_UDP ? uport : tport;
+        int64_t port = l == L_UDP ? uport : l == L_TCP ? tport : sport;
         if (port == 0)
             continue;
         if (uv_ip4_addr(addr, (int)port, (struct sockaddr_in *)&ss) != 0 &&
@@ -586,19 +737,21 @@ static int ls_start(struct mutt_ctx *ctx)
             if (rc == 0)
                 rc = uv_udp_recv_start(&ls->udp, udp_alloc, on_udp);
         } else {
-            uv_tcp_init(ctx->loop, &ls->tcp);
-            ls->tcp.data = ls;
-            ls->tcp_open = true;
+            uv_tcp_t *t = l == L_TCP ? &ls->tcp : &ls->tls;
+            uv_tcp_init(ctx->loop, t);
+            t->data = ls;
+            *(l == L_TCP ? &ls->tcp_open : &ls->tls_open) = true;
             ls->handles_open++;
-            rc = uv_tcp_open(&ls->tcp, fd);
+            rc = uv_tcp_open(t, fd);
             if (rc == 0)
-                rc = uv_listen((uv_stream_t *)&ls->tcp, 1024, on_tcp_conn);
+                rc = uv_listen((uv_stream_t *)t, 1024, on_tcp_conn);
         }
         if (rc != 0) {
             mutt_log_error("listen", "%s listener %s:%lld: %s", lst_names[l], addr, (long long)port, uv_strerror(rc));
             return MUTT_EIO;
         }
-        mutt_log_info("listen", "syslog over %s on %s:%lld", l == L_UDP ? "UDP" : "TCP", addr, (long long)port);
+        mutt_log_info("listen", "syslog over %s on %s:%lld", l == L_UDP ? "UDP" : l == L_TCP ? "TCP" : "TLS", addr,
+                      (long long)port);
     }
     return 0;
 }
@@ -617,6 +770,12 @@ static void ls_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privda
         ls->tcp_open = false;
         uv_close((uv_handle_t *)&ls->tcp, on_handle_closed);
     }
+    if (ls->tls_open) {
+        ls->tls_open = false;
+        uv_close((uv_handle_t *)&ls->tls, on_handle_closed);
+    }
+    SSL_CTX_free(ls->ssl_ctx); /* each connection's SSL holds its own reference */
+    ls->ssl_ctx = NULL;
     /* connections with a submission out close when its verdict comes back (tcp_pump) */
     for (struct tcp_conn *c = ls->conns, *next; c; c = next) {
         next = c->next;

@@ -11,7 +11,11 @@ CONF="$E2E_TMP/mutt.conf"
 QUEUE=mutt:ingest_queue
 UDP_PORT=$(free_port)
 TCP_PORT=$(free_port)
-e2e_config "$CONF" SYSLOG_UDP_PORT="$UDP_PORT" SYSLOG_TCP_PORT="$TCP_PORT" MAX_INGEST_QUEUE_SIZE=10000000
+TLS_PORT=$(free_port)
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 2 -keyout "$E2E_TMP/tls.key" \
+    -out "$E2E_TMP/tls.crt" >/dev/null 2>&1 || t_fail "openssl req failed"
+e2e_config "$CONF" SYSLOG_UDP_PORT="$UDP_PORT" SYSLOG_TCP_PORT="$TCP_PORT" MAX_INGEST_QUEUE_SIZE=10000000 \
+    SYSLOG_TLS_PORT="$TLS_PORT" SYSLOG_TLS_CERT_FILE="$E2E_TMP/tls.crt" SYSLOG_TLS_KEY_FILE="$E2E_TMP/tls.key"
 rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" "$@"; }
 llen() { rcli llen "$QUEUE"; }
 metric() { # metric 'name{labels}' -> value (0 when absent)
@@ -106,6 +110,16 @@ elif mode == "long":
     s = conn()
     s.sendall(("<165>Jan  1 00:00:00 h app: %s lf-big %s\n<165>Jan  1 00:00:00 h app: %s lf-after\n" % (prefix, big, prefix)).encode())
     s.close()
+elif mode == "tls":
+    import ssl
+    ctx = ssl.create_default_context(cafile=sys.argv[5])
+    ctx.check_hostname = False
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    data = b"".join(oc("<165>1 - h app - - - %s %d" % (prefix, i)) for i in range(n))
+    for k in range(0, len(data), 1000):
+        s.sendall(data[k:k + 1000])
+    s.unwrap()
+    s.close()
 elif mode == "stream":
     s = conn()
     s.settimeout(2)
@@ -192,6 +206,28 @@ test_redis_outage_during_udp_intake_drops_and_counts() {
     alive "$MUTT_PID" || t_fail "mutt died or was restarted"
 }
 
+test_tls_with_openssl_s_client_and_a_python_stream() {
+    local p=tls$RANDOM a0 n=2000 ev
+    a0=$(lm syslog_tls accepted)
+    printf '%s' "$(python3 -c 'import sys
+for m in sys.argv[1:]:
+    b = m.encode(); sys.stdout.write("%d %s" % (len(b), m))' \
+        "<163>1 2026-01-01T00:00:00Z - $p-app 77 ID1 [o@1 a=\"b\"] $p first" "<163>1 - - $p-app - - - $p second")" |
+        openssl s_client -quiet -no_ign_eof -connect "127.0.0.1:$TLS_PORT" -CAfile "$E2E_TMP/tls.crt" >/dev/null 2>&1 ||
+        true # s_client exits non-zero when the server closes after EOF; the events below decide
+    wait_until 10 eval '[ -n "$(find_event "$p second")" ]' || t_fail "s_client messages not queued"
+    ev=$(find_event "$p first")
+    assert_eq 127.0.0.1 "$(jget "$ev" source_ip)" "source_ip"
+    assert_eq "$p-app" "$(jget "$ev" program)" "program"
+    assert_eq 77 "$(jget "$ev" procid)" "procid"
+    assert_eq '{"a": "b"}' "$(jget "$(jget "$ev" structured_data)" o@1)" "structured_data"
+    assert_eq 3 "$(jget "$ev" syslog_severity)" "severity"
+    python3 "$E2E_TMP/sender.py" "$TLS_PORT" tls $n "$p-s" "$E2E_TMP/tls.crt" || t_fail "python TLS sender failed"
+    wait_until 20 eval '[ "$(rcli lrange "$QUEUE" 0 -1 | grep -c -F "$p-s ")" -ge $n ]' ||
+        t_fail "only $(rcli lrange "$QUEUE" 0 -1 | grep -c -F "$p-s ") of $n TLS messages queued"
+    assert_eq $((a0 + 2 + n)) "$(lm syslog_tls accepted)" "TLS accepted counted"
+}
+
 test_sigterm_exits_0() {
     stop_mutt 0
 }
@@ -200,6 +236,7 @@ t_run "logger over UDP: RFC 3164 and RFC 5424 with the D57 fields" test_logger_u
 t_run "logger over TCP: LF and octet-counted, both formats" test_logger_tcp_lf_and_octet_counted
 t_run "TCP stream split across reads: whole and in order" test_stream_split_across_reads_arrives_whole_and_in_order
 t_run "message over 64 KiB: truncated, counted, next frame intact" test_message_over_64k_is_truncated_and_counted
+t_run "TLS: openssl s_client and a python stream" test_tls_with_openssl_s_client_and_a_python_stream
 t_run "Redis outage during TCP intake: sender held, nothing lost" test_redis_outage_holds_the_tcp_sender_and_loses_nothing
 bash "$SERVICES" start-redis >/dev/null 2>&1 || true
 t_run "Redis outage during UDP intake: drops counted, still live" test_redis_outage_during_udp_intake_drops_and_counts
