@@ -1,15 +1,14 @@
-/* How a listener hands its events to ingest (issue 15 item 3). A listener is written against this
- * small interface and is given one at start, so it does not depend on how ingest groups and
- * pushes. `mutt_listen_intake_local` is a stand-in: one ingest script call (the same Lua, caps and
- * rate limit as POST /ingest) per event on a connection of its own. It is meant to be replaced by
- * ingest's group intake (mutt_ingest_intake_submit) when both land. Loop thread only. */
+/* How a listener hands its events to ingest one at a time (issue 15 item 3), each with its own
+ * verdict. A listener is written against this small interface and is given one at start, so it
+ * does not depend on how ingest groups and pushes. `mutt_listen_intake_group` backs it with
+ * ingest's group intake (include/mutt/ingest_intake.h): the event joins its loop turn's group
+ * (D50) with the same caps and rate limit as POST /ingest. Loop thread only. */
 #ifndef MUTT_LISTEN_INTAKE_H
 #define MUTT_LISTEN_INTAKE_H
 
 #include <jansson.h>
 #include <stddef.h>
 
-#include "mutt/ctx.h"
 
 /* verdict: 0 = queued; MUTT_EFULL = refused by the queue cap or the rate limit; MUTT_EINVAL =
  * invalid after normalisation; MUTT_EDISCONNECTED / MUTT_EIO / MUTT_ECANCELED = Redis failed. */
@@ -27,7 +26,8 @@ struct mutt_listen_intake {
     void *ud;
 };
 
-/* Sets `out` up as the stand-in intake on ctx (opens its Redis connection). Returns 0 or MUTT_E*. */
-int mutt_listen_intake_local(struct mutt_ctx *ctx, struct mutt_listen_intake *out);
+/* Sets `out` up on ingest's group intake; source_id (a D8 correlation id, e.g. "snmp-trap")
+ * becomes the events' _correlation_id. Returns 0. */
+int mutt_listen_intake_group(const char *source_id, struct mutt_listen_intake *out);
 
 #endif

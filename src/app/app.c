@@ -45,7 +45,7 @@ struct app {
     uv_timer_t shutdown_timer; /* SHUTDOWN_TIMEOUT: force the exit */
     uv_timer_t ready_timer;    /* polls readiness until systemd READY is sent (D34) */
     bool ready_sent;
-    const struct mutt_stage *running[8];
+    const struct mutt_stage *running[16];
     size_t nrunning;
     size_t stages_stopping;
     bool pod_released;

@@ -8,12 +8,16 @@
 #include "mutt/forward.h"
 #include "mutt/ingest.h"
 #include "mutt/listen_snmp.h"
+#include "mutt/listen_syslog.h"
 #include "mutt/remediate.h"
 #include "mutt/web.h"
 #include "mutt/retention.h"
 
 const struct mutt_stage *const mutt_stages[] = {
-    &mutt_listen_snmp_stage, /* before ingest: /health asks the last stage of a role, ingest */
+    /* before ingest: /health reads the last stage of a role, and stopping in reverse order lets
+     * ingest answer the listeners' submissions before they close */
+    &mutt_listen_syslog_stage,
+    &mutt_listen_snmp_stage,
     &mutt_ingest_stage,
     &mutt_alert_stage,
     &mutt_forward_stage,

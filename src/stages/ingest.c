@@ -11,6 +11,7 @@
  * replicas confirmed (503 not_replicated otherwise). Loop thread only; one instance per process. */
 #define _GNU_SOURCE
 #include "mutt/ingest.h"
+#include "mutt/ingest_intake.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -136,7 +137,9 @@ struct ingest_flight {
 /* One request waiting for its verdict (in the group, then in a sent call). The request is held
  * until the reply (or the cancel) comes back. */
 struct ingest_op {
-    struct mutt_http_req *req;
+    struct mutt_http_req *req; /* NULL for a listener's submission (ingest_intake.h) */
+    mutt_ingest_intake_cb *icb; /* ...which is answered here instead; read only when req is NULL */
+    void *ipriv;
     uint64_t start_ns;
     size_t body_bytes;   /* counted in ing->inflight_bytes while the call is out */
     size_t accepted;     /* valid events: its share of the group's events */
@@ -468,6 +471,39 @@ static void reply_not_replicated(struct ingest *ing, struct ingest_op *op, long 
                 (long long)ing->min_replicas, op->accepted);
 }
 
+/* A listener's submission got its verdict (or none: code -1). */
+static void finish_intake(struct ingest *ing, struct ingest_op *op, long long code, int status, bool sent)
+{
+    enum mutt_ingest_intake_result r = MUTT_INTAKE_UNAVAILABLE;
+    if (code == MUTT_INGEST_PUSHED)
+        r = MUTT_INTAKE_QUEUED;
+    else if (code == CODE_NOT_REPLICATED) {
+        /* D37: queued on the primary, too few replicas confirmed in time. A listener has no 503
+         * to give: the events stay queued (a resend would duplicate them), counted in doubt. */
+        r = MUTT_INTAKE_QUEUED;
+        mutt_counter_inc(ing->not_replicated);
+        mutt_counter_add(ing->in_doubt, (double)op->accepted);
+    }
+    else if (code == MUTT_INGEST_RATE_LIMITED)
+        r = MUTT_INTAKE_RATE_LIMITED;
+    else if (code == MUTT_INGEST_QUEUE_FULL || code == MUTT_INGEST_QUEUE_BYTES_FULL)
+        r = MUTT_INTAKE_QUEUE_FULL;
+    if (r == MUTT_INTAKE_QUEUED) {
+        mutt_counter_add(ing->ev_accepted, (double)op->accepted);
+    } else {
+        mutt_counter_add(ing->ev_refused, (double)op->accepted);
+        if (r == MUTT_INTAKE_RATE_LIMITED)
+            mutt_counter_inc(ing->rate_hits);
+        if (code < 0 && sent && status == MUTT_EDISCONNECTED) /* D48: the script may have run */
+            mutt_counter_add(ing->in_doubt, (double)op->accepted);
+    }
+    mutt_ingest_intake_cb *cb = op->icb;
+    void *priv = op->ipriv;
+    size_t n = op->accepted;
+    free(op);
+    cb(priv, r, r == MUTT_INTAKE_QUEUED ? n : 0);
+}
+
 /* Answers one request of a group. code is the script's verdict for it, or -1 when the group
  * got none: then status says why (0 with a malformed reply) and `sent` whether the script may
  * have run (D2/D48: a dropped connection with the call out leaves its events in doubt). */
@@ -479,6 +515,10 @@ static void finish_op(struct ingest *ing, struct ingest_op *op, long long code, 
     ing->inflight--;
     ing->inflight_bytes -= op->body_bytes;
     mutt_gauge_set(ing->inflight_bytes_g, (double)ing->inflight_bytes);
+    if (!req) {
+        finish_intake(ing, op, code, status, sent);
+        return;
+    }
 
     if (mutt_http_req_answered(req)) {
         /* The INGEST_TIMEOUT_MS deadline answered 503 (or the client left) before Redis did. If
@@ -1030,6 +1070,93 @@ static void group_add(struct ingest *ing, struct ingest_op *op, size_t nev, size
         uv_check_start(&ing->flush_check, on_flush_check);
         uv_prepare_start(&ing->flush_prepare, on_flush_prepare);
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* intake for the listeners (ingest_intake.h)                                                  */
+
+bool mutt_ingest_intake_ready(void)
+{
+    struct ingest *ing = &g_ingest;
+    return ing->life.state == MUTT_STAGE_RUNNING && ing->conn && mutt_redis_conn_connected(ing->conn);
+}
+
+/* The same checks an HTTP event passes after parsing (D35, normalisation, MAX_EVENT_BYTES). */
+static bool intake_valid(struct ingest *ing, json_t *ev)
+{
+    if (!json_is_object(ev))
+        return false;
+    size_t stripped = mutt_event_strip_reserved(ev);
+    if (stripped)
+        mutt_counter_add(ing->reserved_stripped, (double)stripped);
+    return mutt_event_normalize(ev, &ing->rules, NULL, 0, NULL) == 0 &&
+           mutt_event_check_size(ev, (size_t)mutt_config_int(ing->ctx->cfg, MUTT_CFG_MAX_EVENT_BYTES), NULL, 0) == 0;
+}
+
+long mutt_ingest_intake_submit(json_t *const *events, size_t n, const char *source_id, size_t *invalid,
+                               mutt_ingest_intake_cb *cb, void *privdata)
+{
+    struct ingest *ing = &g_ingest;
+    if (invalid)
+        *invalid = 0;
+    if (ing->life.state != MUTT_STAGE_RUNNING || !cb || !source_id ||
+        !mutt_correlation_id_valid(source_id, strlen(source_id)))
+        return MUTT_ESTATE;
+    if (!mutt_redis_conn_connected(ing->conn))
+        return MUTT_EDISCONNECTED;
+    struct mutt_event_batch b = {.count = n};
+    b.items = calloc(n ? n : 1, sizeof *b.items);
+    if (!b.items)
+        return MUTT_ENOMEM;
+    size_t valid = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (intake_valid(ing, events[i])) {
+            b.items[i].event = events[i]; /* borrowed: never disposed here */
+            valid++;
+            bytes += 1024;
+        } else {
+            b.rejected++;
+        }
+    }
+    if (invalid)
+        *invalid = b.rejected;
+    if (b.rejected)
+        mutt_counter_add(ing->ev_rejected, (double)b.rejected);
+    if (valid == 0) {
+        free(b.items);
+        return 0;
+    }
+    group_make_room(ing, valid, bytes);
+    struct ingest_op *op = NULL;
+    long w = -1;
+    if (ing->gnops == ing->gops_cap) {
+        size_t cap = ing->gops_cap ? ing->gops_cap * 2 : 64;
+        struct ingest_op **g = realloc(ing->gops, cap * sizeof *g);
+        if (g) {
+            ing->gops = g;
+            ing->gops_cap = cap;
+        }
+    }
+    if (ing->gnops == ing->gops_cap || !reserve_entries(ing, ing->gnev + valid) ||
+        (op = calloc(1, sizeof *op)) == NULL || (w = serialise(ing, &b, source_id)) < 0) {
+        free(op);
+        free(b.items);
+        return MUTT_ENOMEM;
+    }
+    free(b.items);
+    op->icb = cb;
+    op->ipriv = privdata;
+    op->start_ns = uv_hrtime();
+    op->accepted = (size_t)w;
+    ing->gops[ing->gnops++] = op;
+    ing->gused = ing->offs[ing->gnev + op->accepted - 1] + ing->lens[ing->gnev + op->accepted - 1];
+    ing->gnev += op->accepted;
+    ing->inflight++;
+    if (ing->gnops == 1 && ing->check_ready) {
+        uv_check_start(&ing->flush_check, on_flush_check);
+        uv_prepare_start(&ing->flush_prepare, on_flush_prepare);
+    }
+    return (long)op->accepted;
 }
 
 /* D49: names the connection in CLIENT LIST (mutt:<pod>:ingest) each time it comes up, so an

@@ -287,11 +287,13 @@ static int snmp_start(struct mutt_ctx *ctx)
     }
     int rc = register_metrics(l, ctx->metrics);
     if (rc == 0)
-        rc = mutt_listen_intake_local(ctx, &l->intake);
+        rc = mutt_listen_intake_group("snmp-trap", &l->intake);
     if (rc != 0)
         return rc;
     setup_library();
-    const char *host = mutt_config_str(ctx->cfg, MUTT_CFG_BIND_ADDR);
+    const char *host = mutt_config_str(ctx->cfg, MUTT_CFG_LISTENER_BIND_ADDR); /* D39: = BIND_ADDR when empty */
+    if (!host || !*host)
+        host = mutt_config_str(ctx->cfg, MUTT_CFG_BIND_ADDR);
     if ((rc = bind_udp(l, host, port)) != 0)
         return rc;
     mutt_stage_life_set_state(&l->life, MUTT_STAGE_RUNNING);
