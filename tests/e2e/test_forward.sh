@@ -33,6 +33,8 @@ sink_received() { curl -sf -m 2 "http://127.0.0.1:$SINK_PORT/count" | sed -n 's/
 # Deliveries (2xx answers) recorded by the sink whose external_id starts with $1: all / distinct.
 sink_ids() { grep -o "\"external_id\":\"$1[^\"]*\"" "$SINK_OUT" 2>/dev/null || true; }
 delivered() { sink_ids "$1" | wc -l; }
+# Receive times (epoch ms, mutt-sink --stamp) of the deliveries whose external_id starts with $1, sorted.
+sink_stamps() { grep "\"external_id\":\"$1" "$SINK_OUT" 2>/dev/null | cut -d' ' -f1 | cut -d. -f1 | sort -n; }
 delivered_unique() { sink_ids "$1" | sort -u | wc -l; }
 metric() { # metric 'name{labels}' [PORT] -> value (0 when absent)
     curl -s -m 5 "http://127.0.0.1:${2:-$HEALTH_PORT}/metrics" |
@@ -71,7 +73,7 @@ wait_ge() { local s=$1; shift; wait_until "$s" _out_ge "$@"; }
 # A stale remediate processing list (a crashed predecessor of this pod) is in place before start.
 rcli lpush "mutt:processing:remediate:$POD" \
     '{"hostname":"stale","_event_id":"stale-1","_origin":"alert","_dlq_reason":"http_500"}' >/dev/null
-start_sink
+start_sink --stamp # each delivered line starts with its receive time (epoch ms)
 start_mutt "$CONF" forward,remediate
 
 # ---------------------------------------------------------------------------------- delivery
@@ -225,7 +227,7 @@ test_sink_down_under_load_opens_the_breaker_and_loses_nothing() {
     done
     q2=$(( $(rcli llen "$AQ") + $(rcli zcard "$RETRY") ))
     [ "$q2" -ge $((n - 40)) ] || t_fail "alerts were consumed while OPEN: $q2 left of $n"
-    start_sink # same port, same output file
+    start_sink --stamp # same port, same output file
     wait_eq 60 "$n" delivered_unique down- ||
         t_fail "only $(delivered_unique down-) of $n delivered after recovery"
     wait_until 10 queues_empty || t_fail "items left behind"
@@ -248,9 +250,12 @@ test_rate_limit_is_shared_by_two_pods() {
     sleep 1.5 # both pods have seen the change (pub/sub, < 1 s)
     push_many rate "$n"
     wait_ge 10 50 delivered rate- || t_fail "first window not delivered"
-    t1=$(now_ms)
     wait_ge 30 "$n" delivered rate- || t_fail "only $(delivered rate-) of $n delivered"
-    t2=$(now_ms)
+    # the sink's own receive stamps, not when this script's polls noticed (a loaded machine
+    # polls late): t1 = the 50th delivery, t2 = the last
+    t1=$(sink_stamps rate- | sed -n 50p)
+    t2=$(sink_stamps rate- | tail -n 1)
+    [ -n "$t1" ] && [ -n "$t2" ] && [ "$t2" -gt "$t1" ] || t_fail "no receive stamps: t1=$t1 t2=$t2"
     # after the first full window, the remaining 550 need 11 windows of 1 s: 50/s +-10 %
     rate1000=$(( (n - 50) * 1000 * 1000 / (t2 - t1) ))
     e2e_log "rate: $((n - 50)) alerts in $((t2 - t1)) ms = $((rate1000 / 1000)).$((rate1000 % 1000 / 100))/s"
