@@ -71,11 +71,13 @@ awk 'NR == 1 {t0 = $1} { w = int(($1 - t0) / 10000); if ($2 > qi[w]) qi[w] = $2;
 
 python3 "$ROOT/bench/redis_cost.py" "$WORK/cmdstats0.txt" "$WORK/cmdstats1.txt" "$(wc -l <"$WORK/accepted.txt")" \
     "$REDIS_CPU" "$MUTT_CPU"
-if [ -n "$PERF_PID" ]; then
-    echo "== perf (mutt, cpu-clock, self time):"
-    perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9.]+%' | head -40
-    echo "== perf (mutt, cpu-clock, with children):"
-    perf report -i "$WORK/perf.data" --stdio --children --sort symbol -g none 2>/dev/null | grep -E '^ +[0-9.]+%' | head -40
+if [ -n "$PERF_PID" ]; then # (into files first: head closing a pipe must not end the bench)
+    perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol >"$WORK/perf.self" 2>/dev/null || true
+    perf report -i "$WORK/perf.data" --stdio --children --sort symbol -g none >"$WORK/perf.children" 2>/dev/null || true
+    echo "== perf (mutt, cpu-clock, self time by library and symbol):"
+    grep -E '^ +[0-9.]+%' "$WORK/perf.self" | sed -n 1,40p || true
+    echo "== perf (mutt, cpu-clock, including callees):"
+    grep -E '^ +[0-9.]+%' "$WORK/perf.children" | sed -n 1,50p || true
 fi
 
 FAIL=0
