@@ -1,7 +1,8 @@
 /* Leased sliding-window-log limiter (include/mutt/ratelimit.h). A log rather than a counter so
  * the budget is exact over any window, not only aligned ones. Members: "<base>#<n>" a pending
  * lease of n tokens (scored at its deadline), "<base>=<n>" a settled one (n tokens spent, scored
- * at the settle time or the deadline, whichever is earlier), anything else one token (the older
+ * at the last spend, the settle time or the deadline, whichever is earliest), anything else one
+ * token (the older
  * script's entries). The log holds at most `limit` entries: each holds at least one token. */
 #include "mutt/ratelimit.h"
 
@@ -35,6 +36,8 @@ const char mutt_ratelimit_lua[] =
     "    if spent > 0 then\n"
     "      local s = tonumber(score)\n"
     "      if now < s then s = now end\n"
+    "      local last = tonumber(ARGV[9] or '')\n"
+    "      if last and last < s then s = last end\n"
     "      local base = string.match(prev, '^(.*)#%d+$') or prev\n"
     "      redis.call('ZADD', key, fmt(s), base .. '=' .. fmt(spent))\n"
     "    end\n"
@@ -89,12 +92,14 @@ uint64_t mutt_ratelimit_lease_ms(int64_t window_ms)
 }
 
 void mutt_rate_lease_grant(struct mutt_rate_lease *l, const char *member, uint32_t granted, uint64_t sent_ms,
-                           uint64_t lease_ms)
+                           uint64_t lease_ms, int64_t redis_now_ms, uint64_t received_ms)
 {
     memset(l, 0, sizeof *l);
     snprintf(l->member, sizeof l->member, "%s", member ? member : "");
     l->granted = granted;
     l->deadline = sent_ms + lease_ms;
+    l->granted_at = redis_now_ms;
+    l->received = received_ms;
 }
 
 bool mutt_rate_lease_take(struct mutt_rate_lease *l, uint64_t now_ms)
@@ -102,15 +107,22 @@ bool mutt_rate_lease_take(struct mutt_rate_lease *l, uint64_t now_ms)
     if (l->spent >= l->granted || now_ms >= l->deadline)
         return false;
     l->spent++;
+    l->last_spend = now_ms;
     return true;
 }
 
-bool mutt_rate_lease_settlement(const struct mutt_rate_lease *l, const char **member_out, uint32_t *spent)
+bool mutt_rate_lease_settlement(const struct mutt_rate_lease *l, const char **member_out, uint32_t *spent,
+                                int64_t *last_spend_at)
 {
     if (!l->member[0])
         return false;
     *member_out = l->member;
     *spent = l->spent;
+    *last_spend_at = -1;
+    if (l->spent > 0) {
+        uint64_t after = l->last_spend > l->received ? l->last_spend - l->received : 0;
+        *last_spend_at = l->granted_at + (int64_t)after;
+    }
     return true;
 }
 

@@ -651,11 +651,19 @@ static void poll_breaker(struct forward *fw)
 static void lease_request(struct forward *fw, bool want_tokens);
 static void on_lease_timer(uv_timer_t *t);
 
+/* The lease's clock (ms): read fresh, not the loop's cached time, so a spend late in a long loop
+ * turn is recorded when it happens. */
+static uint64_t lease_clock(void)
+{
+    return uv_hrtime() / 1000000u;
+}
+
 /* Redis failed: fail open like the original (the completion that follows needs Redis anyway),
  * a lease's worth of tokens at a time, with nothing to settle. */
 static void lease_fail_open(struct forward *fw, uint32_t n, uint64_t lease_ms)
 {
-    mutt_rate_lease_grant(&fw->lease, "", n ? n : 1, uv_now(fw->ctx->loop), lease_ms);
+    uint64_t now = lease_clock();
+    mutt_rate_lease_grant(&fw->lease, "", n ? n : 1, now, lease_ms, 0, now);
     uv_timer_start(&fw->lease_timer, on_lease_timer, 0, 0); /* wakes the waiting alerts (not from inside admit) */
 }
 
@@ -666,7 +674,7 @@ static void on_lease_timer(uv_timer_t *t)
         return;
     if (fw->nwaiting > 0)
         wake(fw); /* each admit spends a token or asks for the next lease (settling this one) */
-    if (fw->lease_pending || uv_now(fw->ctx->loop) < fw->lease.deadline)
+    if (fw->lease_pending || lease_clock() < fw->lease.deadline)
         return;
     if (mutt_rate_lease_has_unspent(&fw->lease))
         lease_request(fw, false); /* give back what was not spent */
@@ -679,7 +687,7 @@ static void on_lease_reply(void *priv, redisReply *reply, int status)
     struct forward *fw = priv;
     fw->rpending--;
     fw->lease_pending = false;
-    uint64_t now = uv_now(fw->ctx->loop);
+    uint64_t now = lease_clock();
     if (mutt_stage_life_draining(&fw->life)) {
         maybe_stopped(fw); /* a lease granted now ends at its deadline in Redis */
         return;
@@ -688,8 +696,9 @@ static void on_lease_reply(void *priv, redisReply *reply, int status)
         reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER) {
         long long granted = reply->element[0]->integer;
         if (granted > 0 && reply->element[3]->type == REDIS_REPLY_STRING) {
+            long long redis_now = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : 0;
             mutt_rate_lease_grant(&fw->lease, reply->element[3]->str, (uint32_t)granted, fw->lease_sent_ms,
-                                  fw->lease_len_ms);
+                                  fw->lease_len_ms, redis_now, now);
             uint64_t d = fw->lease.deadline > now ? fw->lease.deadline - now : 0;
             uv_timer_start(&fw->lease_timer, on_lease_timer, d, 0);
         } else if (fw->lease_want) {
@@ -697,7 +706,7 @@ static void on_lease_reply(void *priv, redisReply *reply, int status)
             if (wait < 1)
                 wait = 1;
             mutt_counter_add(fw->m_rate_hits, (double)fw->nwaiting);
-            uint64_t until = now + (uint64_t)wait;
+            uint64_t until = uv_now(fw->ctx->loop) + (uint64_t)wait;
             if (until > fw->rate_hold_until_ms) {
                 fw->rate_hold_until_ms = until;
                 uv_timer_start(&fw->rate_timer, on_rate_timer, (uint64_t)wait, 0);
@@ -723,8 +732,11 @@ static void lease_request(struct forward *fw, bool want_tokens)
         want = 1; /* a limit of 0: the script denies */
     const char *prev = "";
     uint32_t spent = 0;
-    mutt_rate_lease_settlement(&fw->lease, &prev, &spent);
-    char a_limit[24], a_window[24], a_base[160], a_want[16], a_lease[24], a_spent[16];
+    int64_t last = -1;
+    mutt_rate_lease_settlement(&fw->lease, &prev, &spent, &last);
+    char a_limit[24], a_window[24], a_base[160], a_want[16], a_lease[24], a_spent[16], a_last[24] = "";
+    if (last >= 0)
+        snprintf(a_last, sizeof a_last, "%lld", (long long)last);
     snprintf(a_limit, sizeof a_limit, "%lld", (long long)limit);
     snprintf(a_window, sizeof a_window, "%lld", (long long)window);
     snprintf(a_base, sizeof a_base, "%s:%llu", fw->ctx->pod_name, (unsigned long long)++fw->rate_seq);
@@ -732,9 +744,9 @@ static void lease_request(struct forward *fw, bool want_tokens)
     snprintf(a_lease, sizeof a_lease, "%llu", (unsigned long long)lease_ms);
     snprintf(a_spent, sizeof a_spent, "%u", spent);
     const char *keys[] = {fw->rate_key};
-    const char *args[] = {a_limit, a_window, "", a_base, a_want, a_lease, prev, a_spent};
-    uint64_t sent = uv_now(fw->ctx->loop);
-    int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 8, args, NULL,
+    const char *args[] = {a_limit, a_window, "", a_base, a_want, a_lease, prev, a_spent, a_last};
+    uint64_t sent = lease_clock();
+    int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 9, args, NULL,
                                 on_lease_reply, fw); /* args are copied at once */
     /* the settlement is sent (or lost with Redis): this lease spends no more either way */
     mutt_rate_lease_clear(&fw->lease);
@@ -775,7 +787,7 @@ static void admit(struct fwd_op *op)
         update_pause(fw);
         return;
     }
-    if (mutt_rate_lease_take(&fw->lease, uv_now(fw->ctx->loop))) {
+    if (mutt_rate_lease_take(&fw->lease, lease_clock())) {
         attempt(op);
         return;
     }

@@ -76,7 +76,7 @@ struct forward {
     struct mutt_rate_lease lease; /* tokens taken from the shared limit, spent locally */
     bool lease_pending;        /* a lease call is out (at most one) */
     bool lease_want;           /* ... and it asks for tokens (else it only settles) */
-    uint64_t lease_sent_ms;    /* loop time it was sent: the lease's deadline counts from here */
+    uint64_t lease_sent_ms;    /* when it was sent (lease clock): the lease's deadline counts from here */
     uint64_t lease_len_ms;     /* its spending deadline */
 
     /* alerts held (breaker or rate), FIFO; completions refused locally */

@@ -57,8 +57,8 @@ struct grant {
 };
 
 /* One lease call. now_ms < 0 = server clock. prev "" = nothing to settle. 0 ok, -1 error. */
-static int lease(redisContext *c, long limit, long window_ms, int64_t now_ms, const char *base, long want,
-                 long lease_ms, const char *prev, long spent, struct grant *g)
+static int lease_at(redisContext *c, long limit, long window_ms, int64_t now_ms, const char *base, long want,
+                    long lease_ms, const char *prev, long spent, int64_t last_spend, struct grant *g)
 {
     char l[32], w[32], n[32] = "", wa[32], le[32], sp[32];
     snprintf(l, sizeof(l), "%ld", limit);
@@ -68,8 +68,11 @@ static int lease(redisContext *c, long limit, long window_ms, int64_t now_ms, co
     snprintf(wa, sizeof(wa), "%ld", want);
     snprintf(le, sizeof(le), "%ld", lease_ms);
     snprintf(sp, sizeof(sp), "%ld", spent);
-    const char *argv[] = {"EVAL", mutt_ratelimit_lua, "1", key, l, w, n, base, wa, le, prev ? prev : "", sp};
-    redisReply *r = redisCommandArgv(c, 12, argv, NULL);
+    char la[32] = "";
+    if (last_spend >= 0)
+        snprintf(la, sizeof(la), "%lld", (long long)last_spend);
+    const char *argv[] = {"EVAL", mutt_ratelimit_lua, "1", key, l, w, n, base, wa, le, prev ? prev : "", sp, la};
+    redisReply *r = redisCommandArgv(c, 13, argv, NULL);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
         if (r)
             freeReplyObject(r);
@@ -82,6 +85,13 @@ static int lease(redisContext *c, long limit, long window_ms, int64_t now_ms, co
     snprintf(g->member, sizeof(g->member), "%s", r->element[3]->str ? r->element[3]->str : "");
     freeReplyObject(r);
     return 0;
+}
+
+/* Settles without saying when the last token was spent (the settle time bounds it). */
+static int lease(redisContext *c, long limit, long window_ms, int64_t now_ms, const char *base, long want,
+                 long lease_ms, const char *prev, long spent, struct grant *g)
+{
+    return lease_at(c, limit, window_ms, now_ms, base, want, lease_ms, prev, spent, -1, g);
 }
 
 static long long zcard(redisContext *c)
@@ -174,6 +184,29 @@ static void test_ratelimit_lua_a_crashed_holder_counts_until_its_deadline_plus_w
     assert_int_equal(d.n, 5); /* settled at 2400 (the deadline): out of the window at 3400 */
 }
 
+static void test_ratelimit_lua_spent_tokens_count_from_the_last_spend(void **state)
+{
+    redisContext *c = *state;
+    if (!c)
+        MUTT_SKIP("no-harness", "no Redis");
+    struct grant a, d;
+    assert_int_equal(lease(c, 4, 1000, 1000, "p:1", 4, 100, "", 0, &a), 0);
+    /* all 4 spent by 1003, settled at 1050: they count until 2003, not 2050 */
+    assert_int_equal(lease_at(c, 4, 1000, 1050, "p:2", 0, 100, a.member, 4, 1003, &d), 0);
+    assert_int_equal(lease(c, 4, 1000, 1500, "q:1", 1, 100, "", 0, &d), 0);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(d.wait, 503);
+    assert_int_equal(lease(c, 4, 1000, 2003, "q:2", 4, 100, "", 0, &d), 0);
+    assert_int_equal(d.n, 4);
+    /* a last spend later than the settle or the deadline is capped by them */
+    assert_int_equal(lease_at(c, 4, 1000, 2010, "q:3", 0, 100, d.member, 4, 9999, &d), 0);
+    assert_int_equal(lease(c, 4, 1000, 3009, "r:1", 1, 100, "", 0, &d), 0);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(d.wait, 1);
+    assert_int_equal(lease(c, 4, 1000, 3010, "r:2", 1, 100, "", 0, &d), 0);
+    assert_int_equal(d.n, 1);
+}
+
 static void test_ratelimit_lua_older_entries_count_one_each(void **state)
 {
     redisContext *c = *state;
@@ -230,7 +263,8 @@ static int64_t now_ms(void)
 }
 
 /* A pod with more alerts than the limit: spends every granted token at once (at the script's
- * clock, the earliest it can), settles it in its next call, which also asks for the next lease. */
+ * clock, the earliest it can), settles it in its next call, saying it spent them at the grant,
+ * and that call also asks for the next lease. */
 static void *client_main(void *arg)
 {
     struct client *cl = arg;
@@ -242,16 +276,18 @@ static void *client_main(void *arg)
     int64_t end = now_ms() + RUN_MS;
     char base[64], prev[160] = "";
     long spent = 0;
+    int64_t last_at = -1;
     for (int64_t t = now_ms(); t < end; t = now_ms()) {
         snprintf(base, sizeof(base), "pod%d:%d", cl->id, cl->calls++);
         struct grant g;
         /* the server clock, as production runs it: calls are judged in execution order */
-        if (lease(c, LIMIT, WINDOW_MS, -1, base, LEASE, LEASE_MS, prev, spent, &g) != 0) {
+        if (lease_at(c, LIMIT, WINDOW_MS, -1, base, LEASE, LEASE_MS, prev, spent, spent ? last_at : -1, &g) != 0) {
             cl->errors++;
             continue;
         }
         snprintf(prev, sizeof(prev), "%s", g.member);
         spent = g.n;
+        last_at = g.now;
         for (long i = 0; i < g.n; i++)
             cl->spent_at[cl->nspent++] = g.now;
     }
@@ -316,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ratelimit_lua_settling_returns_unspent_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_lua_a_crashed_holder_counts_until_its_deadline_plus_window,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ratelimit_lua_spent_tokens_count_from_the_last_spend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_lua_older_entries_count_one_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_lua_server_clock_mode_and_bad_args, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ratelimit_lua_two_pods_share_one_budget, setup, teardown),
