@@ -83,7 +83,7 @@ for N in $FLEET; do
     python3 "$ROOT/bench/e2e_check.py" "$WORK/accepted.txt" "$WORK/sink.out" | tail -4 || FAIL=1
     [ "$(rc LLEN mutt:dlq:alerter)" = 0 ] && [ "$(rc LLEN mutt:dlq:moog)" = 0 ] || { echo "CHECK FAILED: DLQ not empty"; FAIL=1; }
     SUMMARY+=("$(printf '%2d x alert,forward: %6d events/s, redis-server %6.2f CPU-s, %s' "$N" "$EPS" "$REDIS_CPU" \
-        "$(awk '/commands per event/{print $5 " commands/event"} /Redis CPU per event/{print $5 " us Redis/event"}' \
+        "$(awk '/Redis commands per event/{print $5 " commands/event"} /Redis CPU per event/{print $5 " us Redis/event"}' \
             "$WORK/cost.txt" | paste -sd, -)")")
 done
 echo
