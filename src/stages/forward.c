@@ -645,8 +645,9 @@ static void poll_breaker(struct forward *fw)
 
 /* The stage takes tokens from the shared limit in leases (include/mutt/ratelimit.h): one script
  * call per lease, not per alert. Alerts with no token wait in the waiting list while the one
- * lease call is out; its reply wakes them. A lease's unspent tokens go back to the budget at its
- * deadline (lease_timer), so an idle pod does not starve the others. */
+ * lease call is out; its reply wakes them. At a lease's deadline (lease_timer) a pod that used it
+ * settles it and takes the next one in the same call (so a steady flow does not stop at every
+ * deadline); an idle pod gives its unspent tokens back, so it does not starve the others. */
 
 static void lease_request(struct forward *fw, bool want_tokens);
 static void on_lease_timer(uv_timer_t *t);
@@ -676,8 +677,10 @@ static void on_lease_timer(uv_timer_t *t)
         wake(fw); /* each admit spends a token or asks for the next lease (settling this one) */
     if (fw->lease_pending || lease_clock() < fw->lease.deadline)
         return;
-    if (mutt_rate_lease_has_unspent(&fw->lease))
-        lease_request(fw, false); /* give back what was not spent */
+    if (fw->lease.spent > 0 && fw->lease.member[0] && !rate_held(fw))
+        lease_request(fw, true); /* in use: settle it and take the next one before an alert waits */
+    else if (mutt_rate_lease_has_unspent(&fw->lease))
+        lease_request(fw, false); /* idle: give back what was not spent */
     else
         mutt_rate_lease_clear(&fw->lease); /* its entry already ends at the deadline */
 }
