@@ -33,7 +33,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-unit test-image test-asan tests-build fuzz bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-soak clean
+.PHONY: all deps run test test-unit test-image test-asan tests-build fuzz bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-fleet bench-soak clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -150,6 +150,13 @@ bench-e2e: deps
 	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN) $(BUILD)/bench/e2e_driver
 	@MUTT_BIN=$(abspath $(BIN)) SINK_BIN=$(abspath $(SINK_BIN)) DRIVER_BIN=$(abspath $(BUILD)/bench/e2e_driver) \
 	    bash bench/e2e.sh
+
+# The same load through one ingest,web process and 1, 2, 4 alert,forward processes on one Redis
+# (bench/fleet.sh, issue 13): events/s, Redis CPU and commands per event per fleet size.
+bench-fleet: deps
+	@$(MAKE) --no-print-directory $(BIN) $(SINK_BIN) $(BUILD)/bench/e2e_driver
+	@MUTT_BIN=$(abspath $(BIN)) SINK_BIN=$(abspath $(SINK_BIN)) DRIVER_BIN=$(abspath $(BUILD)/bench/e2e_driver) \
+	    bash bench/fleet.sh
 
 # Soak: the same pipeline at 2,000 events/s for SOAK_MINUTES (30), sampled every 10 s; drift report
 # (RSS, fds, p99, loss) with PASS/FAIL per target (bench/soak.sh, bench/README.md "Soak").

@@ -138,7 +138,9 @@ bench_start_mutt() {
 
 now_ms() { date +%s%3N; }
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-redis_cpu() { rc INFO cpu | awk -F: '/used_cpu_(sys|user):/{s+=$2} END{printf "%.2f", s}'; }
+# redis-server's CPU seconds from /proc (its pid from INFO server)
+redis_pid() { rc INFO server | awk -F: '/^process_id:/{print $2+0}'; }
+redis_cpu() { cpu_of "$(redis_pid)"; }
 sink_count() { curl -sf -m 2 "http://127.0.0.1:$SINK_PORT/count" | sed -n 's/.*"count":\([0-9]*\).*/\1/p'; }
 
 # bench_wait_drained EXPECTED SECONDS: the tail, everything accepted is processed and delivered.

@@ -613,47 +613,126 @@ static void poll_breaker(struct forward *fw)
 /* ------------------------------------------------------------------------------------------ */
 /* shared rate limit (W13)                                                                     */
 
-static void on_rate_reply(void *priv, redisReply *reply, int status)
+/* The stage takes tokens from the shared limit in leases (include/mutt/ratelimit.h): one script
+ * call per lease, not per alert. Alerts with no token wait in the waiting list while the one
+ * lease call is out; its reply wakes them. At a lease's deadline (lease_timer) a pod that used it
+ * settles it and takes the next one in the same call (so a steady flow does not stop at every
+ * deadline); an idle pod gives its unspent tokens back, so it does not starve the others. */
+
+static void lease_request(struct forward *fw, bool want_tokens);
+static void on_lease_timer(uv_timer_t *t);
+
+/* The lease's clock (ms): read fresh, not the loop's cached time, so a spend late in a long loop
+ * turn is recorded when it happens. */
+static uint64_t lease_clock(void)
 {
-    struct fwd_op *op = priv;
-    struct forward *fw = op->fw;
-    if (mutt_stage_life_draining(&fw->life)) {
-        op_abandon(op);
-        return;
-    }
-    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer == 0) {
-        long long wait = reply->element[1]->type == REDIS_REPLY_INTEGER ? reply->element[1]->integer : 1;
-        if (wait < 1)
-            wait = 1;
-        mutt_counter_inc(fw->m_rate_hits);
-        uint64_t until = uv_now(fw->ctx->loop) + (uint64_t)wait;
-        if (until > fw->rate_hold_until_ms) {
-            fw->rate_hold_until_ms = until;
-            uv_timer_start(&fw->rate_timer, on_rate_timer, (uint64_t)wait, 0);
-        }
-        wait_push(op, false);
-        update_pause(fw);
-        return;
-    }
-    /* allowed; or Redis failed, which fails open like the original (the completion that
-     * follows needs Redis anyway) */
-    attempt(op);
+    return uv_hrtime() / 1000000u;
 }
 
-static void rate_check(struct fwd_op *op)
+/* Redis failed: fail open like the original (the completion that follows needs Redis anyway),
+ * a lease's worth of tokens at a time, with nothing to settle. */
+static void lease_fail_open(struct forward *fw, uint32_t n, uint64_t lease_ms)
 {
-    struct forward *fw = op->fw;
-    char limit[24], window[24], member[160];
-    snprintf(limit, sizeof limit, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_LIMIT));
-    snprintf(window, sizeof window, "%lld", (long long)mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_PERIOD) * 1000);
-    snprintf(member, sizeof member, "%s:%llu", fw->ctx->pod_name, (unsigned long long)++fw->rate_seq);
+    uint64_t now = lease_clock();
+    mutt_rate_lease_grant(&fw->lease, "", n ? n : 1, now, lease_ms, 0, now);
+    uv_timer_start(&fw->lease_timer, on_lease_timer, 0, 0); /* wakes the waiting alerts (not from inside admit) */
+}
+
+static void on_lease_timer(uv_timer_t *t)
+{
+    struct forward *fw = t->data;
+    if (mutt_stage_life_draining(&fw->life))
+        return;
+    if (fw->nwaiting > 0)
+        wake(fw); /* each admit spends a token or asks for the next lease (settling this one) */
+    if (fw->lease_pending || lease_clock() < fw->lease.deadline)
+        return;
+    if (fw->lease.spent > 0 && fw->lease.member[0] && !rate_held(fw))
+        lease_request(fw, true); /* in use: settle it and take the next one before an alert waits */
+    else if (mutt_rate_lease_has_unspent(&fw->lease))
+        lease_request(fw, false); /* idle: give back what was not spent */
+    else
+        mutt_rate_lease_clear(&fw->lease); /* its entry already ends at the deadline */
+}
+
+static void on_lease_reply(void *priv, redisReply *reply, int status)
+{
+    struct forward *fw = priv;
+    fw->rpending--;
+    fw->lease_pending = false;
+    uint64_t now = lease_clock();
+    if (mutt_stage_life_draining(&fw->life)) {
+        maybe_stopped(fw); /* a lease granted now ends at its deadline in Redis */
+        return;
+    }
+    if (status == 0 && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 4 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER) {
+        long long granted = reply->element[0]->integer;
+        if (granted > 0 && reply->element[3]->type == REDIS_REPLY_STRING) {
+            long long redis_now = reply->element[2]->type == REDIS_REPLY_INTEGER ? reply->element[2]->integer : 0;
+            mutt_rate_lease_grant(&fw->lease, reply->element[3]->str, (uint32_t)granted, fw->lease_sent_ms,
+                                  fw->lease_len_ms, redis_now, now);
+            uint64_t d = fw->lease.deadline > now ? fw->lease.deadline - now : 0;
+            uv_timer_start(&fw->lease_timer, on_lease_timer, d, 0);
+        } else if (fw->lease_want) {
+            long long wait = reply->element[1]->integer;
+            if (wait < 1)
+                wait = 1;
+            mutt_counter_add(fw->m_rate_hits, (double)fw->nwaiting);
+            uint64_t until = uv_now(fw->ctx->loop) + (uint64_t)wait;
+            if (until > fw->rate_hold_until_ms) {
+                fw->rate_hold_until_ms = until;
+                uv_timer_start(&fw->rate_timer, on_rate_timer, (uint64_t)wait, 0);
+            }
+        }
+    } else if (fw->lease_want) {
+        lease_fail_open(fw, mutt_ratelimit_lease_size(mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_LIMIT)),
+                        fw->lease_len_ms);
+    }
+    wake(fw);
+    maybe_stopped(fw);
+}
+
+static void lease_request(struct forward *fw, bool want_tokens)
+{
+    if (fw->lease_pending)
+        return;
+    int64_t limit = mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_LIMIT);
+    int64_t window = mutt_dynconfig_int(fw->ctx->dyn, MUTT_DYN_MOOG_RATE_PERIOD) * 1000;
+    uint64_t lease_ms = mutt_ratelimit_lease_ms(window);
+    uint32_t want = want_tokens ? mutt_ratelimit_lease_size(limit) : 0;
+    if (want_tokens && want == 0)
+        want = 1; /* a limit of 0: the script denies */
+    const char *prev = "";
+    uint32_t spent = 0;
+    int64_t last = -1;
+    mutt_rate_lease_settlement(&fw->lease, &prev, &spent, &last);
+    char a_limit[24], a_window[24], a_base[160], a_want[16], a_lease[24], a_spent[16], a_last[24] = "";
+    if (last >= 0)
+        snprintf(a_last, sizeof a_last, "%lld", (long long)last);
+    snprintf(a_limit, sizeof a_limit, "%lld", (long long)limit);
+    snprintf(a_window, sizeof a_window, "%lld", (long long)window);
+    snprintf(a_base, sizeof a_base, "%s:%llu", fw->ctx->pod_name, (unsigned long long)++fw->rate_seq);
+    snprintf(a_want, sizeof a_want, "%u", want);
+    snprintf(a_lease, sizeof a_lease, "%llu", (unsigned long long)lease_ms);
+    snprintf(a_spent, sizeof a_spent, "%u", spent);
     const char *keys[] = {fw->rate_key};
-    const char *args[] = {limit, window, "", member};
-    int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 4, args, NULL,
-                                on_rate_reply, op);
-    if (rc != 0)
-        attempt(op); /* fail open; see on_rate_reply */
+    const char *args[] = {a_limit, a_window, "", a_base, a_want, a_lease, prev, a_spent, a_last};
+    uint64_t sent = lease_clock();
+    int rc = mutt_redis_evalsha(mutt_redis_cmd(fw->ctx->redis), fw->script_rate, 1, keys, NULL, 9, args, NULL,
+                                on_lease_reply, fw); /* args are copied at once */
+    /* the settlement is sent (or lost with Redis): this lease spends no more either way */
+    mutt_rate_lease_clear(&fw->lease);
+    if (rc == 0) {
+        fw->rpending++;
+        fw->lease_pending = true;
+        fw->lease_want = want_tokens;
+        fw->lease_sent_ms = sent;
+        fw->lease_len_ms = lease_ms;
+        return;
+    }
+    if (want_tokens)
+        lease_fail_open(fw, want, lease_ms);
 }
 
 /* Every alert passes here on its way to the destination, and again after waiting. */
@@ -681,7 +760,13 @@ static void admit(struct fwd_op *op)
         update_pause(fw);
         return;
     }
-    rate_check(op);
+    if (mutt_rate_lease_take(&fw->lease, lease_clock())) {
+        attempt(op);
+        return;
+    }
+    wait_push(op, false);
+    lease_request(fw, true);
+    update_pause(fw);
 }
 
 static void on_item(void *priv, struct mutt_relq_item *item, const char *data, size_t len)
@@ -859,6 +944,7 @@ static void close_timers(struct forward *fw)
     uv_close((uv_handle_t *)&fw->stall_timer, on_timer_closed);
     uv_close((uv_handle_t *)&fw->probe_timer, on_timer_closed);
     uv_close((uv_handle_t *)&fw->reap_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&fw->lease_timer, on_timer_closed);
 }
 
 static void release_all(struct forward *fw)
@@ -952,8 +1038,8 @@ static int forward_start(struct mutt_ctx *ctx)
         release_all(fw);
         return MUTT_ENOMEM;
     }
-    uv_timer_t *timers[] = {&fw->promote_timer, &fw->gauge_timer, &fw->rate_timer,
-                            &fw->stall_timer,   &fw->probe_timer, &fw->reap_timer};
+    uv_timer_t *timers[] = {&fw->promote_timer, &fw->gauge_timer, &fw->rate_timer, &fw->stall_timer,
+                            &fw->probe_timer,   &fw->reap_timer,  &fw->lease_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(ctx->loop, timers[i]);
         timers[i]->data = fw;
@@ -996,6 +1082,7 @@ static void forward_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *p
     uv_timer_stop(&fw->gauge_timer);
     uv_timer_stop(&fw->rate_timer);
     uv_timer_stop(&fw->probe_timer);
+    uv_timer_stop(&fw->lease_timer);
     /* held alerts were never attempted: they go back to the queue with the processing list */
     struct fwd_op *op;
     while ((op = wait_pop(fw)))

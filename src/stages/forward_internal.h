@@ -13,6 +13,7 @@
 #include "mutt/breaker.h"
 #include "mutt/ctx.h"
 #include "mutt/forward_classify.h"
+#include "mutt/ratelimit.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
 #include "mutt/stage_life.h"
@@ -72,6 +73,11 @@ struct forward {
     int script_rate, script_promote, script_breaker;
     uint64_t rate_seq;         /* makes each rate-limit member unique */
     uint64_t rate_hold_until_ms; /* loop time: no rate checks before it (a denial said wait) */
+    struct mutt_rate_lease lease; /* tokens taken from the shared limit, spent locally */
+    bool lease_pending;        /* a lease call is out (at most one) */
+    bool lease_want;           /* ... and it asks for tokens (else it only settles) */
+    uint64_t lease_sent_ms;    /* when it was sent (lease clock): the lease's deadline counts from here */
+    uint64_t lease_len_ms;     /* its spending deadline */
 
     /* alerts held (breaker or rate), FIFO; completions refused locally */
     struct fwd_op *wait_head, *wait_tail;
@@ -83,6 +89,7 @@ struct forward {
     size_t rpending;           /* stage-level Redis calls out (promote, gauges, breaker) */
 
     uv_timer_t promote_timer, gauge_timer, rate_timer, stall_timer, probe_timer, reap_timer;
+    uv_timer_t lease_timer;    /* the lease's deadline: give back what it did not spend */
 
     /* breaker view (forward_breaker.c) */
     bool breaker_enabled;

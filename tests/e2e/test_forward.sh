@@ -33,6 +33,8 @@ sink_received() { curl -sf -m 2 "http://127.0.0.1:$SINK_PORT/count" | sed -n 's/
 # Deliveries (2xx answers) recorded by the sink whose external_id starts with $1: all / distinct.
 sink_ids() { grep -o "\"external_id\":\"$1[^\"]*\"" "$SINK_OUT" 2>/dev/null || true; }
 delivered() { sink_ids "$1" | wc -l; }
+# Receive times (epoch ms, mutt-sink --stamp) of the deliveries whose external_id starts with $1, sorted.
+sink_stamps() { grep "\"external_id\":\"$1" "$SINK_OUT" 2>/dev/null | cut -d' ' -f1 | cut -d. -f1 | sort -n; }
 delivered_unique() { sink_ids "$1" | sort -u | wc -l; }
 metric() { # metric 'name{labels}' [PORT] -> value (0 when absent)
     curl -s -m 5 "http://127.0.0.1:${2:-$HEALTH_PORT}/metrics" |
