@@ -767,16 +767,16 @@ static void submit_fast(struct ingest *ing, struct mutt_http_req *req, uint64_t 
 /* Over 100 lines, left whole on purpose for now: the intake checks run in the order the
  * contract answers them (auth, media type, size, parse, validate, queue), and this body is being
  * changed by the reserved-field (D35) and in-flight budget work; split it after those land. */
-static void on_ingest(struct mutt_http_req *req, void *privdata)
+/* The answers that need no parsing (shutdown, 401, 415, 413, the in-flight budget, a bad
+ * X-Correlation-ID). Returns true when the request may go on; else it has been refused.
+ * *body and *blen get the request body. */
+static bool admit_request(struct ingest *ing, struct mutt_http_req *req, uint64_t t0, const char **body_out,
+                          size_t *blen_out)
 {
-    struct ingest *ing = privdata;
-    struct mutt_ctx *ctx = ing->ctx;
-    const struct mutt_config *cfg = ctx->cfg;
-    uint64_t t0 = uv_hrtime();
-
+    const struct mutt_config *cfg = ing->ctx->cfg;
     if (ing->life.state != MUTT_STAGE_RUNNING) {
         refuse(ing, req, t0, 503, REASON_SHUTDOWN, "shutting down", REDIS_DOWN_RETRY_AFTER_S);
-        return;
+        return false;
     }
 
     /* 401: exactly one X-API-KEY header; never the query string (W34) */
@@ -786,7 +786,7 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
     if (kcount != 1 || !mutt_ingest_key_matches(key, klen, mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY),
                                                  mutt_config_str(cfg, MUTT_CFG_INGEST_API_KEY_NEXT))) {
         refuse(ing, req, t0, 401, REASON_AUTH, "Unauthorized", 0);
-        return;
+        return false;
     }
 
     /* 415 */
@@ -795,7 +795,7 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
     const char *ct = mutt_http_req_header(req, "content-type", &ctlen, &ctcount);
     if (ctcount != 1 || !mutt_ingest_media_type_ok(ct, ctlen)) {
         refuse(ing, req, t0, 415, REASON_MEDIA, "Content-Type must be application/json or application/x-ndjson", 0);
-        return;
+        return false;
     }
 
     /* 413 (h2o already refuses bodies over MAX_BODY_BYTES before routing, D10; this covers any
@@ -807,7 +807,7 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         char msg[96];
         snprintf(msg, sizeof msg, "body is larger than MAX_BODY_BYTES (%zu)", max_body);
         refuse(ing, req, t0, 413, REASON_SIZE, msg, 0);
-        return;
+        return false;
     }
 
     /* 503: this process already holds INGEST_INFLIGHT_BYTES of bodies waiting for Redis (a
@@ -818,7 +818,7 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
         char msg[160];
         snprintf(msg, sizeof msg, "overloaded: INGEST_INFLIGHT_BYTES (%zu) of requests are waiting for Redis", budget);
         refuse(ing, req, t0, 503, REASON_INFLIGHT, msg, OVERLOADED_RETRY_AFTER_S);
-        return;
+        return false;
     }
 
     /* 400: a correlation id we would otherwise silently replace (D8) */
@@ -830,21 +830,19 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
                cidcount > 1 ? "X-Correlation-ID: sent more than once"
                             : "X-Correlation-ID: must be 1 to 64 characters from A-Z a-z 0-9 . _ : -",
                0);
-        return;
+        return false;
     }
 
-    /* Compact bodies that need no normalisation skip jansson (same bytes, see event_fast.h). */
-    if (strlen(mutt_http_req_correlation_id(req)) + FAST_SUFFIX_FIXED <= FAST_ROOM) {
-        long nfast = mutt_event_fast_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
-                                          (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES), &ing->rules,
-                                          FAST_ROOM, &ing->fast);
-        if (nfast > 0) {
-            submit_fast(ing, req, t0, (size_t)nfast);
-            return;
-        }
-        /* 0: not a fast body; MUTT_ENOMEM: the general path will say so if it persists */
-    }
+    *body_out = body;
+    *blen_out = blen;
+    return true;
+}
 
+/* The general path: split and parse with jansson, strip, normalise and size each event, then
+ * join the loop turn's group (or answer 400/413 when nothing is valid). */
+static void submit_general(struct ingest *ing, struct mutt_http_req *req, uint64_t t0, const char *body, size_t blen)
+{
+    const struct mutt_config *cfg = ing->ctx->cfg;
     /* 413 / 400: split and parse */
     struct mutt_event_batch b;
     int rc = mutt_event_parse_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
@@ -906,6 +904,34 @@ static void on_ingest(struct mutt_http_req *req, void *privdata)
     size_t used = op->accepted ? ing->offs[ing->gnev + op->accepted - 1] + ing->lens[ing->gnev + op->accepted - 1]
                                : ing->gused;
     group_add(ing, op, op->accepted, used);
+}
+
+/* POST /api/v2/ingest (and /ingest): the checks that need no parsing, then the fast path for
+ * compact bodies, else the general path; both end in the loop turn's group (D50). */
+static void on_ingest(struct mutt_http_req *req, void *privdata)
+{
+    struct ingest *ing = privdata;
+    const struct mutt_config *cfg = ing->ctx->cfg;
+    uint64_t t0 = uv_hrtime();
+
+    const char *body = NULL;
+    size_t blen = 0;
+    if (!admit_request(ing, req, t0, &body, &blen))
+        return;
+
+    /* Compact bodies that need no normalisation skip jansson (same bytes, see event_fast.h). */
+    if (strlen(mutt_http_req_correlation_id(req)) + FAST_SUFFIX_FIXED <= FAST_ROOM) {
+        long nfast = mutt_event_fast_body(body, blen, (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_BATCH_EVENTS),
+                                          (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES), &ing->rules,
+                                          FAST_ROOM, &ing->fast);
+        if (nfast > 0) {
+            submit_fast(ing, req, t0, (size_t)nfast);
+            return;
+        }
+        /* 0: not a fast body; MUTT_ENOMEM: the general path will say so if it persists */
+    }
+
+    submit_general(ing, req, t0, body, blen);
 }
 
 /* The script call's fixed KEYS/ARGV for this request. */
