@@ -290,19 +290,26 @@ static bool reserve_entries(struct ingest *ing, size_t want)
     return true;
 }
 
-static bool reserve_bytes(struct ingest *ing, size_t want)
+/* Grows *buf (capacity *cap, doubling from `first`) to hold `want` bytes; false on OOM (the
+ * buffer is then unchanged). */
+static bool grow_buffer(char **buf, size_t *cap, size_t want, size_t first)
 {
-    if (want <= ing->buf_cap)
+    if (want <= *cap)
         return true;
-    size_t cap = ing->buf_cap ? ing->buf_cap : 16384;
-    while (cap < want)
-        cap *= 2;
-    char *b = realloc(ing->buf, cap);
+    size_t c = *cap ? *cap : first;
+    while (c < want)
+        c *= 2;
+    char *b = realloc(*buf, c);
     if (!b)
         return false;
-    ing->buf = b;
-    ing->buf_cap = cap;
+    *buf = b;
+    *cap = c;
     return true;
+}
+
+static bool reserve_bytes(struct ingest *ing, size_t want)
+{
+    return grow_buffer(&ing->buf, &ing->buf_cap, want, 16384);
 }
 
 /* Serialises every accepted event of the batch after the group's events in ing->buf (ids
@@ -964,17 +971,7 @@ static void group_fail(struct ingest *ing, int status, const char *why)
 
 static bool reserve_nums(struct ingest *ing, size_t want)
 {
-    if (want <= ing->nums_cap)
-        return true;
-    size_t cap = ing->nums_cap ? ing->nums_cap : 4096;
-    while (cap < want)
-        cap *= 2;
-    char *b = realloc(ing->nums, cap);
-    if (!b)
-        return false;
-    ing->nums = b;
-    ing->nums_cap = cap;
-    return true;
+    return grow_buffer(&ing->nums, &ing->nums_cap, want, 4096);
 }
 
 /* Sends the group as one script call (D50) on ingest's own connection (D49) and starts a new
