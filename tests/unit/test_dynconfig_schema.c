@@ -15,6 +15,8 @@
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
+
+#include "capture.h"
 #include "testenv.h"
 
 /* ---- schema table ------------------------------------------------------------------------- */
@@ -430,28 +432,6 @@ static void on_watch_never(void *privdata, const char *key, const char *old_valu
 }
 
 
-/* Runs fn with stderr (where the log writes) redirected into a pipe; returns what it wrote. */
-static char *capture_stderr(void (*fn)(void))
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(p[1], STDERR_FILENO) >= 0);
-    fn();
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    close(p[1]);
-    char *buf = calloc(1, 65536);
-    assert_non_null(buf);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], buf + len, 65535 - len)) > 0)
-        len += (size_t)n;
-    close(p[0]);
-    return buf;
-}
 
 static const struct mutt_dynconfig *unknown_reads_d;
 
@@ -491,7 +471,8 @@ static void test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes(voi
     /* An unknown name read through the string API is an error, logged once (the first of the
      * process: no other test of this binary reads an unknown name). */
     unknown_reads_d = d;
-    char *log = capture_stderr(read_unknown_names);
+    char *log = mutt_test_capture_stderr(read_unknown_names);
+    assert_non_null(log);
     assert_non_null(strstr(log, "unknown dynamic key no_such_key"));
     assert_null(strstr(log, "other_unknown"));
     free(log);
@@ -499,7 +480,8 @@ static void test_dynconfig_without_redis_serves_fallbacks_and_refuses_writes(voi
     assert_int_equal(mutt_dynconfig_str_by_name(d, "moog_rate_limit", &v), 0);
     assert_string_equal(v, "80");
     /* An id outside the table (only reachable by a cast) reads as nothing, logged once too. */
-    log = capture_stderr(read_bad_ids);
+    log = mutt_test_capture_stderr(read_bad_ids);
+    assert_non_null(log);
     assert_non_null(strstr(log, "outside the schema"));
     assert_null(strstr(strstr(log, "outside the schema") + 1, "outside the schema"));
     free(log);

@@ -16,28 +16,8 @@
 #include "mutt/error.h"
 #include "mutt/log.h"
 
-/* Runs fn with stderr redirected into a pipe and returns what it wrote (caller frees). */
-static char *capture_stderr(void (*fn)(void))
-{
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(stderr);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    assert_true(dup2(p[1], STDERR_FILENO) >= 0);
-    fn();
-    assert_true(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    close(p[1]);
-    char *buf = calloc(1, 65536);
-    assert_non_null(buf);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], buf + len, 65535 - len)) > 0)
-        len += (size_t)n;
-    close(p[0]);
-    return buf;
-}
+#include "capture.h"
+
 
 static void log_tricky_json(void)
 {
@@ -49,7 +29,8 @@ static void log_tricky_json(void)
 static void test_log_json_line_is_escaped_and_parseable(void **state)
 {
     (void)state;
-    char *out = capture_stderr(log_tricky_json);
+    char *out = mutt_test_capture_stderr(log_tricky_json);
+    assert_non_null(out);
     size_t len = strlen(out);
     assert_true(len > 0);
     assert_int_equal(out[len - 1], '\n');
@@ -86,7 +67,8 @@ static void log_text_line(void)
 static void test_log_text_line_has_level_logger_pod_cid_and_extras(void **state)
 {
     (void)state;
-    char *out = capture_stderr(log_text_line);
+    char *out = mutt_test_capture_stderr(log_text_line);
+    assert_non_null(out);
     assert_int_equal(out[24], ' ');
     assert_int_equal(out[23], 'Z');
     assert_string_equal(out + 25, "INFO [redis] pod=pod-a cid=c1 hello\\nworld k=v reason=\"two words\"\n");
@@ -105,7 +87,8 @@ static void log_filtered(void)
 static void test_log_level_filter_drops_lines_below_the_minimum(void **state)
 {
     (void)state;
-    char *out = capture_stderr(log_filtered);
+    char *out = mutt_test_capture_stderr(log_filtered);
+    assert_non_null(out);
     assert_null(strstr(out, "debug line"));
     assert_null(strstr(out, "info line"));
     assert_non_null(strstr(out, "WARNING [x] pod=p warn line\n"));
@@ -142,7 +125,8 @@ static void log_huge(void)
 static void test_log_oversized_json_line_is_shortened_but_stays_valid(void **state)
 {
     (void)state;
-    char *out = capture_stderr(log_huge);
+    char *out = mutt_test_capture_stderr(log_huge);
+    assert_non_null(out);
     json_t *obj = json_loads(out, 0, NULL);
     assert_non_null(obj);
     assert_true(strlen(json_string_value(json_object_get(obj, "message"))) <= 512);
