@@ -387,6 +387,20 @@ static void reply_accepted(struct ingest *ing, struct ingest_op *op, long long d
     record_slo(ing, 200, op->start_ns);
 }
 
+/* The common tail of every refusal of a grouped request: the answer with its Retry-After, the
+ * request and rejected-event counters, latency and the SLO sample. */
+static void send_refusal(struct ingest *ing, struct ingest_op *op, int status, int reason, unsigned retry_s,
+                         const char *body, int n)
+{
+    add_retry_after(op->req, retry_s);
+    mutt_http_reply_json(op->req, status, body, (size_t)n);
+    count_request(ing, reason);
+    if (op->rejected)
+        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
+    observe_latency(ing, op->start_ns);
+    record_slo(ing, status, op->start_ns);
+}
+
 static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
 {
     struct mutt_http_req *req = op->req;
@@ -397,15 +411,9 @@ static void reply_rate_limited(struct ingest *ing, struct ingest_op *op)
                      "{\"status\":\"error\",\"message\":\"rate limit exceeded\",\"correlation_id\":\"%s\","
                      "\"retry_after\":%u}",
                      mutt_http_req_correlation_id(req), secs);
-    add_retry_after(req, secs);
-    mutt_http_reply_json(req, 429, body, (size_t)n);
-    count_request(ing, REASON_RATE);
+    send_refusal(ing, op, 429, REASON_RATE, secs, body, n);
     mutt_counter_inc(ing->rate_hits);
     mutt_counter_add(ing->ev_refused, (double)op->accepted);
-    if (op->rejected)
-        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
-    observe_latency(ing, op->start_ns);
-    record_slo(ing, 429, op->start_ns);
     mutt_log_kv(MUTT_LOG_INFO, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "429 rate_limit: %zu events refused, retry after %u s", op->accepted, secs);
 }
@@ -418,14 +426,8 @@ static void reply_queue_full(struct ingest *ing, struct ingest_op *op, long long
                      "{\"status\":\"error\",\"message\":\"queue full\",\"correlation_id\":\"%s\","
                      "\"queue_depth\":%lld,\"queue_limit\":%lld}",
                      mutt_http_req_correlation_id(req), depth, cap);
-    add_retry_after(req, QUEUE_FULL_RETRY_AFTER_S);
-    mutt_http_reply_json(req, 503, body, (size_t)n);
-    count_request(ing, REASON_FULL);
+    send_refusal(ing, op, 503, REASON_FULL, QUEUE_FULL_RETRY_AFTER_S, body, n);
     mutt_counter_add(ing->ev_refused, (double)op->accepted);
-    if (op->rejected)
-        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
-    observe_latency(ing, op->start_ns);
-    record_slo(ing, 503, op->start_ns);
     mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "503 queue_full: depth %lld, limit %lld, %zu events refused", depth, cap, op->accepted);
 }
@@ -440,14 +442,8 @@ static void reply_queue_bytes_full(struct ingest *ing, struct ingest_op *op, lon
                      "{\"status\":\"error\",\"message\":\"queue full: max_ingest_queue_bytes reached\","
                      "\"correlation_id\":\"%s\",\"queue_depth\":%lld,\"queue_bytes\":%lld,\"queue_bytes_limit\":%lld}",
                      mutt_http_req_correlation_id(req), depth, held, byte_cap);
-    add_retry_after(req, QUEUE_FULL_RETRY_AFTER_S);
-    mutt_http_reply_json(req, 503, body, (size_t)n);
-    count_request(ing, REASON_FULL);
+    send_refusal(ing, op, 503, REASON_FULL, QUEUE_FULL_RETRY_AFTER_S, body, n);
     mutt_counter_add(ing->ev_refused, (double)op->accepted);
-    if (op->rejected)
-        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
-    observe_latency(ing, op->start_ns);
-    record_slo(ing, 503, op->start_ns);
     mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "503 queue_full: %lld bytes queued, max_ingest_queue_bytes %lld, %zu events refused", held, byte_cap,
                 op->accepted);
@@ -464,15 +460,9 @@ static void reply_not_replicated(struct ingest *ing, struct ingest_op *op, long 
                      "{\"status\":\"error\",\"message\":\"not replicated\",\"reason\":\"not_replicated\","
                      "\"correlation_id\":\"%s\",\"replicas\":%lld,\"min_replicas\":%lld}",
                      mutt_http_req_correlation_id(req), replicas, (long long)ing->min_replicas);
-    add_retry_after(req, REDIS_DOWN_RETRY_AFTER_S);
-    mutt_http_reply_json(req, 503, body, (size_t)n);
-    count_request(ing, REASON_NOT_REPLICATED);
+    send_refusal(ing, op, 503, REASON_NOT_REPLICATED, REDIS_DOWN_RETRY_AFTER_S, body, n);
     mutt_counter_inc(ing->not_replicated);
     mutt_counter_add(ing->in_doubt, (double)op->accepted);
-    if (op->rejected)
-        mutt_counter_add(ing->ev_rejected, (double)op->rejected);
-    observe_latency(ing, op->start_ns);
-    record_slo(ing, 503, op->start_ns);
     mutt_log_kv(MUTT_LOG_WARNING, "ingest", mutt_http_req_correlation_id(req), NULL,
                 "503 not_replicated: %lld of %lld replicas confirmed, %zu events in doubt", replicas,
                 (long long)ing->min_replicas, op->accepted);
