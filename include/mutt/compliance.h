@@ -34,12 +34,17 @@ struct mutt_compliance_value {
 };
 
 #define MUTT_COMPLIANCE_API_KEYS 4
-#define MUTT_COMPLIANCE_SECRETS 9
+#define MUTT_COMPLIANCE_SECRETS 10
 
 /* Everything the rules look at. Strings are borrowed for the call. */
 struct mutt_compliance_input {
     bool db_tls_enabled;                 /* DB_TLS_ENABLED */
     const char *redis_host;              /* REDIS_HOST */
+    const char *redis_sentinels;         /* REDIS_SENTINELS ("" = none: REDIS_HOST is the primary) */
+    /* With sentinels: the primary's host as the sentinels announce it (D53), NULL when none of
+     * them could be asked; the caller asks (mutt_cli_compliance_report does). */
+    const char *redis_primary;
+    bool redis_trusted_network;          /* REDIS_TRUSTED_NETWORK */
     const char *webhook_url;             /* MOOG_WEBHOOK_URL */
     const char *vault_addr;              /* VAULT_ADDR */
     bool allow_query_key;                /* WEBUI_ALLOW_QUERY_KEY */

@@ -21,6 +21,7 @@
 #include "mutt/config.h"
 #include "mutt/pg.h"
 #include "mutt/redis.h"
+#include "mutt/redis_sentinels.h"
 #include "mutt/timefmt.h"
 #include "mutt/version.h"
 
@@ -187,11 +188,14 @@ void mutt_cli_compliance_input(const struct mutt_config *cfg, struct mutt_compli
     static const enum mutt_cfg_key secrets[MUTT_COMPLIANCE_SECRETS] = {
         MUTT_CFG_INGEST_API_KEY,  MUTT_CFG_INGEST_API_KEY_NEXT, MUTT_CFG_WEBUI_API_KEY,
         MUTT_CFG_WEBUI_READONLY_API_KEY, MUTT_CFG_MOOG_API_KEY, MUTT_CFG_REDIS_PASS_CURRENT,
-        MUTT_CFG_REDIS_PASS_NEXT, MUTT_CFG_DB_PASS_CURRENT, MUTT_CFG_DB_PASS_NEXT,
+        MUTT_CFG_REDIS_PASS_NEXT, MUTT_CFG_DB_PASS_CURRENT, MUTT_CFG_DB_PASS_NEXT, MUTT_CFG_REDIS_SENTINEL_PASSWORD,
     };
     *in = (struct mutt_compliance_input){
         .db_tls_enabled = mutt_config_bool(cfg, MUTT_CFG_DB_TLS_ENABLED),
         .redis_host = mutt_config_str(cfg, MUTT_CFG_REDIS_HOST),
+        .redis_sentinels = mutt_config_str(cfg, MUTT_CFG_REDIS_SENTINELS),
+        .redis_primary = NULL,
+        .redis_trusted_network = mutt_config_bool(cfg, MUTT_CFG_REDIS_TRUSTED_NETWORK),
         .webhook_url = mutt_config_str(cfg, MUTT_CFG_MOOG_WEBHOOK_URL),
         .vault_addr = mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR),
         .allow_query_key = mutt_config_bool(cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY),
@@ -207,6 +211,17 @@ int mutt_cli_compliance_report(const struct mutt_config *cfg, FILE *out)
 {
     struct mutt_compliance_input in;
     mutt_cli_compliance_input(cfg, &in);
+    char primary[MUTT_REDIS_SENTINEL_HOST_MAX];
+    if (in.redis_sentinels[0]) { /* D53: judge the primary the sentinels announce (bounded by the connect timeout) */
+        struct mutt_redis_opts o;
+        mutt_redis_opts_from_config(cfg, &o);
+        int port;
+        char why[320];
+        if (mutt_redis_sentinel_discover_sync(&o, primary, sizeof primary, &port, why, sizeof why) == 0)
+            in.redis_primary = primary;
+        else
+            fprintf(out, "compliance: could not ask the sentinels for the primary: %s\n", why);
+    }
     struct mutt_compliance_violation v[MUTT_COMPLIANCE_MAX_VIOLATIONS];
     size_t n = mutt_compliance_check(&in, v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
     if (n > MUTT_COMPLIANCE_MAX_VIOLATIONS)

@@ -122,6 +122,10 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
         .default_value = NULL, NORANGE, .group = "redis",
         .description = "Password of the sentinels (AUTH); empty = none. The data password stays REDIS_PASSWORD. "
                        "From Vault when VAULT_ADDR is set" },
+    [MUTT_CFG_REDIS_TRUSTED_NETWORK] = { .name = "REDIS_TRUSTED_NETWORK", .type = MUTT_CFG_T_BOOL,
+        .default_value = "false", NORANGE, .group = "redis",
+        .description = "The operator's statement that the network to Redis is private or encrypted below TCP: "
+                       "a non-loopback Redis primary is then a compliance warning (SEC_002), not critical" },
 
     /* ---- postgres ---- */
     [MUTT_CFG_DB_HOST] = { .name = "DB_HOST", .aliases = { "POSTGRES_HOST", NULL }, .type = MUTT_CFG_T_STRING,

@@ -1,6 +1,5 @@
 /* Production compliance rules (include/mutt/compliance.h). Pure: reads the values it is given,
- * returns violations. Rule ids and severities are D25's; SEC_002 is D24's wording because hiredis 0.14
- * has no TLS: only a loopback REDIS_HOST (a local stunnel) keeps Redis traffic on the host. */
+ * returns violations. Rule ids and severities are D25's; SEC_002 is D24's and D53's. */
 #include "mutt/compliance.h"
 
 #include <arpa/inet.h>
@@ -49,6 +48,34 @@ bool mutt_compliance_host_is_loopback(const char *host)
     return false;
 }
 
+/* SEC_002 (D24, D53): Redis traffic is unencrypted (hiredis 0.14 has no TLS), so the primary
+ * must be on loopback (a local TLS tunnel) unless the operator states that the Redis network is
+ * private or encrypted below TCP. With sentinels the primary is the address they announce:
+ * REDIS_HOST is ignored then, and judging it would judge nothing. */
+static void redis_primary_rule(struct sink *s, const struct mutt_compliance_input *in)
+{
+    bool sentinels = in->redis_sentinels && in->redis_sentinels[0];
+    const char *key = sentinels ? "REDIS_SENTINELS" : "REDIS_HOST";
+    const char *host = sentinels ? in->redis_primary : in->redis_host;
+    if (sentinels && host == NULL) {
+        add(s, "SEC_002", MUTT_COMPLIANCE_WARNING, key,
+            "no sentinel named the primary, so its address is not judged; run the check again when they answer");
+        return;
+    }
+    if (mutt_compliance_host_is_loopback(host))
+        return;
+    if (in->redis_trusted_network)
+        add(s, "SEC_002", MUTT_COMPLIANCE_WARNING, key,
+            "Redis traffic to %s is unencrypted; accepted: REDIS_TRUSTED_NETWORK=true says the network is "
+            "private or encrypted below TCP",
+            host);
+    else
+        add(s, "SEC_002", MUTT_COMPLIANCE_CRITICAL, key,
+            "Redis traffic to %s%s leaves the host unencrypted: tunnel it (stunnel) to loopback, or set "
+            "REDIS_TRUSTED_NETWORK=true for a private network",
+            host, sentinels ? " (the primary the sentinels announce)" : "");
+}
+
 static bool is_https(const char *url)
 {
     return strncasecmp(url, "https://", 8) == 0;
@@ -63,11 +90,7 @@ size_t mutt_compliance_check(const struct mutt_compliance_input *in, struct mutt
         add(&s, "SEC_001", MUTT_COMPLIANCE_CRITICAL, "DB_TLS_ENABLED",
             "database connections are not encrypted: set DB_TLS_ENABLED=true");
 
-    if (!mutt_compliance_host_is_loopback(in->redis_host))
-        add(&s, "SEC_002", MUTT_COMPLIANCE_CRITICAL, "REDIS_HOST",
-            "Redis traffic to %s leaves the host unencrypted: run a local TLS tunnel (stunnel) and set "
-            "REDIS_HOST to loopback",
-            in->redis_host);
+    redis_primary_rule(&s, in);
 
     const char *webhook = in->webhook_url;
     if (webhook[0] && !is_https(webhook))

@@ -100,6 +100,16 @@ test_a_the_sentinels_name_the_primary() {
     out=$("$MUTT_BIN" --config "$E2E_TMP/mutt.conf" --roles=ingest --check-config 2>&1) || true
     assert_contains "$out" "name 127.0.0.1:$P_PORT as the primary of mymaster" "--check-config asks the sentinels"
     assert_contains "$out" "redis: ok 127.0.0.1:$P_PORT" "--check-config reaches the primary"
+    # D53: SEC_002 judges the primary the sentinels announce (loopback here), not the ignored
+    # REDIS_HOST (192.0.2.1, which alone would be critical)
+    out=$("$MUTT_BIN" --config "$E2E_TMP/mutt.conf" check-config --environment production 2>&1) || true
+    assert_contains "$out" "compliance: SEC_001" "the production profile was checked"
+    assert_not_contains "$out" "SEC_002" "a loopback announced primary is not a violation"
+    # no sentinel answers: said as a warning, never silently passed
+    e2e_config "$E2E_TMP/nosentinel.conf" REDIS_HOST=127.0.0.1 "REDIS_SENTINELS=127.0.0.1:$DEAD" \
+        REDIS_CONNECT_TIMEOUT_MS=500
+    out=$("$MUTT_BIN" --config "$E2E_TMP/nosentinel.conf" check-config --environment production 2>&1) || true
+    assert_contains "$out" "compliance: SEC_002 warning REDIS_SENTINELS: no sentinel named the primary"
 }
 
 test_b_kill_9_of_the_primary_mutt_follows_the_promoted_replica() {

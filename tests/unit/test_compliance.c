@@ -107,6 +107,50 @@ static void test_compliance_sec002_remote_redis_is_critical_loopback_is_not(void
     }
 }
 
+/* D53: with sentinels, REDIS_HOST is ignored and the announced primary is judged; a statement
+ * that the Redis network is trusted turns critical into a warning. */
+static struct found check_primary(const char *const *extra, const char *primary)
+{
+    struct found f;
+    struct mutt_config *cfg = load(extra);
+    struct mutt_compliance_input in;
+    mutt_cli_compliance_input(cfg, &in);
+    in.redis_primary = primary;
+    f.n = mutt_compliance_check(&in, f.v, MUTT_COMPLIANCE_MAX_VIOLATIONS);
+    mutt_config_destroy(cfg);
+    return f;
+}
+
+static void test_compliance_sec002_judges_the_primary_sentinels_announce(void **state)
+{
+    (void)state;
+    const char *const sentinels[] = {"REDIS_HOST=10.9.9.9", "REDIS_SENTINELS=10.0.0.1:26379,10.0.0.2:26379", NULL};
+    struct found f = check_primary(sentinels, "10.0.0.7");
+    assert_int_equal(f.n, 1);
+    const struct mutt_compliance_violation *v = find(&f, "SEC_002", "REDIS_SENTINELS");
+    assert_int_equal(v->severity, MUTT_COMPLIANCE_CRITICAL);
+    assert_non_null(strstr(v->message, "10.0.0.7"));
+    assert_null(strstr(v->message, "10.9.9.9")); /* the ignored REDIS_HOST is not judged */
+    f = check_primary(sentinels, "127.0.0.1");   /* a loopback primary (a local tunnel) passes */
+    assert_int_equal(f.n, 0);
+    f = check_primary(sentinels, NULL);          /* no sentinel answered: said, not critical */
+    assert_int_equal(f.n, 1);
+    assert_int_equal(find(&f, "SEC_002", "REDIS_SENTINELS")->severity, MUTT_COMPLIANCE_WARNING);
+}
+
+static void test_compliance_sec002_trusted_network_makes_a_remote_primary_a_warning(void **state)
+{
+    (void)state;
+    struct found f = check((const char *const[]){"REDIS_HOST=10.0.0.5", "REDIS_TRUSTED_NETWORK=true", NULL});
+    assert_int_equal(f.n, 1);
+    assert_int_equal(find(&f, "SEC_002", "REDIS_HOST")->severity, MUTT_COMPLIANCE_WARNING);
+    assert_false(mutt_compliance_has_critical(f.v, f.n));
+    f = check_primary((const char *const[]){"REDIS_SENTINELS=10.0.0.1:26379", "REDIS_TRUSTED_NETWORK=true", NULL},
+                      "10.0.0.7");
+    assert_int_equal(f.n, 1);
+    assert_int_equal(find(&f, "SEC_002", "REDIS_SENTINELS")->severity, MUTT_COMPLIANCE_WARNING);
+}
+
 static void test_compliance_sec003_plain_http_webhook_and_vault_are_critical(void **state)
 {
     (void)state;
@@ -134,12 +178,13 @@ static void test_compliance_sec005_secrets_without_vault_are_critical(void **sta
 {
     (void)state;
     struct found f = check((const char *const[]){"VAULT_ADDR=", "INGEST_API_KEY=" GOOD_KEY,
-                                                 "DB_PASS_CURRENT=pw", NULL});
-    assert_int_equal(f.n, 2);
+                                                 "DB_PASS_CURRENT=pw", "REDIS_SENTINEL_PASSWORD=spw", NULL});
+    assert_int_equal(f.n, 3);
     const struct mutt_compliance_violation *v = find(&f, "SEC_005", "INGEST_API_KEY");
     assert_int_equal(v->severity, MUTT_COMPLIANCE_CRITICAL);
     assert_non_null(strstr(v->message, "environment"));
     find(&f, "SEC_005", "DB_PASS_CURRENT");
+    find(&f, "SEC_005", "REDIS_SENTINEL_PASSWORD"); /* D53: a Vault key like the others */
 }
 
 static void test_compliance_sec006_query_string_keys_are_an_error(void **state)
@@ -188,6 +233,8 @@ int main(void)
         cmocka_unit_test(test_compliance_production_grade_config_has_no_violation),
         cmocka_unit_test(test_compliance_sec001_database_without_tls_is_critical),
         cmocka_unit_test(test_compliance_sec002_remote_redis_is_critical_loopback_is_not),
+        cmocka_unit_test(test_compliance_sec002_judges_the_primary_sentinels_announce),
+        cmocka_unit_test(test_compliance_sec002_trusted_network_makes_a_remote_primary_a_warning),
         cmocka_unit_test(test_compliance_sec003_plain_http_webhook_and_vault_are_critical),
         cmocka_unit_test(test_compliance_sec004_short_api_keys_are_errors),
         cmocka_unit_test(test_compliance_sec005_secrets_without_vault_are_critical),
