@@ -129,10 +129,21 @@ struct mutt_redis {
     bool disc_timer_open;
     signed char sentinel_ok[MUTT_REDIS_MAX_SENTINELS]; /* -1 unknown, 0 failed, 1 answered */
     redisAsyncContext *sw_ac; /* the +switch-master subscription, or NULL */
+    struct sentinel_resolve *disc_resolve; /* a sentinel's name being resolved for discovery, or NULL */
+    struct sentinel_resolve *sw_resolve;   /* ... for the +switch-master watch, or NULL */
     uv_timer_t sw_timer;      /* its connect deadline, then the delay before the next sentinel */
     int sw_index;
     unsigned sw_failures;
     bool sw_subscribed;
+};
+
+/* A sentinel given by name is resolved on the threadpool before each connection to it (hiredis
+ * would resolve it with a blocking getaddrinfo on the loop). The request outlives an abandoned
+ * attempt or a stopped adapter: r is cleared then and the callback only frees it. */
+struct sentinel_resolve {
+    uv_getaddrinfo_t req;
+    struct mutt_redis *r;
+    bool for_watch; /* the +switch-master watch, else a discovery query */
 };
 
 /* One accepted user command. EVALSHA keeps its argv so it can be re-sent as EVAL on NOSCRIPT. */
@@ -640,24 +651,30 @@ static void conn_connect_ip(struct mutt_redis_conn *c, const char *ip)
     uv_timer_start(&c->timer, on_timer, r->connect_timeout_ms, 0);
 }
 
+/* The first IPv4 address of res (redis-server is usually bound to 127.0.0.1 / an IPv4 address),
+ * else its first address, into ip ("" when none). */
+static void pick_ip(const struct addrinfo *res, char *ip, size_t len)
+{
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *a = res; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    ip[0] = '\0';
+    if (pick->ai_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, len);
+    else if (pick->ai_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, len);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct resolve *rs = req->data;
     struct mutt_redis_conn *c = rs->conn;
     char ip[INET6_ADDRSTRLEN] = "";
-    if (status == 0 && res) {
-        /* prefer IPv4: redis-server is usually bound to 127.0.0.1 / an IPv4 address */
-        const struct addrinfo *pick = res;
-        for (const struct addrinfo *a = res; a; a = a->ai_next)
-            if (a->ai_family == AF_INET) {
-                pick = a;
-                break;
-            }
-        if (pick->ai_family == AF_INET)
-            uv_ip4_name((const struct sockaddr_in *)pick->ai_addr, ip, sizeof(ip));
-        else if (pick->ai_family == AF_INET6)
-            uv_ip6_name((const struct sockaddr_in6 *)pick->ai_addr, ip, sizeof(ip));
-    }
+    if (status == 0 && res)
+        pick_ip(res, ip, sizeof(ip));
     if (res)
         uv_freeaddrinfo(res);
     free(rs);
@@ -717,8 +734,17 @@ static void conn_connect(struct mutt_redis_conn *c)
 
 static void discovery_query(struct mutt_redis *r);
 
+static void sentinel_resolve_abandon(struct sentinel_resolve **slot)
+{
+    if (*slot) {
+        (*slot)->r = NULL; /* its callback frees it */
+        *slot = NULL;
+    }
+}
+
 static void disc_drop(struct mutt_redis *r)
 {
+    sentinel_resolve_abandon(&r->disc_resolve);
     redisAsyncContext *ac = r->disc_ac;
     if (!ac)
         return;
@@ -855,10 +881,10 @@ static void on_disc_disconnect(const redisAsyncContext *cac, int status)
 
 /* One short-lived connection to sentinel disc_index: AUTH (when a sentinel password is set)
  * and the query are queued at once; hiredis writes them once connected. */
-static void discovery_query(struct mutt_redis *r)
+static void discovery_query_ip(struct mutt_redis *r, const char *ip)
 {
     const struct mutt_redis_addr *s = &r->sentinels[r->disc_index];
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    redisAsyncContext *ac = redisAsyncConnect(ip, s->port);
     if (!ac || ac->err) {
         char why[160];
         snprintf(why, sizeof(why), "connect failed: %s", ac ? ac->errstr : "out of memory");
@@ -899,6 +925,7 @@ static void sw_connect(struct mutt_redis *r);
 
 static void sw_drop(struct mutt_redis *r)
 {
+    sentinel_resolve_abandon(&r->sw_resolve);
     redisAsyncContext *ac = r->sw_ac;
     if (!ac)
         return;
@@ -926,7 +953,9 @@ static void on_sw_timer(uv_timer_t *t)
     struct mutt_redis *r = t->data;
     if (r->stopped)
         return;
-    if (!r->sw_ac)
+    if (r->sw_resolve)
+        sw_retry(r, "the sentinel's name did not resolve within the connect timeout");
+    else if (!r->sw_ac)
         sw_connect(r);
     else if (!r->sw_subscribed)
         sw_retry(r, "no subscription within the connect timeout");
@@ -978,10 +1007,10 @@ static void on_sw_disconnect(const redisAsyncContext *cac, int status)
     sw_retry(r, "connection lost");
 }
 
-static void sw_connect(struct mutt_redis *r)
+static void sw_connect_ip(struct mutt_redis *r, const char *ip)
 {
     const struct mutt_redis_addr *s = &r->sentinels[r->sw_index];
-    redisAsyncContext *ac = redisAsyncConnect(s->host, s->port);
+    redisAsyncContext *ac = redisAsyncConnect(ip, s->port);
     if (!ac || ac->err) {
         if (ac)
             redisAsyncFree(ac);
@@ -1009,6 +1038,97 @@ static void sw_connect(struct mutt_redis *r)
         rc = redisAsyncCommand(ac, on_sw_reply, r, "SUBSCRIBE +switch-master");
     if (rc != REDIS_OK)
         sw_retry(r, "SUBSCRIBE could not be sent");
+}
+
+static void on_sentinel_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct sentinel_resolve *rs = req->data;
+    struct mutt_redis *r = rs->r;
+    bool for_watch = rs->for_watch;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (status == 0 && res)
+        pick_ip(res, ip, sizeof(ip));
+    if (res)
+        uv_freeaddrinfo(res);
+    free(rs);
+    if (!r || r->stopped) /* abandoned: the attempt timed out or the adapter stopped */
+        return;
+    if (for_watch)
+        r->sw_resolve = NULL;
+    else
+        r->disc_resolve = NULL;
+    const struct mutt_redis_addr *s = &r->sentinels[for_watch ? r->sw_index : r->disc_index];
+    if (!ip[0]) {
+        char why[MUTT_REDIS_SENTINEL_HOST_MAX + 64];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", s->host, status ? uv_strerror(status) : "no address");
+        if (for_watch)
+            sw_retry(r, why);
+        else
+            discovery_next(r, why);
+        return;
+    }
+    if (for_watch)
+        sw_connect_ip(r, ip);
+    else
+        discovery_query_ip(r, ip);
+}
+
+/* Connects to sentinel `index` for discovery or the watch, resolving its name first if it has one;
+ * the attempt's timer (started here) bounds the resolution too. */
+static void sentinel_connect(struct mutt_redis *r, bool for_watch)
+{
+    const struct mutt_redis_addr *s = &r->sentinels[for_watch ? r->sw_index : r->disc_index];
+    if (is_ip_literal(s->host)) {
+        if (for_watch)
+            sw_connect_ip(r, s->host);
+        else
+            discovery_query_ip(r, s->host);
+        return;
+    }
+    struct sentinel_resolve *rs = calloc(1, sizeof(*rs));
+    if (!rs) {
+        if (for_watch)
+            sw_retry(r, "out of memory");
+        else
+            discovery_next(r, "out of memory");
+        return;
+    }
+    rs->r = r;
+    rs->for_watch = for_watch;
+    rs->req.data = rs;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(r->loop, &rs->req, on_sentinel_resolved, s->host, NULL, &hints);
+    if (rc != 0) {
+        free(rs);
+        char why[MUTT_REDIS_SENTINEL_HOST_MAX + 64];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", s->host, uv_strerror(rc));
+        if (for_watch)
+            sw_retry(r, why);
+        else
+            discovery_next(r, why);
+        return;
+    }
+    if (for_watch) {
+        r->sw_resolve = rs;
+        r->sw_subscribed = false;
+        uv_timer_start(&r->sw_timer, on_sw_timer, r->connect_timeout_ms, 0);
+    } else {
+        r->disc_resolve = rs;
+        uv_timer_start(&r->disc_timer, on_disc_timer, r->connect_timeout_ms, 0);
+    }
+}
+
+static void discovery_query(struct mutt_redis *r)
+{
+    sentinel_connect(r, false);
+}
+
+static void sw_connect(struct mutt_redis *r)
+{
+    sentinel_connect(r, true);
 }
 
 /* Starts a round over the sentinels, first to last, unless one runs already. */
@@ -1186,12 +1306,6 @@ struct mutt_redis *mutt_redis_create(uv_loop_t *loop, const struct mutt_redis_op
             free_manager(r);
             return NULL;
         }
-        for (int i = 0; i < n; i++)
-            if (!is_ip_literal(r->sentinels[i].host)) {
-                mutt_log_error("redis", "REDIS_SENTINELS: %s is not an IP literal", r->sentinels[i].host);
-                free_manager(r);
-                return NULL;
-            }
         r->nsentinels = n;
         memset(r->sentinel_ok, -1, sizeof(r->sentinel_ok));
     }

@@ -2,7 +2,8 @@
 # End-to-end test of Redis Sentinel (issue 14 item 1, CONTRACT D37, D53) with the built binary
 # against servers this script starts on free loopback ports in its temp dir (never 26379, D54):
 # a primary, one replica and three sentinels (quorum 2). The harness's Redis is not used.
-#   (a) REDIS_SENTINELS set (a dead sentinel first, REDIS_HOST unreachable): mutt finds the
+#   (a) REDIS_SENTINELS set (a dead sentinel first, the next one by host name, resolved off the
+#       loop, REDIS_HOST unreachable): mutt finds the
 #       primary, ingest writes to it, /health and `mutt health` name it, the sentinels are
 #       "degraded" (one of them is down), --check-config finds the primary through them;
 #   (b) kill -9 of the primary: the sentinels promote the replica and mutt's ingest answers 200
@@ -77,7 +78,7 @@ sentinel_up s3 "$S3"
 wait_until 60 sentinels_settled || t_fail "sentinels did not discover each other and the replica"
 
 e2e_config "$E2E_TMP/mutt.conf" REDIS_HOST=192.0.2.1 REDIS_PORT=1 \
-    "REDIS_SENTINELS=127.0.0.1:$DEAD,127.0.0.1:$S1,127.0.0.1:$S2,127.0.0.1:$S3" \
+    "REDIS_SENTINELS=127.0.0.1:$DEAD,localhost:$S1,127.0.0.1:$S2,127.0.0.1:$S3" \
     REDIS_CONNECT_TIMEOUT_MS=500 REDIS_RECONNECT_MAX_MS=1000 INGEST_TIMEOUT_MS=1500
 URL="http://127.0.0.1:$INGEST_PORT/api/v2/ingest"
 EV='{"timestamp":"2026-01-01T00:00:00Z","hostname":"sentinel-host","message":"sentinel event","syslog_severity":6}'
