@@ -102,6 +102,17 @@ static void on_api(struct mutt_http_req *req, void *privdata)
         mutt_http_reply_json(req, 410, vd.body, strlen(vd.body));
         return;
     }
+    /* A literal row listed before a {param} row owns its path: GET /rules/dry-run is a 405 of
+     * the dry-run, not a GET of rule "dry-run" (the router matched the pattern by method). */
+    size_t plen = 0;
+    const char *path = mutt_http_req_raw_path(req, &plen);
+    const struct mutt_api_endpoint *owner =
+        plen > 7 ? mutt_api_endpoint_find(mutt_api_endpoints, path + 7, plen - 7) : NULL;
+    if (owner && owner != ep) {
+        mutt_http_add_header(req, "allow", owner->methods);
+        mutt_http_reply_error(req, 405, "method not allowed", NULL);
+        return;
+    }
     const struct mutt_config *cfg = w->ctx->cfg;
     enum mutt_api_role role = MUTT_API_NONE;
     char changed_by[112] = "";
