@@ -186,6 +186,28 @@ test_cli_prints_the_table() {
     assert_contains "$out" "match_type"
 }
 
+test_sample_costs_one_call_per_popped_batch_not_per_event() {
+    # 300 events land in the queue at once (one LPUSH): relq pops them in batches, and each batch
+    # is sampled with one script call (one LTRIM). One call per event would make 300.
+    local before after
+    before=$(rcli LLEN mutt:sample_events)
+    rcli CONFIG RESETSTAT >/dev/null
+    python3 - <<'EOF' | rcli --pipe >/dev/null
+import json, sys
+args = [b"LPUSH", b"mutt:ingest_queue"] + [
+    json.dumps({"hostname": "bulk%d" % i, "message": "bulk %d" % i, "timestamp": "2026-01-01T00:00:00Z",
+                "_event_id": "00000000-0000-4000-8000-%012d" % i}).encode() for i in range(300)]
+sys.stdout.buffer.write(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+EOF
+    wait_until 60 eval '[ "$(rcli LLEN mutt:sample_events)" = $((before + 300)) ]' ||
+        t_fail "sample has $(rcli LLEN mutt:sample_events), expected $((before + 300))"
+    after=$(rcli INFO commandstats | sed -n 's/^cmdstat_ltrim:calls=\([0-9]*\).*/\1/p')
+    [ -n "$after" ] && [ "$after" -ge 1 ] && [ "$after" -le 75 ] ||
+        t_fail "LTRIM ran ${after:-0} times for 300 events in one queue push (batches expected, <= 75)"
+    dry "$WEB_KEY" "$NEW_DOWN"
+    assert_eq $((before + 300)) "$(jqb .examined)" "every sampled event examined"
+}
+
 test_sample_events_caps_and_zero_stops_the_sample() {
     http PUT "$API/config/sample_events" -H "X-API-KEY: $WEB_KEY" -H 'Content-Type: application/json' -d '{"value":3}'
     assert_status 200 "set sample_events 3"
@@ -216,6 +238,7 @@ t_run "dry-run writes no rule and no audit row" test_dry_run_writes_nothing
 t_run "read-only key may dry-run (D47), on v1 and v2" test_readonly_key_may_dry_run_on_v1_and_v2
 t_run "invalid bodies: the same 400 as POST /rules; 404 unknown rule_id" test_invalid_bodies_are_400_as_post_rules
 t_run "mutt rules dry-run FILE.json prints the table; --json = API" test_cli_prints_the_table
+t_run "the sample costs one script call per popped batch" test_sample_costs_one_call_per_popped_batch_not_per_event
 t_run "sample_events caps the list; 0 stops sampling" test_sample_events_caps_and_zero_stops_the_sample
 
 stop_mutt
