@@ -30,6 +30,12 @@ const char *mutt_handling_decision(const struct mutt_rule *rule, enum mutt_env e
  * case-insensitively (reference §5.4); everything else (Ignore, typos, NULL) does not. */
 bool mutt_handling_forwards(const char *decision);
 
+/* The rule that decides `event` (a JSON object, borrowed): the first match in rs of its message
+ * ("" when absent or not a string), trap_oid and normalised syslog_severity, or NULL (unhandled).
+ * The alert stage and the rule dry-run (dryrun.h) both decide through this one call. */
+const struct mutt_rule *mutt_alert_match_event(const struct mutt_ruleset *rs, const json_t *event,
+                                               struct mutt_match_scratch *scratch);
+
 /* Alert item for a handled event. event and rule are borrowed. Fields, in this order:
  * hostname, team_assignment (rule), severity (mutt_severity_alert_name of the event's
  * normalised syslog_severity), message_body (event message), raw_json (the event itself, shared

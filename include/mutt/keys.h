@@ -18,6 +18,11 @@
  * and `mutt restore`; the alert stage reloads its cache on it (W32). */
 #define MUTT_KEY_RULES_CHANNEL "mutt:rules:updates"
 
+/* The sample of recent events for the rule dry-run (issue 16, D62): a list, newest first, of the
+ * events the alert stage matched, capped at `sample_events` by the pushing script
+ * (mutt_script_sample_push_lua); the web stage and `mutt rules dry-run` read it. */
+#define MUTT_KEY_SAMPLE_EVENTS "mutt:sample_events"
+
 /* The forward circuit breaker (reference §3.10): keys <prefix>:{state,failures,open_time,probe},
  * written by forward; remediate and GET /metrics read the state. Not configurable in the original;
  * kept fixed so dashboards keep working. A missing state key means CLOSED. */

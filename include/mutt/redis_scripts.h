@@ -33,4 +33,11 @@ extern const char mutt_script_unhandled_top_lua[];
 #define MUTT_SCRIPT_UNHANDLED_TOP_LIMIT 50 /* D14: the top 50 by count */
 #define MUTT_SCRIPT_UNHANDLED_TOP_PAGES 10
 
+/* ---- the dry-run sample (issue 16) ---------------------------------------------------------
+ * One call per batch of events the alert stage matched: LPUSH of every ARGV[2..] (in order, so
+ * the last is the newest, at the head), then LTRIM to ARGV[1] (sample_events, >= 1) items.
+ * KEYS[1] MUTT_KEY_SAMPLE_EVENTS. Returns the list's length. */
+extern const char mutt_script_sample_push_lua[];
+#define MUTT_SCRIPT_SAMPLE_PUSH_MAX_ARGS 1000 /* LPUSH arguments per inner call (Lua unpack limit) */
+
 #endif

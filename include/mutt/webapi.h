@@ -47,7 +47,7 @@ int mutt_api_version_cmp(const char *a, const char *b);
 /* Handler ids of the real table's rows. */
 enum mutt_api_ep_id {
     MUTT_API_EP_RULES, MUTT_API_EP_RULE, MUTT_API_EP_DEV_HOSTS, MUTT_API_EP_DEV_HOST, MUTT_API_EP_TEAMS,
-    MUTT_API_EP_TEAM, MUTT_API_EP_CONFIG, MUTT_API_EP_CONFIG_HISTORY, MUTT_API_EP_CONFIG_ROLLBACK,
+    MUTT_API_EP_TEAM, MUTT_API_EP_RULES_DRY_RUN, MUTT_API_EP_CONFIG, MUTT_API_EP_CONFIG_HISTORY, MUTT_API_EP_CONFIG_ROLLBACK,
     MUTT_API_EP_CONFIG_KEY, MUTT_API_EP_AUDIT, MUTT_API_EP_AUDIT_LOGS, MUTT_API_EP_METRICS, MUTT_API_EP_DLQ,
     MUTT_API_EP_DLQ_REPLAY, MUTT_API_EP_VERSION, MUTT_API_EP_SLO, MUTT_API_EP_UNHANDLED, MUTT_API_EP_CONFIG_DRIFT,
     MUTT_API_EP__COUNT
@@ -56,6 +56,7 @@ enum mutt_api_ep_id {
 enum mutt_api_ep_flags {
     MUTT_API_PUBLIC = 1u << 0,   /* no key needed (GET /version) */
     MUTT_API_EXTERNAL = 1u << 1, /* served by another stage (GET /unhandled): listed for 405s only */
+    MUTT_API_READ_POST = 1u << 2, /* a POST that writes nothing: the read-only key may call it (D47) */
 };
 
 struct mutt_api_endpoint {

@@ -559,6 +559,7 @@ static const struct {
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
+    {"rules", cli_rules}, /* issue 16: dry-run, src/cli/cli_rules.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -604,6 +605,8 @@ void mutt_cli_usage(FILE *out)
             "                      archive expanding beyond N bytes, default 64 MiB)\n"
             "  retention [--dry-run]\n"
             "                      run the retention policy once (dry run only counts)\n"
+            "  rules dry-run [--json] FILE.json\n"
+            "                      what a rule body (rule_id: an edit) would catch in the recent events\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");

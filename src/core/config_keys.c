@@ -297,6 +297,9 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_ALERTER_CONCURRENCY] = { .name = "ALERTER_CONCURRENCY", .type = MUTT_CFG_T_INT,
         .default_value = "64", .min = 1, .max = 10000, .group = "alert",
         .description = "Events the alert stage has in flight at once (popped, not yet completed)" },
+    [MUTT_CFG_SAMPLE_EVENTS] = { .name = "SAMPLE_EVENTS", .type = MUTT_CFG_T_INT,
+        .default_value = "10000", .min = 0, .max = 1000000, .group = "alert", .dynamic_safe = true,
+        .description = "Recent events kept in Redis for the rule dry-run (dynamic sample_events; 0 = off)" },
 
     /* ---- forward ---- */
     [MUTT_CFG_MOOG_WEBHOOK_URL] = { .name = "MOOG_WEBHOOK_URL", .type = MUTT_CFG_T_STRING, .default_value = NULL,

@@ -70,6 +70,8 @@ static const struct mutt_dynconfig_def defs[] = {
     ROW_INT(MUTT_DYN_UNHANDLED_MAX_TEMPLATES_PER_HOST, "unhandled_max_templates_per_host", "1000", 1, 1000000, NO_TWIN, "templates",
             "Distinct unhandled templates tracked per host per unhandled_expiry_seconds window; further new "
             "templates are not tracked and count in mutt_unhandled_templates_capped_total (D62)."),
+    ROW_INT(MUTT_DYN_SAMPLE_EVENTS, "sample_events", "10000", 0, 1000000, MUTT_CFG_SAMPLE_EVENTS, "events",
+            "Recent events kept in mutt:sample_events for the rule dry-run (D62); 0 stops sampling."),
     ROW_INT(MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD, "alerter_queue_warn_threshold", "1000", 1, BIG, NO_TWIN, "items",
             "Alert queue depth above which the alerter logs a backpressure warning."),
     ROW_INT(MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD, "alerter_queue_shed_threshold", "2000", 1, BIG, NO_TWIN, "items",

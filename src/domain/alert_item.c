@@ -15,6 +15,17 @@ const char *mutt_env_name(enum mutt_env env)
     return env == MUTT_ENV_DEV ? "development" : "production";
 }
 
+const struct mutt_rule *mutt_alert_match_event(const struct mutt_ruleset *rs, const json_t *event,
+                                               struct mutt_match_scratch *scratch)
+{
+    const json_t *msgj = json_object_get(event, "message");
+    const char *msg = json_is_string(msgj) ? json_string_value(msgj) : ""; /* not required: "" */
+    size_t msglen = json_is_string(msgj) ? json_string_length(msgj) : 0;
+    const json_t *oidj = json_object_get(event, "trap_oid");
+    return mutt_rules_first_match(rs, msg, msglen, json_is_string(oidj) ? json_string_value(oidj) : NULL,
+                                  mutt_event_severity(event), scratch);
+}
+
 const char *mutt_handling_decision(const struct mutt_rule *rule, enum mutt_env env)
 {
     const char *d;

@@ -37,3 +37,11 @@ const char mutt_script_unhandled_top_lua[] =
     "end\n"
     "for i = 1, #stale do redis.call('ZREM', KEYS[1], stale[i]) end\n"
     "return out\n";
+
+const char mutt_script_sample_push_lua[] =
+    "local cap = tonumber(ARGV[1])\n"
+    "for i = 2, #ARGV, 1000 do\n"
+    "  redis.call('LPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+    "end\n"
+    "redis.call('LTRIM', KEYS[1], 0, cap - 1)\n"
+    "return redis.call('LLEN', KEYS[1])\n";

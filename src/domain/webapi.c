@@ -93,6 +93,8 @@ int mutt_api_version_cmp(const char *a, const char *b)
 
 const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_RULES, "GET,POST", "/rules", 0, "1.0", NULL, NULL},
+    /* before /rules/{id}, so "dry-run" is never read as an id */
+    {MUTT_API_EP_RULES_DRY_RUN, "POST", "/rules/dry-run", MUTT_API_READ_POST, "1.0", NULL, NULL},
     {MUTT_API_EP_RULE, "GET,PUT,DELETE", "/rules/{id}", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_DEV_HOSTS, "GET,POST", "/dev-hosts", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_DEV_HOST, "DELETE", "/dev-hosts/{hostname}", 0, "1.0", NULL, NULL},

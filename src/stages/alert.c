@@ -481,10 +481,18 @@ static void process(struct item_op *op, const char *data, size_t len)
     const json_t *msgj = json_object_get(op->ev, "message");
     const char *msg = json_is_string(msgj) ? json_string_value(msgj) : ""; /* not required: "" */
     size_t msglen = json_is_string(msgj) ? json_string_length(msgj) : 0;
+    /* the dry-run sample: what matching sees, once per event (a retried attempt was sampled) */
+    if (!json_is_integer(rcj) || json_integer_value(rcj) == 0) {
+        char *dump = NULL;
+        size_t dlen = 0;
+        if (op->raw)
+            alert_sample_add(al->sample, op->raw, op->raw_len);
+        else if (mutt_event_dump_alloc(op->ev, &dump, &dlen) == 0)
+            alert_sample_add(al->sample, dump, dlen);
+        free(dump);
+    }
     uint64_t t0 = uv_hrtime();
-    const struct mutt_rule *rule = mutt_rules_first_match(mutt_alert_cache_rules(al->cache), msg, msglen,
-                                                          event_str(op->ev, "trap_oid"), mutt_event_severity(op->ev),
-                                                          al->scratch);
+    const struct mutt_rule *rule = mutt_alert_match_event(mutt_alert_cache_rules(al->cache), op->ev, al->scratch);
     mutt_histogram_observe(al->match_seconds, (double)(uv_hrtime() - t0) / 1e9);
     uint64_t hits = mutt_match_scratch_regex_limit_hits(al->scratch);
     if (hits != al->regex_hits_seen) {
@@ -699,6 +707,8 @@ static void release_all(struct alert *al)
     al->unhandled = NULL;
     mutt_match_scratch_destroy(al->scratch);
     al->scratch = NULL;
+    alert_sample_destroy(al->sample);
+    al->sample = NULL;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -811,7 +821,8 @@ static int alert_start(struct mutt_ctx *ctx)
     al->cache = mutt_alert_cache_create(ctx->pg, on_cache_loaded, al);
     al->unhandled = mutt_alert_unhandled_create(ctx->loop, ctx->redis, cfg, mutt_config_str(cfg, MUTT_CFG_UNHANDLED_PREFIX));
     al->scratch = mutt_match_scratch_create();
-    if (!al->relq || !al->audit || !al->cache || !al->unhandled || !al->scratch) {
+    al->sample = alert_sample_create(ctx->loop, ctx->redis, ctx->dyn);
+    if (!al->relq || !al->audit || !al->cache || !al->unhandled || !al->scratch || !al->sample) {
         release_all(al);
         return MUTT_ENOMEM;
     }

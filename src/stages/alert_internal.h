@@ -45,6 +45,7 @@ struct alert {
     struct mutt_alert_unhandled *unhandled; /* read by the GET route through &g_alert.unhandled */
     struct mutt_match_scratch *scratch;
     uint64_t regex_hits_seen;
+    struct alert_sample *sample;      /* the dry-run sample's writer (alert_sample.c) */
 
     struct mutt_event_rules required; /* REQUIRED_FIELDS, the list ingest enforces */
     const char *source;         /* INGEST_QUEUE_NAME (borrowed from cfg) */
@@ -88,5 +89,14 @@ void alert_bp_judge(struct alert_bp *bp, const struct mutt_dynconfig *dyn, long 
                     struct alert_bp_verdict *out);
 /* alert_metrics.c: registers every alert-stage metric family into al. 0 or MUTT_ENOMEM. */
 int alert_register_metrics(struct alert *al, struct mutt_metrics *m);
+
+/* alert_sample.c: the dry-run sample's writer (issue 16). create registers its script (NULL on
+ * failure); add copies one matched event's bytes (borrowed) and sends the turn's batch in one
+ * call on the next loop turn (nothing when sample_events is 0); destroy drops what is unsent and
+ * frees once its timer is closed. */
+struct alert_sample;
+struct alert_sample *alert_sample_create(uv_loop_t *loop, struct mutt_redis *r, const struct mutt_dynconfig *dyn);
+void alert_sample_add(struct alert_sample *s, const char *data, size_t len);
+void alert_sample_destroy(struct alert_sample *s);
 
 #endif

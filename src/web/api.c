@@ -24,6 +24,7 @@ static struct web g_web;
 static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_RULES] = web_rules,
     [MUTT_API_EP_RULE] = web_rule,
+    [MUTT_API_EP_RULES_DRY_RUN] = web_rules_dry_run,
     [MUTT_API_EP_DEV_HOSTS] = web_dev_hosts,
     [MUTT_API_EP_DEV_HOST] = web_dev_host,
     [MUTT_API_EP_TEAMS] = web_teams,
@@ -76,8 +77,10 @@ static const struct mutt_api_version *version_headers(struct mutt_http_req *req,
     return v;
 }
 
-static bool is_write(struct mutt_http_req *req)
+static bool is_write(struct mutt_http_req *req, const struct mutt_api_endpoint *ep)
 {
+    if (ep && (ep->flags & MUTT_API_READ_POST))
+        return false; /* a POST that only reads (D47: dry-run) */
     size_t n = 0;
     const char *m = mutt_http_req_method(req, &n);
     return !((n == 3 && memcmp(m, "GET", 3) == 0) || (n == 4 && memcmp(m, "HEAD", 4) == 0) ||
@@ -97,6 +100,17 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     }
     if (vd.status == 410) {
         mutt_http_reply_json(req, 410, vd.body, strlen(vd.body));
+        return;
+    }
+    /* A literal row listed before a {param} row owns its path: GET /rules/dry-run is a 405 of
+     * the dry-run, not a GET of rule "dry-run" (the router matched the pattern by method). */
+    size_t plen = 0;
+    const char *path = mutt_http_req_raw_path(req, &plen);
+    const struct mutt_api_endpoint *owner =
+        plen > 7 ? mutt_api_endpoint_find(mutt_api_endpoints, path + 7, plen - 7) : NULL;
+    if (owner && owner != ep) {
+        mutt_http_add_header(req, "allow", owner->methods);
+        mutt_http_reply_error(req, 405, "method not allowed", NULL);
         return;
     }
     const struct mutt_config *cfg = w->ctx->cfg;
@@ -119,7 +133,7 @@ static void on_api(struct mutt_http_req *req, void *privdata)
             mutt_http_reply_error(req, 401, "Unauthorized", NULL);
             return;
         }
-        if (role == MUTT_API_READONLY && is_write(req)) {
+        if (role == MUTT_API_READONLY && is_write(req, ep)) {
             mutt_http_reply_error(req, 403, "read-only API key: writes need the admin key", NULL);
             return;
         }
@@ -139,7 +153,7 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     c->role = role;
     c->cid = mutt_http_req_correlation_id(req);
     c->start_ns = uv_hrtime();
-    c->outlives_request = is_write(req);
+    c->outlives_request = is_write(req, ep);
     /* D62: the management API's deadline answer */
     mutt_http_req_set_deadline(req, (uint64_t)mutt_config_int(cfg, MUTT_CFG_REQUEST_TIMEOUT_MS), 503,
                                "deadline exceeded");

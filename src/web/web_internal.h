@@ -77,6 +77,7 @@ struct web_call {
 /* Handlers (api_*.c, one per row of mutt_api_endpoints). Each ends in exactly one web_done. */
 void web_rules(struct web_call *c);
 void web_rule(struct web_call *c);
+void web_rules_dry_run(struct web_call *c); /* api_dryrun.c */
 void web_dev_hosts(struct web_call *c);
 void web_dev_host(struct web_call *c);
 void web_teams(struct web_call *c);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser test of the embedded dashboard (issue 6, D30): headless Chromium from Debian
 # (/usr/bin/chromium) driven by playwright-core from npm (pinned by tests/e2e/browser's lockfile;
-# no browser download). Logs in with the key, creates a rule and sees it in the table and the
+# no browser download). Logs in with the key, tests a rule over a seeded dry-run sample (Test
+# button), creates a rule and sees it in the table and the
 # audit viewer, changes a config value with a reason, renders at 1280x800 and phone width;
 # screenshots in tests/e2e/artifacts/. Needs: Redis + PostgreSQL (services.sh), MUTT_BIN, node,
 # npm (first run: `npm ci`), chromium. Skips (exit 77, reason no-browser) when node or chromium is missing.
@@ -28,6 +29,10 @@ e2e_config "$CONF" METRICS_CACHE_TTL=0
 redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" flushdb >/dev/null
 PGPASSWORD=$MUTT_TEST_PG_PASS psql -qtA -h "$MUTT_TEST_PG_HOST" -p "$MUTT_TEST_PG_PORT" -U "$MUTT_TEST_PG_USER" "$MUTT_TEST_PG_DB" \
     -c "DO \$\$ BEGIN IF to_regclass('config_audit_log') IS NOT NULL THEN TRUNCATE config_audit_log, alert_rules RESTART IDENTITY; END IF; END \$\$" >/dev/null
+# the dry-run sample (issue 16): three recent events, two of them the Test button's rule catches
+redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" LPUSH mutt:sample_events \
+    '{"hostname":"web1","message":"browser-sample one"}' '{"hostname":"web2","message":"something else"}' \
+    '{"hostname":"web3","message":"browser-sample two"}' >/dev/null
 start_mutt "$CONF" web
 wait_until 15 eval 'http GET "http://127.0.0.1:$WEB_PORT/api/v1/rules"; [ "$HTTP_STATUS" = 401 ]' ||
     { echo "web routes did not appear within 15 s" >&2; exit 1; }

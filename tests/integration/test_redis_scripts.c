@@ -2,7 +2,8 @@
  * redis-server: the one DLQ-move script keeps each caller's behaviour (mode tail for `mutt dlq
  * replay`, which reads the DLQ's tail itself; mode lrem for the web replay and remediation, which
  * move through a processing list first), pushes only what it removed, grows an optional byte
- * counter; the unhandled top script answers live templates best first and drops expired ones.
+ * counter; the unhandled top script answers live templates best first and drops expired ones;
+ * the dry-run sample push keeps the newest items in order up to its cap.
  * Needs: redis (MUTT_TEST_REDIS_HOST/PORT); skips without it. Sync hiredis: test code only. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +191,45 @@ static void test_unhandled_top_answers_live_templates_best_first_and_drops_expir
     freeReplyObject(r);
 }
 
+/* The dry-run sample (issue 16): more items than one inner LPUSH takes (1000), pushed in order
+ * (the last argument is the newest, at the head), then trimmed to the cap. */
+static void test_sample_push_keeps_the_newest_cap_items_in_order(void **state)
+{
+    redisContext *c = *state;
+    NEED_REDIS(c);
+    lpush(c, target, "old");
+    enum { N = 2500 };
+    const char **argv = calloc(N + 5, sizeof *argv);
+    char (*items)[16] = calloc(N, sizeof *items);
+    assert_non_null(argv);
+    assert_non_null(items);
+    argv[0] = "EVAL";
+    argv[1] = mutt_script_sample_push_lua;
+    argv[2] = "1";
+    argv[3] = target;
+    argv[4] = "2000";
+    for (int i = 0; i < N; i++) {
+        snprintf(items[i], sizeof items[i], "e%d", i);
+        argv[5 + i] = items[i];
+    }
+    redisReply *r = redisCommandArgv(c, N + 5, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(r->integer, 2000);
+    freeReplyObject(r);
+    free(argv);
+    free(items);
+    assert_int_equal(llen(c, target), 2000);
+    char *head = lindex(c, target, 0), *tail = lindex(c, target, 1999);
+    assert_string_equal(head, "e2499"); /* the newest */
+    assert_string_equal(tail, "e500");  /* "old" and e0..e499 trimmed */
+    free(head);
+    free(tail);
+    char *mid = lindex(c, target, 1499); /* across the 1000-argument boundary: still in order */
+    assert_string_equal(mid, "e1000");
+    free(mid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dlq_move_refuses_an_unknown_mode_and_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dlq_move_grows_the_optional_byte_counter_by_the_rewrite, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sample_push_keeps_the_newest_cap_items_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unhandled_top_answers_live_templates_best_first_and_drops_expired, setup,
                                         teardown),
     };

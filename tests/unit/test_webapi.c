@@ -120,6 +120,13 @@ static void test_webapi_allowed_methods_lists_every_matching_row(void **state)
     /* the real table: literal /config/history is found before /config/{key} */
     const struct mutt_api_endpoint *e = mutt_api_endpoint_find(mutt_api_endpoints, "/config/history", 15);
     assert_int_equal(e->id, MUTT_API_EP_CONFIG_HISTORY);
+    /* literal /rules/dry-run before /rules/{id}; the one POST a read-only key may make (D47) */
+    e = mutt_api_endpoint_find(mutt_api_endpoints, "/rules/dry-run", 14);
+    assert_int_equal(e->id, MUTT_API_EP_RULES_DRY_RUN);
+    assert_true(e->flags & MUTT_API_READ_POST);
+    for (e = mutt_api_endpoints; e->path; e++)
+        if (e->id != MUTT_API_EP_RULES_DRY_RUN)
+            assert_false(e->flags & MUTT_API_READ_POST);
 }
 
 static void test_webapi_version_body_has_d21_shape(void **state)

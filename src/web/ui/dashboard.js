@@ -1,5 +1,5 @@
 /* The dashboard (GET /): overview with live rates, a 24 h SVG chart, queue/DLQ depths and the
- * breaker; rules (create, edit, activate/deactivate, delete), dev hosts, teams, dynamic config
+ * breaker; rules (create, edit, test over recent events, activate/deactivate, delete), dev hosts, teams, dynamic config
  * (edit with a reason) and DLQs (newest items, replay). Everything goes through /api/v2. */
 "use strict";
 (() => {
@@ -78,6 +78,7 @@
     form.id.value = "";
     $("rule-form-title").textContent = "New rule";
     $("rule-save").textContent = "Create rule";
+    $("rule-test-result").hidden = true;
   }
   $("rule-cancel").addEventListener("click", resetRuleForm);
 
@@ -98,6 +99,29 @@
     if (f.reason.value.trim()) body.reason = f.reason.value.trim();
     return body;
   }
+
+  /* Test: the dry-run of what the form holds (an edit when a rule is loaded), before Save */
+  async function testRule() {
+    const body = ruleFromForm();
+    delete body.reason;
+    if (form.id.value) body.rule_id = Number(form.id.value);
+    try {
+      const r = await api("POST", "/rules/dry-run", body);
+      $("dr-examined").textContent = r.examined;
+      $("dr-would").textContent = r.would_match;
+      $("dr-newly").textContent = r.newly_matched;
+      $("dr-unhandled").textContent = r.unhandled_now_handled;
+      const taken = Object.entries(r.taken_from).map(([id, n]) => n + " from rule " + id);
+      $("dr-taken").textContent = taken.length ? "Taken from other rules: " + taken.join(", ") : "Taken from no other rule.";
+      $("dr-examples").tBodies[0].replaceChildren(...r.examples.map((x) => el("tr", {},
+        el("td", {}, text(x.event.hostname)), el("td", {}, text(x.event.message)),
+        el("td", {}, x.decision.environment), el("td", {}, x.decision.handling_decision),
+        el("td", {}, x.decision.forwarded ? "yes" : "no"),
+        el("td", {}, x.current.rule_id === null ? "unhandled" : "rule " + x.current.rule_id + " (" + x.current.handling_decision + ")"))));
+      $("rule-test-result").hidden = false;
+    } catch (err) { toast(err.message, true); }
+  }
+  $("rule-test").addEventListener("click", testRule);
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

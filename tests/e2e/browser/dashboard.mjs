@@ -47,6 +47,23 @@ await step("overview shows rates, 24 h chart and depths", async () => {
   await page.screenshot({ path: artifacts + "/dashboard-1280x800.png", fullPage: true });
 });
 
+await step("Test shows the dry-run counts and examples before Save", async () => {
+  await page.click("#tabs button[data-tab=rules]");
+  await page.fill("#rule-form input[name=match_string]", "browser-sample");
+  await page.fill("#rule-form input[name=team_assignment]", "BrowserTeam");
+  await page.click("#rule-test");
+  await page.waitForSelector("#rule-test-result:not([hidden])", { timeout: 5000 });
+  check(await page.textContent("#dr-examined") === "3", "examined " + await page.textContent("#dr-examined"));
+  check(await page.textContent("#dr-would") === "2", "would match " + await page.textContent("#dr-would"));
+  check(await page.textContent("#dr-unhandled") === "2", "unhandled now handled " + await page.textContent("#dr-unhandled"));
+  const rows = await page.locator("#dr-examples tbody tr").count();
+  check(rows === 2, "examples: " + rows + " rows");
+  check((await page.textContent("#dr-examples tbody")).includes("browser-sample one"), "example event missing");
+  const saved = await page.evaluate(async (k) => (await fetch("/api/v2/rules", { headers: { "X-API-KEY": k } })).json(), key);
+  check(saved.rules.length === 0, "Test saved a rule");
+  await page.screenshot({ path: artifacts + "/rule-test.png", fullPage: true });
+});
+
 await step("creates a rule and sees it in the table", async () => {
   await page.click("#tabs button[data-tab=rules]");
   await page.fill("#rule-form input[name=match_string]", rule);
