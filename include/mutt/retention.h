@@ -1,4 +1,5 @@
-/* Retention (CONTRACT §11, D28, W30): one run deletes config_audit_log rows older than
+/* Retention (CONTRACT §11, D28, W30, D64): one run archives (include/mutt/retention_archive.h, off the loop)
+ * and then deletes config_audit_log rows older than
  * RETENTION_AUDIT_DAYS, event_audit_log rows older than RETENTION_EVENT_AUDIT_DAYS (dropping whole
  * monthly partitions, batch-deleting the rest including DEFAULT, RETENTION_BATCH_SIZE rows per
  * transaction) and DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS, and keeps event
@@ -38,6 +39,9 @@ struct mutt_retention_result {
     int64_t event_audit;        /* rows deleted including those in dropped partitions */
     int64_t partitions_dropped; /* monthly partitions dropped (or that would be) */
     int64_t dlq;                /* DLQ items removed (or that would be) */
+    int64_t held_config_audit;  /* dry run: old rows a legal hold keeps */
+    int64_t held_event_audit;
+    int64_t partitions_kept;    /* old monthly partitions kept because held rows are in them */
     int64_t started_at_ms;      /* wall clock */
     char error[256];            /* one line, no secrets, when status != 0 */
 };

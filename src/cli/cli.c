@@ -544,6 +544,7 @@ static const struct {
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
+    {"archive", cli_archive}, /* issue 17, src/cli/cli_archive.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -588,7 +589,10 @@ void mutt_cli_usage(FILE *out)
             "                      restore a backup (one transaction; refuses a newer schema and an\n"
             "                      archive expanding beyond N bytes, default 64 MiB)\n"
             "  retention [--dry-run]\n"
-            "                      run the retention policy once (dry run only counts)\n"
+            "                      run the retention policy once (archives rows first; dry run only counts)\n"
+            "  archive verify DIR | restore FILE\n"
+            "                      check retention archives against their manifests; load one back\n"
+            "                      (idempotent) under a legal hold named after the file\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");
