@@ -545,6 +545,7 @@ static const struct {
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
     {"archive", cli_archive}, /* issue 17, src/cli/cli_archive.c */
+    {"audit", cli_audit_cmd}, /* issue 17, src/cli/cli_audit_report.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -593,6 +594,8 @@ void mutt_cli_usage(FILE *out)
             "  archive verify DIR | restore FILE\n"
             "                      check retention archives against their manifests; load one back\n"
             "                      (idempotent) under a legal hold named after the file\n"
+            "  audit report [--from T] [--to T] [--format table|csv|json]\n"
+            "                      config audit counts by operation, user, table, day; top records\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");
