@@ -181,9 +181,84 @@ test_a_hold_survives_retention_and_keeps_its_partition() {
     assert_eq "" "$(sql "SELECT to_regclass('event_audit_log_2020_03')")" "dropped once nothing is held"
 }
 
+# ------------------------------------------------------------------------ full backups (#17 item 6)
+full_snapshot() {
+    sql "SELECT md5(string_agg(row_to_json(t)::text, '|' ORDER BY id)) FROM config_audit_log t WHERE table_name <> 'backup';
+         SELECT md5(string_agg(row_to_json(t)::text, '|' ORDER BY id)) FROM event_audit_log t;
+         SELECT md5(string_agg(row_to_json(t)::text, '|' ORDER BY id)) FROM legal_holds t;
+         SELECT count(*) FROM alert_rules" | tr '\n' ' '
+    local k
+    for k in mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead; do
+        "${RCLI[@]}" --no-raw lrange "$k" 0 -1 | md5sum | cut -c1-32
+    done
+    "${RCLI[@]}" get mutt:config:ingest_max_rate
+}
+
+test_backup_full_with_audit_wipe_restore_verify() {
+    seed
+    sql "DELETE FROM alert_rules;
+         INSERT INTO alert_rules (match_string, prod_handling, dev_handling, team_assignment)
+              VALUES ('disk full', 'Page_only', 'Ticket_only', 'storage');
+         INSERT INTO legal_holds (table_name, from_ts, to_ts, reason, created_by)
+              VALUES ('event_audit_log', '2020-03-01', '2020-03-02', 'case 9', 'test')" >/dev/null
+    "${RCLI[@]}" del mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead >/dev/null
+    "${RCLI[@]}" set mutt:config:ingest_max_rate 321 >/dev/null
+    "${RCLI[@]}" rpush mutt:dlq:alerter '{"hostname":"a1","_failed_at":"2026-01-01T00:00:00Z"}' 'not json' >/dev/null
+    printf 'bin\xff\x00ary' | "${RCLI[@]}" -x rpush mutt:dlq:alerter >/dev/null
+    "${RCLI[@]}" rpush mutt:dlq:dead "$(printf 'line\nbreak \u00e9')" >/dev/null
+    local before file="$E2E_TMP/full.tar.gz"
+    before=$(full_snapshot)
+    cli backup --with-audit "$file"
+    expect_rc 2 "--with-audit needs --full"
+    cli backup --full --with-audit "$file"
+    expect_rc 0 "backup --full --with-audit"
+    local members
+    members=$(tar tzf "$file" | sort | tr '\n' ' ')
+    assert_eq "audit/config_audit_log.ndjson audit/event_audit_log.ndjson audit/legal_holds.ndjson dev_hosts.json dlq/alerter.ndjson dlq/dead.ndjson dlq/moog.ndjson dynamic_config.json manifest.json mutt.conf rules.json teams.json " "$members"
+    assert_eq "620" "$(tar xzOf "$file" audit/config_audit_log.ndjson | wc -l)" "every config audit row"
+    assert_eq "3" "$(tar xzOf "$file" manifest.json | jq '.lines["dlq/alerter.ndjson"]')"
+    cli restore --verify "$file"
+    expect_rc 0 "restore --verify"
+    assert_contains "$OUT" "every checksum matches"
+    assert_contains "$OUT" "nothing was applied"
+    # wipe everything the archive holds
+    sql "TRUNCATE config_audit_log, event_audit_log, legal_holds; DELETE FROM alert_rules" >/dev/null
+    "${RCLI[@]}" del mutt:dlq:alerter mutt:dlq:moog mutt:dlq:dead mutt:config:ingest_max_rate >/dev/null
+    assert_ne "$before" "$(full_snapshot)" "the wipe changed something"
+    cli restore --max-stream-bytes 1000 "$file"
+    expect_rc 2 "the streamed members have their own cap"
+    assert_contains "$OUT" "max-stream-bytes"
+    assert_eq "0" "$(sql "SELECT count(*) FROM event_audit_log")" "nothing applied past the cap"
+    cli restore "$file"
+    expect_rc 0 "restore of a full backup"
+    assert_eq "$before" "$(full_snapshot)" "audit tables, holds, DLQs (binary items too) and config are back"
+    # ids continue after the restored ones
+    sql "INSERT INTO legal_holds (table_name, from_ts, to_ts, reason, created_by) VALUES ('event_audit_log', now(), now(), 'x', 't')" >/dev/null
+    # a tampered member is named by --verify, and restore refuses it
+    local x="$E2E_TMP/x"
+    rm -rf "$x" && mkdir -p "$x"
+    tar xzf "$file" -C "$x"
+    echo '{"id":999999,"table_name":"event_audit_log"}' >>"$x/audit/legal_holds.ndjson"
+    (cd "$x" && tar czf "$E2E_TMP/bad.tar.gz" manifest.json mutt.conf dynamic_config.json rules.json dev_hosts.json teams.json dlq audit)
+    cli restore --verify "$E2E_TMP/bad.tar.gz"
+    expect_rc 2 "verify of a tampered archive"
+    assert_contains "$OUT" "audit/legal_holds.ndjson"
+    assert_contains "$OUT" "checksum"
+    cli restore "$E2E_TMP/bad.tar.gz"
+    expect_rc 2 "restore of a tampered archive"
+    assert_eq "0" "$(sql "SELECT count(*) FROM legal_holds WHERE id = 999999")"
+    # a plain backup still verifies, without checksums
+    cli backup "$E2E_TMP/plain.tar.gz"
+    expect_rc 0
+    cli restore --verify "$E2E_TMP/plain.tar.gz"
+    expect_rc 0
+    assert_contains "$OUT" "no checksums"
+}
+
 t_run test_retention_archives_every_row_before_deleting_it test_retention_archives_every_row_before_deleting_it
 t_run test_archive_command_failure_deletes_nothing_and_success_hands_the_file_over test_archive_command_failure_deletes_nothing_and_success_hands_the_file_over
 t_run test_archive_verify_names_a_corrupted_file test_archive_verify_names_a_corrupted_file
 t_run test_archive_restore_loads_rows_back_under_a_hold test_archive_restore_loads_rows_back_under_a_hold
 t_run test_a_hold_survives_retention_and_keeps_its_partition test_a_hold_survives_retention_and_keeps_its_partition
+t_run test_backup_full_with_audit_wipe_restore_verify test_backup_full_with_audit_wipe_restore_verify
 t_summary
