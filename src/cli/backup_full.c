@@ -177,7 +177,7 @@ int spool_fill_audit(struct spool *s, int n, PGconn *pg, const char *cmd)
     if (cli_pg_exec(pg, cmd, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        char sql[256];
+        char sql[128 + sizeof(s[i].key)];
         /* s->key is one of spool_audit_init's constant table names */
         snprintf(sql, sizeof(sql), "DECLARE mutt_backup_c NO SCROLL CURSOR FOR SELECT row_to_json(t)::text FROM %s t",
                  s[i].key);
