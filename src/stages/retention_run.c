@@ -1,5 +1,6 @@
 /* One retention run as a task on the loop (include/mutt/retention.h): a chain of steps, each
- * one PostgreSQL statement or Redis command whose callback starts the next. The decisions
+ * one PostgreSQL statement, Redis command or (archiving a batch) uv_queue_work job whose
+ * callback starts the next. The decisions
  * (cutoffs, which partitions go whole, DLQ item age) are src/domain/retention_plan.c; this file
  * only does the I/O (`mutt retention` runs this chain on a private loop: src/cli/cli_retention.c).
  * Loop thread only. */
