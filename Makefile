@@ -1,6 +1,6 @@
 # MUTT build. Every library comes from Debian through pkg-config (third_party/README.md).
 # Required flags live in MUTT_CFLAGS so `make CFLAGS=...` cannot drop them.
-PKGS       := libh2o libuv hiredis libpq libcurl jansson libpcre2-8 openssl libarchive netsnmp
+PKGS       := libh2o libuv hiredis libpq libcurl jansson libpcre2-8 openssl libarchive netsnmp zlib
 TEST_PKGS  := cmocka
 BUILD      ?= build
 CC         ?= gcc

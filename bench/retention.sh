@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Retention data-volume run (D30: too long for `make test`). Starts throw-away Redis and
 # PostgreSQL with tests/harness/services.sh, applies the schema, seeds 1,000,000 event_audit_log
-# rows older than RETENTION_EVENT_AUDIT_DAYS (half in five old monthly partitions that retention
-# drops whole, half in DEFAULT that it batch-deletes, D28) plus NEW_ROWS newer rows, then times
-# `mutt retention` (RETENTION_BATCH_SIZE rows per transaction) and checks that every old row is
-# gone and every newer one is still there. The report goes to bench/results/retention-<UTC>.txt.
+# rows older than RETENTION_EVENT_AUDIT_DAYS (half in five old monthly partitions, half in
+# DEFAULT, D28) plus NEW_ROWS newer rows, then times
+# `mutt retention` (RETENTION_BATCH_SIZE rows per transaction; since issue 17 every row is archived
+# to ARCHIVE_DIR first and old partitions are emptied batch by batch before they are dropped) and
+# checks that every old row is gone and every newer one is still there. The report goes to bench/results/retention-<UTC>.txt.
 # Env: MUTT_BIN (default ./mutt), OLD_ROWS (1000000), NEW_ROWS (100000), BATCH (1000),
 #      KEEP=1 keeps the services' state dir. Exit status 1 when a check fails.
 set -euo pipefail
@@ -40,6 +41,7 @@ DB_NAME=$MUTT_TEST_PG_DB
 DB_USER=$MUTT_TEST_PG_USER
 DB_PASS_CURRENT=$MUTT_TEST_PG_PASS
 RETENTION_BATCH_SIZE=$BATCH
+ARCHIVE_DIR=$STATE/archive
 CONF
 
 echo "== retention bench: $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)"
@@ -77,6 +79,7 @@ left_old=$(sql "SELECT count(*) FROM event_audit_log WHERE event_timestamp < now
 left_new=$(sql "SELECT count(*) FROM event_audit_log")
 echo "retention: $elapsed s for $OLD_ROWS old rows ($(echo "$OLD_ROWS / $elapsed" | bc) rows/s);" \
      "old rows left $left_old, newer rows left $left_new of $NEW_ROWS"
+echo "archive: $(du -sh "$STATE/archive" | cut -f1) in $(find "$STATE/archive" -name '*.ndjson.gz' | wc -l) files"
 rc=0
 [ "$left_old" = 0 ] || { echo "FAIL: old rows remain"; rc=1; }
 [ "$left_new" = "$NEW_ROWS" ] || { echo "FAIL: newer rows were deleted"; rc=1; }

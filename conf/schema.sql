@@ -139,3 +139,43 @@ CREATE INDEX IF NOT EXISTS idx_config_audit_log_correlation_id ON config_audit_l
     WHERE correlation_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_old_values ON config_audit_log USING GIN (old_values);
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);
+
+-- Migration 17: legal holds, config-audit full-text search, D46's audit names (issue 17).
+-- A hold keeps every audit row of its table with a time in [from_ts, to_ts] (inclusive) and, when
+-- set, the hostname (event_audit_log.hostname; config_audit_log.record_key) and changed_by
+-- (config_audit_log only): retention neither archives nor deletes them, and keeps a monthly
+-- partition holding any of them instead of dropping it.
+CREATE TABLE IF NOT EXISTS legal_holds (
+    id         BIGSERIAL PRIMARY KEY,
+    table_name TEXT        NOT NULL,
+    from_ts    TIMESTAMPTZ NOT NULL,
+    to_ts      TIMESTAMPTZ NOT NULL,
+    hostname   TEXT,
+    changed_by TEXT,
+    reason     TEXT        NOT NULL,
+    created_by TEXT        NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CONSTRAINT chk_legal_holds_table CHECK (table_name IN ('config_audit_log', 'event_audit_log')),
+    CONSTRAINT chk_legal_holds_range CHECK (from_ts <= to_ts)
+);
+CREATE INDEX IF NOT EXISTS idx_legal_holds_table ON legal_holds (table_name, from_ts, to_ts);
+
+-- q= on /audit (D44): PostgreSQL text search over reason and both value documents. The 'simple'
+-- configuration keeps host names, keys and team names whole (no stemming, no stop words).
+CREATE OR REPLACE FUNCTION mutt_config_audit_tsv(reason text, old_values jsonb, new_values jsonb)
+RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_tsvector('simple'::regconfig, coalesce(reason, '') || ' ' || coalesce(old_values::text, '') || ' ' ||
+                                            coalesce(new_values::text, ''))
+$$;
+CREATE INDEX IF NOT EXISTS idx_config_audit_log_fts ON config_audit_log
+    USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));
+
+-- D46: the operations and tables the approval, maintenance and legal-hold features audit.
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation
+    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',
+                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name
+    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',
+                          'maintenance_windows', 'legal_holds', 'config_change_requests'));

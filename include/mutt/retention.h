@@ -1,10 +1,13 @@
-/* Retention (CONTRACT §11, D28, W30): one run deletes config_audit_log rows older than
- * RETENTION_AUDIT_DAYS, event_audit_log rows older than RETENTION_EVENT_AUDIT_DAYS (dropping whole
- * monthly partitions, batch-deleting the rest including DEFAULT, RETENTION_BATCH_SIZE rows per
- * transaction) and DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS, and keeps event
- * partitions created ahead. A dry run only counts. The `retention` role runs it daily at
- * RETENTION_HOUR UTC; `mutt retention` (src/cli/cli_retention.c) runs it once on a private loop.
- * Loop thread only. */
+/* Retention (CONTRACT §11, D28, W30, D64; issue 17): one run archives and then deletes
+ * config_audit_log rows older than RETENTION_AUDIT_DAYS and event_audit_log rows older than
+ * RETENTION_EVENT_AUDIT_DAYS, RETENTION_BATCH_SIZE rows per batch: each batch is written to
+ * ARCHIVE_DIR or handed to ARCHIVE_COMMAND off the loop (include/mutt/retention_archive.h), and
+ * only its archived ids are deleted. Rows under a legal hold (table legal_holds) are neither
+ * archived nor deleted. Old monthly event partitions are emptied this way and dropped once empty;
+ * one still holding held rows stays. DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS
+ * are removed (not archived), and event partitions are created ahead. A dry run only counts,
+ * held rows included. The `retention` role runs it daily at RETENTION_HOUR UTC; `mutt retention`
+ * (src/cli/cli_retention.c) runs it once on a private loop. Loop thread only. */
 #ifndef MUTT_RETENTION_H
 #define MUTT_RETENTION_H
 
@@ -38,6 +41,9 @@ struct mutt_retention_result {
     int64_t event_audit;        /* rows deleted including those in dropped partitions */
     int64_t partitions_dropped; /* monthly partitions dropped (or that would be) */
     int64_t dlq;                /* DLQ items removed (or that would be) */
+    int64_t held_config_audit;  /* dry run: old rows a legal hold keeps */
+    int64_t held_event_audit;
+    int64_t partitions_kept;    /* old monthly partitions kept because held rows are in them */
     int64_t started_at_ms;      /* wall clock */
     char error[256];            /* one line, no secrets, when status != 0 */
 };

@@ -560,6 +560,8 @@ static const struct {
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
     {"rules", cli_rules}, /* issue 16: dry-run, src/cli/cli_rules.c */
+    {"archive", cli_archive}, /* issue 17, src/cli/cli_archive.c */
+    {"audit", cli_audit_cmd}, /* issue 17, src/cli/cli_audit_report.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -599,12 +601,20 @@ void mutt_cli_usage(FILE *out)
             "                      dead-letter queues alerter, moog, dead (replay moves atomically)\n"
             "  send-event [--message M] [--host H]\n"
             "                      post a test event to the local ingest API\n"
-            "  backup FILE         tar.gz: config without secrets, dynamic config, rules, dev hosts, teams\n"
-            "  restore [--max-bytes N] FILE\n"
+            "  backup [--full [--with-audit]] FILE\n"
+            "                      tar.gz: config without secrets, dynamic config, rules, dev hosts, teams;\n"
+            "                      --full adds the DLQs (and the audit tables), streamed, with checksums\n"
+            "  restore [--verify] [--max-bytes N] [--max-stream-bytes M] FILE\n"
             "                      restore a backup (one transaction; refuses a newer schema and an\n"
-            "                      archive expanding beyond N bytes, default 64 MiB)\n"
+            "                      archive expanding beyond N bytes, default 64 MiB; DLQ and audit members\n"
+            "                      beyond M, default 16 GiB); --verify checks it and applies nothing\n"
             "  retention [--dry-run]\n"
-            "                      run the retention policy once (dry run only counts)\n"
+            "                      run the retention policy once (archives rows first; dry run only counts)\n"
+            "  archive verify DIR | restore FILE\n"
+            "                      check retention archives against their manifests; load one back\n"
+            "                      (idempotent) under a legal hold named after the file\n"
+            "  audit report [--from T] [--to T] [--format table|csv|json]\n"
+            "                      config audit counts by operation, user, table, day; top records\n"
             "  rules dry-run [--json] FILE.json\n"
             "                      what a rule body (rule_id: an edit) would catch in the recent events\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"

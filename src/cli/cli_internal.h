@@ -40,5 +40,7 @@ int cli_send_event(int argc, char **argv, struct mutt_config *cfg);
 int cli_retention(int argc, char **argv, struct mutt_config *cfg);
 int cli_migrate(int argc, char **argv, struct mutt_config *cfg);
 int cli_rules(int argc, char **argv, struct mutt_config *cfg); /* cli_rules.c */
+int cli_archive(int argc, char **argv, struct mutt_config *cfg);
+int cli_audit_cmd(int argc, char **argv, struct mutt_config *cfg);
 
 #endif

@@ -110,9 +110,13 @@ static int run_once(const struct mutt_config *cfg, bool dry_run, FILE *out)
         const char *verb = c.res.dry_run ? "would delete" : "deleted";
         fprintf(out,
                 "retention%s: %s config_audit=%" PRId64 " event_audit=%" PRId64 " (partitions %s: %" PRId64
-                ") dlq=%" PRId64 "\n",
+                ") dlq=%" PRId64,
                 c.res.dry_run ? " (dry run)" : "", verb, c.res.config_audit, c.res.event_audit,
                 c.res.dry_run ? "to drop" : "dropped", c.res.partitions_dropped, c.res.dlq);
+        if (c.res.dry_run)
+            fprintf(out, " held: config_audit=%" PRId64 " event_audit=%" PRId64, c.res.held_config_audit,
+                    c.res.held_event_audit);
+        fprintf(out, " partitions kept for held rows: %" PRId64 "\n", c.res.partitions_kept);
         rc = 0;
     }
 out:

@@ -414,6 +414,12 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_RETENTION_DRY_RUN] = { .name = "RETENTION_DRY_RUN", .type = MUTT_CFG_T_BOOL, .default_value = "false",
         NORANGE, .group = "retention", .dynamic_safe = true,
         .description = "Only count what would be deleted, everywhere" },
+    [MUTT_CFG_ARCHIVE_DIR] = { .name = "ARCHIVE_DIR", .type = MUTT_CFG_T_STRING,
+        .default_value = "/var/lib/mutt/archive", NORANGE, .group = "retention",
+        .description = "Retention archives rows here (gzip'd NDJSON per table per day) before deleting them" },
+    [MUTT_CFG_ARCHIVE_COMMAND] = { .name = "ARCHIVE_COMMAND", .type = MUTT_CFG_T_STRING, .default_value = NULL,
+        NORANGE, .group = "retention",
+        .description = "Set = each archive file is handed to this command (path as its argument) instead of kept; non-zero exit = rows not deleted" },
 
     /* ---- vault ---- */
     [MUTT_CFG_VAULT_ADDR] = { .name = "VAULT_ADDR", .type = MUTT_CFG_T_STRING, .default_value = NULL,

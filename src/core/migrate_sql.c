@@ -148,8 +148,52 @@ static const char migration_1_sql[] =
     "CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);\n"
     ;
 
+static const char migration_17_sql[] =
+    "\n"
+    "-- Migration 17: legal holds, config-audit full-text search, D46's audit names (issue 17).\n"
+    "-- A hold keeps every audit row of its table with a time in [from_ts, to_ts] (inclusive) and, when\n"
+    "-- set, the hostname (event_audit_log.hostname; config_audit_log.record_key) and changed_by\n"
+    "-- (config_audit_log only): retention neither archives nor deletes them, and keeps a monthly\n"
+    "-- partition holding any of them instead of dropping it.\n"
+    "CREATE TABLE IF NOT EXISTS legal_holds (\n"
+    "    id         BIGSERIAL PRIMARY KEY,\n"
+    "    table_name TEXT        NOT NULL,\n"
+    "    from_ts    TIMESTAMPTZ NOT NULL,\n"
+    "    to_ts      TIMESTAMPTZ NOT NULL,\n"
+    "    hostname   TEXT,\n"
+    "    changed_by TEXT,\n"
+    "    reason     TEXT        NOT NULL,\n"
+    "    created_by TEXT        NOT NULL,\n"
+    "    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
+    "    CONSTRAINT chk_legal_holds_table CHECK (table_name IN ('config_audit_log', 'event_audit_log')),\n"
+    "    CONSTRAINT chk_legal_holds_range CHECK (from_ts <= to_ts)\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_legal_holds_table ON legal_holds (table_name, from_ts, to_ts);\n"
+    "\n"
+    "-- q= on /audit (D44): PostgreSQL text search over reason and both value documents. The 'simple'\n"
+    "-- configuration keeps host names, keys and team names whole (no stemming, no stop words).\n"
+    "CREATE OR REPLACE FUNCTION mutt_config_audit_tsv(reason text, old_values jsonb, new_values jsonb)\n"
+    "RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$\n"
+    "    SELECT to_tsvector('simple'::regconfig, coalesce(reason, '') || ' ' || coalesce(old_values::text, '') || ' ' ||\n"
+    "                                            coalesce(new_values::text, ''))\n"
+    "$$;\n"
+    "CREATE INDEX IF NOT EXISTS idx_config_audit_log_fts ON config_audit_log\n"
+    "    USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));\n"
+    "\n"
+    "-- D46: the operations and tables the approval, maintenance and legal-hold features audit.\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation\n"
+    "    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',\n"
+    "                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name\n"
+    "    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',\n"
+    "                          'maintenance_windows', 'legal_holds', 'config_change_requests'));\n"
+    ;
+
 const struct mutt_migration mutt_migrations[] = {
     {1, "initial schema", migration_1_sql},
+    {17, "legal holds, config audit full-text search, D46 audit names", migration_17_sql},
 };
 
 const int mutt_migrations_count = (int)(sizeof(mutt_migrations) / sizeof(mutt_migrations[0]));

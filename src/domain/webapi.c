@@ -107,6 +107,9 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_CONFIG_DRIFT, "GET", "/config/drift", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_CONFIG_KEY, "GET,PUT", "/config/{key}", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_AUDIT, "GET", "/audit", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_AUDIT_REPORT, "GET", "/audit/report", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_LEGAL_HOLDS, "GET,POST", "/legal-holds", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_LEGAL_HOLD, "GET,DELETE", "/legal-holds/{id}", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_AUDIT_LOGS, "GET", "/audit-logs", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_METRICS, "GET", "/metrics", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_DLQ, "GET", "/dlq", 0, "2.0", NULL, NULL},
@@ -487,6 +490,13 @@ int mutt_api_filter_parse(enum mutt_api_audit_kind kind, mutt_api_param_fn *get,
             if (!text_ok(v))
                 return bad(err, errlen, bad_field, "record_key", "record_key must be 1 to 255 printable characters");
             add_cond(out, "record_key =", "", v);
+        }
+        if ((v = get(privdata, "q")) != NULL) {
+            /* D44: full-text search backed by the GIN index on this very expression (migration 17) */
+            if (!text_ok(v))
+                return bad(err, errlen, bad_field, "q", "q must be 1 to 255 printable characters");
+            add_cond(out, "mutt_config_audit_tsv(reason, old_values, new_values) @@ plainto_tsquery('simple',", ")",
+                     v);
         }
         if ((v = get(privdata, "start_date")) != NULL &&
             date_cond(out, "changed_at >=", v, "start_date", err, errlen, bad_field) != 0)

@@ -1,5 +1,6 @@
 /* One retention run as a task on the loop (include/mutt/retention.h): a chain of steps, each
- * one PostgreSQL statement or Redis command whose callback starts the next. The decisions
+ * one PostgreSQL statement, Redis command or (archiving a batch) uv_queue_work job whose
+ * callback starts the next. The decisions
  * (cutoffs, which partitions go whole, DLQ item age) are src/domain/retention_plan.c; this file
  * only does the I/O (`mutt retention` runs this chain on a private loop: src/cli/cli_retention.c).
  * Loop thread only. */
@@ -14,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "mutt/adapter_opts.h"
+#include "mutt/retention_archive.h"
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -31,19 +33,42 @@
  * whose name is an identifier (cannot be a parameter) and was matched against
  * event_audit_log_YYYY_MM by mutt_retention_partition_month first. */
 static const char SQL_ENSURE_PARTITIONS[] = "SELECT mutt_ensure_partitions($1::int)";
-static const char SQL_CONFIG_COUNT[] = "SELECT count(*) FROM config_audit_log WHERE changed_at < $1::timestamptz";
+/* A row under a legal hold (migration 17) is neither archived nor deleted. Event holds ignore
+ * changed_by (event rows have none): a hold keeps more, never less. */
+#define HELD_CONFIG(a)                                                                                        \
+    "EXISTS (SELECT 1 FROM legal_holds h WHERE h.table_name = 'config_audit_log' AND " a ".changed_at "       \
+    "BETWEEN h.from_ts AND h.to_ts AND (h.hostname IS NULL OR h.hostname = " a ".record_key) AND "          \
+    "(h.changed_by IS NULL OR h.changed_by = " a ".changed_by))"
+#define HELD_EVENT(a)                                                                                         \
+    "EXISTS (SELECT 1 FROM legal_holds h WHERE h.table_name = 'event_audit_log' AND " a ".event_timestamp "   \
+    "BETWEEN h.from_ts AND h.to_ts AND (h.hostname IS NULL OR h.hostname = " a ".hostname))"
+static const char SQL_CONFIG_COUNT[] =
+    "SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (SELECT " HELD_CONFIG("c")
+    " AS held FROM config_audit_log c WHERE c.changed_at < $1::timestamptz) s";
+/* A batch to archive: id, UTC day, the whole row. Oldest first so files follow days. */
+static const char SQL_CONFIG_SELECT[] =
+    "SELECT c.id, to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(c)::text "
+    "FROM config_audit_log c WHERE c.changed_at < $1::timestamptz AND NOT " HELD_CONFIG("c")
+    " ORDER BY c.changed_at, c.id LIMIT $2::int";
+/* Only archived ids; the hold check again for a hold created while the batch was archived. */
 static const char SQL_CONFIG_DELETE[] =
-    "DELETE FROM config_audit_log WHERE id IN (SELECT id FROM config_audit_log WHERE changed_at < $1::timestamptz "
-    "ORDER BY changed_at LIMIT $2::int)";
+    "DELETE FROM config_audit_log c WHERE c.id = ANY($1::bigint[]) AND NOT " HELD_CONFIG("c");
 static const char SQL_EVENT_PARTITIONS[] =
     "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
     "WHERE i.inhparent = 'event_audit_log'::regclass ORDER BY c.relname";
-static const char SQL_EVENT_COUNT[] = "SELECT count(*) FROM event_audit_log WHERE event_timestamp < $1::timestamptz";
-/* Rows of straddling months and of DEFAULT (D28); the PK includes event_timestamp, so the
- * IN list prunes to the partitions that hold old rows. */
+static const char SQL_EVENT_COUNT[] =
+    "SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (SELECT " HELD_EVENT("e")
+    " AS held FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz) s";
+/* Rows of every partition and DEFAULT (D28). Old month partitions are emptied this way too (so
+ * every row is archived first) and dropped afterwards when nothing is left in them. */
+static const char SQL_EVENT_SELECT[] =
+    "SELECT e.id, to_char(e.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(e)::text "
+    "FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz AND NOT " HELD_EVENT("e")
+    " ORDER BY e.event_timestamp, e.id LIMIT $2::int";
+/* The cutoff bound prunes to old partitions; ids are one BIGSERIAL across partitions. */
 static const char SQL_EVENT_DELETE[] =
-    "DELETE FROM event_audit_log WHERE (id, event_timestamp) IN (SELECT id, event_timestamp FROM event_audit_log "
-    "WHERE event_timestamp < $1::timestamptz LIMIT $2::int)";
+    "DELETE FROM event_audit_log e WHERE e.id = ANY($1::bigint[]) AND e.event_timestamp < $2::timestamptz "
+    "AND NOT " HELD_EVENT("e");
 
 /* ---- Lua: owner-checked lock refresh/release and DLQ removal by value (the list may move
  * under us: remediation pops its tail, stages push its head; removing by value stays right). */
@@ -60,10 +85,12 @@ enum step {
     ST_CHECK_RECENT,
     ST_PARTITIONS_AHEAD,
     ST_CONFIG,
+    ST_CONFIG_DELETE,
+    ST_EVENT_ROWS,
+    ST_EVENT_DELETE,
     ST_EVENT_PARTITIONS,
     ST_EVENT_DROP_COUNT,
     ST_EVENT_DROP,
-    ST_EVENT_ROWS,
     ST_DLQ,
     ST_LAST_RUN,
     ST_UNLOCK,
@@ -97,9 +124,18 @@ struct mutt_retention {
     uint64_t lock_refreshed_at; /* uv_now */
     char *drop[MAX_DROP_PARTITIONS];
     size_t ndrop, drop_i;
-    int64_t drop_rows;
     int dlq_i;
     int64_t dlq_kept; /* items at the list's tail already looked at and kept */
+    /* the batch being archived (a uv_queue_work job) and then deleted */
+    uv_work_t work;
+    struct mutt_archive_row *arows;
+    char *arena;         /* the rows' JSON, one block */
+    char *ids;           /* "{1,2,...}": the archived ids, the DELETE's parameter */
+    int64_t selected;    /* rows in the batch */
+    unsigned seq;        /* batches so far (part of the archive file names) */
+    int arc_rc;
+    char arc_err[256];
+    const char *arc_table;
 };
 
 static void next(struct mutt_retention *r);
@@ -179,8 +215,19 @@ void mutt_retention_cancel(struct mutt_retention *r)
 /* ------------------------------------------------------------------------------------------ */
 /* finishing                                                                                   */
 
+static void free_batch(struct mutt_retention *r)
+{
+    free(r->arows);
+    free(r->arena);
+    free(r->ids);
+    r->arows = NULL;
+    r->arena = NULL;
+    r->ids = NULL;
+}
+
 static void finish(struct mutt_retention *r)
 {
+    free_batch(r);
     for (size_t i = 0; i < r->ndrop; i++) {
         free(r->drop[i]);
         r->drop[i] = NULL;
@@ -343,24 +390,140 @@ static void on_partitions_ahead(void *privdata, PGresult *res, int status)
     next(r);
 }
 
-static void on_config(void *privdata, PGresult *res, int status)
+/* Dry run: rows that would go and rows a hold keeps, per table. */
+static void on_count(void *privdata, PGresult *res, int status)
 {
     struct mutt_retention *r = privdata;
     if (stopping(r))
         return;
+    bool config = r->step == ST_CONFIG;
     if (status != 0) {
-        pg_failed(r, "config_audit_log retention", res, status);
+        pg_failed(r, config ? "config_audit_log retention" : "event_audit_log retention", res, status);
         return;
     }
-    if (r->res.dry_run) {
+    int64_t held = res && PQntuples(res) > 0 && PQnfields(res) > 1 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10) : 0;
+    if (config) {
         r->res.config_audit = result_count(res);
-        r->step = ST_EVENT_PARTITIONS;
+        r->res.held_config_audit = held;
+        r->step = ST_EVENT_ROWS;
     } else {
-        int64_t n = result_affected(res);
-        r->res.config_audit += n;
-        if (n < r->batch) /* the last, short batch: nothing older is left */
-            r->step = ST_EVENT_PARTITIONS;
+        r->res.event_audit = result_count(res);
+        r->res.held_event_audit = held;
+        r->step = ST_EVENT_PARTITIONS;
     }
+    next(r);
+}
+
+/* Off the loop (D64): compress, write, fsync, rename, manifest, or ARCHIVE_COMMAND. Reads only
+ * what the loop thread leaves alone while the job is queued. */
+static void archive_work(uv_work_t *w)
+{
+    struct mutt_retention *r = w->data;
+    const struct mutt_archive_batch b = {
+        .dir = mutt_config_str(r->cfg, MUTT_CFG_ARCHIVE_DIR),
+        .command = mutt_config_str(r->cfg, MUTT_CFG_ARCHIVE_COMMAND),
+        .table = r->arc_table,
+        .run_ms = r->res.started_at_ms,
+        .seq = r->seq,
+        .rows = r->arows,
+        .nrows = (size_t)r->selected,
+    };
+    r->arc_rc = mutt_archive_write(&b, r->arc_err, sizeof(r->arc_err));
+}
+
+static void archive_done(uv_work_t *w, int status)
+{
+    struct mutt_retention *r = w->data;
+    free(r->arows);
+    free(r->arena);
+    r->arows = NULL;
+    r->arena = NULL;
+    if (stopping(r))
+        return;
+    if (status != 0 || r->arc_rc != 0) {
+        fail_run(r, MUTT_EIO, "archiving %s failed, its rows were not deleted: %s", r->arc_table,
+                 status != 0 ? uv_strerror(status) : r->arc_err);
+        return;
+    }
+    r->step = r->step == ST_CONFIG ? ST_CONFIG_DELETE : ST_EVENT_DELETE;
+    next(r);
+}
+
+/* A batch of rows to delete: copy it out of the result and archive it before anything goes. */
+static void on_batch_selected(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    bool config = r->step == ST_CONFIG;
+    if (status != 0) {
+        pg_failed(r, config ? "selecting config_audit_log rows" : "selecting event_audit_log rows", res, status);
+        return;
+    }
+    int n = PQntuples(res);
+    r->selected = n;
+    if (n == 0) {
+        r->step = config ? ST_EVENT_ROWS : ST_EVENT_PARTITIONS;
+        next(r);
+        return;
+    }
+    size_t total = 0, idlen = 3;
+    for (int i = 0; i < n; i++) {
+        total += (size_t)PQgetlength(res, i, 2);
+        idlen += (size_t)PQgetlength(res, i, 0) + 1;
+    }
+    r->arows = calloc((size_t)n, sizeof(*r->arows));
+    r->arena = malloc(total + 1);
+    r->ids = malloc(idlen);
+    if (!r->arows || !r->arena || !r->ids) {
+        fail_run(r, MUTT_ENOMEM, "out of memory");
+        return;
+    }
+    char *a = r->arena, *ip = r->ids;
+    *ip++ = '{';
+    for (int i = 0; i < n; i++) {
+        size_t jl = (size_t)PQgetlength(res, i, 2), il = (size_t)PQgetlength(res, i, 0);
+        memcpy(a, PQgetvalue(res, i, 2), jl);
+        r->arows[i].json = a;
+        r->arows[i].len = jl;
+        a += jl;
+        snprintf(r->arows[i].day, sizeof(r->arows[i].day), "%s", PQgetvalue(res, i, 1));
+        if (i > 0)
+            *ip++ = ',';
+        memcpy(ip, PQgetvalue(res, i, 0), il);
+        ip += il;
+    }
+    *ip++ = '}';
+    *ip = '\0';
+    r->arc_table = config ? "config_audit_log" : "event_audit_log";
+    r->seq++;
+    r->work.data = r;
+    int rc = uv_queue_work(r->loop, &r->work, archive_work, archive_done);
+    if (rc != 0)
+        fail_run(r, MUTT_EIO, "cannot queue the archive job: %s", uv_strerror(rc));
+}
+
+static void on_batch_deleted(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    free(r->ids);
+    r->ids = NULL;
+    if (stopping(r))
+        return;
+    bool config = r->step == ST_CONFIG_DELETE;
+    if (status != 0) {
+        pg_failed(r, config ? "config_audit_log retention" : "event_audit_log retention", res, status);
+        return;
+    }
+    int64_t n = result_affected(res);
+    if (config)
+        r->res.config_audit += n;
+    else
+        r->res.event_audit += n;
+    if (r->selected < r->batch) /* the last, short batch: nothing older is left */
+        r->step = config ? ST_EVENT_ROWS : ST_EVENT_PARTITIONS;
+    else
+        r->step = config ? ST_CONFIG : ST_EVENT_ROWS;
     next(r);
 }
 
@@ -387,12 +550,20 @@ static void on_event_partitions(void *privdata, PGresult *res, int status)
         r->ndrop++;
     }
     r->drop_i = 0;
-    r->res.partitions_dropped = r->res.dry_run ? (int64_t)r->ndrop : 0;
-    /* dry run: one count over the table covers dropped partitions, DEFAULT and the rest */
-    r->step = r->res.dry_run || r->ndrop == 0 ? ST_EVENT_ROWS : ST_EVENT_DROP_COUNT;
+    r->step = r->ndrop == 0 ? ST_DLQ : ST_EVENT_DROP_COUNT;
     next(r);
 }
 
+static void next_partition(struct mutt_retention *r)
+{
+    r->drop_i++;
+    r->step = r->drop_i < r->ndrop ? ST_EVENT_DROP_COUNT : ST_DLQ;
+    next(r);
+}
+
+/* Live run: the rows left in an old partition after the archived deletes (only held ones, unless
+ * something wrote into a months-old partition meanwhile). Dry run: the held rows in it. Either
+ * way a partition with rows in it stays: it was emptied row by row instead of dropped. */
 static void on_drop_count(void *privdata, PGresult *res, int status)
 {
     struct mutt_retention *r = privdata;
@@ -402,9 +573,19 @@ static void on_drop_count(void *privdata, PGresult *res, int status)
         pg_failed(r, "counting an old event_audit_log partition", res, status);
         return;
     }
-    /* Rows written into a months-old partition between this count and the DROP would go
-     * uncounted: only the metric could be off, never the data kept. */
-    r->drop_rows = result_count(res);
+    int64_t left = result_count(res);
+    if (left > 0) {
+        mutt_log_info("retention", "keeping partition %s: %" PRId64 " rows under legal hold", r->drop[r->drop_i],
+                      left);
+        r->res.partitions_kept++;
+        next_partition(r);
+        return;
+    }
+    if (r->res.dry_run) {
+        r->res.partitions_dropped++;
+        next_partition(r);
+        return;
+    }
     r->step = ST_EVENT_DROP;
     next(r);
 }
@@ -418,35 +599,9 @@ static void on_drop(void *privdata, PGresult *res, int status)
         pg_failed(r, "dropping an old event_audit_log partition", res, status);
         return;
     }
-    mutt_log_info("retention", "dropped partition %s (%" PRId64 " rows)", r->drop[r->drop_i], r->drop_rows);
-    r->res.event_audit += r->drop_rows;
+    mutt_log_info("retention", "dropped partition %s (emptied after archiving)", r->drop[r->drop_i]);
     r->res.partitions_dropped++;
-    r->drop_i++;
-    r->step = r->drop_i < r->ndrop ? ST_EVENT_DROP_COUNT : ST_EVENT_ROWS;
-    next(r);
-}
-
-static void on_event_rows(void *privdata, PGresult *res, int status)
-{
-    struct mutt_retention *r = privdata;
-    if (stopping(r))
-        return;
-    if (status != 0) {
-        pg_failed(r, "event_audit_log retention", res, status);
-        return;
-    }
-    if (r->res.dry_run) {
-        r->res.event_audit = result_count(res);
-        r->step = ST_DLQ;
-    } else {
-        int64_t n = result_affected(res);
-        r->res.event_audit += n;
-        if (n < r->batch)
-            r->step = ST_DLQ;
-    }
-    r->dlq_i = 0;
-    r->dlq_kept = 0;
-    next(r);
+    next_partition(r);
 }
 
 static void dlq_advance(struct mutt_retention *r, int64_t scanned, int64_t kept)
@@ -589,8 +744,20 @@ static void next(struct mutt_retention *r)
     case ST_CONFIG: {
         what = "config_audit_log retention";
         const char *p[] = {r->cutoff_config, r->batch_s};
-        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_CONFIG_COUNT, 1, p, on_config, r)
-                            : mutt_pg_query(r->pg, SQL_CONFIG_DELETE, 2, p, on_config, r);
+        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_CONFIG_COUNT, 1, p, on_count, r)
+                            : mutt_pg_query(r->pg, SQL_CONFIG_SELECT, 2, p, on_batch_selected, r);
+        break;
+    }
+    case ST_CONFIG_DELETE: {
+        what = "config_audit_log retention";
+        const char *p[] = {r->ids};
+        rc = mutt_pg_query(r->pg, SQL_CONFIG_DELETE, 1, p, on_batch_deleted, r);
+        break;
+    }
+    case ST_EVENT_DELETE: {
+        what = "event_audit_log retention";
+        const char *p[] = {r->ids, r->cutoff_event};
+        rc = mutt_pg_query(r->pg, SQL_EVENT_DELETE, 2, p, on_batch_deleted, r);
         break;
     }
     case ST_EVENT_PARTITIONS:
@@ -606,9 +773,12 @@ static void next(struct mutt_retention *r)
             fail_run(r, MUTT_EINVAL, "refusing to drop unexpected table name");
             return;
         }
-        char sql[128];
+        char sql[512];
         if (r->step == ST_EVENT_DROP_COUNT) {
-            snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
+            if (r->res.dry_run)
+                snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s e WHERE %s", name, HELD_EVENT("e"));
+            else
+                snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
             rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop_count, r);
         } else {
             snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
@@ -619,8 +789,8 @@ static void next(struct mutt_retention *r)
     case ST_EVENT_ROWS: {
         what = "event_audit_log retention";
         const char *p[] = {r->cutoff_event, r->batch_s};
-        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_EVENT_COUNT, 1, p, on_event_rows, r)
-                            : mutt_pg_query(r->pg, SQL_EVENT_DELETE, 2, p, on_event_rows, r);
+        rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_EVENT_COUNT, 1, p, on_count, r)
+                            : mutt_pg_query(r->pg, SQL_EVENT_SELECT, 2, p, on_batch_selected, r);
         break;
     }
     case ST_DLQ: {
@@ -661,6 +831,9 @@ int mutt_retention_start(struct mutt_retention *r, bool dry_run, int64_t skip_if
     r->done = done;
     r->done_priv = privdata;
     r->skip_if_newer_than_ms = skip_if_newer_than_ms;
+    r->dlq_i = 0;
+    r->dlq_kept = 0;
+    r->seq = 0;
     r->batch = mutt_config_int(cfg, MUTT_CFG_RETENTION_BATCH_SIZE);
     snprintf(r->batch_s, sizeof(r->batch_s), "%" PRId64, r->batch);
     int64_t now = r->res.started_at_ms;

@@ -42,6 +42,9 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_VERSION] = web_version,
     [MUTT_API_EP_SLO] = web_slo,
     [MUTT_API_EP_UNHANDLED] = web_unhandled,
+    [MUTT_API_EP_AUDIT_REPORT] = web_audit_report,
+    [MUTT_API_EP_LEGAL_HOLDS] = web_legal_holds,
+    [MUTT_API_EP_LEGAL_HOLD] = web_legal_hold,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -333,6 +333,7 @@ e2e_config() {
         echo "MIGRATE_ON_START=true"
         echo "LOG_LEVEL=INFO"
         echo "HEARTBEAT_INTERVAL=1"
+        echo "ARCHIVE_DIR=$E2E_TMP/archive"
         local kv
         for kv in "$@"; do echo "$kv"; done
     } >"$file"

@@ -25,9 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     char *texts[M__COUNT] = {0};
-    /* the restore's default cap (64 MiB): a bomb is refused, not expanded */
-    int rc = read_archive(path, (int64_t)64 << 20, texts);
+    /* the restore's default cap (64 MiB): a bomb is refused, not expanded; the streamed (DLQ,
+     * audit) members of a full backup spool to tmpfiles, capped the same here */
+    struct restore_opts o = {.path = path, .max_bytes = (int64_t)64 << 20, .max_stream_bytes = (int64_t)64 << 20};
+    char conf_sha[65] = "";
+    struct spool sp[BACKUP_MAX_SPOOLS];
+    int nsp = 0;
+    int rc = read_archive(&o, texts, conf_sha, sp, &nsp);
     FUZZ_CHECK(rc == 0 || rc == -1 || rc == -2, "read_archive returned %d", rc);
+    FUZZ_CHECK(nsp >= 0 && nsp <= BACKUP_MAX_SPOOLS, "spool count %d", nsp);
+    for (int i = 0; i < nsp; i++)
+        spool_close(&sp[i]);
     for (int i = 0; i < M__COUNT; i++) {
         FUZZ_CHECK(rc != 0 || texts[i] != NULL, "success without %s", member_names[i]);
         if (rc == 0) {

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PKGS=(gcc make pkg-config libuv1-dev libhiredis-dev libpq-dev libh2o-dev libcurl4-openssl-dev
-      libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev libsnmp-dev redis-server postgresql
+      libcmocka-dev libjansson-dev libpcre2-dev libssl-dev libarchive-dev zlib1g-dev libsnmp-dev redis-server postgresql
       curl ca-certificates procps jq
       git iproute2 python3   # git: the build's revision; ss: port owners; python3: e2e helpers
       chromium nodejs    # browser test only (tests/e2e/test_web_ui.sh, D30)

@@ -10,7 +10,7 @@
   function query() {
     const f = $("filters");
     const p = new URLSearchParams({ page: String(page), limit: String(LIMIT) });
-    for (const k of ["changed_by", "operation", "table_name", "record_id"]) if (f[k].value.trim()) p.set(k, f[k].value.trim());
+    for (const k of ["q", "changed_by", "operation", "table_name", "record_id"]) if (f[k].value.trim()) p.set(k, f[k].value.trim());
     /* datetime-local has no zone: the viewer reads and sends UTC */
     for (const k of ["start_date", "end_date"]) if (f[k].value) p.set(k, f[k].value + (f[k].value.length === 16 ? ":00" : "") + "Z");
     return p.toString();

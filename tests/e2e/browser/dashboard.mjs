@@ -1,6 +1,7 @@
 // Drives the embedded dashboard in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in with the key once, checks the overview, creates a rule and finds it in the
-// rules table and the audit viewer, changes a config value with a reason, and renders at
+// rules table and the audit viewer, searches the audit (q=), builds the report, places and lifts
+// a legal hold, changes a config value with a reason, and renders at
 // 1280x800 and at phone width. Screenshots go to tests/e2e/artifacts/.
 // Usage: node dashboard.mjs BASE_URL API_KEY ARTIFACT_DIR
 import { chromium } from "playwright-core";
@@ -90,6 +91,29 @@ await step("the rule's CREATE shows in the audit viewer", async () => {
   const txt = await page.textContent("#audit-table tbody");
   check(txt.includes("browser test"), "reason of the CREATE not listed");
   await page.screenshot({ path: artifacts + "/audit.png", fullPage: true });
+});
+
+await step("audit page: search, report and a legal hold placed and lifted", async () => {
+  await page.goto(base + "/audit");
+  await page.fill("#filters input[name=q]", "browser");
+  await page.click("#filters button[type=submit]");
+  await page.waitForFunction(() => document.querySelectorAll("#audit-table tbody tr").length > 0, null, { timeout: 5000 });
+  check((await page.textContent("#audit-table tbody")).includes("browser test"), "q= search did not find the rule's reason");
+  await page.click("#report-form button[type=submit]");
+  await page.waitForFunction(() => /changes from/.test(document.getElementById("report-total").textContent), null, { timeout: 5000 });
+  check((await page.textContent('#report-sections [data-section="by_table"]')).includes("alert_rules"), "report has no alert_rules");
+  const reason = "browser hold " + Date.now();
+  await page.selectOption("#hold-form select[name=table]", "event_audit_log");
+  await page.fill("#hold-form input[name=from]", "2020-01-01");
+  await page.fill("#hold-form input[name=to]", "2020-01-31");
+  await page.fill("#hold-form input[name=reason]", reason);
+  await page.click("#hold-save");
+  const row = page.locator("#holds-table tr", { has: page.locator(`td:text-is("${reason}")`) });
+  await row.waitFor({ timeout: 5000 });
+  await page.screenshot({ path: artifacts + "/audit-holds.png", fullPage: true });
+  page.once("dialog", (d) => d.accept("browser lift"));
+  await row.locator("button", { hasText: "Lift" }).click();
+  await row.waitFor({ state: "detached", timeout: 5000 });
 });
 
 await step("changes a config value with a reason", async () => {
