@@ -6,7 +6,8 @@ audited and what the webhook sink received, for the events of that drill only.
            [--dup-cap N] [--quiet-missing] [--slow-ms 1000]
 
 LOG    one line "seq status done_ms" per request (bench/e2e_driver --log).
-AUDIT  one line "seq count" per bench_seq in event_audit_log (psql -At -F' ').
+AUDIT  one line "seq count lag_ms at_ms" per bench_seq in event_audit_log (psql -At -F' '): rows,
+       the latest row's created_at minus the event's bench_sent_ms, and that created_at.
 SINK   mutt-sink --stamp lines: "<receive epoch ms> <body>"; body.custom_info.raw_event.bench_seq.
 
 Checks (exit 1 when one fails):
@@ -15,8 +16,8 @@ Checks (exit 1 when one fails):
   - every event answered 200 whose rule forwards was delivered at least once; nothing that no rule
     forwards was delivered; duplicates are counted and, with --dup-cap, must not exceed it.
 Prints the time from the fault (--fault-ms) to full recovery: the last moment something was
-still wrong (a request not answered 200, or a delivery of an accepted event more than --slow-ms
-after it was sent), measured from the fault. With --quiet-missing only "missing N" is printed
+still wrong (a request not answered 200, or a delivery or an audit row of an accepted event more
+than --slow-ms after it was sent), measured from the fault. With --quiet-missing only "missing N" is printed
 (fleet.sh polls it until the deliveries are all in).
 """
 import argparse
@@ -99,11 +100,14 @@ def main():
         return 0
 
     audit = collections.Counter()
+    audit_late = []  # created_at of audit rows written more than --slow-ms after their event
     with open(a.audit) as f:
         for line in f:
             p = line.split()
-            if len(p) == 2 and p[0].isdigit() and int(p[0]) in inside:
+            if len(p) == 4 and p[0].isdigit() and int(p[0]) in inside:
                 audit[int(p[0])] += int(p[1])
+                if float(p[2]) > a.slow_ms and float(p[3]) >= a.fault_ms:
+                    audit_late.append(float(p[3]))
 
     fails = []
     unaudited = [s for s in ok if matched(s) and audit[s] == 0]
@@ -146,6 +150,10 @@ def main():
             last_bad = max(last_bad, max(slow))
             print(f"  deliveries: {len(slow)} arrived more than {a.slow_ms / 1000:.0f} s after they were sent, the "
                   f"last {(max(slow) - a.fault_ms) / 1000:.1f} s after the fault")
+        if audit_late:
+            last_bad = max(last_bad, max(audit_late))
+            print(f"  audit: {len(audit_late)} rows written more than {a.slow_ms / 1000:.0f} s after their event was "
+                  f"sent, the last {(max(audit_late) - a.fault_ms) / 1000:.1f} s after the fault")
         print(f"  time from fault to full recovery: {(last_bad - a.fault_ms) / 1000:.1f} s")
     for f in fails:
         print(f"  FAIL: {f}")

@@ -343,8 +343,11 @@ run_drill() {
     wait_until 30 eval "python3 '$ROOT/tests/fleet/check.py' --first $first --last $last --driver-log '$W/$name.driver' --sink '$W/sink.out' --quiet-missing | grep -qx 'missing 0'" || true
     local pgh
     pgh=$(pg_primary) || { log "no writable PostgreSQL"; rc=1; }
-    psql_on "${pgh:-pg2}" "SELECT raw_message::json->>'bench_seq', count(*) FROM event_audit_log
-        WHERE (raw_message::json->>'bench_seq')::bigint BETWEEN $first AND $last GROUP BY 1" >"$W/$name.audit" 2>&1 ||
+    psql_on "${pgh:-pg2}" "SELECT j->>'bench_seq', count(*),
+        round(max(extract(epoch FROM created_at) * 1000 - (j->>'bench_sent_ms')::float8)),
+        round(max(extract(epoch FROM created_at) * 1000))
+        FROM (SELECT raw_message::json AS j, created_at FROM event_audit_log) a
+        WHERE (j->>'bench_seq')::bigint BETWEEN $first AND $last GROUP BY 1" >"$W/$name.audit" 2>&1 ||
         { log "audit query failed: $(head -n 3 "$W/$name.audit")"; rc=1; }
     log "processing lists hold $(processing_items) items; redis primary $(primary), postgresql primary ${pgh:-none}"
     python3 "$ROOT/tests/fleet/check.py" --first "$first" --last "$last" --driver-log "$W/$name.driver" \
