@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--audit")
     ap.add_argument("--sink", required=True)
     ap.add_argument("--fault-ms", type=float, default=0)
+    ap.add_argument("--heal-ms", type=float, default=0)
     ap.add_argument("--dup-cap", type=int, default=-1)
     ap.add_argument("--slow-ms", type=float, default=1000)
     ap.add_argument("--quiet-missing", action="store_true")
@@ -138,22 +139,34 @@ def main():
         fails.append("no forwarding event was answered 200: the drill measured nothing")
 
     if a.fault_ms:
+        bad = []  # when something was still wrong after the fault
         last_bad = a.fault_ms
         refused = [done[s] for s, st in status.items() if st != 200 and done[s] >= a.fault_ms]
         if refused:
             last_bad = max(last_bad, max(refused))
+            bad += refused
             print(f"  ingest: {len(refused)} requests not answered 200 after the fault, the last "
                   f"{(max(refused) - a.fault_ms) / 1000:.1f} s after it")
         slow = [first_at[s] for s in first_at if first_at[s] >= a.fault_ms and s in ok
                 and first_at[s] - sent_at[s] > a.slow_ms]
         if slow:
             last_bad = max(last_bad, max(slow))
+            bad += slow
             print(f"  deliveries: {len(slow)} arrived more than {a.slow_ms / 1000:.0f} s after they were sent, the "
                   f"last {(max(slow) - a.fault_ms) / 1000:.1f} s after the fault")
         if audit_late:
             last_bad = max(last_bad, max(audit_late))
+            bad += audit_late
             print(f"  audit: {len(audit_late)} rows written more than {a.slow_ms / 1000:.0f} s after their event was "
                   f"sent, the last {(max(audit_late) - a.fault_ms) / 1000:.1f} s after the fault")
+        if a.heal_ms:
+            # a fault with a duration (a partition): how long the rest of the fleet took to cover
+            # for it, and how long the heal itself disturbed things
+            during = [t for t in bad if t < a.heal_ms]
+            after = [t for t in bad if t >= a.heal_ms]
+            print(f"  during the fault: the last problem {((max(during) if during else a.fault_ms) - a.fault_ms) / 1000:.1f} s "
+                  f"after it began; after the heal: the last problem "
+                  f"{((max(after) if after else a.heal_ms) - a.heal_ms) / 1000:.1f} s after it")
         print(f"  time from fault to full recovery: {(last_bad - a.fault_ms) / 1000:.1f} s")
     for f in fails:
         print(f"  FAIL: {f}")
