@@ -110,6 +110,10 @@ if ! ip netns add "$NS-probe" 2>/dev/null; then
     exit 77
 fi
 ip netns del "$NS-probe"
+# One run at a time on a machine: the names, the subnet and the clean-up before start are shared
+# (a second run would tear the first one's namespaces down). Bounded wait.
+exec 9>/tmp/mutt-fleet.lock
+flock -w 900 9 || die "another fleet run held /tmp/mutt-fleet.lock for 15 minutes"
 teardown
 
 W=$(mktemp -d /tmp/mutt-fleet.XXXXXX)
@@ -426,8 +430,13 @@ done
 echo
 log "==== summary"
 printf 'fleet: %s\n' "${RESULTS[@]}"
+# mutt stops cleanly (SIGTERM) before its logs are judged: an ASan build reports leaks at exit
+for h in front w1 w2; do kill -TERM "$(cat "$W/$h.mutt.pid")" 2>/dev/null; done
 for h in front w1 w2; do
-    if grep -qaE 'ERROR: AddressSanitizer|runtime error:' "$W/$h.mutt.log"; then
+    wait_until 30 eval '! kill -0 $(cat "$W/'"$h"'.mutt.pid") 2>/dev/null' || log "mutt on $h did not stop within 30 s of SIGTERM"
+done
+for h in front w1 w2; do
+    if grep -qaE 'ERROR: (AddressSanitizer|LeakSanitizer)|LeakSanitizer: detected|runtime error:' "$W/$h.mutt.log"; then
         log "sanitizer report in the log of $h"
         FAILED+=("$h sanitizer")
     fi
