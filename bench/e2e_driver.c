@@ -8,8 +8,13 @@
  *
  *   e2e_driver --rules-sql
  *   e2e_driver --url URL --key KEY --rate N --seconds S [--conns C] --accepted FILE
+ *              [--first-seq N] [--log FILE2]
  *
- * FILE gets one line "seq forwards(0|1)" per event answered 200. A summary goes to stdout. */
+ * FILE gets one line "seq forwards(0|1)" per event answered 200. A summary goes to stdout.
+ * --first-seq numbers the events from N (tests/fleet runs one driver per drill and tells their
+ * events apart by seq); --log FILE2 gets one line "seq status done_ms" per request (status 0 for
+ * a transport error, done_ms the wall clock when the answer came), so a drill can date the
+ * refusals around a fault. */
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -149,7 +154,8 @@ static int cmp_u32(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    const char *url = NULL, *key = NULL, *accepted_path = NULL;
+    const char *url = NULL, *key = NULL, *accepted_path = NULL, *log_path = NULL;
+    uint64_t first_seq = 0;
     double rate = 5000;
     unsigned seconds = 60, conns = 64;
     for (int i = 1; i < argc; i++) {
@@ -172,6 +178,10 @@ int main(int argc, char **argv)
             conns = (unsigned)atoi(v);
         else if (!strcmp(argv[i], "--accepted"))
             accepted_path = v;
+        else if (!strcmp(argv[i], "--first-seq"))
+            first_seq = strtoull(v, NULL, 10);
+        else if (!strcmp(argv[i], "--log"))
+            log_path = v;
         else
             goto usage;
         i++;
@@ -182,6 +192,11 @@ int main(int argc, char **argv)
     FILE *acc = fopen(accepted_path, "w");
     if (!acc) {
         perror(accepted_path);
+        return 1;
+    }
+    FILE *lg = NULL;
+    if (log_path && !(lg = fopen(log_path, "w"))) {
+        perror(log_path);
         return 1;
     }
     uint64_t total = (uint64_t)(rate * seconds);
@@ -234,10 +249,10 @@ int main(int argc, char **argv)
                 max_lag_us = now - due;
             if (now - due > 5000)
                 late++;
-            int n = event_body(body, sizeof body, next, wall_ms());
+            int n = event_body(body, sizeof body, first_seq + next, wall_ms());
             curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)n);
             curl_easy_setopt(s->easy, CURLOPT_COPYPOSTFIELDS, body);
-            s->seq = next++;
+            s->seq = first_seq + next++;
             s->start_us = now;
             s->busy = 1;
             curl_multi_add_handle(multi, s->easy);
@@ -253,6 +268,8 @@ int main(int argc, char **argv)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             long code = 0;
             curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            if (lg)
+                fprintf(lg, "%" PRIu64 " %ld %.3f\n", s->seq, m->data.result == CURLE_OK ? code : 0L, wall_ms());
             if (m->data.result != CURLE_OK) {
                 failed++;
             } else {
@@ -279,6 +296,8 @@ int main(int argc, char **argv)
     }
     double secs = (double)(mono_us() - t0) / 1e6;
     fclose(acc);
+    if (lg)
+        fclose(lg);
     qsort(lat_us, nlat, sizeof *lat_us, cmp_u32);
     printf("driver: sent %" PRIu64 " events in %.2f s (%.0f/s, target %.0f/s), 200: %" PRIu64 ", 2xx %" PRIu64
            " 4xx %" PRIu64 " 5xx %" PRIu64 ", transport errors %" PRIu64 "\n",
@@ -298,6 +317,6 @@ int main(int argc, char **argv)
     return 0;
 usage:
     fprintf(stderr, "usage: e2e_driver --rules-sql | --url URL --key KEY --rate N --seconds S [--conns C] "
-                    "--accepted FILE\n");
+                    "--accepted FILE [--first-seq N] [--log FILE]\n");
     return 2;
 }

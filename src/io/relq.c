@@ -737,6 +737,13 @@ static void pump(struct mutt_relq *q)
      * topping up slot by slot cost a Redis call per item on top of its completion. */
     if (q->paused || q->inflight > q->max_inflight / 2)
         return;
+    if (!mutt_redis_conn_connected(q->cmd)) {
+        /* completions go out on the command connection: an item popped now could only be
+         * abandoned, claimed back and popped again, a redelivery loop for as long as the two
+         * connections are not up together (after a Redis failover they reconnect apart) */
+        retry_later(q, SEND_RETRY_DELAY_MS);
+        return;
+    }
     if (q->drain_next)
         send_batch_pop(q, q->max_inflight - q->inflight);
     else

@@ -32,6 +32,8 @@ enum mode {
     MODE_PUSH,       /* complete at once with LPUSH <target> "done:<item>" */
     MODE_HOLD,       /* keep the handle; the test completes it */
     MODE_ACK_LATER,  /* keep the handle; a timer completes every held item a few ms later */
+    MODE_ABANDON,    /* complete at once; a completion that cannot be sent abandons the item (as the
+                        forward stage does) */
 };
 
 struct fx;
@@ -42,6 +44,7 @@ struct consumer {
     char pod[64];
     enum mode mode;
     int delivered;
+    int abandoned;
     int order[MAX_ITEMS]; /* ids in delivery order */
     int completed_ok;
     int completed_gone;
@@ -163,7 +166,19 @@ static int list_ids_tail_first(const char *key, int *ids, int max)
     return n;
 }
 
+static int setup_reconnect(void **state, unsigned min_ms, unsigned max_ms);
 static int setup(void **state)
+{
+    return setup_reconnect(state, 50, 300);
+}
+
+/* A command connection that stays down 1.5 s after it drops (the relq tests of that window). */
+static int setup_slow_reconnect(void **state)
+{
+    return setup_reconnect(state, 1500, 1500);
+}
+
+static int setup_reconnect(void **state, unsigned min_ms, unsigned max_ms)
 {
     if (!mutt_test_env("REDIS_PORT")) {
         *state = NULL;
@@ -185,8 +200,8 @@ static int setup(void **state)
     o.host = redis_host();
     o.port = mutt_test_env_int("REDIS_PORT", 0);
     o.connect_timeout_ms = 2000;
-    o.reconnect_min_ms = 50;
-    o.reconnect_max_ms = 300;
+    o.reconnect_min_ms = min_ms;
+    o.reconnect_max_ms = max_ms;
     f->r = mutt_redis_create(&f->loop, &o);
     assert_non_null(f->r);
     assert_int_equal(mutt_redis_start(f->r), 0);
@@ -312,6 +327,12 @@ static void on_item(void *priv, struct mutt_relq_item *item, const char *data, s
         return;
     }
     int rc = complete_item(c, item);
+    if (rc != 0 && c->mode == MODE_ABANDON) {
+        c->abandoned++;
+        assert_int_equal(mutt_relq_abandon(item), 0);
+        c->outstanding--;
+        return;
+    }
     if (rc != 0) {
         assert_true(c->nretry < MAX_HELD);
         c->retry[c->nretry++] = item;
@@ -1091,6 +1112,72 @@ static void test_relq_reclaims_untracked_items_after_its_connection_drops(void *
     assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 6, 5000));
 }
 
+/* Kills every client of the test Redis except the admin connection itself and the ones blocked
+ * in BRPOPLPUSH (relq's own): the command connection and pub/sub. Returns how many. */
+static int kill_all_but_poppers(void)
+{
+    redisContext *rc = admin();
+    redisReply *me = redisCommand(rc, "CLIENT ID");
+    assert_non_null(me);
+    long long my_id = me->integer;
+    freeReplyObject(me);
+    redisReply *rep = redisCommand(rc, "CLIENT LIST");
+    assert_non_null(rep);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    int killed = 0;
+    for (char *line = strtok(rep->str, "\n"); line; line = strtok(NULL, "\n")) {
+        long long id = atoll(line + 3); /* "id=N ..." */
+        if (strstr(line, " cmd=brpoplpush ") || id == my_id)
+            continue;
+        redisReply *k = redisCommand(rc, "CLIENT KILL ID %lld", id);
+        if (k && k->type == REDIS_REPLY_INTEGER)
+            killed += (int)k->integer;
+        if (k)
+            freeReplyObject(k);
+    }
+    freeReplyObject(rep);
+    redisFree(rc);
+    return killed;
+}
+
+/* Found by the fleet drills (tests/fleet): after a Redis failover the popping connection came
+ * back before the command connection that completions go out on. Every popped item's completion
+ * failed, the stage abandoned it, the claim put it back and it was popped again: the same 32
+ * alerts went to the webhook 12 times in 36 ms. While completions cannot be sent, relq must not
+ * pop: one round of in-flight items may be redone, never a loop. */
+static void test_relq_does_not_pop_while_completions_cannot_be_sent(void **state)
+{
+    struct fx *f = fixture(state);
+    struct consumer *c = new_consumer(f, "pod-cmd-down", MODE_ABANDON, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    bool blocked = false;
+    for (int i = 0; i < 300 && !blocked; i++) {
+        mutt_test_run_for(&f->loop, 10);
+        redisContext *rc = admin();
+        redisReply *rep = redisCommand(rc, "CLIENT LIST");
+        blocked = rep && rep->type == REDIS_REPLY_STRING && strstr(rep->str, " cmd=brpoplpush ");
+        if (rep)
+            freeReplyObject(rep);
+        redisFree(rc);
+    }
+    assert_true(blocked);
+    assert_true(kill_all_but_poppers() >= 1);
+    mutt_test_run_for(&f->loop, 50); /* the drop is seen; the reconnect is 1.5 s away */
+    assert_false(mutt_redis_connected(f->r));
+    push_items(f->source, 0, 3);
+    mutt_test_run_for(&f->loop, 700);
+    fprintf(stderr, "relq with the command connection down: delivered %d, abandoned %d\n", c->delivered,
+            c->abandoned);
+    assert_false(mutt_redis_connected(f->r)); /* the window this test is about */
+    /* the pop already blocked may hand out one item, whose completion cannot be sent */
+    assert_true(c->delivered <= 1);
+    /* once the command connection is back, each item is completed */
+    assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 3, 8000));
+    assert_true(c->delivered <= 4);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+    assert_int_equal(llen(f->source), 0);
+}
+
 static void test_relq_consumes_ten_thousand_items_quickly(void **state)
 {
     struct fx *f = fixture(state);
@@ -1134,6 +1221,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_loses_nothing_across_redis_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_reclaims_untracked_items_after_its_connection_drops, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_relq_does_not_pop_while_completions_cannot_be_sent,
+                                        setup_slow_reconnect, teardown),
         cmocka_unit_test_setup_teardown(test_relq_consumes_ten_thousand_items_quickly, setup, teardown),
     };
     return cmocka_run_group_tests_name("relq", tests, NULL, NULL);
