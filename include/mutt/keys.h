@@ -17,6 +17,9 @@
 /* PUBLISHed (payload: what changed) after any change of rules, dev hosts or teams, by the web API
  * and `mutt restore`; the alert stage reloads its cache on it (W32). */
 #define MUTT_KEY_RULES_CHANNEL "mutt:rules:updates"
+/* PUBLISHed (payload: the window id) after any change of maintenance windows by the web API; the
+ * alert stage re-reads its windows on it (issue 16 §3: within 1 s). */
+#define MUTT_KEY_MAINT_CHANNEL "mutt:maintenance:updates"
 
 /* The forward circuit breaker (reference §3.10): keys <prefix>:{state,failures,open_time,probe},
  * written by forward; remediate and GET /metrics read the state. Not configurable in the original;

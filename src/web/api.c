@@ -41,6 +41,8 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_VERSION] = web_version,
     [MUTT_API_EP_SLO] = web_slo,
     [MUTT_API_EP_UNHANDLED] = web_unhandled,
+    [MUTT_API_EP_MAINT_WINDOWS] = web_maint_windows,
+    [MUTT_API_EP_MAINT_WINDOW] = web_maint_window,
 };
 
 /* ------------------------------------------------------------------------------------------ */
