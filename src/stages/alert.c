@@ -246,6 +246,7 @@ static void retry_item(struct item_op *op, const char *why)
     add_payload(op, pushes, al->source, s, len);
     op->label = ST_ERROR;
     op->forwards = op->meta = false;
+    op->maint.window_id = 0; /* counted when the event is handled, on a later attempt */
     op->retrying = true;
     mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
                 "attempt %lld failed (%s): back to %s", (long long)n + 1, why, al->source);
