@@ -544,6 +544,7 @@ static const struct {
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
     {"migrate", cli_migrate},
+    {"maintenance", cli_maintenance}, /* issue 16 §3, src/cli/cli_maint.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -589,6 +590,9 @@ void mutt_cli_usage(FILE *out)
             "                      archive expanding beyond N bytes, default 64 MiB)\n"
             "  retention [--dry-run]\n"
             "                      run the retention policy once (dry run only counts)\n"
+            "  maintenance list | add PATTERN --ends T [--starts T] [--team T] [--reason R] [--no-summary]\n"
+            "              | end ID [--reason R]\n"
+            "                      maintenance windows (audited as cli:<user>; end = DELETE in the API)\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");

@@ -5,7 +5,7 @@
 # Covers validation (400 naming the field), read-only -> 403, 404s, a window that suppresses
 # (audited Maintenance, not delivered) while other hosts are delivered, its one summary with the
 # right counts after it ends, the config_audit_log rows, the suppressed-events metric, and a
-# delete of an active window that ends it and still sends its summary.
+# delete of an active window that ends it and still sends its summary, and `mutt maintenance`.
 # Needs: Redis + PostgreSQL (services.sh), MUTT_BIN, MUTT_SINK_BIN, curl, jq.
 . "$(dirname "$0")/lib.sh"
 
@@ -209,9 +209,39 @@ test_delete_of_an_active_window_ends_it_and_sends_its_summary() {
     assert_status 404
 }
 
+test_cli_adds_lists_and_ends_a_window() {
+    local now out rc=0 id user
+    now=$(date +%s)
+    user=$(id -un)
+    out=$("$MUTT_BIN" --config "$CONF" maintenance add 'cli-*' --starts "$(iso $((now - 3600)))" --ends "$(iso $((now - 10)))" 2>&1) || rc=$?
+    assert_eq 2 "$rc" "a window ending in the past is refused (output: $out)"
+    assert_contains "$out" "past"
+    out=$("$MUTT_BIN" --config "$CONF" maintenance add 'cli-*' --ends "$(iso $((now + 3600)))" --reason "cli window" 2>&1) ||
+        t_fail "maintenance add: $out"
+    id=$(sed -n 's/^maintenance window \([0-9]*\):.*/\1/p' <<<"$out")
+    [ -n "$id" ] || t_fail "no id in: $out"
+    out=$("$MUTT_BIN" --config "$CONF" maintenance list 2>&1) || t_fail "maintenance list: $out"
+    assert_contains "$(grep "^$id " <<<"$out")" "active" "listed as active"
+    sleep 1 # published within 1 s
+    ingest cli-1 "CRITICAL via cli window" 1
+    wait_until 20 eval '[ "$(audited cli-1 "AND handling_decision = '"'Maintenance'"'")" = 1 ]' ||
+        t_fail "the CLI's window did not hold cli-1: $(sql "SELECT handling_decision FROM event_audit_log WHERE hostname = 'cli-1'")"
+    out=$("$MUTT_BIN" --config "$CONF" maintenance end "$id" --reason "cli done" 2>&1) || t_fail "maintenance end: $out"
+    assert_contains "$out" "ended"
+    rc=0
+    out=$("$MUTT_BIN" --config "$CONF" maintenance end 99999 2>&1) || rc=$?
+    assert_eq 1 "$rc" "ending an unknown window (output: $out)"
+    assert_eq "CREATE:cli window,DELETE:cli done" "$(sql "SELECT string_agg(operation || ':' || reason, ',' ORDER BY id)
+        FROM config_audit_log WHERE table_name = 'maintenance_windows' AND record_id = $id AND changed_by = 'cli:$user'")" \
+        "CLI changes audited as cli:<user>"
+    wait_until 30 eval '[ "$(summaries_of '"$id"')" -ge 1 ]' || t_fail "no summary after the CLI ended the window"
+    assert_eq 1 "$(jq -r '.custom_info.raw_event.suppressed' <<<"$(summary_of "$id")")"
+}
+
 t_run "validation errors name the field" test_validation_errors_name_the_field
 t_run "window suppresses then sends one summary with counts" test_window_suppresses_then_sends_one_summary_with_counts
 t_run "delete of an active window ends it and sends its summary" test_delete_of_an_active_window_ends_it_and_sends_its_summary
+t_run "CLI adds, lists and ends a window" test_cli_adds_lists_and_ends_a_window
 stop_helper "$POD_B"
 stop_mutt
 stop_sink
