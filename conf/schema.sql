@@ -140,7 +140,36 @@ CREATE INDEX IF NOT EXISTS idx_config_audit_log_correlation_id ON config_audit_l
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_old_values ON config_audit_log USING GIN (old_values);
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);
 
--- Migration 17: legal holds, config-audit full-text search, D46's audit names (issue 17).
+-- Migration 2: maintenance windows (issue 16 §3, D40 D42 D46). During a window the alert stage
+-- audits matching events with handling_decision 'Maintenance' and forwards nothing; when it ends
+-- one summary alert is forwarded unless summary is false. Deleting an active window sets ends_at
+-- to the moment of the delete (the row stays, so its summary is still sent).
+CREATE TABLE IF NOT EXISTS maintenance_windows (
+    id               SERIAL PRIMARY KEY,
+    hostname_pattern VARCHAR(255) NOT NULL,
+    team             VARCHAR(100),
+    starts_at        TIMESTAMPTZ  NOT NULL,
+    ends_at          TIMESTAMPTZ  NOT NULL,
+    reason           TEXT,
+    summary          BOOLEAN      NOT NULL DEFAULT true,
+    created_by       TEXT         NOT NULL,
+    created_at       TIMESTAMPTZ  NOT NULL DEFAULT now(),
+    CONSTRAINT chk_maintenance_windows_span CHECK (ends_at > starts_at)
+);
+CREATE INDEX IF NOT EXISTS idx_maintenance_windows_ends_at ON maintenance_windows (ends_at);
+
+-- D46: the audit trail's operations and tables grow (maintenance windows, legal holds, change
+-- requests and their approvals).
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation
+    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',
+                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name
+    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',
+                          'maintenance_windows', 'legal_holds', 'config_change_requests'));
+
+-- Migration 3: legal holds, config-audit full-text search (issue 17).
 -- A hold keeps every audit row of its table with a time in [from_ts, to_ts] (inclusive) and, when
 -- set, the hostname (event_audit_log.hostname; config_audit_log.record_key) and changed_by
 -- (config_audit_log only): retention neither archives nor deletes them, and keeps a monthly
@@ -169,13 +198,3 @@ RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_fts ON config_audit_log
     USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));
-
--- D46: the operations and tables the approval, maintenance and legal-hold features audit.
-ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;
-ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation
-    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',
-                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));
-ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;
-ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name
-    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',
-                          'maintenance_windows', 'legal_holds', 'config_change_requests'));

@@ -17,6 +17,9 @@
 /* PUBLISHed (payload: what changed) after any change of rules, dev hosts or teams, by the web API
  * and `mutt restore`; the alert stage reloads its cache on it (W32). */
 #define MUTT_KEY_RULES_CHANNEL "mutt:rules:updates"
+/* PUBLISHed (payload: the window id) after any change of maintenance windows by the web API; the
+ * alert stage re-reads its windows on it (issue 16 §3: within 1 s). */
+#define MUTT_KEY_MAINT_CHANNEL "mutt:maintenance:updates"
 
 /* The sample of recent events for the rule dry-run (issue 16, D62): a list, newest first, of the
  * events the alert stage matched, capped at `sample_events` by the pushing script

@@ -562,6 +562,7 @@ static const struct {
     {"rules", cli_rules}, /* issue 16: dry-run, src/cli/cli_rules.c */
     {"archive", cli_archive}, /* issue 17, src/cli/cli_archive.c */
     {"audit", cli_audit_cmd}, /* issue 17, src/cli/cli_audit_report.c */
+    {"maintenance", cli_maintenance}, /* issue 16 §3, src/cli/cli_maint.c */
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -617,6 +618,9 @@ void mutt_cli_usage(FILE *out)
             "                      config audit counts by operation, user, table, day; top records\n"
             "  rules dry-run [--json] FILE.json\n"
             "                      what a rule body (rule_id: an edit) would catch in the recent events\n"
+            "  maintenance list | add PATTERN --ends T [--starts T] [--team T] [--reason R] [--no-summary]\n"
+            "              | end ID [--reason R]\n"
+            "                      maintenance windows (audited as cli:<user>; end = DELETE in the API)\n"
             "  relay [OPTIONS]     post syslog lines read on stdin to the ingest API (mutt relay --help)\n"
             "  check-config [--environment production]\n"
             "                      validate, test connectivity, check production compliance\n");

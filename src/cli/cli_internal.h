@@ -42,5 +42,6 @@ int cli_migrate(int argc, char **argv, struct mutt_config *cfg);
 int cli_rules(int argc, char **argv, struct mutt_config *cfg); /* cli_rules.c */
 int cli_archive(int argc, char **argv, struct mutt_config *cfg);
 int cli_audit_cmd(int argc, char **argv, struct mutt_config *cfg);
+int cli_maintenance(int argc, char **argv, struct mutt_config *cfg); /* cli_maint.c */
 
 #endif

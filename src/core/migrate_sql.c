@@ -148,9 +148,41 @@ static const char migration_1_sql[] =
     "CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);\n"
     ;
 
-static const char migration_17_sql[] =
+static const char migration_2_sql[] =
     "\n"
-    "-- Migration 17: legal holds, config-audit full-text search, D46's audit names (issue 17).\n"
+    "-- Migration 2: maintenance windows (issue 16 §3, D40 D42 D46). During a window the alert stage\n"
+    "-- audits matching events with handling_decision 'Maintenance' and forwards nothing; when it ends\n"
+    "-- one summary alert is forwarded unless summary is false. Deleting an active window sets ends_at\n"
+    "-- to the moment of the delete (the row stays, so its summary is still sent).\n"
+    "CREATE TABLE IF NOT EXISTS maintenance_windows (\n"
+    "    id               SERIAL PRIMARY KEY,\n"
+    "    hostname_pattern VARCHAR(255) NOT NULL,\n"
+    "    team             VARCHAR(100),\n"
+    "    starts_at        TIMESTAMPTZ  NOT NULL,\n"
+    "    ends_at          TIMESTAMPTZ  NOT NULL,\n"
+    "    reason           TEXT,\n"
+    "    summary          BOOLEAN      NOT NULL DEFAULT true,\n"
+    "    created_by       TEXT         NOT NULL,\n"
+    "    created_at       TIMESTAMPTZ  NOT NULL DEFAULT now(),\n"
+    "    CONSTRAINT chk_maintenance_windows_span CHECK (ends_at > starts_at)\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_maintenance_windows_ends_at ON maintenance_windows (ends_at);\n"
+    "\n"
+    "-- D46: the audit trail's operations and tables grow (maintenance windows, legal holds, change\n"
+    "-- requests and their approvals).\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation\n"
+    "    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',\n"
+    "                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name\n"
+    "    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',\n"
+    "                          'maintenance_windows', 'legal_holds', 'config_change_requests'));\n"
+    ;
+
+static const char migration_3_sql[] =
+    "\n"
+    "-- Migration 3: legal holds, config-audit full-text search (issue 17).\n"
     "-- A hold keeps every audit row of its table with a time in [from_ts, to_ts] (inclusive) and, when\n"
     "-- set, the hostname (event_audit_log.hostname; config_audit_log.record_key) and changed_by\n"
     "-- (config_audit_log only): retention neither archives nor deletes them, and keeps a monthly\n"
@@ -179,21 +211,12 @@ static const char migration_17_sql[] =
     "$$;\n"
     "CREATE INDEX IF NOT EXISTS idx_config_audit_log_fts ON config_audit_log\n"
     "    USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));\n"
-    "\n"
-    "-- D46: the operations and tables the approval, maintenance and legal-hold features audit.\n"
-    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;\n"
-    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation\n"
-    "    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',\n"
-    "                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));\n"
-    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;\n"
-    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name\n"
-    "    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',\n"
-    "                          'maintenance_windows', 'legal_holds', 'config_change_requests'));\n"
     ;
 
 const struct mutt_migration mutt_migrations[] = {
     {1, "initial schema", migration_1_sql},
-    {17, "legal holds, config audit full-text search, D46 audit names", migration_17_sql},
+    {2, "maintenance windows; D46 audit names", migration_2_sql},
+    {3, "legal holds, config audit full-text search", migration_3_sql},
 };
 
 const int mutt_migrations_count = (int)(sizeof(mutt_migrations) / sizeof(mutt_migrations[0]));

@@ -117,6 +117,8 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_VERSION, "GET", "/version", MUTT_API_PUBLIC, "1.0", NULL, NULL},
     {MUTT_API_EP_SLO, "GET", "/slo", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_MAINT_WINDOWS, "GET,POST", "/maintenance-windows", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_MAINT_WINDOW, "GET,DELETE", "/maintenance-windows/{id}", 0, "2.0", NULL, NULL},
     {-1, NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -365,7 +367,7 @@ int mutt_api_like_escape(const char *in, char *buf, size_t buflen)
 
 static const char *const audit_operations[] = {"CREATE", "UPDATE", "DELETE", "REPLAY", "ROLLBACK", "RESTORE", NULL};
 static const char *const audit_tables[] = {"alert_rules", "development_hosts", "device_teams", "dynamic_config",
-                                           "dlq", "backup", NULL};
+                                           "dlq", "backup", "maintenance_windows", NULL};
 
 static bool in_list(const char *const *list, const char *s)
 {

@@ -23,6 +23,7 @@
 #include "mutt/event.h"
 #include "mutt/keys.h"
 #include "mutt/log.h"
+#include "mutt/maintenance.h"
 #include "mutt/metrics.h"
 #include "mutt/pg.h"
 #include "mutt/random.h"
@@ -57,6 +58,7 @@ struct item_op {
     bool forwards;              /* handled + forwarding: count the alert */
     bool meta;                  /* meta-alert pushed */
     bool retrying;              /* this completion is the retry path */
+    struct alert_maint_hit maint; /* window_id != 0: held by that maintenance window */
     char *payloads[MUTT_RELQ_MAX_PUSHES];
     size_t npayloads;
     struct mutt_relq_push pushes[MUTT_RELQ_MAX_PUSHES]; /* kept for a resend after EFULL */
@@ -126,6 +128,10 @@ static void on_completed(void *priv, struct mutt_relq_item *item, int status)
         if (op->meta) {
             mutt_counter_inc(al->meta_alerts);
             mutt_counter_inc(al->forwarded);
+        }
+        if (op->maint.window_id) {
+            op->maint.hostname = event_str(op->ev, "hostname");
+            alert_maint_count(&op->maint, wall_ms());
         }
         if (op->label == ST_HANDLED || op->label == ST_UNHANDLED)
             mutt_histogram_observe(al->latency, (double)(uv_hrtime() - op->start_ns) / 1e9);
@@ -240,6 +246,7 @@ static void retry_item(struct item_op *op, const char *why)
     add_payload(op, pushes, al->source, s, len);
     op->label = ST_ERROR;
     op->forwards = op->meta = false;
+    op->maint.window_id = 0; /* counted when the event is handled, on a later attempt */
     op->retrying = true;
     mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
                 "attempt %lld failed (%s): back to %s", (long long)n + 1, why, al->source);
@@ -257,6 +264,13 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
     enum mutt_env env = mutt_alert_cache_is_dev(al->cache, host) ? MUTT_ENV_DEV : MUTT_ENV_PROD;
     const char *decision = mutt_handling_decision(rule, env);
     bool fwd = mutt_handling_forwards(decision);
+    /* issue 16 §3: what would page is audited as Maintenance instead, and counted for the summary */
+    const struct mutt_maint_window *mw = fwd ? alert_maint_match(host, rule->team_assignment, wall_ms()) : NULL;
+    if (mw) {
+        decision = MUTT_MAINT_DECISION;
+        fwd = false;
+        op->maint = (struct alert_maint_hit){.window_id = mw->id, .rule_id = rule->id, .summary = mw->summary};
+    }
     struct mutt_relq_push pushes[2];
     char *raw = NULL, *row = NULL;
     size_t rawlen = 0, rowlen = 0;
@@ -739,7 +753,8 @@ static void on_reap(uv_timer_t *t)
 static void alert_maybe_stopped(struct alert *al)
 {
     /* out: item ops, depth calls, and relq and the audit writer until each has stopped */
-    size_t out = al->busy + al->bp_inflight + (al->relq_stopped ? 0 : 1) + (al->audit_stopped ? 0 : 1);
+    size_t out = al->busy + al->bp_inflight + (al->relq_stopped ? 0 : 1) + (al->audit_stopped ? 0 : 1) +
+                 (al->maint_stopped ? 0 : 1);
     if (!mutt_stage_life_drained(&al->life, out))
         return;
     /* free relq, audit... outside of their own callbacks */
@@ -754,12 +769,20 @@ static void on_audit_stopped(void *priv)
     alert_maybe_stopped(al);
 }
 
+static void on_maint_stopped(void *priv)
+{
+    struct alert *al = priv;
+    al->maint_stopped = true;
+    alert_maybe_stopped(al);
+}
+
 static void on_relq_stopped(void *priv, int status)
 {
     struct alert *al = priv;
     if (status != 0)
         mutt_log_warn("alert", "stop: returning the processing list failed (%s); a janitor will", mutt_strerror(status));
     al->relq_stopped = true;
+    alert_maint_stop(on_maint_stopped, al); /* items are all complete: the counts are final */
     mutt_alert_audit_stop(al->audit, on_audit_stopped, al);
 }
 
@@ -790,6 +813,8 @@ static int alert_start(struct mutt_ctx *ctx)
     }
     al->last_alert_depth = -1;
     int rc = alert_register_metrics(al, ctx->metrics);
+    if (rc == 0)
+        rc = alert_maint_register(ctx);
     if (rc != 0)
         return rc;
     struct mutt_relq_opts ro = {
@@ -833,7 +858,8 @@ static int alert_start(struct mutt_ctx *ctx)
     al->reload_timer.data = al->bp_timer.data = al->reap_timer.data = al->stall_timer.data = al;
     al->timers_open = true;
     if ((rc = mutt_redis_subscribe(ctx->redis, MUTT_KEY_RULES_CHANNEL, on_rules_update, al)) != 0 ||
-        (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL, on_interval_changed, al)) != 0)) {
+        (ctx->dyn && (rc = mutt_dynconfig_watch(ctx->dyn, MUTT_DYN_CACHE_RELOAD_INTERVAL, on_interval_changed, al)) != 0) ||
+        (rc = alert_maint_start(ctx, al->alert_queue)) != 0) {
         release_all(al);
         close_timers(al);
         return rc;
@@ -864,6 +890,7 @@ static void alert_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *pri
             return;
     }
     al->relq_stopped = true;
+    alert_maint_stop(on_maint_stopped, al);
     mutt_alert_audit_stop(al->audit, on_audit_stopped, al);
 }
 

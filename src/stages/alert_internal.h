@@ -67,6 +67,7 @@ struct alert {
     uv_timer_t stall_timer;
     uint64_t last_janitor_ms;   /* loop time of the last audit janitor pass */
     bool relq_stopped, audit_stopped;
+    bool maint_stopped;         /* alert_maint.c wrote its last counts (or never ran) */
 
     struct mutt_counter *processed[ST_COUNT_];
     struct mutt_counter *forwarded;
@@ -98,5 +99,28 @@ struct alert_sample;
 struct alert_sample *alert_sample_create(uv_loop_t *loop, struct mutt_redis *r, const struct mutt_dynconfig *dyn);
 void alert_sample_add(struct alert_sample *s, const char *data, size_t len);
 void alert_sample_destroy(struct alert_sample *s);
+/* alert_maint.c (issue 16 §3): maintenance windows. One instance per process. */
+struct mutt_maint_window;
+struct mutt_ctx;
+/* One suppressed event, counted once its completion is durable. Borrowed for the call. */
+struct alert_maint_hit {
+    int64_t window_id;
+    int64_t rule_id;
+    const char *hostname;
+    bool summary;               /* the window sends a summary: keep counts for it */
+};
+/* Registers mutt_maintenance_suppressed_total and mutt_maintenance_summaries_total. 0 or MUTT_ENOMEM. */
+int alert_maint_register(struct mutt_ctx *ctx);
+/* Reads the windows, subscribes to their updates (once per process), starts the flush/summary
+ * timer. alert_queue is borrowed (config). 0, MUTT_ESTATE when running, or a Redis error. */
+int alert_maint_start(struct mutt_ctx *ctx, const char *alert_queue);
+/* The window holding an event of `hostname` matched by a rule of `team` at now_ms (borrowed;
+ * valid until the next loop turn), or NULL. NULL when not running. */
+const struct mutt_maint_window *alert_maint_match(const char *hostname, const char *team, int64_t now_ms);
+/* Counts a suppressed event (metric; and its window's summary counts when it wants one). */
+void alert_maint_count(const struct alert_maint_hit *hit, int64_t now_ms);
+/* Writes the last counts, waits for every call in flight, then calls done(priv) exactly once
+ * (at once when not running). */
+void alert_maint_stop(void (*done)(void *), void *priv);
 
 #endif

@@ -45,6 +45,8 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_AUDIT_REPORT] = web_audit_report,
     [MUTT_API_EP_LEGAL_HOLDS] = web_legal_holds,
     [MUTT_API_EP_LEGAL_HOLD] = web_legal_hold,
+    [MUTT_API_EP_MAINT_WINDOWS] = web_maint_windows,
+    [MUTT_API_EP_MAINT_WINDOW] = web_maint_window,
 };
 
 /* ------------------------------------------------------------------------------------------ */

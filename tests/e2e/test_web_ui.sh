@@ -3,7 +3,7 @@
 # (/usr/bin/chromium) driven by playwright-core from npm (pinned by tests/e2e/browser's lockfile;
 # no browser download). Logs in with the key, tests a rule over a seeded dry-run sample (Test
 # button), creates a rule and sees it in the table and the
-# audit viewer, changes a config value with a reason, renders at 1280x800 and phone width;
+# audit viewer, changes a config value with a reason, creates and ends a maintenance window, renders at 1280x800 and phone width;
 # screenshots in tests/e2e/artifacts/. Needs: Redis + PostgreSQL (services.sh), MUTT_BIN, node,
 # npm (first run: `npm ci`), chromium. Skips (exit 77, reason no-browser) when node or chromium is missing.
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +43,10 @@ test_dashboard_in_headless_chromium() {
     n=$(PGPASSWORD=$MUTT_TEST_PG_PASS psql -qtA -h "$MUTT_TEST_PG_HOST" -p "$MUTT_TEST_PG_PORT" -U "$MUTT_TEST_PG_USER" \
         "$MUTT_TEST_PG_DB" -c "SELECT count(*) FROM config_audit_log WHERE table_name='dynamic_config' AND record_key='unhandled_threshold' AND reason='browser tuning'")
     assert_eq 1 "$n" "the config change made in the browser is audited with its reason"
+    n=$(PGPASSWORD=$MUTT_TEST_PG_PASS psql -qtA -h "$MUTT_TEST_PG_HOST" -p "$MUTT_TEST_PG_PORT" -U "$MUTT_TEST_PG_USER" \
+        "$MUTT_TEST_PG_DB" -c "SELECT string_agg(operation || ':' || COALESCE(reason, ''), ',' ORDER BY id) FROM config_audit_log
+                               WHERE table_name='maintenance_windows'")
+    assert_eq "CREATE:browser maintenance,DELETE:browser end" "$n" "the window made and ended in the browser is audited"
 }
 
 t_run "dashboard in headless Chromium (login, rule, audit, config, phone width)" test_dashboard_in_headless_chromium

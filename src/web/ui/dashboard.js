@@ -19,7 +19,8 @@
 
   function refresh() {
     const loaders = { overview: loadOverview, rules: loadRules, hosts: loadHosts, teams: loadTeams, config: loadConfig, dlq: loadDlq };
-    loaders[current]().catch((e) => toast(e.message, true));
+    const load = loaders[current] || (window.MUTT_TABS || {})[current]; /* tabs in their own files */
+    if (load) load().catch((e) => toast(e.message, true));
   }
 
   /* ---------------------------------------------------------------- overview */

@@ -1,7 +1,7 @@
 // Drives the embedded dashboard in headless Chromium (Debian's /usr/bin/chromium, no browser
 // download): logs in with the key once, checks the overview, creates a rule and finds it in the
 // rules table and the audit viewer, searches the audit (q=), builds the report, places and lifts
-// a legal hold, changes a config value with a reason, and renders at
+// a legal hold, changes a config value with a reason, creates and ends a maintenance window, and renders at
 // 1280x800 and at phone width. Screenshots go to tests/e2e/artifacts/.
 // Usage: node dashboard.mjs BASE_URL API_KEY ARTIFACT_DIR
 import { chromium } from "playwright-core";
@@ -128,6 +128,21 @@ await step("changes a config value with a reason", async () => {
   const res = await page.evaluate(async (k) => (await fetch("/api/v2/config/unhandled_threshold", { headers: { "X-API-KEY": k } })).json(), key);
   check(res.value === "77" && res.source === "redis", "value not stored: " + JSON.stringify(res));
   await page.screenshot({ path: artifacts + "/config.png", fullPage: true });
+});
+
+await step("creates a maintenance window and ends it", async () => {
+  await page.click("#tabs button[data-tab=maint]");
+  await page.fill("#maint-form input[name=hostname_pattern]", "browser-*");
+  await page.fill("#maint-form input[name=reason]", "browser maintenance");
+  await page.click("#maint-save");
+  const row = page.locator("#maint-table tr", { has: page.locator('td:text-is("browser-*")') });
+  await row.waitFor({ timeout: 5000 });
+  check((await row.locator("td").nth(1).textContent()) === "active", "the new window is not active");
+  page.once("dialog", (d) => d.accept("browser end"));
+  await row.locator("button", { hasText: "End now" }).click();
+  await page.waitForFunction(() => [...document.querySelectorAll("#maint-table tr")].some((tr) =>
+    tr.children[2] && tr.children[2].textContent === "browser-*" && tr.children[1].textContent === "ended"), null, { timeout: 5000 });
+  await page.screenshot({ path: artifacts + "/maintenance.png", fullPage: true });
 });
 
 await step("renders at phone width without horizontal page scroll", async () => {
