@@ -139,3 +139,36 @@ CREATE INDEX IF NOT EXISTS idx_config_audit_log_correlation_id ON config_audit_l
     WHERE correlation_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_old_values ON config_audit_log USING GIN (old_values);
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);
+
+-- Migration 2: named operators and the two-person rule (D43, D46, D47).
+-- D20's lists grow: APPROVE REJECT EMERGENCY EXPIRE, and the tables of issue 17.
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation
+    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',
+                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));
+ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;
+ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name
+    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',
+                          'maintenance_windows', 'legal_holds', 'config_change_requests'));
+-- One row per write that needed a second person. `change` is the request to apply:
+-- {"method","path","params":{},"body":{}} for the API, {"kind":"restore",...} for `mutt restore`.
+-- status: pending -> approved | rejected | expired | failed; emergency rows were applied at once
+-- and wait for an after-the-fact decision (emergency -> approved | rejected).
+CREATE TABLE IF NOT EXISTS config_change_requests (
+    id             BIGSERIAL PRIMARY KEY,
+    requested_by   TEXT        NOT NULL,
+    scope          TEXT        NOT NULL,
+    change         JSONB       NOT NULL,
+    justification  TEXT,
+    impact         TEXT,
+    rollback_plan  TEXT,
+    emergency_reason TEXT,
+    status         TEXT        NOT NULL DEFAULT 'pending',
+    created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    decided_at     TIMESTAMPTZ,
+    decided_by     TEXT,
+    result         JSONB,
+    CONSTRAINT chk_change_status
+        CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'failed', 'emergency'))
+);
+CREATE INDEX IF NOT EXISTS idx_change_requests_status ON config_change_requests (status, created_at);

@@ -148,8 +148,45 @@ static const char migration_1_sql[] =
     "CREATE INDEX IF NOT EXISTS idx_config_audit_log_new_values ON config_audit_log USING GIN (new_values);\n"
     ;
 
+static const char migration_2_sql[] =
+    "\n"
+    "-- Migration 2: named operators and the two-person rule (D43, D46, D47).\n"
+    "-- D20's lists grow: APPROVE REJECT EMERGENCY EXPIRE, and the tables of issue 17.\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_operation;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_operation\n"
+    "    CHECK (operation IN ('CREATE', 'UPDATE', 'DELETE', 'REPLAY', 'ROLLBACK', 'RESTORE',\n"
+    "                         'APPROVE', 'REJECT', 'EMERGENCY', 'EXPIRE'));\n"
+    "ALTER TABLE config_audit_log DROP CONSTRAINT IF EXISTS chk_config_audit_table_name;\n"
+    "ALTER TABLE config_audit_log ADD CONSTRAINT chk_config_audit_table_name\n"
+    "    CHECK (table_name IN ('alert_rules', 'development_hosts', 'device_teams', 'dynamic_config', 'dlq', 'backup',\n"
+    "                          'maintenance_windows', 'legal_holds', 'config_change_requests'));\n"
+    "-- One row per write that needed a second person. `change` is the request to apply:\n"
+    "-- {\"method\",\"path\",\"params\":{},\"body\":{}} for the API, {\"kind\":\"restore\",...} for `mutt restore`.\n"
+    "-- status: pending -> approved | rejected | expired | failed; emergency rows were applied at once\n"
+    "-- and wait for an after-the-fact decision (emergency -> approved | rejected).\n"
+    "CREATE TABLE IF NOT EXISTS config_change_requests (\n"
+    "    id             BIGSERIAL PRIMARY KEY,\n"
+    "    requested_by   TEXT        NOT NULL,\n"
+    "    scope          TEXT        NOT NULL,\n"
+    "    change         JSONB       NOT NULL,\n"
+    "    justification  TEXT,\n"
+    "    impact         TEXT,\n"
+    "    rollback_plan  TEXT,\n"
+    "    emergency_reason TEXT,\n"
+    "    status         TEXT        NOT NULL DEFAULT 'pending',\n"
+    "    created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
+    "    decided_at     TIMESTAMPTZ,\n"
+    "    decided_by     TEXT,\n"
+    "    result         JSONB,\n"
+    "    CONSTRAINT chk_change_status\n"
+    "        CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'failed', 'emergency'))\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_change_requests_status ON config_change_requests (status, created_at);\n"
+    ;
+
 const struct mutt_migration mutt_migrations[] = {
     {1, "initial schema", migration_1_sql},
+    {2, "named operators and change requests", migration_2_sql},
 };
 
 const int mutt_migrations_count = (int)(sizeof(mutt_migrations) / sizeof(mutt_migrations[0]));

@@ -1,0 +1,106 @@
+/* APPROVAL_REQUIRED parsing and matching (D47). Pure. */
+#include "mutt/approval.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mutt/dynconfig.h"
+#include "mutt/error.h"
+
+const char *mutt_approval_scope_name(enum mutt_approval_scope s)
+{
+    switch (s) {
+    case MUTT_APPROVAL_CONFIG: return "config";
+    case MUTT_APPROVAL_RULES: return "rules";
+    case MUTT_APPROVAL_DEV_HOSTS: return "dev_hosts";
+    case MUTT_APPROVAL_TEAMS: return "teams";
+    }
+    return "unknown";
+}
+
+static int add_item(struct mutt_approval_policy *out, const char *item, char *err, size_t errlen)
+{
+    if (strcmp(item, "config") == 0)
+        out->config_all = true;
+    else if (strcmp(item, "rules") == 0)
+        out->rules = true;
+    else if (strcmp(item, "dev_hosts") == 0)
+        out->dev_hosts = true;
+    else if (strcmp(item, "teams") == 0)
+        out->teams = true;
+    else if (strncmp(item, "config:", 7) == 0) {
+        const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(item + 7, NULL);
+        if (!def) {
+            snprintf(err, errlen, "APPROVAL_REQUIRED: unknown dynamic config key in '%.100s'", item);
+            return MUTT_EINVAL;
+        }
+        if (out->nkeys == MUTT_APPROVAL_MAX_KEYS) {
+            snprintf(err, errlen, "APPROVAL_REQUIRED: more than %d config:<key> items", MUTT_APPROVAL_MAX_KEYS);
+            return MUTT_EINVAL;
+        }
+        snprintf(out->keys[out->nkeys++], sizeof out->keys[0], "%s", def->name);
+    } else {
+        snprintf(err, errlen,
+                 "APPROVAL_REQUIRED: unknown item '%.100s' (use config, config:<key>, rules, dev_hosts, teams)", item);
+        return MUTT_EINVAL;
+    }
+    return 0;
+}
+
+int mutt_approval_parse(const char *list, struct mutt_approval_policy *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0) {
+            char item[160];
+            if (n >= sizeof item) {
+                snprintf(err, errlen, "APPROVAL_REQUIRED: item too long");
+                memset(out, 0, sizeof *out);
+                return MUTT_EINVAL;
+            }
+            memcpy(item, p, n);
+            item[n] = '\0';
+            if (add_item(out, item, err, errlen) != 0) {
+                memset(out, 0, sizeof *out);
+                return MUTT_EINVAL;
+            }
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+bool mutt_approval_enabled(const struct mutt_approval_policy *p)
+{
+    return p->config_all || p->rules || p->dev_hosts || p->teams || p->nkeys > 0;
+}
+
+bool mutt_approval_covers(const struct mutt_approval_policy *p, enum mutt_approval_scope scope, const char *config_key)
+{
+    switch (scope) {
+    case MUTT_APPROVAL_RULES: return p->rules;
+    case MUTT_APPROVAL_DEV_HOSTS: return p->dev_hosts;
+    case MUTT_APPROVAL_TEAMS: return p->teams;
+    case MUTT_APPROVAL_CONFIG: break;
+    }
+    if (p->config_all)
+        return true;
+    if (!config_key)
+        return p->nkeys > 0;
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(config_key, NULL);
+    for (size_t i = 0; def && i < p->nkeys; i++)
+        if (strcmp(p->keys[i], def->name) == 0)
+            return true;
+    return false;
+}
