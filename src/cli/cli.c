@@ -543,7 +543,7 @@ static const struct {
     {"config", cli_config},   {"health", cli_health},       {"dlq", cli_dlq},
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
-    {"migrate", cli_migrate},
+    {"migrate", cli_migrate},       {"changes", cli_changes},
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -574,8 +574,11 @@ int mutt_cli_run(const char *command, int argc, char **argv, struct mutt_config 
 void mutt_cli_usage(FILE *out)
 {
     fprintf(out,
-            "  config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n"
-            "                      dynamic configuration (validated, audited as cli:<user>)\n"
+            "  config list | get KEY | set KEY VALUE [--reason R] [--no-publish] [--emergency REASON]\n"
+            "                      dynamic configuration (validated, audited as cli:<user>; under\n"
+            "                      APPROVAL_REQUIRED a set files a change request unless --emergency)\n"
+            "  changes list [--status S]\n"
+            "                      change requests of the two-person rule (decided in the API/dashboard)\n"
             "  health [--roles LIST]\n"
             "                      GET /health on the listeners of the roles (default: MUTT_ROLES when set,\n"
             "                      else those the running mutt reports); exit 0 healthy, 1 not\n"

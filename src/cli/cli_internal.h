@@ -39,5 +39,15 @@ int cli_health(int argc, char **argv, struct mutt_config *cfg);
 int cli_send_event(int argc, char **argv, struct mutt_config *cfg);
 int cli_retention(int argc, char **argv, struct mutt_config *cfg);
 int cli_migrate(int argc, char **argv, struct mutt_config *cfg);
+int cli_changes(int argc, char **argv, struct mutt_config *cfg);
+
+/* cli_changes.c: the two-person rule from the CLI (D47). cli_approval_covers: 0 with *covered
+ * set, or -1 when APPROVAL_REQUIRED does not parse (reason printed). cli_change_file: inserts a
+ * change request by cli:<user> (status pending, or emergency with its EMERGENCY audit row when
+ * `emergency` is given) inside the caller's transaction if one is open; 0 with *id, or -1. */
+enum mutt_approval_scope;
+int cli_approval_covers(const struct mutt_config *cfg, enum mutt_approval_scope scope, const char *key, bool *covered);
+int cli_change_file(PGconn *pg, const char *cmd, const char *scope, const char *change_json, const char *justification,
+                    const char *emergency, long long *id);
 
 #endif
