@@ -40,12 +40,12 @@ int cli_change_file(PGconn *pg, const char *cmd, const char *scope, const char *
     PGresult *res = PQexecParams(
         pg,
         "WITH r AS (INSERT INTO config_change_requests (requested_by, scope, change, justification, emergency_reason, "
-        "status) VALUES ($1, $2, $3::jsonb, $4, $5, CASE WHEN $5 IS NULL THEN 'pending' ELSE 'emergency' END) "
+        "status) VALUES ($1, $2, $3::jsonb, $4, $5::text, CASE WHEN $5::text IS NULL THEN 'pending' ELSE 'emergency' END) "
         "RETURNING *), "
         "a AS (INSERT INTO config_audit_log (changed_by, operation, table_name, record_id, new_values, reason) "
         "SELECT $1, 'EMERGENCY', 'config_change_requests', r.id::int, "
         "jsonb_build_object('scope', r.scope, 'change', r.change, 'status', r.status), $5 FROM r "
-        "WHERE $5 IS NOT NULL) SELECT id FROM r",
+        "WHERE $5::text IS NOT NULL) SELECT id FROM r",
         5, NULL, p, NULL, NULL, 0);
     bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
     if (ok)

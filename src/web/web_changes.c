@@ -347,12 +347,12 @@ static const char *header_text(struct web_call *c, const char *name, char *buf, 
 
 static const char SQL_FILE[] =
     "WITH r AS (INSERT INTO config_change_requests (requested_by, scope, change, justification, impact, "
-    "rollback_plan, emergency_reason, status) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, "
-    "CASE WHEN $7 IS NULL THEN 'pending' ELSE 'emergency' END) RETURNING *), "
+    "rollback_plan, emergency_reason, status) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7::text, "
+    "CASE WHEN $7::text IS NULL THEN 'pending' ELSE 'emergency' END) RETURNING *), "
     "a AS (INSERT INTO config_audit_log (changed_by, operation, table_name, record_id, new_values, reason, "
     "correlation_id) SELECT $1, 'EMERGENCY', 'config_change_requests', r.id::int, "
     "jsonb_build_object('scope', r.scope, 'change', r.change, 'status', r.status), $7, $9 FROM r "
-    "WHERE $7 IS NOT NULL) "
+    "WHERE $7::text IS NOT NULL) "
     "SELECT id::text, status, " WEB_ISO("created_at") ", " WEB_ISO("created_at + make_interval(secs => $8::float8)")
     " FROM r";
 

@@ -1,4 +1,5 @@
-/* APPROVAL_REQUIRED parsing and matching (D47). Pure. */
+/* APPROVAL_REQUIRED parsing and matching (D47). Pure, but in core: config:<key> items are checked
+ * against the dynamic-config schema (legacy names resolved). */
 #include "mutt/approval.h"
 
 #include <stdio.h>
