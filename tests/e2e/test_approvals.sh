@@ -46,7 +46,7 @@ as() { # as KEY METHOD PATH [BODY] [CURL ARGS...]
 }
 jqb() { echo "$HTTP_BODY" | jq -r "$1"; }
 metric() { # metric 'name{labels}' -> value or 0
-    curl -s -m 5 "http://127.0.0.1:$HEALTH_PORT/metrics" | awk -v k="$1" '$1 == k {printf "%d", $2; f=1} END {if (!f) print 0}'
+    curl -s -m 5 "$WEB/metrics" | awk -v k="$1" '$1 == k {printf "%d", $2; f=1} END {if (!f) print 0}'
 }
 reset_state() {
     "${RCLI[@]}" del mutt:config:moog_rate_limit mutt:config:unhandled_threshold mutt:config:alerter_queue_warn \
@@ -133,7 +133,7 @@ test_rule_change_rejected() {
     as "$WEB_KEY" POST "/changes/$id/approve"
     assert_status 200
     assert_eq 201 "$(jqb .result_status)"
-    assert_eq approval-test-2 "$(jqb .result.match_string)"
+    assert_eq approval-test-2 "$(jqb .result.rule.match_string)"
     assert_eq 1 "$(sql "SELECT count(*) FROM alert_rules WHERE match_string = 'approval-test-2'")"
 }
 
@@ -190,7 +190,7 @@ test_version_metrics_and_usage() {
     assert_status 404
     assert_eq $((v1 + 1)) "$(metric 'mutt_api_requests_total{version="1.0",endpoint="/api/v1/rules",status="200"}')"
     assert_eq $((v2 + 1)) "$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/rules/{id}",status="404"}')"
-    curl -s "http://127.0.0.1:$HEALTH_PORT/metrics" | grep '^mutt_api_requests_total' | grep -q '987654' &&
+    curl -s "$WEB/metrics" | grep '^mutt_api_requests_total' | grep -q '987654' &&
         t_fail "a raw path reached a label"
     http GET "$API/version/usage"
     assert_status 401
