@@ -196,6 +196,7 @@ void mutt_cli_compliance_input(const struct mutt_config *cfg, struct mutt_compli
         .vault_addr = mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR),
         .allow_query_key = mutt_config_bool(cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY),
         .log_level = mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL),
+        .approval_required = mutt_config_str(cfg, MUTT_CFG_APPROVAL_REQUIRED),
     };
     for (size_t i = 0; i < MUTT_COMPLIANCE_API_KEYS; i++)
         in->api_keys[i] = compliance_value(cfg, api_keys[i]);
