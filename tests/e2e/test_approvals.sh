@@ -192,6 +192,13 @@ test_version_metrics_and_usage() {
     assert_eq $((v2 + 1)) "$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/rules/{id}",status="404"}')"
     curl -s "$WEB/metrics" | grep '^mutt_api_requests_total' | grep -q '987654' &&
         t_fail "a raw path reached a label"
+    # ingest counts too, under its one route pattern (D62)
+    local ing
+    ing=$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/ingest",status="200"}')
+    http POST "http://127.0.0.1:$INGEST_PORT/api/v2/ingest" -H "X-API-KEY: $INGEST_KEY" -H "Content-Type: application/json" \
+        -d '{"timestamp":"2026-01-01T12:00:00Z","hostname":"usage-test","message":"usage","syslog_severity":6}'
+    assert_status 200
+    assert_eq $((ing + 1)) "$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/ingest",status="200"}')"
     http GET "$API/version/usage"
     assert_status 401
     wait_until 3 bash -c "curl -s -H 'X-API-KEY: $CAROL_KEY' $API/version/usage |
@@ -257,7 +264,7 @@ test_bad_users_file_is_a_start_error() {
     assert_contains "$OUT" "line 2: role must be admin, approver or readonly"
 }
 
-start_mutt "$CONF" web
+start_mutt "$CONF" web,ingest
 t_run "changed_by names the user of the key (X-Actor ignored), read-only users read only" test_changed_by_names_the_user
 t_run "a covered config write waits for a second person: 202, 403 self/read-only, 200 approve, 409 again" test_config_change_needs_a_second_person
 t_run "a rule change rejected (not created), another approved (created)" test_rule_change_rejected
