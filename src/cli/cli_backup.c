@@ -375,12 +375,22 @@ static int read_archive(const char *path, int64_t max_bytes, char *texts[M__COUN
 }
 
 /* `restore [--max-bytes N] FILE`: 0, or CLI_USAGE with the reason printed. */
-static int parse_restore_args(int argc, char **argv, const char **path_out, int64_t *max_bytes_out)
+static int parse_restore_args(int argc, char **argv, const char **path_out, int64_t *max_bytes_out,
+                              struct cli_restore_gate *gate)
 {
     const char *path = NULL;
     int64_t max_bytes = RESTORE_MAX_BYTES_DEFAULT;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--emergency") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            gate->emergency = argv[++i];
+        } else if (strcmp(argv[i], "--change") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            gate->change_id = strtoll(argv[++i], &end, 10);
+            if (!end || *end || gate->change_id < 1) {
+                fprintf(stderr, "restore: --change %s: must be a change request id\n", argv[i]);
+                return CLI_USAGE;
+            }
+        } else if (strcmp(argv[i], "--max-bytes") == 0 && i + 1 < argc) {
             char *end = NULL;
             errno = 0;
             long long v = strtoll(argv[++i], &end, 10);
@@ -397,7 +407,8 @@ static int parse_restore_args(int argc, char **argv, const char **path_out, int6
         }
     }
     if (!path) {
-        fprintf(stderr, "restore: usage: mutt restore [--max-bytes N] FILE (N defaults to %lld, 64 MiB)\n",
+        fprintf(stderr, "restore: usage: mutt restore [--max-bytes N] [--emergency REASON | --change ID] FILE "
+                        "(N defaults to %lld, 64 MiB)\n",
                 (long long)RESTORE_MAX_BYTES_DEFAULT);
         return CLI_USAGE;
     }
@@ -540,7 +551,8 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
 {
     const char *path = NULL;
     int64_t max_bytes = 0;
-    if (parse_restore_args(argc, argv, &path, &max_bytes) != 0)
+    struct cli_restore_gate gate = {0};
+    if (parse_restore_args(argc, argv, &path, &max_bytes, &gate) != 0)
         return CLI_USAGE;
     char *texts[M__COUNT] = {0};
     json_t *j[M__COUNT] = {0};
@@ -560,8 +572,16 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         goto out;
     }
     pg = cli_pg(cfg, "restore");
-    rc_ = pg ? cli_redis(cfg, "restore") : NULL;
-    if (!pg || !rc_)
+    if (!pg)
+        goto out;
+    /* D47: one change request for the whole restore */
+    int g = cli_restore_gate_check(cfg, pg, path, &gate);
+    if (g != 0) {
+        rc = g > 0 ? CLI_OK : CLI_FAIL;
+        goto out;
+    }
+    rc_ = cli_redis(cfg, "restore");
+    if (!rc_)
         goto out;
     existing = read_dynamic(rc_, "restore");
     if (!existing)

@@ -6,6 +6,8 @@
  * with an approver's own key. Blocking libpq: runs without a loop. */
 #define _GNU_SOURCE
 #include <jansson.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,4 +123,103 @@ int cli_changes(int argc, char **argv, struct mutt_config *cfg)
         return CLI_USAGE;
     }
     return usage();
+}
+
+/* sha256 of a file as 64 hex digits; -1 when it cannot be read. */
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char buf[65536], dig[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        ok = EVP_DigestUpdate(md, buf, n) == 1;
+    ok = ok && !ferror(f) && EVP_DigestFinal_ex(md, dig, &dlen) == 1 && dlen == 32;
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    for (unsigned i = 0; ok && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", dig[i]);
+    return ok ? 0 : -1;
+}
+
+static bool restore_covered(const struct mutt_config *cfg, int *err)
+{
+    bool any = false, c = false;
+    static const enum mutt_approval_scope scopes[] = {MUTT_APPROVAL_CONFIG, MUTT_APPROVAL_RULES,
+                                                      MUTT_APPROVAL_DEV_HOSTS, MUTT_APPROVAL_TEAMS};
+    *err = 0;
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+        if (cli_approval_covers(cfg, scopes[i], NULL, &c) != 0) {
+            *err = -1;
+            return false;
+        }
+        any = any || c;
+    }
+    return any;
+}
+
+/* Marks an approved restore request applied (once) when it names this archive. */
+static int claim_approved_restore(PGconn *pg, long long id, const char *sha)
+{
+    char ids[24], actor[128];
+    snprintf(ids, sizeof ids, "%lld", id);
+    cli_actor(actor, sizeof actor);
+    const char *p[] = {ids, sha, actor};
+    PGresult *res = PQexecParams(
+        pg,
+        "UPDATE config_change_requests SET result = jsonb_build_object('applied_by', $3::text, 'applied_at', now()) "
+        "WHERE id = $1::bigint AND status = 'approved' AND change->>'kind' = 'restore' AND change->>'sha256' = $2 "
+        "AND result IS NULL RETURNING id",
+        3, NULL, p, NULL, NULL, 0);
+    bool ok = res && PQresultStatus(res) == PGRES_TUPLES_OK;
+    int n = ok ? PQntuples(res) : -1;
+    PQclear(res);
+    if (n != 1) {
+        fprintf(stderr, "restore: change request %lld is not an approved, not yet applied restore of this archive "
+                        "(mutt changes list shows its status)\n", id);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_restore_gate_check(const struct mutt_config *cfg, PGconn *pg, const char *path,
+                           const struct cli_restore_gate *gate)
+{
+    int err = 0;
+    bool covered = restore_covered(cfg, &err);
+    if (err)
+        return -1;
+    if (!covered) {
+        if (gate->change_id)
+            fprintf(stderr, "restore: --change ignored: APPROVAL_REQUIRED is off\n");
+        return 0;
+    }
+    char sha[65];
+    if (file_sha256(path, sha) != 0) {
+        fprintf(stderr, "restore: cannot read %s\n", path);
+        return -1;
+    }
+    if (gate->change_id)
+        return claim_approved_restore(pg, gate->change_id, sha);
+    char abs[PATH_MAX];
+    json_t *ch = json_pack("{s:s, s:s, s:s}", "kind", "restore", "file", realpath(path, abs) ? abs : path, "sha256", sha);
+    char *text = ch ? json_dumps(ch, JSON_COMPACT) : NULL;
+    json_decref(ch);
+    long long id = 0;
+    int rc = text ? cli_change_file(pg, "restore", "restore", text, NULL, gate->emergency, &id) : -1;
+    free(text);
+    if (rc != 0)
+        return -1;
+    if (gate->emergency) {
+        fprintf(stderr, "restore: EMERGENCY restore (change request %lld) applied without approval; it is listed "
+                        "for approval\n", id);
+        return 0;
+    }
+    printf("restore: needs approval (APPROVAL_REQUIRED): change request %lld filed; once approved, run "
+           "mutt restore --change %lld %s\n", id, id, path);
+    return 1;
 }

@@ -578,6 +578,19 @@ static void free_decide(void *p)
 
 static void apply_change(struct web_call *c, struct decide *d)
 {
+    const char *kind = json_string_value(json_object_get(d->change, "kind"));
+    if (kind && strcmp(kind, "restore") == 0) {
+        /* a restore is applied by the CLI that filed it, once approved (it holds the archive) */
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_integer(strtoll(d->id, NULL, 10)));
+        json_object_set_new(o, "status", json_string("approved"));
+        json_object_set_new(o, "decided_by", json_string(c->changed_by));
+        char msg[160];
+        snprintf(msg, sizeof msg, "apply with: mutt restore FILE --change %s", d->id);
+        json_object_set_new(o, "message", json_string(msg));
+        web_reply_obj(c, 200, o);
+        return;
+    }
     const char *path = json_string_value(json_object_get(d->change, "path"));
     const char *method = json_string_value(json_object_get(d->change, "method"));
     const struct mutt_api_endpoint *ep = NULL;

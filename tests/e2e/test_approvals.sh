@@ -180,6 +180,29 @@ test_cli_files_requests_and_cannot_approve() {
         AND changed_by LIKE 'cli:%'")"
 }
 
+test_cli_restore_is_one_change_request() {
+    local archive="$E2E_TMP/backup.tar.gz" id
+    "${RCLI[@]}" set mutt:config:moog_rate_limit 21 >/dev/null
+    cli backup "$archive"
+    assert_eq 0 "$RC" "backup (output: $OUT)"
+    "${RCLI[@]}" set mutt:config:moog_rate_limit 22 >/dev/null
+    cli restore "$archive"
+    assert_eq 0 "$RC" "restore files a request (output: $OUT)"
+    assert_contains "$OUT" "change request"
+    assert_eq 22 "$("${RCLI[@]}" get mutt:config:moog_rate_limit)" "nothing restored before approval"
+    id=$(sql "SELECT max(id) FROM config_change_requests WHERE change->>'kind' = 'restore'")
+    cli restore --change "$id" "$archive"
+    assert_eq 1 "$RC" "a pending request cannot be applied (output: $OUT)"
+    as "$BOB_KEY" POST "/changes/$id/approve"
+    assert_status 200
+    assert_contains "$(jqb .message)" "mutt restore FILE --change $id"
+    cli restore --change "$id" "$archive"
+    assert_eq 0 "$RC" "approved restore (output: $OUT)"
+    assert_eq 21 "$("${RCLI[@]}" get mutt:config:moog_rate_limit)"
+    cli restore --change "$id" "$archive"
+    assert_eq 1 "$RC" "an approved restore applies once (output: $OUT)"
+}
+
 test_version_metrics_and_usage() {
     local v1 v2
     v1=$(metric 'mutt_api_requests_total{version="1.0",endpoint="/api/v1/rules",status="200"}')
@@ -270,6 +293,7 @@ t_run "a covered config write waits for a second person: 202, 403 self/read-only
 t_run "a rule change rejected (not created), another approved (created)" test_rule_change_rejected
 t_run "emergency override applies at once, audited EMERGENCY, listed for approval" test_emergency_override
 t_run "CLI: config set files a request, cannot approve, --emergency applies" test_cli_files_requests_and_cannot_approve
+t_run "CLI: mutt restore is one change request, applied once after approval" test_cli_restore_is_one_change_request
 t_run "mutt_api_requests_total by version and route; /version/usage" test_version_metrics_and_usage
 t_run "legacy names alerter_queue_warn/shed read and written as aliases" test_legacy_key_names
 stop_mutt
