@@ -34,6 +34,18 @@ bool mutt_approval_enabled(const struct mutt_approval_policy *p);
  * rollback): covered when `config` or any `config:<key>` is listed. */
 bool mutt_approval_covers(const struct mutt_approval_policy *p, enum mutt_approval_scope scope, const char *config_key);
 
+struct mutt_config;
+struct mutt_users;
+
+/* Reads and parses a WEBUI_USERS_FILE (at most 1 MiB; blocking file read: start-up and CLI only).
+ * Returns 0, or MUTT_EINVAL with "WEBUI_USERS_FILE <path>: line N: why" (or the read error) in err. */
+int mutt_users_read_file(const char *path, struct mutt_users *out, char *err, size_t errlen);
+
+/* The start-up / --check-config checks of issue 17: APPROVAL_REQUIRED parses; when the web role is
+ * enabled, WEBUI_USERS_FILE and WEBUI_USERS parse (secret values are never quoted). Returns 0 or
+ * MUTT_EINVAL with one line in err. Blocking (reads the users file). */
+int mutt_approval_check_config(const struct mutt_config *cfg, char *err, size_t errlen);
+
 /* "config" "rules" "dev_hosts" "teams". */
 const char *mutt_approval_scope_name(enum mutt_approval_scope s);
 

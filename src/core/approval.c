@@ -2,11 +2,67 @@
  * against the dynamic-config schema (legacy names resolved). */
 #include "mutt/approval.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "mutt/config.h"
+#include "mutt/users.h"
 
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
+
+#define USERS_FILE_CAP (1u << 20)
+
+int mutt_users_read_file(const char *path, struct mutt_users *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "WEBUI_USERS_FILE %s: %s", path, strerror(errno));
+        return MUTT_EINVAL;
+    }
+    char *buf = malloc(USERS_FILE_CAP + 1);
+    size_t n = buf ? fread(buf, 1, USERS_FILE_CAP + 1, f) : 0;
+    bool bad = !buf || ferror(f) || n > USERS_FILE_CAP;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        snprintf(err, errlen, "WEBUI_USERS_FILE %s: unreadable or larger than 1 MiB", path);
+        return MUTT_EINVAL;
+    }
+    char why[200];
+    int rc = mutt_users_parse(buf, n, out, why, sizeof why);
+    free(buf);
+    if (rc != 0)
+        snprintf(err, errlen, "WEBUI_USERS_FILE %s: %s", path, why);
+    return rc;
+}
+
+int mutt_approval_check_config(const struct mutt_config *cfg, char *err, size_t errlen)
+{
+    struct mutt_approval_policy *p = malloc(sizeof *p);
+    struct mutt_users *u = malloc(sizeof *u);
+    int rc = p && u ? 0 : MUTT_ENOMEM;
+    if (rc == 0)
+        rc = mutt_approval_parse(mutt_config_str(cfg, MUTT_CFG_APPROVAL_REQUIRED), p, err, errlen);
+    if (rc == 0 && (mutt_config_roles(cfg) & MUTT_ROLE_WEB)) {
+        const char *path = mutt_config_str(cfg, MUTT_CFG_WEBUI_USERS_FILE);
+        if (path && *path)
+            rc = mutt_users_read_file(path, u, err, errlen);
+        const char *secret = mutt_config_str(cfg, MUTT_CFG_WEBUI_USERS);
+        char why[200];
+        if (rc == 0 && secret && *secret && mutt_users_parse(secret, strlen(secret), u, why, sizeof why) != 0) {
+            snprintf(err, errlen, "WEBUI_USERS=***: %s", why);
+            rc = MUTT_EINVAL;
+        }
+    }
+    if (rc == MUTT_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    free(p);
+    free(u);
+    return rc;
+}
 
 const char *mutt_approval_scope_name(enum mutt_approval_scope s)
 {

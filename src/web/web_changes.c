@@ -36,7 +36,6 @@
 
 #define USAGE_KEY "mutt:api:usage"
 #define USAGE_LAST_KEY "mutt:api:usage:last"
-#define USERS_FILE_CAP (1u << 20)
 
 static struct {
     struct mutt_ctx *ctx;
@@ -52,30 +51,6 @@ static struct {
 
 /* ------------------------------------------------------------------------------------------ */
 /* users                                                                                       */
-
-static int read_users_file(const char *path, struct mutt_users *out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "WEBUI_USERS_FILE %s: %s", path, strerror(errno));
-        return MUTT_EINVAL;
-    }
-    char *buf = malloc(USERS_FILE_CAP + 1);
-    size_t n = buf ? fread(buf, 1, USERS_FILE_CAP + 1, f) : 0;
-    bool bad = !buf || ferror(f) || n > USERS_FILE_CAP;
-    fclose(f);
-    if (bad) {
-        free(buf);
-        snprintf(err, errlen, "WEBUI_USERS_FILE %s: unreadable or larger than 1 MiB", path);
-        return MUTT_EINVAL;
-    }
-    char why[200];
-    int rc = mutt_users_parse(buf, n, out, why, sizeof why);
-    free(buf);
-    if (rc != 0)
-        snprintf(err, errlen, "WEBUI_USERS_FILE %s: %s", path, why);
-    return rc;
-}
 
 /* A Vault refresh may rotate WEBUI_USERS: parse again when the value changed; a bad new value
  * is logged and the last good table kept. */
@@ -761,7 +736,7 @@ int web_changes_start(struct mutt_ctx *ctx, char *err, size_t errlen)
     free(g.secret_seen);
     g.secret_seen = NULL;
     const char *path = mutt_config_str(ctx->cfg, MUTT_CFG_WEBUI_USERS_FILE);
-    if (path && *path && read_users_file(path, &g.file_users, err, errlen) != 0)
+    if (path && *path && mutt_users_read_file(path, &g.file_users, err, errlen) != 0)
         return MUTT_EINVAL;
     if (mutt_approval_parse(mutt_config_str(ctx->cfg, MUTT_CFG_APPROVAL_REQUIRED), &g.policy, err, errlen) != 0)
         return MUTT_EINVAL;

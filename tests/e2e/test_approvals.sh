@@ -285,6 +285,12 @@ test_bad_users_file_is_a_start_error() {
     OUT=$(timeout 20 "$MUTT_BIN" --config "$conf" --roles=web 2>&1) || RC=$?
     assert_ne 0 "$RC" "mutt started with a bad users file"
     assert_contains "$OUT" "line 2: role must be admin, approver or readonly"
+    assert_eq 2 "$RC" "a config error exits 2"
+    e2e_config "$conf" "APPROVAL_REQUIRED=config,secrets"
+    RC=0
+    OUT=$(timeout 20 "$MUTT_BIN" --config "$conf" --check-config 2>&1) || RC=$?
+    assert_eq 2 "$RC" "check-config refuses an unknown APPROVAL_REQUIRED item (output: $OUT)"
+    assert_contains "$OUT" "unknown item 'secrets'"
 }
 
 start_mutt "$CONF" web,ingest
