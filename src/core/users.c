@@ -1,4 +1,5 @@
-/* WEBUI_USERS_FILE parsing and key lookup (D43). Pure. */
+/* WEBUI_USERS_FILE parsing and key lookup (D43). Pure (no I/O); in core beside approval.c, which
+ * reads the file and checks it at config load. */
 #include "mutt/users.h"
 
 #include <ctype.h>
