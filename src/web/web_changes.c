@@ -211,6 +211,7 @@ struct web_change {
     json_t *body;      /* NULL when the request had none */
     json_t *params;    /* {name: value} of the route's {name} segments */
     char approver[112];
+    const struct mutt_api_endpoint *decide_ep; /* POST /changes/{id}/{action}: the route answered */
 };
 
 void web_change_free(struct web_change *ch)
@@ -282,7 +283,9 @@ void web_change_answer(struct web_call *c, int status, const char *json, size_t 
     if (s && mutt_http_reply_json(c->req, answer, s, strlen(s)) == 0)
         c->status = answer;
     free(s);
-    snprintf(c->changed_by, sizeof c->changed_by, "%s", ch->approver); /* usage names who called */
+    /* the books (metrics, usage) name the request that was made: the approval, by the approver */
+    snprintf(c->changed_by, sizeof c->changed_by, "%s", ch->approver);
+    c->ep = ch->decide_ep;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -585,6 +588,7 @@ static void apply_change(struct web_call *c, struct decide *d)
     json_t *params = json_object_get(d->change, "params");
     ch->params = json_is_object(params) ? json_incref(params) : json_object();
     snprintf(ch->approver, sizeof ch->approver, "%s", c->changed_by);
+    ch->decide_ep = c->ep;
     /* The change's own audit row names who asked for it; the APPROVE row names who approved. */
     snprintf(c->changed_by, sizeof c->changed_by, "%s", d->requester);
     free_decide(d);

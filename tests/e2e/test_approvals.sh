@@ -94,8 +94,13 @@ test_config_change_needs_a_second_person() {
     assert_status 403
     as "$CAROL_KEY" POST "/changes/$id/approve"
     assert_status 403
+    local approvals
+    approvals=$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/changes/{id}/{action}",status="200"}')
     as "$BOB_KEY" POST "/changes/$id/approve" '{"reason":"looks right"}'
     assert_status 200
+    assert_eq $((approvals + 1)) \
+        "$(metric 'mutt_api_requests_total{version="2.0",endpoint="/api/v2/changes/{id}/{action}",status="200"}')" \
+        "the approval is counted under its own route"
     assert_eq approved "$(jqb .status)"
     assert_eq webui_api:bob "$(jqb .decided_by)"
     assert_eq 66 "$("${RCLI[@]}" get mutt:config:moog_rate_limit)"
