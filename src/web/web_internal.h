@@ -4,7 +4,10 @@
  *   api.c        the stage: lifecycle, routes, auth, versioning, dispatch table -> handlers, web_call.c
  *   api_rules.c, api_hosts.c (dev hosts + teams), api_config.c, api_audit.c, api_ops.c (metrics,
  *                DLQ, SLO, version, unhandled) -> web_call.c only
- *   web_call.c   a call's life: replies, body/params, PG/Redis steps, web_done -> neither
+ *   web_changes.c named users, change requests (approve/reject/emergency/expiry), API usage;
+ *                applies an approved request through api.c's dispatch (web_dispatch)
+ *   web_call.c   a call's life: replies, body/params, PG/Redis steps, web_done -> web_changes.c
+ *                only for the books and a change being applied
  *   ui_assets.c  GET /, /audit, /ui/<file> (registered by api.c)
  * Pure rules live in domain/webapi.c. Every change commits with its config_audit_log row in one
  * statement. Uses the shared Redis command connection and the PG pool; owns no connection. Not
