@@ -198,3 +198,28 @@ RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 CREATE INDEX IF NOT EXISTS idx_config_audit_log_fts ON config_audit_log
     USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));
+
+-- Migration 4: named operators and the two-person rule (D43, D46, D47); D46's audit names came
+-- with migration 2.
+-- One row per write that needed a second person. `change` is the request to apply:
+-- {"method","path","params":{},"body":{}} for the API, {"kind":"restore",...} for `mutt restore`.
+-- status: pending -> approved | rejected | expired | failed; emergency rows were applied at once
+-- and wait for an after-the-fact decision (emergency -> approved | rejected).
+CREATE TABLE IF NOT EXISTS config_change_requests (
+    id             BIGSERIAL PRIMARY KEY,
+    requested_by   TEXT        NOT NULL,
+    scope          TEXT        NOT NULL,
+    change         JSONB       NOT NULL,
+    justification  TEXT,
+    impact         TEXT,
+    rollback_plan  TEXT,
+    emergency_reason TEXT,
+    status         TEXT        NOT NULL DEFAULT 'pending',
+    created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    decided_at     TIMESTAMPTZ,
+    decided_by     TEXT,
+    result         JSONB,
+    CONSTRAINT chk_change_status
+        CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'failed', 'emergency'))
+);
+CREATE INDEX IF NOT EXISTS idx_change_requests_status ON config_change_requests (status, created_at);

@@ -49,6 +49,7 @@ struct mutt_compliance_input {
     const char *vault_addr;              /* VAULT_ADDR */
     bool allow_query_key;                /* WEBUI_ALLOW_QUERY_KEY */
     const char *log_level;               /* LOG_LEVEL */
+    const char *approval_required;       /* APPROVAL_REQUIRED (D47: OPS_002 when blank) */
     /* API keys our clients present to us: their length is ours to enforce (MOOG_API_KEY is
      * issued by the webhook's owner, so it is not one of them). */
     struct mutt_compliance_value api_keys[MUTT_COMPLIANCE_API_KEYS];

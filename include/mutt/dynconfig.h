@@ -106,7 +106,18 @@ size_t mutt_dynconfig_count(void);
 const struct mutt_dynconfig_def *mutt_dynconfig_def_at(size_t i);
 /* Row for `key` (exact, case-sensitive), NULL when unknown. */
 const struct mutt_dynconfig_def *mutt_dynconfig_def_find(const char *key);
-const char *mutt_dynconfig_type_name(enum mutt_dyn_type t);     /* "int" "double" "bool" ... */
+const char *mutt_dynconfig_type_name(enum mutt_dyn_type t);
+/* Legacy names (v2.3, issue 17): `alerter_queue_warn` and `alerter_queue_shed` are aliases of
+ * alerter_queue_warn_threshold / alerter_queue_shed_threshold. Reads fall back to the legacy Redis
+ * key when the canonical one is unset (the canonical wins when both are set, D62); writes under
+ * the legacy name write the canonical key. Returns the canonical row of a legacy name, else NULL. */
+const struct mutt_dynconfig_def *mutt_dynconfig_legacy_find(const char *name);
+/* Legacy name of row `id`, NULL when it has none. */
+const char *mutt_dynconfig_legacy_name(enum mutt_dyn_key id);
+/* Canonical row for a name that is either canonical or legacy (*legacy set when it was legacy;
+ * may be NULL). NULL when unknown. */
+const struct mutt_dynconfig_def *mutt_dynconfig_def_resolve(const char *name, bool *legacy);
+     /* "int" "double" "bool" ... */
 const char *mutt_dynconfig_source_name(enum mutt_dyn_source s); /* "redis" "env" "file" "default" */
 
 /* Checks a write before it happens (W41). Returns 0, MUTT_ENOTFOUND for an unknown key or

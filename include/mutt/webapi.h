@@ -52,6 +52,7 @@ enum mutt_api_ep_id {
     MUTT_API_EP_DLQ_REPLAY, MUTT_API_EP_VERSION, MUTT_API_EP_SLO, MUTT_API_EP_UNHANDLED, MUTT_API_EP_CONFIG_DRIFT,
     MUTT_API_EP_AUDIT_REPORT, MUTT_API_EP_LEGAL_HOLDS, MUTT_API_EP_LEGAL_HOLD, /* issue 17 */
     MUTT_API_EP_MAINT_WINDOWS, MUTT_API_EP_MAINT_WINDOW,
+    MUTT_API_EP_CHANGES, MUTT_API_EP_CHANGE_DECIDE, MUTT_API_EP_VERSION_USAGE,
     MUTT_API_EP__COUNT
 };
 
@@ -104,7 +105,9 @@ char *mutt_api_version_body(void);
 
 /* ---- auth ---------------------------------------------------------------------------------- */
 
-enum mutt_api_role { MUTT_API_NONE = 0, MUTT_API_READONLY, MUTT_API_ADMIN };
+/* APPROVER (a named user's role, D43): writes like ADMIN and may approve others' change requests,
+ * but is not ADMIN where an endpoint is admin-only. */
+enum mutt_api_role { MUTT_API_NONE = 0, MUTT_API_READONLY, MUTT_API_ADMIN, MUTT_API_APPROVER };
 
 /* Which key `given` (glen bytes) is: both keys are always compared, in time independent of
  * where they differ. Empty/NULL keys match nothing. A key equal to both (a misconfiguration the

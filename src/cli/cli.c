@@ -200,6 +200,7 @@ void mutt_cli_compliance_input(const struct mutt_config *cfg, struct mutt_compli
         .vault_addr = mutt_config_str(cfg, MUTT_CFG_VAULT_ADDR),
         .allow_query_key = mutt_config_bool(cfg, MUTT_CFG_WEBUI_ALLOW_QUERY_KEY),
         .log_level = mutt_config_str(cfg, MUTT_CFG_LOG_LEVEL),
+        .approval_required = mutt_config_str(cfg, MUTT_CFG_APPROVAL_REQUIRED),
     };
     for (size_t i = 0; i < MUTT_COMPLIANCE_API_KEYS; i++)
         in->api_keys[i] = compliance_value(cfg, api_keys[i]);
@@ -563,6 +564,7 @@ static const struct {
     {"archive", cli_archive}, /* issue 17, src/cli/cli_archive.c */
     {"audit", cli_audit_cmd}, /* issue 17, src/cli/cli_audit_report.c */
     {"maintenance", cli_maintenance}, /* issue 16 §3, src/cli/cli_maint.c */
+    {"changes", cli_changes},
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -593,8 +595,11 @@ int mutt_cli_run(const char *command, int argc, char **argv, struct mutt_config 
 void mutt_cli_usage(FILE *out)
 {
     fprintf(out,
-            "  config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n"
-            "                      dynamic configuration (validated, audited as cli:<user>)\n"
+            "  config list | get KEY | set KEY VALUE [--reason R] [--no-publish] [--emergency REASON]\n"
+            "                      dynamic configuration (validated, audited as cli:<user>; under\n"
+            "                      APPROVAL_REQUIRED a set files a change request unless --emergency)\n"
+            "  changes list [--status S]\n"
+            "                      change requests of the two-person rule (decided in the API/dashboard)\n"
             "  health [--roles LIST]\n"
             "                      GET /health on the listeners of the roles (default: MUTT_ROLES when set,\n"
             "                      else those the running mutt reports); exit 0 healthy, 1 not\n"

@@ -510,15 +510,25 @@ static int read_archive(const struct restore_opts *o, char *texts[M__COUNT], cha
     return rc;
 }
 
-/* `restore [--max-bytes N] FILE`: 0, or CLI_USAGE with the reason printed. */
-static int parse_restore_args(int argc, char **argv, struct restore_opts *o)
+/* `restore [--verify] [--max-bytes N] [--max-stream-bytes M] [--emergency R | --change ID] FILE`: 0, or
+ * CLI_USAGE with the reason printed. */
+static int parse_restore_args(int argc, char **argv, struct restore_opts *o, struct cli_restore_gate *gate)
 {
     const char *path = NULL;
     o->max_bytes = RESTORE_MAX_BYTES_DEFAULT;
     o->max_stream_bytes = RESTORE_MAX_AUDIT_BYTES_DEFAULT;
     o->verify = false;
     for (int i = 0; i < argc; i++) {
-        if ((strcmp(argv[i], "--max-bytes") == 0 || strcmp(argv[i], "--max-stream-bytes") == 0) && i + 1 < argc) {
+        if (strcmp(argv[i], "--emergency") == 0 && i + 1 < argc && argv[i + 1][0]) {
+            gate->emergency = argv[++i];
+        } else if (strcmp(argv[i], "--change") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            gate->change_id = strtoll(argv[++i], &end, 10);
+            if (!end || *end || gate->change_id < 1) {
+                fprintf(stderr, "restore: --change %s: must be a change request id\n", argv[i]);
+                return CLI_USAGE;
+            }
+        } else if ((strcmp(argv[i], "--max-bytes") == 0 || strcmp(argv[i], "--max-stream-bytes") == 0) && i + 1 < argc) {
             const char *opt = argv[i];
             char *end = NULL;
             errno = 0;
@@ -542,8 +552,9 @@ static int parse_restore_args(int argc, char **argv, struct restore_opts *o)
     }
     if (!path) {
         fprintf(stderr,
-                "restore: usage: mutt restore [--verify] [--max-bytes N] [--max-stream-bytes M] FILE (N defaults "
-                "to %lld, 64 MiB; M, for the DLQ and audit members of a full backup, to %lld, 16 GiB)\n",
+                "restore: usage: mutt restore [--verify] [--max-bytes N] [--max-stream-bytes M] "
+                "[--emergency REASON | --change ID] FILE (N defaults to %lld, 64 MiB; M, for the DLQ and audit "
+                "members of a full backup, to %lld, 16 GiB)\n",
                 (long long)RESTORE_MAX_BYTES_DEFAULT, (long long)RESTORE_MAX_AUDIT_BYTES_DEFAULT);
         return CLI_USAGE;
     }
@@ -837,7 +848,8 @@ static bool restore_dynamic(redisContext *rc_, json_t *existing, json_t *dyn, co
 int cli_restore(int argc, char **argv, struct mutt_config *cfg)
 {
     struct restore_opts o;
-    if (parse_restore_args(argc, argv, &o) != 0)
+    struct cli_restore_gate gate = {0};
+    if (parse_restore_args(argc, argv, &o, &gate) != 0)
         return CLI_USAGE;
     const char *path = o.path;
     struct spool sp[BACKUP_MAX_SPOOLS];
@@ -875,8 +887,16 @@ int cli_restore(int argc, char **argv, struct mutt_config *cfg)
         goto out;
     }
     pg = cli_pg(cfg, "restore");
-    rc_ = pg ? cli_redis(cfg, "restore") : NULL;
-    if (!pg || !rc_)
+    if (!pg)
+        goto out;
+    /* D47: one change request for the whole restore */
+    int g = cli_restore_gate_check(cfg, pg, path, &gate);
+    if (g != 0) {
+        rc = g > 0 ? CLI_OK : CLI_FAIL;
+        goto out;
+    }
+    rc_ = cli_redis(cfg, "restore");
+    if (!rc_)
         goto out;
     existing = read_dynamic(rc_, "restore");
     if (!existing)

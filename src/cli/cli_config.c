@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli_internal.h"
+#include "mutt/approval.h"
 #include "mutt/config.h"
 #include "mutt/config_drift.h"
 #include "mutt/timefmt.h"
@@ -209,11 +210,15 @@ out:
     return rc;
 }
 
+/* A canonical or legacy (v2.3) key name; a legacy name is reported as deprecated. */
 static const struct mutt_dynconfig_def *find_key(const char *key)
 {
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(key);
+    bool legacy = false;
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(key, &legacy);
     if (!def)
         fprintf(stderr, "config: unknown key '%s' (mutt config list shows every key)\n", key);
+    else if (legacy)
+        fprintf(stderr, "config: '%s' is a deprecated name of %s; use the new name\n", key, def->name);
     return def;
 }
 
@@ -225,12 +230,17 @@ static int config_get(const struct mutt_config *cfg, const char *key)
     redisContext *c = cli_redis(cfg, CMD);
     if (!c)
         return CLI_FAIL;
-    redisReply *r = redisCommand(c, "GET %s%s", MUTT_DYNCONFIG_PREFIX, key);
+    const char *legacy = mutt_dynconfig_legacy_name(def->id);
+    redisReply *r = legacy ? redisCommand(c, "MGET %s%s %s%s", MUTT_DYNCONFIG_PREFIX, def->name, MUTT_DYNCONFIG_PREFIX,
+                                          legacy)
+                           : redisCommand(c, "MGET %s%s", MUTT_DYNCONFIG_PREFIX, def->name);
     int rc = CLI_FAIL;
-    if (cli_redis_ok(c, r, CMD, "GET")) {
+    if (cli_redis_ok(c, r, CMD, "MGET") && r->type == REDIS_REPLY_ARRAY && r->elements >= 1) {
+        /* the canonical key wins; the legacy one counts when the canonical is unset (D62) */
+        redisReply *v = r->element[0]->type == REDIS_REPLY_NIL && r->elements > 1 ? r->element[1] : r->element[0];
         char value[MUTT_DYNCONFIG_MAX_VALUE + 1];
         const char *source;
-        effective(def, cfg, r, value, sizeof(value), &source);
+        effective(def, cfg, v, value, sizeof(value), &source);
         printf("%s\n", value);
         rc = CLI_OK;
     }
@@ -249,17 +259,50 @@ static char *audit_values(const char *key, const char *value)
     return s;
 }
 
-static int config_set(const struct mutt_config *cfg, const char *key, const char *value, const char *reason,
-                      bool publish)
+/* APPROVAL_REQUIRED covers the key and no --emergency: file the change for another person to
+ * approve through the API (which applies it as a PUT /config/{key} by the requester). */
+static int config_file_request(const struct mutt_config *cfg, const char *key, const char *norm, const char *reason)
 {
-    const struct mutt_dynconfig_def *def = find_key(key);
+    PGconn *pg = cli_pg(cfg, CMD);
+    if (!pg)
+        return CLI_FAIL;
+    json_t *ch = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s?}}", "method", "PUT", "path", "/config/{key}", "params",
+                           "key", key, "body", "value", norm, "reason", reason);
+    char *text = ch ? json_dumps(ch, JSON_COMPACT) : NULL;
+    json_decref(ch);
+    long long id = 0;
+    int rc = text && cli_change_file(pg, CMD, "config", text, reason, NULL, &id) == 0 ? CLI_OK : CLI_FAIL;
+    if (rc == CLI_OK)
+        printf("config: %s=%s needs approval (APPROVAL_REQUIRED): change request %lld filed; an approver decides "
+               "with POST /api/v2/changes/%lld/approve\n", key, norm, id, id);
+    free(text);
+    PQfinish(pg);
+    return rc;
+}
+
+static int config_set(const struct mutt_config *cfg, const char *key_arg, const char *value, const char *reason,
+                      bool publish, const char *emergency)
+{
+    const struct mutt_dynconfig_def *def = find_key(key_arg);
     if (!def)
         return CLI_USAGE;
+    const char *key = def->name; /* a legacy name writes the canonical key */
+    char note[1200];
+    if (strcmp(key_arg, key) != 0) {
+        snprintf(note, sizeof note, "deprecated key name %s (alias of %s)%s%s", key_arg, key, reason ? "; " : "",
+                 reason ? reason : "");
+        reason = note;
+    }
     char norm[MUTT_DYNCONFIG_MAX_VALUE + 1], err[300];
     if (mutt_dynconfig_normalize(def, value, norm, sizeof(norm), err, sizeof(err)) != 0) {
         fprintf(stderr, "config: %s\n", err);
         return CLI_USAGE;
     }
+    bool covered = false;
+    if (cli_approval_covers(cfg, MUTT_APPROVAL_CONFIG, key, &covered) != 0)
+        return CLI_USAGE;
+    if (covered && !emergency)
+        return config_file_request(cfg, key, norm, reason);
     redisContext *c = cli_redis(cfg, CMD);
     if (!c)
         return CLI_FAIL;
@@ -284,6 +327,22 @@ static int config_set(const struct mutt_config *cfg, const char *key, const char
     if (cli_pg_exec(pg, CMD, "BEGIN") != 0 ||
         cli_audit(pg, CMD, old ? "UPDATE" : "CREATE", "dynamic_config", key, old_json, new_json, reason) != 0)
         goto out;
+    if (covered) {
+        /* --emergency: applied now, listed (status emergency, EMERGENCY audit row) for a decision
+         * after the fact; committed with the change itself */
+        json_t *ch = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s?}}", "method", "PUT", "path", "/config/{key}",
+                               "params", "key", key, "body", "value", norm, "reason", reason);
+        char *text = ch ? json_dumps(ch, JSON_COMPACT) : NULL;
+        json_decref(ch);
+        long long id = 0;
+        int frc = text ? cli_change_file(pg, CMD, "config", text, reason, emergency, &id) : -1;
+        free(text);
+        if (frc != 0) {
+            cli_pg_exec(pg, CMD, "ROLLBACK");
+            goto out;
+        }
+        fprintf(stderr, "config: EMERGENCY change %lld applied without approval; it is listed for approval\n", id);
+    }
     bool ok;
     if (publish) {
         /* SET and PUBLISH together, as the daemon's write does */
@@ -330,7 +389,7 @@ out:
 
 static int usage(void)
 {
-    fprintf(stderr, "config: usage: mutt config list | get KEY | set KEY VALUE [--reason R] [--no-publish]\n"
+    fprintf(stderr, "config: usage: mutt config list | get KEY | set KEY VALUE [--reason R] [--no-publish] [--emergency R]\n"
                     "                   | baseline save [--reason R] | drift\n");
     return CLI_USAGE;
 }
@@ -355,15 +414,17 @@ int cli_config(int argc, char **argv, struct mutt_config *cfg)
     }
     if (strcmp(sub, "set") != 0 || argc < 3)
         return usage();
-    const char *reason = NULL;
+    const char *reason = NULL, *emergency = NULL;
     bool publish = true;
     for (int i = 3; i < argc; i++) {
         if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc)
             reason = argv[++i];
+        else if (strcmp(argv[i], "--emergency") == 0 && i + 1 < argc && argv[i + 1][0])
+            emergency = argv[++i];
         else if (strcmp(argv[i], "--no-publish") == 0)
             publish = false;
         else
             return usage();
     }
-    return config_set(cfg, argv[1], argv[2], reason, publish);
+    return config_set(cfg, argv[1], argv[2], reason, publish, emergency);
 }

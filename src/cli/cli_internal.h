@@ -43,5 +43,26 @@ int cli_rules(int argc, char **argv, struct mutt_config *cfg); /* cli_rules.c */
 int cli_archive(int argc, char **argv, struct mutt_config *cfg);
 int cli_audit_cmd(int argc, char **argv, struct mutt_config *cfg);
 int cli_maintenance(int argc, char **argv, struct mutt_config *cfg); /* cli_maint.c */
+int cli_changes(int argc, char **argv, struct mutt_config *cfg);
+
+/* cli_changes.c: the two-person rule from the CLI (D47). cli_approval_covers: 0 with *covered
+ * set, or -1 when APPROVAL_REQUIRED does not parse (reason printed). cli_change_file: inserts a
+ * change request by cli:<user> (status pending, or emergency with its EMERGENCY audit row when
+ * `emergency` is given) inside the caller's transaction if one is open; 0 with *id, or -1. */
+enum mutt_approval_scope;
+int cli_approval_covers(const struct mutt_config *cfg, enum mutt_approval_scope scope, const char *key, bool *covered);
+/* `mutt restore` under APPROVAL_REQUIRED (any item: a restore rewrites all of them): without
+ * options the restore is filed as one change request {"kind":"restore","file","sha256"} and not
+ * applied (returns 1); `--change ID` applies a request that an approver approved, for the same
+ * archive bytes, once (returns 0); `--emergency REASON` applies now and files it as emergency
+ * (returns 0). Not covered: 0. Failure: -1 (reason printed). */
+struct cli_restore_gate {
+    const char *emergency;
+    long long change_id;
+};
+int cli_restore_gate_check(const struct mutt_config *cfg, PGconn *pg, const char *path,
+                           const struct cli_restore_gate *gate);
+int cli_change_file(PGconn *pg, const char *cmd, const char *scope, const char *change_json, const char *justification,
+                    const char *emergency, long long *id);
 
 #endif

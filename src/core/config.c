@@ -3,6 +3,7 @@
  * collects one `config error:` / `config warning:` line per problem; never prints or exits.
  * Runs before the loop starts (and on SIGHUP via reload_safe), so plain blocking file I/O is fine. */
 #define _GNU_SOURCE /* vasprintf, strndup, realpath */
+#include "mutt/approval.h"
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/log.h"
@@ -927,6 +928,10 @@ static void cross_check(const struct mutt_config *cfg, const bool *bad, struct m
             report_error(r, "config error: DB_TLS_VERIFY=%s: needs DB_TLS_CA_CERT_PATH (the CA to verify with)",
                          verify);
     }
+    /* issue 17: a bad APPROVAL_REQUIRED item or users-file line, named, before anything starts */
+    char aerr[400];
+    if (!bad[MUTT_CFG_APPROVAL_REQUIRED] && mutt_approval_check_config(cfg, aerr, sizeof aerr) != 0)
+        report_error(r, "config error: %s", aerr);
     bool vault = !empty(cfg, MUTT_CFG_VAULT_ADDR);
     if (vault && empty(cfg, MUTT_CFG_VAULT_ROLE_ID))
         report_error(r, "config error: VAULT_ROLE_ID=: required when VAULT_ADDR is set");

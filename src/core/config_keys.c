@@ -396,6 +396,18 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_METRICS_CACHE_TTL] = { .name = "METRICS_CACHE_TTL", .type = MUTT_CFG_T_INT, .default_value = "5",
         .min = 0, .max = 3600, .group = "web", .dynamic_safe = true,
         .description = "Seconds GET /api/v1/metrics answers from its cache" },
+    [MUTT_CFG_WEBUI_USERS_FILE] = { .name = "WEBUI_USERS_FILE", .type = MUTT_CFG_T_STRING, .default_value = NULL,
+        NORANGE, .group = "web",
+        .description = "Named API users, one 'name role key_sha256_hex' per line (roles admin, approver, readonly)" },
+    [MUTT_CFG_WEBUI_USERS] = { .name = "WEBUI_USERS", .type = MUTT_CFG_T_SECRET, .default_value = NULL,
+        NORANGE, .group = "web",
+        .description = "Same lines as WEBUI_USERS_FILE, from Vault (or the environment); both are read" },
+    [MUTT_CFG_APPROVAL_REQUIRED] = { .name = "APPROVAL_REQUIRED", .type = MUTT_CFG_T_STRING, .default_value = "",
+        NORANGE, .group = "web",
+        .description = "Writes needing a second person: comma list of config, config:<key>, rules, dev_hosts, teams" },
+    [MUTT_CFG_APPROVAL_TTL_HOURS] = { .name = "APPROVAL_TTL_HOURS", .type = MUTT_CFG_T_DOUBLE, .default_value = "72",
+        .min = 0.0001, .max = 8760, .group = "web",
+        .description = "Hours after which a pending change request expires (fractions allowed)" },
 
     /* ---- retention ---- */
     [MUTT_CFG_RETENTION_HOUR] = { .name = "RETENTION_HOUR", .type = MUTT_CFG_T_INT, .default_value = "2",

@@ -19,6 +19,8 @@ struct entry {
     struct mutt_dynconfig *owner;         /* back-pointer: an entry is the privdata of its GET */
     const struct mutt_dynconfig_def *def; /* schema row, same index as the entry */
     char *key;                            /* "mutt:config:<name>" */
+    char *legacy_key;                     /* "mutt:config:<v2.3 name>", NULL when none (issue 17) */
+    bool legacy_logged;                   /* the deprecation line was written for the current value */
     char *redis_value;                    /* canonical value from Redis; NULL = none or refused */
     char *fallback;                       /* env/file/default, fixed at create */
     enum mutt_dyn_source fallback_src;
@@ -40,6 +42,7 @@ struct mutt_dynconfig {
     const struct mutt_config *cfg; /* borrowed; source of the env/file fallbacks; may be NULL */
     struct entry *entries;
     size_t n_entries;
+    size_t n_keys;             /* Redis keys of one full read: entries plus their legacy names */
     struct watcher watchers[MAX_WATCHERS];
     size_t n_watchers;         /* slots in use, some may have cb == NULL after unwatch */
     uv_timer_t refresh_timer;  /* heals missed pub/sub messages */
@@ -70,6 +73,7 @@ static void free_now(struct mutt_dynconfig *d)
     if (d->entries) {
         for (size_t i = 0; i < d->n_entries; i++) {
             free(d->entries[i].key);
+            free(d->entries[i].legacy_key);
             free(d->entries[i].redis_value);
             free(d->entries[i].fallback);
             free(d->entries[i].refused_value);
@@ -183,13 +187,32 @@ static void apply_reply(struct mutt_dynconfig *d, struct entry *e, const redisRe
 
 /* ---- Redis reads -------------------------------------------------------------------------- */
 
+/* The canonical key wins; a legacy key (v2.3 name) counts only when the canonical one is unset
+ * (D62). The deprecation is logged once per legacy value taken. */
+static void apply_pick(struct mutt_dynconfig *d, struct entry *e, const redisReply *canon, const redisReply *legacy)
+{
+    if (canon->type == REDIS_REPLY_NIL && legacy && legacy->type == REDIS_REPLY_STRING) {
+        if (!e->legacy_logged)
+            mutt_log_warn("dynconfig", "deprecated key %s is in use; write %s instead (the legacy name is an alias)",
+                          e->legacy_key, e->def->name);
+        e->legacy_logged = true;
+        apply_reply(d, e, legacy);
+        return;
+    }
+    e->legacy_logged = false;
+    apply_reply(d, e, canon);
+}
+
 static void on_mget_reply(void *privdata, redisReply *reply, int status)
 {
     struct mutt_dynconfig *d = privdata;
-    if (status == 0 && !d->destroyed && reply->type == REDIS_REPLY_ARRAY && reply->elements == d->n_entries) {
+    if (status == 0 && !d->destroyed && reply->type == REDIS_REPLY_ARRAY && reply->elements == d->n_keys) {
         d->refs++; /* watchers may destroy d: keep it until the loop below is done */
-        for (size_t i = 0; i < d->n_entries && !d->destroyed; i++)
-            apply_reply(d, &d->entries[i], reply->element[i]);
+        size_t j = d->n_entries; /* legacy values follow the canonical ones, in entry order */
+        for (size_t i = 0; i < d->n_entries && !d->destroyed; i++) {
+            struct entry *e = &d->entries[i];
+            apply_pick(d, e, reply->element[i], e->legacy_key ? reply->element[j++] : NULL);
+        }
         d->loaded = true;
         d->refs--;
     } else if (status != 0 && status != MUTT_ECANCELED && status != MUTT_EDISCONNECTED) {
@@ -204,15 +227,20 @@ static void reload_all(struct mutt_dynconfig *d)
 {
     if (!d->redis || d->destroyed)
         return;
-    size_t argc = d->n_entries + 1;
+    size_t argc = d->n_keys + 1;
     const char **argv = malloc(argc * sizeof(*argv));
     size_t *lens = malloc(argc * sizeof(*lens));
     if (argv && lens) {
         argv[0] = "MGET";
         lens[0] = 4;
+        size_t j = d->n_entries + 1;
         for (size_t i = 0; i < d->n_entries; i++) {
             argv[i + 1] = d->entries[i].key;
             lens[i + 1] = strlen(d->entries[i].key);
+            if (d->entries[i].legacy_key) {
+                argv[j] = d->entries[i].legacy_key;
+                lens[j++] = strlen(d->entries[i].legacy_key);
+            }
         }
         int rc = mutt_redis_command(mutt_redis_cmd(d->redis), on_mget_reply, d, (int)argc, argv, lens);
         if (rc == 0) {
@@ -246,9 +274,9 @@ static void on_get_reply(void *privdata, redisReply *reply, int status)
 {
     struct entry *e = privdata;
     struct mutt_dynconfig *d = e->owner;
-    if (status == 0 && !d->destroyed) {
+    if (status == 0 && !d->destroyed && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1) {
         d->refs++;
-        apply_reply(d, e, reply);
+        apply_pick(d, e, reply->element[0], reply->elements > 1 ? reply->element[1] : NULL);
         d->refs--;
     }
     release(d);
@@ -262,13 +290,13 @@ static void on_update_message(void *privdata, const char *channel, const char *m
     char name[129];
     memcpy(name, message, len);
     name[len] = '\0';
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(name);
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(name, NULL);
     if (!def)
         return; /* not ours (another tool's key, or garbage): nothing to refresh */
     struct entry *e = &d->entries[def - mutt_dynconfig_def_at(0)];
-    const char *argv[2] = { "GET", e->key };
-    size_t lens[2] = { 3, strlen(e->key) };
-    if (mutt_redis_command(mutt_redis_cmd(d->redis), on_get_reply, e, 2, argv, lens) == 0)
+    const char *argv[3] = { "MGET", e->key, e->legacy_key };
+    size_t lens[3] = { 4, strlen(e->key), e->legacy_key ? strlen(e->legacy_key) : 0 };
+    if (mutt_redis_command(mutt_redis_cmd(d->redis), on_get_reply, e, e->legacy_key ? 3 : 2, argv, lens) == 0)
         d->refs++;
 }
 
@@ -284,6 +312,7 @@ struct mutt_dynconfig *mutt_dynconfig_create(uv_loop_t *loop, struct mutt_redis 
     d->redis = redis;
     d->cfg = cfg;
     d->n_entries = mutt_dynconfig_count();
+    d->n_keys = d->n_entries;
     d->entries = calloc(d->n_entries, sizeof(*d->entries));
     if (!d->entries)
         goto fail;
@@ -301,6 +330,15 @@ struct mutt_dynconfig *mutt_dynconfig_create(uv_loop_t *loop, struct mutt_redis 
         if (!e->key || !e->fallback)
             goto fail;
         snprintf(e->key, klen, "%s%s", MUTT_DYNCONFIG_PREFIX, e->def->name);
+        const char *legacy = mutt_dynconfig_legacy_name(e->def->id);
+        if (legacy) {
+            size_t llen = strlen(MUTT_DYNCONFIG_PREFIX) + strlen(legacy) + 1;
+            e->legacy_key = malloc(llen);
+            if (!e->legacy_key)
+                goto fail;
+            snprintf(e->legacy_key, llen, "%s%s", MUTT_DYNCONFIG_PREFIX, legacy);
+            d->n_keys++;
+        }
         parse_effective(e);
     }
     if (uv_timer_init(loop, &d->refresh_timer) != 0)
@@ -450,7 +488,7 @@ enum mutt_dyn_source mutt_dynconfig_source(const struct mutt_dynconfig *d, enum 
 int mutt_dynconfig_str_by_name(const struct mutt_dynconfig *d, const char *name, const char **value)
 {
     static bool warned;
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(name);
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(name, NULL);
     if (!def) {
         if (value)
             *value = NULL;
@@ -571,7 +609,7 @@ static int write_generic(struct mutt_dynconfig *d, const struct mutt_dynconfig_d
 int mutt_dynconfig_set(struct mutt_dynconfig *d, const char *key, const char *value, bool publish,
                        mutt_dynconfig_done_cb *done, void *privdata)
 {
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(key);
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(key, NULL);
     if (!def)
         return MUTT_ENOTFOUND;
     char norm[MUTT_DYNCONFIG_MAX_VALUE + 1];
@@ -584,7 +622,7 @@ int mutt_dynconfig_set(struct mutt_dynconfig *d, const char *key, const char *va
 int mutt_dynconfig_delete(struct mutt_dynconfig *d, const char *key, bool publish, mutt_dynconfig_done_cb *done,
                           void *privdata)
 {
-    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(key);
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_resolve(key, NULL);
     if (!def)
         return MUTT_ENOTFOUND;
     return write_generic(d, def, NULL, publish, done, privdata);

@@ -134,6 +134,43 @@ const struct mutt_dynconfig_def *mutt_dynconfig_def_find(const char *key)
     return NULL;
 }
 
+static const struct {
+    const char *name;
+    enum mutt_dyn_key id;
+} legacy_names[] = {
+    {"alerter_queue_warn", MUTT_DYN_ALERTER_QUEUE_WARN_THRESHOLD},
+    {"alerter_queue_shed", MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD},
+};
+
+const struct mutt_dynconfig_def *mutt_dynconfig_legacy_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof legacy_names / sizeof legacy_names[0]; i++)
+        if (strcmp(legacy_names[i].name, name) == 0)
+            return mutt_dynconfig_def_at(legacy_names[i].id);
+    return NULL;
+}
+
+const char *mutt_dynconfig_legacy_name(enum mutt_dyn_key id)
+{
+    for (size_t i = 0; i < sizeof legacy_names / sizeof legacy_names[0]; i++)
+        if (legacy_names[i].id == id)
+            return legacy_names[i].name;
+    return NULL;
+}
+
+const struct mutt_dynconfig_def *mutt_dynconfig_def_resolve(const char *name, bool *legacy)
+{
+    const struct mutt_dynconfig_def *def = mutt_dynconfig_def_find(name);
+    if (legacy)
+        *legacy = false;
+    if (def)
+        return def;
+    def = mutt_dynconfig_legacy_find(name);
+    if (def && legacy)
+        *legacy = true;
+    return def;
+}
+
 const char *mutt_dynconfig_type_name(enum mutt_dyn_type t)
 {
     switch (t) {

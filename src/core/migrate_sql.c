@@ -213,10 +213,39 @@ static const char migration_3_sql[] =
     "    USING GIN (mutt_config_audit_tsv(reason, old_values, new_values));\n"
     ;
 
+static const char migration_4_sql[] =
+    "\n"
+    "-- Migration 4: named operators and the two-person rule (D43, D46, D47); D46's audit names came\n"
+    "-- with migration 2.\n"
+    "-- One row per write that needed a second person. `change` is the request to apply:\n"
+    "-- {\"method\",\"path\",\"params\":{},\"body\":{}} for the API, {\"kind\":\"restore\",...} for `mutt restore`.\n"
+    "-- status: pending -> approved | rejected | expired | failed; emergency rows were applied at once\n"
+    "-- and wait for an after-the-fact decision (emergency -> approved | rejected).\n"
+    "CREATE TABLE IF NOT EXISTS config_change_requests (\n"
+    "    id             BIGSERIAL PRIMARY KEY,\n"
+    "    requested_by   TEXT        NOT NULL,\n"
+    "    scope          TEXT        NOT NULL,\n"
+    "    change         JSONB       NOT NULL,\n"
+    "    justification  TEXT,\n"
+    "    impact         TEXT,\n"
+    "    rollback_plan  TEXT,\n"
+    "    emergency_reason TEXT,\n"
+    "    status         TEXT        NOT NULL DEFAULT 'pending',\n"
+    "    created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
+    "    decided_at     TIMESTAMPTZ,\n"
+    "    decided_by     TEXT,\n"
+    "    result         JSONB,\n"
+    "    CONSTRAINT chk_change_status\n"
+    "        CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'failed', 'emergency'))\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS idx_change_requests_status ON config_change_requests (status, created_at);\n"
+    ;
+
 const struct mutt_migration mutt_migrations[] = {
     {1, "initial schema", migration_1_sql},
     {2, "maintenance windows; D46 audit names", migration_2_sql},
     {3, "legal holds, config audit full-text search", migration_3_sql},
+    {4, "named operators and change requests", migration_4_sql},
 };
 
 const int mutt_migrations_count = (int)(sizeof(mutt_migrations) / sizeof(mutt_migrations[0]));

@@ -122,6 +122,14 @@ size_t mutt_compliance_check(const struct mutt_compliance_input *in, struct mutt
 
     if (strcasecmp(in->log_level, "DEBUG") == 0)
         add(&s, "OPS_001", MUTT_COMPLIANCE_WARNING, "LOG_LEVEL", "DEBUG logging is on in production");
+
+    /* D47: warned, never switched on for the operator */
+    const char *a = in->approval_required ? in->approval_required : "";
+    while (*a == ' ' || *a == ',' || *a == '\t')
+        a++;
+    if (!*a)
+        add(&s, "OPS_002", MUTT_COMPLIANCE_WARNING, "APPROVAL_REQUIRED",
+            "production changes need no second person (set APPROVAL_REQUIRED, e.g. config,rules)");
     return s.n;
 }
 

@@ -114,7 +114,11 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_METRICS, "GET", "/metrics", 0, "1.0", NULL, NULL},
     {MUTT_API_EP_DLQ, "GET", "/dlq", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_DLQ_REPLAY, "POST", "/dlq/{name}/replay", 0, "2.0", NULL, NULL},
+    /* a key is needed here (D62), unlike /version */
+    {MUTT_API_EP_VERSION_USAGE, "GET", "/version/usage", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_VERSION, "GET", "/version", MUTT_API_PUBLIC, "1.0", NULL, NULL},
+    {MUTT_API_EP_CHANGES, "GET", "/changes", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_CHANGE_DECIDE, "POST", "/changes/{id}/{action}", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_SLO, "GET", "/slo", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_MAINT_WINDOWS, "GET,POST", "/maintenance-windows", 0, "2.0", NULL, NULL},
@@ -365,9 +369,11 @@ int mutt_api_like_escape(const char *in, char *buf, size_t buflen)
     return 0;
 }
 
-static const char *const audit_operations[] = {"CREATE", "UPDATE", "DELETE", "REPLAY", "ROLLBACK", "RESTORE", NULL};
+static const char *const audit_operations[] = {"CREATE", "UPDATE", "DELETE", "REPLAY", "ROLLBACK", "RESTORE",
+                                                   "APPROVE", "REJECT", "EMERGENCY", "EXPIRE", NULL};
 static const char *const audit_tables[] = {"alert_rules", "development_hosts", "device_teams", "dynamic_config",
-                                           "dlq", "backup", "maintenance_windows", NULL};
+                                           "dlq", "backup", "maintenance_windows", "legal_holds",
+                                           "config_change_requests", NULL};
 
 static bool in_list(const char *const *list, const char *s)
 {

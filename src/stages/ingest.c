@@ -53,6 +53,10 @@ static const char *const reason_names[REASON_COUNT_] = {
     "", "auth", "media_type", "too_large", "json", "validation", "rate_limit", "queue_full", "redis", "shutdown",
     "inflight_bytes", "not_replicated",
 };
+/* The HTTP status each outcome answers with: mutt_api_requests_total's status label (D45, D62). */
+static const char *const reason_status[REASON_COUNT_] = {
+    "200", "401", "415", "413", "400", "400", "429", "503", "503", "503", "503", "503",
+};
 
 /* finish_op's verdict for a pushed request whose WAIT confirmed fewer than INGEST_MIN_REPLICAS
  * replicas (D37): its events are queued on the primary only, so they are in doubt. Not a
@@ -78,6 +82,7 @@ struct ingest {
     bool last_bytes_full;      /* the last script reply refused for max_ingest_queue_bytes (D52) */
 
     struct mutt_counter *requests[REASON_COUNT_]; /* mutt_ingest_requests_total{status,reason} */
+    struct mutt_counter *api_requests[REASON_COUNT_]; /* mutt_api_requests_total{version,endpoint,status} */
     struct mutt_counter *ev_accepted;        /* mutt_ingest_events_total{result="accepted"} */
     struct mutt_counter *ev_rejected;        /* {result="rejected"}: invalid events */
     struct mutt_counter *ev_refused;         /* {result="refused"}: valid, but 429/503 */
@@ -175,6 +180,7 @@ static void record_slo(struct ingest *ing, int status, uint64_t start_ns)
 static void count_request(struct ingest *ing, enum reason r)
 {
     mutt_counter_inc(ing->requests[r]);
+    mutt_counter_inc(ing->api_requests[r]);
 }
 
 static void maybe_stopped(struct ingest *ing)
@@ -1229,9 +1235,17 @@ static int register_metrics(struct ingest *ing, struct mutt_metrics *m)
     if (!req || !ev || !ing->depth || !ing->latency || !ing->rate_hits || !ing->in_doubt || !ing->reserved_stripped ||
         !ing->inflight_bytes_g || !ing->calls || !ing->not_replicated)
         return MUTT_ENOMEM;
+    /* D62: ingest counts in the API usage metric too; it has one version (the current one) */
+    static const char *const api_labels[] = {"version", "endpoint", "status", NULL};
+    struct mutt_counter *api = mutt_metrics_counter(
+        m, "mutt_api_requests_total", "API requests by negotiated version, route pattern and HTTP status.", api_labels);
+    if (!api)
+        return MUTT_ENOMEM;
     for (int r = 0; r < REASON_COUNT_; r++) {
         const char *vals[] = {r == REASON_OK ? "success" : "fail", reason_names[r]};
         ing->requests[r] = mutt_counter_labels(req, vals);
+        const char *avals[] = {"2.0", "/api/v2/ingest", reason_status[r]};
+        ing->api_requests[r] = mutt_counter_labels(api, avals);
     }
     const char *acc[] = {"accepted"}, *rej[] = {"rejected"}, *ref[] = {"refused"};
     ing->ev_accepted = mutt_counter_labels(ev, acc);

@@ -47,7 +47,31 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_LEGAL_HOLD] = web_legal_hold,
     [MUTT_API_EP_MAINT_WINDOWS] = web_maint_windows,
     [MUTT_API_EP_MAINT_WINDOW] = web_maint_window,
+    [MUTT_API_EP_CHANGES] = web_changes_list,
+    [MUTT_API_EP_CHANGE_DECIDE] = web_change_decide,
+    [MUTT_API_EP_VERSION_USAGE] = web_version_usage,
 };
+
+void web_dispatch(struct web_call *c)
+{
+    handlers[c->ep->id](c);
+}
+
+/* The /api/v1 or /api/v2 prefix of the request (metrics label the route pattern under it). */
+static bool v1_prefix(struct mutt_http_req *req)
+{
+    size_t plen = 0;
+    const char *path = mutt_http_req_raw_path(req, &plen);
+    return plen >= 7 && memcmp(path, "/api/v1", 7) == 0;
+}
+
+/* An answer given before a call exists (503, 410, 401, 403), counted for D45. */
+static void reply_early(struct web *w, struct mutt_http_req *req, const struct mutt_api_version *v,
+                        const struct mutt_api_endpoint *ep, int status, const char *message)
+{
+    mutt_http_reply_error(req, status, message, NULL);
+    web_count_request(w, v->version, ep ? ep->path : NULL, status, v1_prefix(req), NULL);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* dispatch                                                                                    */
@@ -97,14 +121,15 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     const struct mutt_api_endpoint *ep = privdata;
     struct web *w = &g_web;
     struct mutt_api_verdict vd;
-    version_headers(req, ep, &vd);
+    const struct mutt_api_version *v = version_headers(req, ep, &vd);
     if (!w->running || w->stopping) {
         mutt_http_add_header(req, "retry-after", "1");
-        mutt_http_reply_error(req, 503, "shutting down", NULL);
+        reply_early(w, req, v, ep, 503, "shutting down");
         return;
     }
     if (vd.status == 410) {
         mutt_http_reply_json(req, 410, vd.body, strlen(vd.body));
+        web_count_request(w, v->version, ep->path, 410, v1_prefix(req), NULL);
         return;
     }
     /* A literal row listed before a {param} row owns its path: GET /rules/dry-run is a 405 of
@@ -134,17 +159,22 @@ static void on_api(struct mutt_http_req *req, void *privdata)
         if (count == 1)
             role = mutt_api_key_role(key, klen, mutt_config_str(cfg, MUTT_CFG_WEBUI_API_KEY),
                                      mutt_config_str(cfg, MUTT_CFG_WEBUI_READONLY_API_KEY));
+        /* D46: the audit name comes from the key alone (a named user's name, else the key's
+         * hash); an X-Actor header is ignored, so a holder of a key cannot write someone else's
+         * name into the audit trail. */
+        enum mutt_api_role user_role = MUTT_API_NONE;
+        if (count == 1 && web_changes_user(key, klen, &user_role, changed_by, sizeof changed_by))
+            role = user_role;
+        else if (role != MUTT_API_NONE)
+            mutt_api_changed_by(key, klen, changed_by, sizeof changed_by);
         if (role == MUTT_API_NONE) {
-            mutt_http_reply_error(req, 401, "Unauthorized", NULL);
+            reply_early(w, req, v, ep, 401, "Unauthorized");
             return;
         }
         if (role == MUTT_API_READONLY && is_write(req, ep)) {
-            mutt_http_reply_error(req, 403, "read-only API key: writes need the admin key", NULL);
+            reply_early(w, req, v, ep, 403, "read-only API key: writes need the admin key");
             return;
         }
-        /* D46: the audit name comes from the key alone; an X-Actor header is ignored, so a
-         * holder of the admin key cannot write someone else's name into the audit trail. */
-        mutt_api_changed_by(key, klen, changed_by, sizeof changed_by);
     }
     struct web_call *c = calloc(1, sizeof *c);
     if (!c) {
@@ -157,6 +187,8 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     c->ep = ep;
     c->role = role;
     c->cid = mutt_http_req_correlation_id(req);
+    c->version = v->version;
+    c->v1_prefix = v1_prefix(req);
     c->start_ns = uv_hrtime();
     c->outlives_request = is_write(req, ep);
     /* D62: the management API's deadline answer */
@@ -165,6 +197,8 @@ static void on_api(struct mutt_http_req *req, void *privdata)
     snprintf(c->changed_by, sizeof c->changed_by, "%s", changed_by);
     mutt_http_req_hold(req);
     w->inflight++;
+    if (is_write(req, ep) && web_changes_intercept(c))
+        return;
     handlers[ep->id](c);
 }
 
@@ -195,6 +229,7 @@ static void on_api_fallback(struct mutt_http_req *req, void *privdata)
     }
     mutt_http_reply_error(req, 404, "not found", NULL);
 }
+
 
 /* ------------------------------------------------------------------------------------------ */
 /* stage                                                                                       */
@@ -232,7 +267,11 @@ static int register_metrics(struct web *w, struct mutt_metrics *m)
                                         ep_labels, buckets, sizeof buckets / sizeof buckets[0]);
     w->client_gone = mutt_metrics_counter(m, "mutt_web_client_gone_total",
                                           "Backend answers that arrived after the request was answered.", NULL);
-    return w->requests && w->latency && w->client_gone ? 0 : MUTT_ENOMEM;
+    static const char *const api_labels[] = {"version", "endpoint", "status", NULL};
+    w->api_requests = mutt_metrics_counter(m, "mutt_api_requests_total",
+                                           "API requests by negotiated version, route pattern and HTTP status.",
+                                           api_labels);
+    return w->requests && w->latency && w->client_gone && w->api_requests ? 0 : MUTT_ENOMEM;
 }
 
 static int web_start(struct mutt_ctx *ctx)
@@ -247,6 +286,9 @@ static int web_start(struct mutt_ctx *ctx)
     int rc = register_metrics(w, ctx->metrics);
     if (rc == 0)
         rc = web_ops_register_scripts(ctx);
+    char err[256] = "";
+    if (rc == 0 && (rc = web_changes_start(ctx, err, sizeof err)) != 0)
+        mutt_log_error("web", "%s", err);
     if (rc == 0)
         rc = register_routes(w);
     if (rc != 0)
@@ -267,6 +309,7 @@ static void web_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privd
     (void)ctx;
     struct web *w = &g_web;
     web_ops_janitor_stop();
+    web_changes_stop();
     w->stopping = true;
     w->done = done;
     w->done_priv = privdata;

@@ -205,12 +205,21 @@ static bool value_text(const json_t *v, char *buf, size_t len)
     return false;
 }
 
-static void put_key(struct web_call *c, const struct mutt_dynconfig_def *def)
+static void put_key(struct web_call *c, const struct mutt_dynconfig_def *def, const char *legacy)
 {
     const char *reason = NULL;
     json_t *body = web_body_with_reason(c, false, &reason);
     if (!body)
         return;
+    char note[1200];
+    if (legacy) {
+        /* issue 17: the legacy name writes the canonical key; the log and the audit say so */
+        mutt_log_kv(MUTT_LOG_WARNING, "web", c->cid, NULL, "deprecated config key %s written by %s; stored as %s",
+                    legacy, c->changed_by, def->name);
+        snprintf(note, sizeof note, "deprecated key name %s (alias of %s)%s%s", legacy, def->name,
+                 reason ? "; " : "", reason ? reason : "");
+        reason = note;
+    }
     json_t *v = json_object_get(body, "value");
     char text[MUTT_DYNCONFIG_MAX_VALUE + 1], norm[MUTT_DYNCONFIG_MAX_VALUE + 1], err[300];
     if (!v || !value_text(v, text, sizeof text)) {
@@ -242,7 +251,8 @@ static void put_key(struct web_call *c, const struct mutt_dynconfig_def *def)
 void web_config_key(struct web_call *c)
 {
     const char *key = web_path_param(c, "key");
-    const struct mutt_dynconfig_def *def = key ? mutt_dynconfig_def_find(key) : NULL;
+    bool legacy = false;
+    const struct mutt_dynconfig_def *def = key ? mutt_dynconfig_def_resolve(key, &legacy) : NULL;
     if (!c->ctx->dyn) {
         web_reply_error(c, 503, "Dynamic configuration not available", NULL);
         return;
@@ -252,7 +262,7 @@ void web_config_key(struct web_call *c)
             web_reply_error(c, 400, "unknown config key", "key"); /* W41 */
             return;
         }
-        put_key(c, def);
+        put_key(c, def, legacy ? key : NULL);
         return;
     }
     if (!def) {
@@ -261,6 +271,8 @@ void web_config_key(struct web_call *c)
     }
     json_t *o = key_json(c->ctx->dyn, def);
     json_object_set_new(o, "key", json_string(def->name));
+    if (legacy)
+        json_object_set_new(o, "deprecated_alias", json_string(key));
     web_reply_obj(c, 200, o);
 }
 

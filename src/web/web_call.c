@@ -43,6 +43,8 @@ void web_done(struct web_call *c)
                                                                                                : "client_gone";
     const char *labels[] = {endpoint_label(c->ep), st};
     mutt_counter_inc(mutt_counter_labels(w->requests, labels));
+    web_count_request(w, c->version, c->ep ? c->ep->path : NULL, c->status, c->v1_prefix, c->changed_by);
+    web_change_free(c->change);
     const char *el[] = {endpoint_label(c->ep)};
     mutt_histogram_observe(mutt_histogram_labels(w->latency, el), (double)(uv_hrtime() - c->start_ns) / 1e9);
     if (c->data) {
@@ -77,6 +79,17 @@ static bool abandon_if_answered(struct web_call *c)
 
 static void reply_error_only(struct web_call *c, int status, const char *message, const char *field)
 {
+    if (c->change) {
+        json_t *o = json_object();
+        json_object_set_new(o, "error", json_string(message));
+        if (field)
+            json_object_set_new(o, "field", json_string(field));
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        web_change_answer(c, status, s ? s : "{}", s ? strlen(s) : 2);
+        free(s);
+        return;
+    }
     if (mutt_http_reply_error(c->req, status, message, field) == 0)
         c->status = status;
 }
@@ -89,7 +102,9 @@ void web_reply_error(struct web_call *c, int status, const char *message, const 
 
 void web_reply_text(struct web_call *c, int status, const char *json, size_t len)
 {
-    if (mutt_http_reply_json(c->req, status, json, len) == 0)
+    if (c->change)
+        web_change_answer(c, status, json, len);
+    else if (mutt_http_reply_json(c->req, status, json, len) == 0)
         c->status = status;
     web_done(c);
 }
@@ -111,6 +126,8 @@ void web_reply_obj(struct web_call *c, int status, json_t *o)
 
 const char *web_method(struct web_call *c)
 {
+    if (c->change)
+        return web_change_method(c->change);
     size_t n = 0;
     const char *m = mutt_http_req_method(c->req, &n);
     if (n == 3 && memcmp(m, "GET", 3) == 0)
@@ -128,6 +145,12 @@ const char *web_method(struct web_call *c)
 
 json_t *web_body_object(struct web_call *c, bool optional)
 {
+    if (c->change) {
+        json_t *o = web_change_body(c->change);
+        if (!o && !optional)
+            web_reply_error(c, 400, "body must be a JSON object", NULL);
+        return o ? o : optional ? json_object() : NULL;
+    }
     size_t len = 0;
     const char *b = mutt_http_req_body(c->req, &len);
     size_t i = 0;
@@ -182,6 +205,8 @@ const char *web_query_param(struct web_call *c, const char *name)
 
 const char *web_path_param(struct web_call *c, const char *name)
 {
+    if (c->change)
+        return web_change_param(c->change, name);
     return mutt_http_req_param(c->req, name);
 }
 

@@ -4,7 +4,10 @@
  *   api.c        the stage: lifecycle, routes, auth, versioning, dispatch table -> handlers, web_call.c
  *   api_rules.c, api_hosts.c (dev hosts + teams), api_config.c, api_audit.c, api_ops.c (metrics,
  *                DLQ, SLO, version, unhandled) -> web_call.c only
- *   web_call.c   a call's life: replies, body/params, PG/Redis steps, web_done -> neither
+ *   web_changes.c named users, change requests (approve/reject/emergency/expiry), API usage;
+ *                applies an approved request through api.c's dispatch (web_dispatch)
+ *   web_call.c   a call's life: replies, body/params, PG/Redis steps, web_done -> web_changes.c
+ *                only for the books and a change being applied
  *   ui_assets.c  GET /, /audit, /ui/<file> (registered by api.c)
  * Pure rules live in domain/webapi.c. Every change commits with its config_audit_log row in one
  * statement. Uses the shared Redis command connection and the PG pool; owns no connection. Not
@@ -41,6 +44,7 @@ struct web {
     struct mutt_counter *requests;  /* mutt_webui_api_requests_total{endpoint,status} */
     struct mutt_histogram *latency; /* mutt_webui_api_latency_seconds{endpoint} */
     struct mutt_counter *client_gone;
+    struct mutt_counter *api_requests; /* mutt_api_requests_total{version,endpoint,status} (D45) */
 };
 
 /* web_call.c: ends a stop that waits (stopping, done set) once no call is in flight. Called by
@@ -56,7 +60,9 @@ struct web_call {
     struct mutt_http_req *req;
     const struct mutt_api_endpoint *ep;
     enum mutt_api_role role;
-    char changed_by[112];    /* D18/D46: webui_api:<8 hex> */
+    char changed_by[112];    /* D18/D46: webui_api:<user name> or webui_api:<8 hex> */
+    const char *version;     /* negotiated API version ("2.0", "1.0"): static storage */
+    bool v1_prefix;          /* the request came in under /api/v1 (metrics endpoint label) */
     const char *cid;         /* correlation id (borrowed from req) */
     const char *conflict;    /* 409 message when a query hits a unique violation (23505) */
     const char *notfound;    /* 404 message for handlers that use web_query_one */
@@ -72,7 +78,40 @@ struct web_call {
                                 after the deadline answered the client 503 (issue 11); only the
                                 answer is cut. Reads stop at the next step instead. */
     void *next;              /* private to web_call.c: the pending backend callback */
+    /* web_changes.c: while an approved change request is applied, its stored request stands in
+     * for the HTTP one (method, body, path parameters) and the handler's answer is wrapped into
+     * the approval's answer. NULL otherwise. Freed by web_done. */
+    struct web_change *change;
 };
+
+/* api.c: runs the handler of c->ep (used by web_changes.c to apply a change request). */
+void web_dispatch(struct web_call *c);
+
+/* ---- web_changes.c: named users (D43/D46), the two-person rule (D47), API usage (D45) ---- */
+int web_changes_start(struct mutt_ctx *ctx, char *err, size_t errlen);
+void web_changes_stop(void);
+/* The role and audit name of a presented key from the users table (WEBUI_USERS_FILE and the
+ * WEBUI_USERS secret); false when the key names no user. */
+bool web_changes_user(const char *key, size_t klen, enum mutt_api_role *role, char *changed_by, size_t cblen);
+/* Called by the dispatcher before a write's handler: true when the write needs approval and the
+ * call was taken over (a change request filed and 202 answered, or an emergency override that
+ * runs the handler itself afterwards). */
+bool web_changes_intercept(struct web_call *c);
+/* web_call.c: a handler answered while its change request was being applied. Sends the
+ * approval's own answer (sets c->status); the caller then ends the call. */
+void web_change_answer(struct web_call *c, int status, const char *json, size_t len);
+void web_change_free(struct web_change *ch);
+/* The stored request of a change being applied: method, body (new reference, NULL when it had
+ * none) and path parameters (borrowed). */
+const char *web_change_method(const struct web_change *ch);
+json_t *web_change_body(const struct web_change *ch);
+const char *web_change_param(const struct web_change *ch, const char *name);
+/* D45: one answered request (web_done, and the dispatcher's own early answers). */
+void web_count_request(struct web *w, const char *version, const char *endpoint, int status, bool v1_prefix,
+                       const char *user);
+void web_changes_list(struct web_call *c);   /* GET /changes */
+void web_change_decide(struct web_call *c);  /* POST /changes/{id}/{action} */
+void web_version_usage(struct web_call *c);  /* GET /version/usage */
 
 /* Handlers (api_*.c, one per row of mutt_api_endpoints). Each ends in exactly one web_done. */
 void web_rules(struct web_call *c);

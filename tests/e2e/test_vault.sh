@@ -23,6 +23,7 @@ RP2=vault-redis-pass-two-9876543210
 PG_OLD=$MUTT_TEST_PG_PASS
 PG_NEW=vault-pg-pass-new-0123456789
 SECRET_ID=e2e-secret-id-0123456789abcdef
+DAVE_KEY=vault-dave-key-0123456789abcdef0123456789
 
 rcli() { redis-cli -h "$MUTT_TEST_REDIS_HOST" -p "$MUTT_TEST_REDIS_PORT" --no-auth-warning "$@"; }
 # psql as the harness superuser with the password PostgreSQL has right now
@@ -52,7 +53,8 @@ VAULT_URL="http://127.0.0.1:$VAULT_PORT"
 spawn_helper vault-standin "$E2E_TMP/standin.log" env ASAN_OPTIONS=detect_leaks=0 "$STANDIN_BIN" --port "$VAULT_PORT" \
     --ttl 4 --role-id mutt-e2e-role --secret-id "$SECRET_ID" --mount secret --path mutt/e2e \
     --secret "INGEST_API_KEY=$OLD_INGEST" --secret "WEBUI_API_KEY=$WEB_VKEY" --secret "MOOG_API_KEY=vault-moog" \
-    --secret "REDIS_PASS_CURRENT=$RP1" --secret "DB_PASS_CURRENT=$PG_OLD" --secret "DB_USER=$MUTT_TEST_PG_USER"
+    --secret "REDIS_PASS_CURRENT=$RP1" --secret "DB_PASS_CURRENT=$PG_OLD" --secret "DB_USER=$MUTT_TEST_PG_USER" \
+    --secret "WEBUI_USERS=dave readonly $(printf '%s' "$DAVE_KEY" | sha256sum | cut -d' ' -f1)"
 wait_until 10 curl -sf -m 1 "$VAULT_URL/_control/stats" || { cat "$E2E_TMP/standin.log" >&2; exit 1; }
 vctl() { curl -sf -m 5 -X POST "$VAULT_URL/_control/$1" >/dev/null; }
 vstat() { curl -sf -m 5 "$VAULT_URL/_control/stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
@@ -117,6 +119,11 @@ test_vault_values_win_and_health_reports_connected() {
     rules_ok || t_fail "web API with Vault's WEBUI_API_KEY: $HTTP_STATUS"
     [ "$(vstat logins)" -ge 1 ] || t_fail "no AppRole login reached the stand-in"
     [ "$(vstat reads)" -ge 1 ] || t_fail "no KV read reached the stand-in"
+    # issue 17: named users come from the Vault path too (WEBUI_USERS, same lines as the file)
+    http GET "$WEB/rules" -H "X-API-KEY: $DAVE_KEY"
+    assert_status 200 "Vault's WEBUI_USERS user reads"
+    http POST "$WEB/dev-hosts" -H "X-API-KEY: $DAVE_KEY" -H 'Content-Type: application/json' --data-binary '{"hostname":"x"}'
+    assert_status 403 "a readonly user from Vault cannot write"
 }
 
 test_token_is_renewed_below_the_threshold() {
@@ -240,7 +247,7 @@ test_token_expiry_leads_to_a_new_login() {
 
 test_no_secret_value_reaches_the_log() {
     local v
-    for v in "$OLD_INGEST" "$NEW_INGEST" "$WEB_VKEY" "$RP1" "$RP2" "$PG_NEW" "$SECRET_ID" vault-moog hvs.standin; do
+    for v in "$OLD_INGEST" "$NEW_INGEST" "$WEB_VKEY" "$DAVE_KEY" "$RP1" "$RP2" "$PG_NEW" "$SECRET_ID" vault-moog hvs.standin; do
         if grep -qF -- "$v" "$MUTT_LOG"; then
             t_fail "a secret value appears in the log: ${v:0:6}..."
         fi

@@ -27,6 +27,7 @@ static struct mutt_config *load(const char *const *extra)
         "VAULT_ADDR=https://vault.example.com:8200",
         "VAULT_ROLE_ID=role",
         "LOG_LEVEL=INFO",
+        "APPROVAL_REQUIRED=config,rules",
     };
     char *envp[64];
     size_t n = 0;
@@ -205,6 +206,20 @@ static void test_compliance_ops001_debug_logs_are_a_warning(void **state)
     assert_false(mutt_compliance_has_critical(f.v, f.n));
 }
 
+static void test_compliance_ops002_approvals_off_is_a_warning(void **state)
+{
+    (void)state;
+    struct found f = check((const char *const[]){"APPROVAL_REQUIRED=", NULL});
+    assert_int_equal(f.n, 1);
+    const struct mutt_compliance_violation *v = find(&f, "OPS_002", "APPROVAL_REQUIRED");
+    assert_int_equal(v->severity, MUTT_COMPLIANCE_WARNING);
+    assert_false(mutt_compliance_has_critical(f.v, f.n));
+    f = check((const char *const[]){"APPROVAL_REQUIRED= , ", NULL});
+    assert_int_equal(f.n, 1);
+    f = check((const char *const[]){"APPROVAL_REQUIRED=config:moog_rate_limit", NULL});
+    assert_int_equal(f.n, 0);
+}
+
 static void test_compliance_count_is_exact_even_past_max(void **state)
 {
     (void)state;
@@ -240,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_compliance_sec005_secrets_without_vault_are_critical),
         cmocka_unit_test(test_compliance_sec006_query_string_keys_are_an_error),
         cmocka_unit_test(test_compliance_ops001_debug_logs_are_a_warning),
+        cmocka_unit_test(test_compliance_ops002_approvals_off_is_a_warning),
         cmocka_unit_test(test_compliance_count_is_exact_even_past_max),
         cmocka_unit_test(test_compliance_severity_names),
     };

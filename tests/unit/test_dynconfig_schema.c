@@ -566,12 +566,31 @@ static void test_dynconfig_reload_fallbacks_applies_a_changed_file_and_tells_wat
     unload_cfg(&fx);
 }
 
+/* issue 17: the v2.3 names resolve to their canonical rows and are not rows themselves */
+static void test_dynconfig_schema_legacy_names_resolve_to_canonical(void **state)
+{
+    (void)state;
+    bool legacy = true;
+    const struct mutt_dynconfig_def *d = mutt_dynconfig_def_resolve("alerter_queue_warn", &legacy);
+    assert_non_null(d);
+    assert_true(legacy);
+    assert_string_equal(d->name, "alerter_queue_warn_threshold");
+    assert_string_equal(mutt_dynconfig_def_resolve("alerter_queue_shed", NULL)->name, "alerter_queue_shed_threshold");
+    assert_ptr_equal(mutt_dynconfig_def_resolve("alerter_queue_warn_threshold", &legacy), d);
+    assert_false(legacy);
+    assert_null(mutt_dynconfig_def_find("alerter_queue_warn"));
+    assert_null(mutt_dynconfig_def_resolve("alerter_queue", NULL));
+    assert_string_equal(mutt_dynconfig_legacy_name(MUTT_DYN_ALERTER_QUEUE_SHED_THRESHOLD), "alerter_queue_shed");
+    assert_null(mutt_dynconfig_legacy_name(MUTT_DYN_MOOG_RATE_LIMIT));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dynconfig_schema_every_row_has_name_description_and_unit),
         cmocka_unit_test(test_dynconfig_schema_names_are_unique_and_findable),
         cmocka_unit_test(test_dynconfig_schema_row_of_each_id_has_that_id),
+        cmocka_unit_test(test_dynconfig_schema_legacy_names_resolve_to_canonical),
         cmocka_unit_test(test_dynconfig_schema_defaults_validate_against_their_own_rows),
         cmocka_unit_test(test_dynconfig_schema_enum_rows_list_their_values_and_default_is_one),
         cmocka_unit_test(test_dynconfig_schema_numeric_rows_have_a_range),

@@ -19,7 +19,8 @@
 
   function refresh() {
     const loaders = { overview: loadOverview, rules: loadRules, hosts: loadHosts, teams: loadTeams, config: loadConfig, dlq: loadDlq };
-    const load = loaders[current] || (window.MUTT_TABS || {})[current]; /* tabs in their own files */
+    /* tabs kept in files of their own register in MUTT_TABS (changes.js) */
+    const load = loaders[current] || (window.MUTT_TABS || {})[current];
     if (load) load().catch((e) => toast(e.message, true));
   }
 
@@ -220,7 +221,11 @@
         el("td", { class: "muted" }, range), el("td", { class: "muted" }, m.description),
         el("td", { class: "row" }, val, why, el("button", { class: "btn", type: "button", onclick: async () => {
           if (!why.value.trim()) { toast("A reason is required for config changes", true); why.focus(); return; }
-          try { const r = await api("PUT", "/config/" + encodeURIComponent(k), { value: val.value, reason: why.value.trim() }); toast(`${k}: ${text(r.old_value)} -> ${r.new_value}`); loadConfig(); }
+          try {
+            const r = await api("PUT", "/config/" + encodeURIComponent(k), { value: val.value, reason: why.value.trim() });
+            toast(r.status === "pending" ? `${k}: change request ${r.id} awaits approval (Changes tab)` : `${k}: ${text(r.old_value)} -> ${r.new_value}`);
+            loadConfig();
+          }
           catch (err) { toast(err.message, true); }
         } }, "Save")));
     });
