@@ -26,6 +26,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/ingest_intake.h"
+#include "mutt/listen_storm.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/syslog_parse.h"
@@ -37,8 +38,8 @@
 #define DROP_LOG_INTERVAL_MS 60000
 #define EVENT_SLACK 1024             /* room left for the fields ingest adds (ids, severity) */
 
-enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_COUNT_ };
-static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid"};
+enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_RATE_LIMITED, R_COUNT_ };
+static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid", "rate_limited"};
 enum lst { L_UDP, L_TCP, L_TLS, L_COUNT_ };
 static const char *const lst_names[L_COUNT_] = {"syslog_udp", "syslog_tcp", "syslog_tls"};
 #define TLS_CBUF 16384 /* ciphertext read per callback */
@@ -58,6 +59,7 @@ struct listen_syslog {
     uint64_t udp_dropped_since_log;
     uint64_t last_drop_log_ms;
     struct tcp_conn *conns; /* open TCP connections (stop closes them) */
+    struct mutt_listen_storm *storm; /* LISTENER_SOURCE_MAX_RATE; NULL = off */
     size_t handles_open;    /* handles whose close callback has not run yet */
     bool stopping;
     mutt_stage_done_cb *done;
@@ -92,6 +94,8 @@ struct tcp_conn {
     size_t writes;    /* TLS records being written: closing waits for them (close_notify) */
     bool close_wanted;
     size_t consume;  /* bytes the submission out covers */
+    size_t checked;  /* buf[0..checked) holds frames storm control already let through: a
+                      * resubmission does not judge (or count) them again */
 };
 
 static uint64_t now_ms(void)
@@ -213,12 +217,16 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     bool cut = len > MUTT_SYSLOG_MAX_MSG || (flags & UV_UDP_PARTIAL);
     if (len > MUTT_SYSLOG_MAX_MSG)
         len = MUTT_SYSLOG_MAX_MSG;
+    char ip[64];
+    addr_text(addr, ip, sizeof ip);
+    if (!mutt_listen_storm_admit(ls->storm, ip)) {
+        count(ls, L_UDP, R_RATE_LIMITED, 1);
+        return;
+    }
     if (ls->udp_pending >= UDP_PENDING_MAX || !mutt_ingest_intake_ready()) {
         udp_drop(ls, 1, ls->udp_pending >= UDP_PENDING_MAX ? "too many waiting" : "Redis unavailable");
         return;
     }
-    char ip[64];
-    addr_text(addr, ip, sizeof ip);
     json_t *ev = make_event(ls, buf->base, len, ip, &cut);
     if (!ev)
         return;
@@ -357,6 +365,7 @@ static void skip_front(struct tcp_conn *c)
     if (drop) {
         memmove(c->buf, c->buf + drop, c->len - drop);
         c->len -= drop;
+        c->checked = c->checked > drop ? c->checked - drop : 0;
     }
 }
 
@@ -480,6 +489,7 @@ static void on_tcp_verdict(void *privdata, enum mutt_ingest_intake_result r, siz
     count(c->ls, c->kind, R_ACCEPTED, queued);
     memmove(c->buf, c->buf + c->consume, c->len - c->consume);
     c->len -= c->consume;
+    c->checked = c->checked > c->consume ? c->checked - c->consume : 0;
     c->consume = 0;
     if (!c->closing)
         tcp_pump(c);
@@ -506,34 +516,56 @@ static void tcp_pump(struct tcp_conn *c)
         return;
     }
     json_t *evs[TCP_BATCH_MAX];
-    size_t nev = 0, pos = 0, truncated = 0;
+    size_t nev = 0, pos = 0, truncated = 0, kept = 0, limited = 0;
     while (nev < TCP_BATCH_MAX && !c->skip && !c->skip_to_lf) {
         const char *msg;
         size_t mlen;
         bool cut;
+        size_t start = pos;
         size_t used = next_frame(c, pos, &msg, &mlen, &cut);
         if (used == 0)
             break;
         pos += used;
+        if (pos > c->checked && !mutt_listen_storm_admit(ls->storm, c->ip)) {
+            limited++; /* left out of buf below, so a resubmission never sees it */
+            continue;
+        }
         json_t *ev = make_event(ls, msg, mlen, c->ip, &cut);
+        if (kept != start)
+            memmove(c->buf + kept, c->buf + start, used);
+        kept += used;
         if (cut)
             truncated++;
         if (ev)
             evs[nev++] = ev;
     }
+    if (kept != pos) { /* frames were suppressed: close the gaps they leave */
+        memmove(c->buf + kept, c->buf + pos, c->len - pos);
+        c->len -= pos - kept;
+        pos = kept;
+    }
+    if (pos > c->checked)
+        c->checked = pos;
+    count(ls, c->kind, R_RATE_LIMITED, limited);
     if (c->eof && nev == 0 && pos == 0 && c->len > 0 && !c->skip && !c->skip_to_lf) {
         /* the peer closed after a last frame without its LF: take it as it is */
         bool cut = false;
-        json_t *ev = make_event(ls, c->buf, c->len, c->ip, &cut);
-        pos = c->len;
-        if (cut)
-            truncated++;
-        if (ev)
-            evs[nev++] = ev;
+        if (c->len > c->checked && !mutt_listen_storm_admit(ls->storm, c->ip)) {
+            count(ls, c->kind, R_RATE_LIMITED, 1);
+            c->len = 0;
+        } else {
+            json_t *ev = make_event(ls, c->buf, c->len, c->ip, &cut);
+            pos = c->checked = c->len;
+            if (cut)
+                truncated++;
+            if (ev)
+                evs[nev++] = ev;
+        }
     }
     if (nev == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
         c->len -= pos;
+        c->checked = c->checked > pos ? c->checked - pos : 0;
         if (c->eof) {
             conn_close(c);
             return;
@@ -563,6 +595,7 @@ static void tcp_pump(struct tcp_conn *c)
     if (rc == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
         c->len -= pos;
+        c->checked = c->checked > pos ? c->checked - pos : 0;
         tcp_pump(c);
         return;
     }
@@ -647,7 +680,8 @@ static int register_metrics(struct listen_syslog *ls, struct mutt_metrics *m)
     static const char *const labels[] = {"listener", "result", NULL};
     struct mutt_counter *fam = mutt_metrics_counter(
         m, "mutt_listener_messages_total",
-        "Messages received by the native listeners, by outcome (accepted = queued, dropped, truncated, invalid).",
+        "Messages received by the native listeners, by outcome (accepted = queued, dropped, truncated, invalid, "
+        "rate_limited = over LISTENER_SOURCE_MAX_RATE for its sender).",
         labels);
     if (!fam)
         return MUTT_ENOMEM;
@@ -706,6 +740,10 @@ static int ls_start(struct mutt_ctx *ctx)
     if (gethostname(ls->host, sizeof ls->host - 1) != 0 || !ls->host[0])
         snprintf(ls->host, sizeof ls->host, "localhost");
     ls->max_event_bytes = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES);
+    rc = mutt_listen_storm_start(ctx->loop, "syslog", "syslog-storm",
+                                 (uint32_t)mutt_config_int(cfg, MUTT_CFG_LISTENER_SOURCE_MAX_RATE), &ls->storm);
+    if (rc != 0)
+        return rc;
     const char *addr = mutt_config_str(cfg, MUTT_CFG_LISTENER_BIND_ADDR);
     if (!addr || !*addr)
         addr = mutt_config_str(cfg, MUTT_CFG_BIND_ADDR);
@@ -756,12 +794,22 @@ static int ls_start(struct mutt_ctx *ctx)
     return 0;
 }
 
+static void on_storm_closed(void *arg)
+{
+    struct listen_syslog *ls = arg;
+    ls->handles_open--;
+    maybe_done(ls);
+}
+
 static void ls_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct listen_syslog *ls = &g_ls;
     ls->stopping = true;
     ls->done = done;
     ls->done_priv = privdata;
+    if (mutt_listen_storm_stop(ls->storm, on_storm_closed, ls))
+        ls->handles_open++;
+    ls->storm = NULL;
     if (ls->udp_open) {
         ls->udp_open = false;
         uv_close((uv_handle_t *)&ls->udp, on_handle_closed);
