@@ -29,6 +29,7 @@
 #include "mutt/listen_storm.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
+#include "mutt/syslog_frame.h"
 #include "mutt/syslog_parse.h"
 
 #define RETRY_MS 200                 /* a refused TCP submission is tried again this often */
@@ -77,11 +78,9 @@ struct tcp_conn {
     struct listen_syslog *ls;
     struct tcp_conn *next;
     char ip[64];
-    int framing; /* 0 = not known yet, 'o' = octet counting, 'l' = LF */
+    struct mutt_syslog_framer fr; /* RFC 6587 framing, picked from the first byte */
     char *buf;   /* TCP_BUF_CAP bytes */
     size_t len;
-    size_t skip;     /* bytes of an over-long frame still to be discarded */
-    bool skip_to_lf; /* LF framing: discard up to the next LF */
     bool waiting;    /* a submission is out (reading stopped) */
     bool eof;        /* the peer is done: close once the buffer is consumed */
     bool closing;
@@ -298,70 +297,10 @@ static void conn_close(struct tcp_conn *c)
     uv_close((uv_handle_t *)&c->retry, on_conn_part_closed);
 }
 
-/* Finds the next complete frame at buf[pos..len). Returns its total size (bytes consumed) and
- * the message in *msg and *mlen (*cut when longer than kept), 0 when no complete frame is there
- * yet. Over-long frames: the kept part is returned and the remainder recorded in c->skip /
- * c->skip_to_lf. */
-static size_t next_frame(struct tcp_conn *c, size_t pos, const char **msg, size_t *mlen, bool *cut)
-{
-    char *b = c->buf + pos;
-    size_t avail = c->len - pos;
-    *cut = false;
-    if (c->framing == 'o') {
-        size_t i = 0, n = 0;
-        while (i < avail && b[i] >= '0' && b[i] <= '9' && i < 12)
-            n = n * 10 + (size_t)(b[i++] - '0');
-        if (i == avail)
-            return 0;
-        if (i == 0 || b[i] != ' ') {
-            /* not a length: the sender switched to LF framing (tolerated, as rsyslog does) */
-            c->framing = 'l';
-            return next_frame(c, pos, msg, mlen, cut);
-        }
-        i++;
-        if (n > MUTT_SYSLOG_MAX_MSG) {
-            if (avail - i < MUTT_SYSLOG_MAX_MSG)
-                return 0;
-            *msg = b + i;
-            *mlen = MUTT_SYSLOG_MAX_MSG;
-            *cut = true;
-            c->skip = n - MUTT_SYSLOG_MAX_MSG;
-            return i + MUTT_SYSLOG_MAX_MSG;
-        }
-        if (avail - i < n)
-            return 0;
-        *msg = b + i;
-        *mlen = n;
-        return i + n;
-    }
-    char *lf = memchr(b, '\n', avail);
-    if (!lf) {
-        if (avail < MUTT_SYSLOG_MAX_MSG)
-            return 0;
-        *msg = b;
-        *mlen = MUTT_SYSLOG_MAX_MSG;
-        *cut = true;
-        c->skip_to_lf = true;
-        return MUTT_SYSLOG_MAX_MSG;
-    }
-    *msg = b;
-    *mlen = (size_t)(lf - b);
-    return *mlen + 1;
-}
-
 /* Discards the rest of an over-long frame from the front of the buffer. */
 static void skip_front(struct tcp_conn *c)
 {
-    size_t drop = 0;
-    if (c->skip) {
-        drop = c->skip < c->len ? c->skip : c->len;
-        c->skip -= drop;
-    } else if (c->skip_to_lf) {
-        char *lf = memchr(c->buf, '\n', c->len);
-        drop = lf ? (size_t)(lf - c->buf) + 1 : c->len;
-        if (lf)
-            c->skip_to_lf = false;
-    }
+    size_t drop = mutt_syslog_frame_skip(&c->fr, c->buf, c->len);
     if (drop) {
         memmove(c->buf, c->buf + drop, c->len - drop);
         c->len -= drop;
@@ -504,8 +443,6 @@ static void tcp_pump(struct tcp_conn *c)
     skip_front(c);
     if (c->ssl)
         tls_drain(c);
-    if (c->framing == 0 && c->len > 0)
-        c->framing = c->buf[0] >= '1' && c->buf[0] <= '9' ? 'o' : 'l';
     if (ls->stopping) {
         conn_close(c);
         return;
@@ -517,12 +454,12 @@ static void tcp_pump(struct tcp_conn *c)
     }
     json_t *evs[TCP_BATCH_MAX];
     size_t nev = 0, pos = 0, truncated = 0, kept = 0, limited = 0;
-    while (nev < TCP_BATCH_MAX && !c->skip && !c->skip_to_lf) {
+    while (nev < TCP_BATCH_MAX && !mutt_syslog_frame_skipping(&c->fr)) {
         const char *msg;
         size_t mlen;
         bool cut;
         size_t start = pos;
-        size_t used = next_frame(c, pos, &msg, &mlen, &cut);
+        size_t used = mutt_syslog_frame_next(&c->fr, c->buf, c->len, pos, &msg, &mlen, &cut);
         if (used == 0)
             break;
         pos += used;
@@ -547,7 +484,7 @@ static void tcp_pump(struct tcp_conn *c)
     if (pos > c->checked)
         c->checked = pos;
     count(ls, c->kind, R_RATE_LIMITED, limited);
-    if (c->eof && nev == 0 && pos == 0 && c->len > 0 && !c->skip && !c->skip_to_lf) {
+    if (c->eof && nev == 0 && pos == 0 && c->len > 0 && !mutt_syslog_frame_skipping(&c->fr)) {
         /* the peer closed after a last frame without its LF: take it as it is */
         bool cut = false;
         if (c->len > c->checked && !mutt_listen_storm_admit(ls->storm, c->ip)) {
@@ -570,11 +507,11 @@ static void tcp_pump(struct tcp_conn *c)
             conn_close(c);
             return;
         }
-        if (c->ssl && (c->skip || c->skip_to_lf) && c->len > 0) {
+        if (c->ssl && mutt_syslog_frame_skipping(&c->fr) && c->len > 0) {
             tcp_pump(c); /* more plaintext may be waiting inside OpenSSL */
             return;
         }
-        if (c->len < TCP_BUF_CAP || c->skip || c->skip_to_lf)
+        if (c->len < TCP_BUF_CAP || mutt_syslog_frame_skipping(&c->fr))
             uv_read_start((uv_stream_t *)&c->h, tcp_read_alloc, on_tcp_read);
         return;
     }
@@ -618,6 +555,7 @@ static void on_tcp_conn(uv_stream_t *server, int status)
     }
     c->buf = b;
     c->ls = ls;
+    mutt_syslog_frame_init(&c->fr, MUTT_SYSLOG_MAX_MSG);
     c->kind = server == (uv_stream_t *)&ls->tls ? L_TLS : L_TCP;
     if (c->kind == L_TLS) {
         c->cbuf = malloc(TLS_CBUF);
