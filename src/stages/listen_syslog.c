@@ -1,4 +1,6 @@
-/* Native syslog listeners (listen_syslog.h). UDP: each datagram is one message; while ingest
+/* Native syslog listeners (listen_syslog.h). UDP: each datagram is one message, read up to
+ * UDP_MMSG a system call; the datagrams of one loop turn go to ingest as one submission (one
+ * verdict) from a check handle after the poll phase; while ingest
  * cannot queue (Redis down, queue full, rate limit, too many datagrams waiting) it is dropped and
  * counted, never waited for, with one summary log line a minute at most. TCP: per connection the
  * first byte picks the framing (RFC 6587: a digit = octet counting, else LF-delimited); the
@@ -36,6 +38,9 @@
 #define TCP_BATCH_MAX 500            /* frames per submission */
 #define TCP_BUF_CAP (MUTT_SYSLOG_MAX_MSG + 32) /* one maximal frame with its length prefix */
 #define UDP_PENDING_MAX 20000        /* datagrams waiting for a verdict before new ones are dropped */
+#define UDP_BATCH_MAX 1000           /* datagrams per submission (one loop turn's worth, at most) */
+#define UDP_MMSG 20                  /* datagrams per recvmmsg (libuv's widest) */
+#define UDP_CHUNK (64 * 1024)        /* libuv's slice of the receive buffer per datagram */
 #define DROP_LOG_INTERVAL_MS 60000
 #define EVENT_SLACK 1024             /* room left for the fields ingest adds (ids, severity) */
 
@@ -66,7 +71,11 @@ struct listen_syslog {
     mutt_stage_done_cb *done;
     void *done_priv;
     struct mutt_counter *m[L_COUNT_][R_COUNT_];
-    char udp_buf[MUTT_SYSLOG_MAX_MSG + 1];
+    uv_check_t udp_flush;    /* submits the loop turn's datagrams after the poll phase */
+    bool udp_flush_open;
+    json_t *ubatch[UDP_BATCH_MAX]; /* this turn's events, not submitted yet */
+    size_t nubatch;
+    char udp_buf[UDP_MMSG * UDP_CHUNK];
     bool udp_buf_busy;
 };
 
@@ -181,16 +190,52 @@ static void udp_drop(struct listen_syslog *ls, size_t n, const char *why)
     }
 }
 
+/* One loop turn's datagrams, submitted together: one verdict for all of them. */
+struct udp_batch {
+    struct listen_syslog *ls;
+    size_t n; /* events submitted */
+};
+
 static void on_udp_verdict(void *privdata, enum mutt_ingest_intake_result r, size_t queued)
 {
-    struct listen_syslog *ls = privdata;
-    ls->udp_pending--;
+    struct udp_batch *b = privdata;
+    struct listen_syslog *ls = b->ls;
+    ls->udp_pending -= b->n;
     if (r == MUTT_INTAKE_QUEUED)
         count(ls, L_UDP, R_ACCEPTED, queued);
     else
-        udp_drop(ls, 1, r == MUTT_INTAKE_QUEUE_FULL     ? "queue full"
-                        : r == MUTT_INTAKE_RATE_LIMITED ? "rate limit"
-                                                        : "Redis unavailable");
+        udp_drop(ls, b->n, r == MUTT_INTAKE_QUEUE_FULL     ? "queue full"
+                           : r == MUTT_INTAKE_RATE_LIMITED ? "rate limit"
+                                                           : "Redis unavailable");
+    free(b);
+}
+
+static void udp_submit_batch(struct listen_syslog *ls)
+{
+    size_t n = ls->nubatch;
+    if (n == 0)
+        return;
+    ls->nubatch = 0;
+    struct udp_batch *b = malloc(sizeof *b);
+    size_t invalid = 0;
+    long rc = b ? mutt_ingest_intake_submit(ls->ubatch, n, "syslog-udp", &invalid, on_udp_verdict, b) : MUTT_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        json_decref(ls->ubatch[i]);
+    count(ls, L_UDP, R_INVALID, invalid);
+    if (rc > 0) {
+        b->ls = ls;
+        b->n = (size_t)rc;
+        ls->udp_pending += b->n;
+        return;
+    }
+    free(b);
+    if (rc < 0)
+        udp_drop(ls, n, mutt_strerror((int)rc));
+}
+
+static void on_udp_flush(uv_check_t *h)
+{
+    udp_submit_batch(h->data);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -202,13 +247,15 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         return;
     }
     ls->udp_buf_busy = true;
-    *buf = uv_buf_init(ls->udp_buf, MUTT_SYSLOG_MAX_MSG + 1);
+    *buf = uv_buf_init(ls->udp_buf, sizeof ls->udp_buf);
 }
 
+/* With recvmmsg libuv calls this once per datagram (UV_UDP_MMSG_CHUNK, slices of udp_buf) and
+ * then once more to hand the buffer back; without it, once per datagram. */
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr, unsigned flags)
 {
     struct listen_syslog *ls = h->data;
-    if (buf->base == ls->udp_buf)
+    if (!(flags & UV_UDP_MMSG_CHUNK))
         ls->udp_buf_busy = false;
     if (nread <= 0 || !addr)
         return;
@@ -222,8 +269,8 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
         count(ls, L_UDP, R_RATE_LIMITED, 1);
         return;
     }
-    if (ls->udp_pending >= UDP_PENDING_MAX || !mutt_ingest_intake_ready()) {
-        udp_drop(ls, 1, ls->udp_pending >= UDP_PENDING_MAX ? "too many waiting" : "Redis unavailable");
+    if (ls->udp_pending + ls->nubatch >= UDP_PENDING_MAX || !mutt_ingest_intake_ready()) {
+        udp_drop(ls, 1, ls->udp_pending + ls->nubatch >= UDP_PENDING_MAX ? "too many waiting" : "Redis unavailable");
         return;
     }
     json_t *ev = make_event(ls, buf->base, len, ip, &cut);
@@ -231,14 +278,9 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
         return;
     if (cut)
         count(ls, L_UDP, R_TRUNCATED, 1);
-    size_t invalid = 0;
-    long rc = mutt_ingest_intake_submit(&ev, 1, "syslog-udp", &invalid, on_udp_verdict, ls);
-    json_decref(ev);
-    count(ls, L_UDP, R_INVALID, invalid);
-    if (rc > 0)
-        ls->udp_pending++;
-    else if (rc < 0)
-        udp_drop(ls, 1, mutt_strerror((int)rc));
+    ls->ubatch[ls->nubatch++] = ev;
+    if (ls->nubatch == UDP_BATCH_MAX)
+        udp_submit_batch(ls);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -705,10 +747,16 @@ static int ls_start(struct mutt_ctx *ctx)
         if (l == L_UDP) {
             int buf = 8 << 20; /* bursts wait in the kernel while a loop turn runs */
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-            uv_udp_init(ctx->loop, &ls->udp);
+            /* recvmmsg: up to UDP_MMSG datagrams a system call (libuv falls back to recvmsg) */
+            uv_udp_init_ex(ctx->loop, &ls->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
             ls->udp.data = ls;
             ls->udp_open = true;
             ls->handles_open++;
+            uv_check_init(ctx->loop, &ls->udp_flush);
+            ls->udp_flush.data = ls;
+            ls->udp_flush_open = true;
+            ls->handles_open++;
+            uv_check_start(&ls->udp_flush, on_udp_flush);
             rc = uv_udp_open(&ls->udp, fd);
             if (rc == 0)
                 rc = uv_udp_recv_start(&ls->udp, udp_alloc, on_udp);
@@ -751,6 +799,11 @@ static void ls_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privda
     if (ls->udp_open) {
         ls->udp_open = false;
         uv_close((uv_handle_t *)&ls->udp, on_handle_closed);
+    }
+    if (ls->udp_flush_open) {
+        udp_submit_batch(ls); /* the last turn's datagrams, before ingest stops */
+        ls->udp_flush_open = false;
+        uv_close((uv_handle_t *)&ls->udp_flush, on_handle_closed);
     }
     if (ls->tcp_open) {
         ls->tcp_open = false;
