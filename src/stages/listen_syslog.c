@@ -43,6 +43,7 @@
 #define UDP_CHUNK (64 * 1024)        /* libuv's slice of the receive buffer per datagram */
 #define DROP_LOG_INTERVAL_MS 60000
 #define EVENT_SLACK 1024             /* room left for the fields ingest adds (ids, severity) */
+#define SMALL_EVENT_FIXED (6 * 256 + 1024) /* default hostname escaped + keys, source_ip, timestamp */
 
 enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_RATE_LIMITED, R_COUNT_ };
 static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid", "rate_limited"};
@@ -165,7 +166,12 @@ static json_t *make_event(struct listen_syslog *ls, const char *line, size_t len
     if (!mutt_syslog_trim(&line, &len))
         return NULL;
     json_t *ev = mutt_syslog_parse(line, len, &origin);
-    bool fitted = ev && fit_event(ls, ev);
+    /* Every field comes from the line (≤ 6 bytes of JSON per byte, \u00XX) or is short (the
+     * default hostname, source_ip, timestamp, names): a line that small cannot make an event over
+     * MAX_EVENT_BYTES, so the measuring dump is skipped for it (the common case, and a serialisation
+     * per message saved). */
+    bool small = 6 * len + SMALL_EVENT_FIXED + EVENT_SLACK <= ls->max_event_bytes;
+    bool fitted = ev && !small && fit_event(ls, ev);
     if (ev && (fitted || *cut)) {
         *cut = true;
         json_object_set_new(ev, "truncated", json_true());
