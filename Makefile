@@ -33,7 +33,7 @@ INTEG_BINS := $(patsubst tests/integration/%.c,$(BUILD)/tests/integration/%,$(IN
 SINK_BIN   := $(BUILD)/tests/mutt-sink
 VAULT_STANDIN_BIN := $(BUILD)/tests/vault-standin
 
-.PHONY: all deps run test test-fleet test-unit test-image test-asan tests-build fuzz bench-ingest bench-rules bench-alert bench-forward bench-e2e bench-fleet bench-soak clean
+.PHONY: all deps run test test-fleet test-unit test-image test-asan tests-build fuzz bench-ingest bench-listeners bench-rules bench-alert bench-forward bench-e2e bench-fleet bench-soak clean
 all: $(BIN)
 
 # Packages (apt) only when something is missing; see tests/harness/deps.sh.
@@ -131,6 +131,14 @@ fuzz:
 bench-ingest: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@MUTT_BIN=$(abspath $(BIN)) bash bench/ingest.sh
+
+# Native syslog/SNMP listeners vs the rsyslog and snmptrapd chains (bench/listeners.sh, issue 15).
+$(BUILD)/bench/listen_sender: bench/listen_sender.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+bench-listeners: deps
+	@$(MAKE) --no-print-directory $(BIN) $(BUILD)/bench/listen_sender
+	@MUTT_BIN=$(abspath $(BIN)) SENDER_BIN=$(abspath $(BUILD)/bench/listen_sender) bash bench/listeners.sh
 
 # Rules engine throughput (D13 mix); not a test. Results go to bench/README.md by hand.
 $(BUILD)/bench/rules_bench: bench/rules_bench.c $(BUILD)/libmutt.a

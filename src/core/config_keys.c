@@ -248,6 +248,11 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
     [MUTT_CFG_LISTENER_BIND_ADDR] = { .name = "LISTENER_BIND_ADDR", .type = MUTT_CFG_T_STRING, .default_value = "",
         NORANGE, .group = "ingest",
         .description = "Address the syslog listeners bind; empty = BIND_ADDR" },
+    [MUTT_CFG_LISTENER_SOURCE_MAX_RATE] = { .name = "LISTENER_SOURCE_MAX_RATE", .type = MUTT_CFG_T_INT,
+        .default_value = "0", .min = 0, .max = 10000000, .group = "ingest",
+        .description = "Messages a second each sender address may send to the syslog and SNMP listeners (burst: one "
+                       "second's worth); the excess is dropped, counted and summarised in one event per source a minute; "
+                       "0 = off" },
 
     /* ---- listeners (D39) ---- */
     [MUTT_CFG_SNMP_TRAP_PORT] = { .name = "SNMP_TRAP_PORT", .type = MUTT_CFG_T_INT, .default_value = "0",

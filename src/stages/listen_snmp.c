@@ -18,6 +18,7 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/listen_intake.h"
+#include "mutt/listen_storm.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/snmp_trap.h"
@@ -25,8 +26,9 @@
 
 #define DROP_LOG_INTERVAL_MS 60000 /* issue 15: a drop summary at most once a minute */
 
-enum result { R_ACCEPTED = 0, R_DROPPED, R_BAD_COMMUNITY, R_MALFORMED, R_INVALID, R_COUNT_ };
-static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "bad_community", "malformed", "invalid"};
+enum result { R_ACCEPTED = 0, R_DROPPED, R_BAD_COMMUNITY, R_MALFORMED, R_INVALID, R_RATE_LIMITED, R_COUNT_ };
+static const char *const result_names[R_COUNT_] = {"accepted",  "dropped", "bad_community",
+                                                   "malformed", "invalid", "rate_limited"};
 
 struct snmp_listener {
     struct mutt_ctx *ctx;
@@ -34,7 +36,9 @@ struct snmp_listener {
     struct mutt_listen_intake intake;
     uv_udp_t udp;
     bool udp_open;
+    bool storm_open; /* storm's timer not closed yet */
     bool enabled;
+    struct mutt_listen_storm *storm; /* LISTENER_SOURCE_MAX_RATE; NULL = off */
     struct mutt_counter *results[R_COUNT_];
     struct mutt_counter *inform_replies; /* Response PDUs sent */
     uint64_t drops_since_log;
@@ -69,7 +73,7 @@ static void count(struct snmp_listener *l, enum result r)
 static void maybe_stopped(struct snmp_listener *l)
 {
     size_t pending = l->intake.pending ? l->intake.pending(l->intake.ud) : 0;
-    if (!l->udp_open && mutt_stage_life_drained(&l->life, pending))
+    if (!l->udp_open && !l->storm_open && mutt_stage_life_drained(&l->life, pending))
         mutt_stage_life_finish(&l->life);
 }
 
@@ -160,6 +164,11 @@ static void handle_datagram(struct snmp_listener *l, const uint8_t *data, size_t
     }
     char ip[INET6_ADDRSTRLEN + 8], ts[32];
     source_ip_of(from, ip, sizeof ip);
+    if (!mutt_listen_storm_admit(l->storm, ip)) {
+        mutt_snmp_msg_dispose(&m);
+        count(l, R_RATE_LIMITED); /* an inform stays unanswered: its sender retries */
+        return;
+    }
     now_iso(ts, sizeof ts);
     /* hostname: the sender's address (no reverse DNS on the loop; snmptrapd -n does the same) */
     json_t *ev = mutt_snmp_trap_event(&m, NULL, ip, ts);
@@ -214,7 +223,8 @@ static int register_metrics(struct snmp_listener *l, struct mutt_metrics *m)
     struct mutt_counter *fam = mutt_metrics_counter(
         m, "mutt_listener_messages_total",
         "Messages received by the syslog and SNMP listeners, by outcome (accepted = queued; dropped = could not be "
-        "queued; bad_community, malformed, invalid = refused).",
+        "queued; bad_community, malformed, invalid = refused; rate_limited = over LISTENER_SOURCE_MAX_RATE for its "
+        "sender).",
         labels);
     l->inform_replies = mutt_metrics_counter(m, "mutt_listener_snmp_inform_responses_total",
                                              "Response PDUs sent for SNMP informs whose event was queued.", NULL);
@@ -263,8 +273,11 @@ static int bind_udp(struct snmp_listener *l, const char *host, int port)
     l->udp_open = true;
     int rc = mutt_config_bool(l->ctx->cfg, MUTT_CFG_INGEST_REUSEPORT) ? bind_reuseport(&l->udp, &ss)
                                                                         : uv_udp_bind(&l->udp, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
+    if (rc == 0) {
+        int rcvbuf = 8 << 20; /* bursts wait in the kernel while a loop turn runs (capped by rmem_max) */
+        uv_recv_buffer_size((uv_handle_t *)&l->udp, &rcvbuf);
         rc = uv_udp_recv_start(&l->udp, on_alloc, on_recv);
+    }
     if (rc != 0) {
         mutt_log_error("listen", "snmp: cannot listen on udp %s:%d: %s", host, port, uv_strerror(rc));
         return MUTT_EIO;
@@ -291,6 +304,10 @@ static int snmp_start(struct mutt_ctx *ctx)
     if (rc != 0)
         return rc;
     setup_library();
+    rc = mutt_listen_storm_start(ctx->loop, "snmp", "snmp-storm",
+                                 (uint32_t)mutt_config_int(ctx->cfg, MUTT_CFG_LISTENER_SOURCE_MAX_RATE), &l->storm);
+    if (rc != 0)
+        return rc;
     const char *host = mutt_config_str(ctx->cfg, MUTT_CFG_LISTENER_BIND_ADDR); /* D39: = BIND_ADDR when empty */
     if (!host || !*host)
         host = mutt_config_str(ctx->cfg, MUTT_CFG_BIND_ADDR);
@@ -309,11 +326,21 @@ static void on_udp_closed(uv_handle_t *h)
     maybe_stopped(l);
 }
 
+static void on_storm_closed(void *arg)
+{
+    struct snmp_listener *l = arg;
+    l->storm_open = false;
+    maybe_stopped(l);
+}
+
 static void snmp_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct snmp_listener *l = &g_snmp;
     if (!mutt_stage_life_begin_stop(&l->life, done, privdata))
         return;
+    if (mutt_listen_storm_stop(l->storm, on_storm_closed, l))
+        l->storm_open = true;
+    l->storm = NULL;
     if (l->udp_open && !uv_is_closing((uv_handle_t *)&l->udp))
         uv_close((uv_handle_t *)&l->udp, on_udp_closed);
     else

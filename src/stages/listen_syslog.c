@@ -1,4 +1,6 @@
-/* Native syslog listeners (listen_syslog.h). UDP: each datagram is one message; while ingest
+/* Native syslog listeners (listen_syslog.h). UDP: each datagram is one message, read up to
+ * UDP_MMSG a system call; the datagrams of one loop turn go to ingest as one submission (one
+ * verdict) from a check handle after the poll phase; while ingest
  * cannot queue (Redis down, queue full, rate limit, too many datagrams waiting) it is dropped and
  * counted, never waited for, with one summary log line a minute at most. TCP: per connection the
  * first byte picks the framing (RFC 6587: a digit = octet counting, else LF-delimited); the
@@ -26,19 +28,25 @@
 #include "mutt/config.h"
 #include "mutt/error.h"
 #include "mutt/ingest_intake.h"
+#include "mutt/listen_storm.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
+#include "mutt/syslog_frame.h"
 #include "mutt/syslog_parse.h"
 
 #define RETRY_MS 200                 /* a refused TCP submission is tried again this often */
 #define TCP_BATCH_MAX 500            /* frames per submission */
 #define TCP_BUF_CAP (MUTT_SYSLOG_MAX_MSG + 32) /* one maximal frame with its length prefix */
 #define UDP_PENDING_MAX 20000        /* datagrams waiting for a verdict before new ones are dropped */
+#define UDP_BATCH_MAX 1000           /* datagrams per submission (one loop turn's worth, at most) */
+#define UDP_MMSG 20                  /* datagrams per recvmmsg (libuv's widest) */
+#define UDP_CHUNK (64 * 1024)        /* libuv's slice of the receive buffer per datagram */
 #define DROP_LOG_INTERVAL_MS 60000
 #define EVENT_SLACK 1024             /* room left for the fields ingest adds (ids, severity) */
+#define SMALL_EVENT_FIXED (6 * 256 + 1024) /* default hostname escaped + keys, source_ip, timestamp */
 
-enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_COUNT_ };
-static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid"};
+enum result { R_ACCEPTED, R_DROPPED, R_TRUNCATED, R_INVALID, R_RATE_LIMITED, R_COUNT_ };
+static const char *const result_names[R_COUNT_] = {"accepted", "dropped", "truncated", "invalid", "rate_limited"};
 enum lst { L_UDP, L_TCP, L_TLS, L_COUNT_ };
 static const char *const lst_names[L_COUNT_] = {"syslog_udp", "syslog_tcp", "syslog_tls"};
 #define TLS_CBUF 16384 /* ciphertext read per callback */
@@ -58,12 +66,17 @@ struct listen_syslog {
     uint64_t udp_dropped_since_log;
     uint64_t last_drop_log_ms;
     struct tcp_conn *conns; /* open TCP connections (stop closes them) */
+    struct mutt_listen_storm *storm; /* LISTENER_SOURCE_MAX_RATE; NULL = off */
     size_t handles_open;    /* handles whose close callback has not run yet */
     bool stopping;
     mutt_stage_done_cb *done;
     void *done_priv;
     struct mutt_counter *m[L_COUNT_][R_COUNT_];
-    char udp_buf[MUTT_SYSLOG_MAX_MSG + 1];
+    uv_check_t udp_flush;    /* submits the loop turn's datagrams after the poll phase */
+    bool udp_flush_open;
+    json_t *ubatch[UDP_BATCH_MAX]; /* this turn's events, not submitted yet */
+    size_t nubatch;
+    char udp_buf[UDP_MMSG * UDP_CHUNK];
     bool udp_buf_busy;
 };
 
@@ -75,11 +88,9 @@ struct tcp_conn {
     struct listen_syslog *ls;
     struct tcp_conn *next;
     char ip[64];
-    int framing; /* 0 = not known yet, 'o' = octet counting, 'l' = LF */
+    struct mutt_syslog_framer fr; /* RFC 6587 framing, picked from the first byte */
     char *buf;   /* TCP_BUF_CAP bytes */
     size_t len;
-    size_t skip;     /* bytes of an over-long frame still to be discarded */
-    bool skip_to_lf; /* LF framing: discard up to the next LF */
     bool waiting;    /* a submission is out (reading stopped) */
     bool eof;        /* the peer is done: close once the buffer is consumed */
     bool closing;
@@ -92,6 +103,8 @@ struct tcp_conn {
     size_t writes;    /* TLS records being written: closing waits for them (close_notify) */
     bool close_wanted;
     size_t consume;  /* bytes the submission out covers */
+    size_t checked;  /* buf[0..checked) holds frames storm control already let through: a
+                      * resubmission does not judge (or count) them again */
 };
 
 static uint64_t now_ms(void)
@@ -153,7 +166,12 @@ static json_t *make_event(struct listen_syslog *ls, const char *line, size_t len
     if (!mutt_syslog_trim(&line, &len))
         return NULL;
     json_t *ev = mutt_syslog_parse(line, len, &origin);
-    bool fitted = ev && fit_event(ls, ev);
+    /* Every field comes from the line (≤ 6 bytes of JSON per byte, \u00XX) or is short (the
+     * default hostname, source_ip, timestamp, names): a line that small cannot make an event over
+     * MAX_EVENT_BYTES, so the measuring dump is skipped for it (the common case, and a serialisation
+     * per message saved). */
+    bool small = 6 * len + SMALL_EVENT_FIXED + EVENT_SLACK <= ls->max_event_bytes;
+    bool fitted = ev && !small && fit_event(ls, ev);
     if (ev && (fitted || *cut)) {
         *cut = true;
         json_object_set_new(ev, "truncated", json_true());
@@ -178,16 +196,52 @@ static void udp_drop(struct listen_syslog *ls, size_t n, const char *why)
     }
 }
 
+/* One loop turn's datagrams, submitted together: one verdict for all of them. */
+struct udp_batch {
+    struct listen_syslog *ls;
+    size_t n; /* events submitted */
+};
+
 static void on_udp_verdict(void *privdata, enum mutt_ingest_intake_result r, size_t queued)
 {
-    struct listen_syslog *ls = privdata;
-    ls->udp_pending--;
+    struct udp_batch *b = privdata;
+    struct listen_syslog *ls = b->ls;
+    ls->udp_pending -= b->n;
     if (r == MUTT_INTAKE_QUEUED)
         count(ls, L_UDP, R_ACCEPTED, queued);
     else
-        udp_drop(ls, 1, r == MUTT_INTAKE_QUEUE_FULL     ? "queue full"
-                        : r == MUTT_INTAKE_RATE_LIMITED ? "rate limit"
-                                                        : "Redis unavailable");
+        udp_drop(ls, b->n, r == MUTT_INTAKE_QUEUE_FULL     ? "queue full"
+                           : r == MUTT_INTAKE_RATE_LIMITED ? "rate limit"
+                                                           : "Redis unavailable");
+    free(b);
+}
+
+static void udp_submit_batch(struct listen_syslog *ls)
+{
+    size_t n = ls->nubatch;
+    if (n == 0)
+        return;
+    ls->nubatch = 0;
+    struct udp_batch *b = malloc(sizeof *b);
+    size_t invalid = 0;
+    long rc = b ? mutt_ingest_intake_submit(ls->ubatch, n, "syslog-udp", &invalid, on_udp_verdict, b) : MUTT_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        json_decref(ls->ubatch[i]);
+    count(ls, L_UDP, R_INVALID, invalid);
+    if (rc > 0) {
+        b->ls = ls;
+        b->n = (size_t)rc;
+        ls->udp_pending += b->n;
+        return;
+    }
+    free(b);
+    if (rc < 0)
+        udp_drop(ls, n, mutt_strerror((int)rc));
+}
+
+static void on_udp_flush(uv_check_t *h)
+{
+    udp_submit_batch(h->data);
 }
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -199,13 +253,15 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         return;
     }
     ls->udp_buf_busy = true;
-    *buf = uv_buf_init(ls->udp_buf, MUTT_SYSLOG_MAX_MSG + 1);
+    *buf = uv_buf_init(ls->udp_buf, sizeof ls->udp_buf);
 }
 
+/* With recvmmsg libuv calls this once per datagram (UV_UDP_MMSG_CHUNK, slices of udp_buf) and
+ * then once more to hand the buffer back; without it, once per datagram. */
 static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr, unsigned flags)
 {
     struct listen_syslog *ls = h->data;
-    if (buf->base == ls->udp_buf)
+    if (!(flags & UV_UDP_MMSG_CHUNK))
         ls->udp_buf_busy = false;
     if (nread <= 0 || !addr)
         return;
@@ -213,25 +269,24 @@ static void on_udp(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct
     bool cut = len > MUTT_SYSLOG_MAX_MSG || (flags & UV_UDP_PARTIAL);
     if (len > MUTT_SYSLOG_MAX_MSG)
         len = MUTT_SYSLOG_MAX_MSG;
-    if (ls->udp_pending >= UDP_PENDING_MAX || !mutt_ingest_intake_ready()) {
-        udp_drop(ls, 1, ls->udp_pending >= UDP_PENDING_MAX ? "too many waiting" : "Redis unavailable");
-        return;
-    }
     char ip[64];
     addr_text(addr, ip, sizeof ip);
+    if (!mutt_listen_storm_admit(ls->storm, ip)) {
+        count(ls, L_UDP, R_RATE_LIMITED, 1);
+        return;
+    }
+    if (ls->udp_pending + ls->nubatch >= UDP_PENDING_MAX || !mutt_ingest_intake_ready()) {
+        udp_drop(ls, 1, ls->udp_pending + ls->nubatch >= UDP_PENDING_MAX ? "too many waiting" : "Redis unavailable");
+        return;
+    }
     json_t *ev = make_event(ls, buf->base, len, ip, &cut);
     if (!ev)
         return;
     if (cut)
         count(ls, L_UDP, R_TRUNCATED, 1);
-    size_t invalid = 0;
-    long rc = mutt_ingest_intake_submit(&ev, 1, "syslog-udp", &invalid, on_udp_verdict, ls);
-    json_decref(ev);
-    count(ls, L_UDP, R_INVALID, invalid);
-    if (rc > 0)
-        ls->udp_pending++;
-    else if (rc < 0)
-        udp_drop(ls, 1, mutt_strerror((int)rc));
+    ls->ubatch[ls->nubatch++] = ev;
+    if (ls->nubatch == UDP_BATCH_MAX)
+        udp_submit_batch(ls);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -290,73 +345,14 @@ static void conn_close(struct tcp_conn *c)
     uv_close((uv_handle_t *)&c->retry, on_conn_part_closed);
 }
 
-/* Finds the next complete frame at buf[pos..len). Returns its total size (bytes consumed) and
- * the message in *msg and *mlen (*cut when longer than kept), 0 when no complete frame is there
- * yet. Over-long frames: the kept part is returned and the remainder recorded in c->skip /
- * c->skip_to_lf. */
-static size_t next_frame(struct tcp_conn *c, size_t pos, const char **msg, size_t *mlen, bool *cut)
-{
-    char *b = c->buf + pos;
-    size_t avail = c->len - pos;
-    *cut = false;
-    if (c->framing == 'o') {
-        size_t i = 0, n = 0;
-        while (i < avail && b[i] >= '0' && b[i] <= '9' && i < 12)
-            n = n * 10 + (size_t)(b[i++] - '0');
-        if (i == avail)
-            return 0;
-        if (i == 0 || b[i] != ' ') {
-            /* not a length: the sender switched to LF framing (tolerated, as rsyslog does) */
-            c->framing = 'l';
-            return next_frame(c, pos, msg, mlen, cut);
-        }
-        i++;
-        if (n > MUTT_SYSLOG_MAX_MSG) {
-            if (avail - i < MUTT_SYSLOG_MAX_MSG)
-                return 0;
-            *msg = b + i;
-            *mlen = MUTT_SYSLOG_MAX_MSG;
-            *cut = true;
-            c->skip = n - MUTT_SYSLOG_MAX_MSG;
-            return i + MUTT_SYSLOG_MAX_MSG;
-        }
-        if (avail - i < n)
-            return 0;
-        *msg = b + i;
-        *mlen = n;
-        return i + n;
-    }
-    char *lf = memchr(b, '\n', avail);
-    if (!lf) {
-        if (avail < MUTT_SYSLOG_MAX_MSG)
-            return 0;
-        *msg = b;
-        *mlen = MUTT_SYSLOG_MAX_MSG;
-        *cut = true;
-        c->skip_to_lf = true;
-        return MUTT_SYSLOG_MAX_MSG;
-    }
-    *msg = b;
-    *mlen = (size_t)(lf - b);
-    return *mlen + 1;
-}
-
 /* Discards the rest of an over-long frame from the front of the buffer. */
 static void skip_front(struct tcp_conn *c)
 {
-    size_t drop = 0;
-    if (c->skip) {
-        drop = c->skip < c->len ? c->skip : c->len;
-        c->skip -= drop;
-    } else if (c->skip_to_lf) {
-        char *lf = memchr(c->buf, '\n', c->len);
-        drop = lf ? (size_t)(lf - c->buf) + 1 : c->len;
-        if (lf)
-            c->skip_to_lf = false;
-    }
+    size_t drop = mutt_syslog_frame_skip(&c->fr, c->buf, c->len);
     if (drop) {
         memmove(c->buf, c->buf + drop, c->len - drop);
         c->len -= drop;
+        c->checked = c->checked > drop ? c->checked - drop : 0;
     }
 }
 
@@ -480,6 +476,7 @@ static void on_tcp_verdict(void *privdata, enum mutt_ingest_intake_result r, siz
     count(c->ls, c->kind, R_ACCEPTED, queued);
     memmove(c->buf, c->buf + c->consume, c->len - c->consume);
     c->len -= c->consume;
+    c->checked = c->checked > c->consume ? c->checked - c->consume : 0;
     c->consume = 0;
     if (!c->closing)
         tcp_pump(c);
@@ -494,8 +491,6 @@ static void tcp_pump(struct tcp_conn *c)
     skip_front(c);
     if (c->ssl)
         tls_drain(c);
-    if (c->framing == 0 && c->len > 0)
-        c->framing = c->buf[0] >= '1' && c->buf[0] <= '9' ? 'o' : 'l';
     if (ls->stopping) {
         conn_close(c);
         return;
@@ -506,43 +501,65 @@ static void tcp_pump(struct tcp_conn *c)
         return;
     }
     json_t *evs[TCP_BATCH_MAX];
-    size_t nev = 0, pos = 0, truncated = 0;
-    while (nev < TCP_BATCH_MAX && !c->skip && !c->skip_to_lf) {
+    size_t nev = 0, pos = 0, truncated = 0, kept = 0, limited = 0;
+    while (nev < TCP_BATCH_MAX && !mutt_syslog_frame_skipping(&c->fr)) {
         const char *msg;
         size_t mlen;
         bool cut;
-        size_t used = next_frame(c, pos, &msg, &mlen, &cut);
+        size_t start = pos;
+        size_t used = mutt_syslog_frame_next(&c->fr, c->buf, c->len, pos, &msg, &mlen, &cut);
         if (used == 0)
             break;
         pos += used;
+        if (pos > c->checked && !mutt_listen_storm_admit(ls->storm, c->ip)) {
+            limited++; /* left out of buf below, so a resubmission never sees it */
+            continue;
+        }
         json_t *ev = make_event(ls, msg, mlen, c->ip, &cut);
+        if (kept != start)
+            memmove(c->buf + kept, c->buf + start, used);
+        kept += used;
         if (cut)
             truncated++;
         if (ev)
             evs[nev++] = ev;
     }
-    if (c->eof && nev == 0 && pos == 0 && c->len > 0 && !c->skip && !c->skip_to_lf) {
+    if (kept != pos) { /* frames were suppressed: close the gaps they leave */
+        memmove(c->buf + kept, c->buf + pos, c->len - pos);
+        c->len -= pos - kept;
+        pos = kept;
+    }
+    if (pos > c->checked)
+        c->checked = pos;
+    count(ls, c->kind, R_RATE_LIMITED, limited);
+    if (c->eof && nev == 0 && pos == 0 && c->len > 0 && !mutt_syslog_frame_skipping(&c->fr)) {
         /* the peer closed after a last frame without its LF: take it as it is */
         bool cut = false;
-        json_t *ev = make_event(ls, c->buf, c->len, c->ip, &cut);
-        pos = c->len;
-        if (cut)
-            truncated++;
-        if (ev)
-            evs[nev++] = ev;
+        if (c->len > c->checked && !mutt_listen_storm_admit(ls->storm, c->ip)) {
+            count(ls, c->kind, R_RATE_LIMITED, 1);
+            c->len = 0;
+        } else {
+            json_t *ev = make_event(ls, c->buf, c->len, c->ip, &cut);
+            pos = c->checked = c->len;
+            if (cut)
+                truncated++;
+            if (ev)
+                evs[nev++] = ev;
+        }
     }
     if (nev == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
         c->len -= pos;
+        c->checked = c->checked > pos ? c->checked - pos : 0;
         if (c->eof) {
             conn_close(c);
             return;
         }
-        if (c->ssl && (c->skip || c->skip_to_lf) && c->len > 0) {
+        if (c->ssl && mutt_syslog_frame_skipping(&c->fr) && c->len > 0) {
             tcp_pump(c); /* more plaintext may be waiting inside OpenSSL */
             return;
         }
-        if (c->len < TCP_BUF_CAP || c->skip || c->skip_to_lf)
+        if (c->len < TCP_BUF_CAP || mutt_syslog_frame_skipping(&c->fr))
             uv_read_start((uv_stream_t *)&c->h, tcp_read_alloc, on_tcp_read);
         return;
     }
@@ -563,6 +580,7 @@ static void tcp_pump(struct tcp_conn *c)
     if (rc == 0) {
         memmove(c->buf, c->buf + pos, c->len - pos);
         c->len -= pos;
+        c->checked = c->checked > pos ? c->checked - pos : 0;
         tcp_pump(c);
         return;
     }
@@ -585,6 +603,7 @@ static void on_tcp_conn(uv_stream_t *server, int status)
     }
     c->buf = b;
     c->ls = ls;
+    mutt_syslog_frame_init(&c->fr, MUTT_SYSLOG_MAX_MSG);
     c->kind = server == (uv_stream_t *)&ls->tls ? L_TLS : L_TCP;
     if (c->kind == L_TLS) {
         c->cbuf = malloc(TLS_CBUF);
@@ -647,7 +666,8 @@ static int register_metrics(struct listen_syslog *ls, struct mutt_metrics *m)
     static const char *const labels[] = {"listener", "result", NULL};
     struct mutt_counter *fam = mutt_metrics_counter(
         m, "mutt_listener_messages_total",
-        "Messages received by the native listeners, by outcome (accepted = queued, dropped, truncated, invalid).",
+        "Messages received by the native listeners, by outcome (accepted = queued, dropped, truncated, invalid, "
+        "rate_limited = over LISTENER_SOURCE_MAX_RATE for its sender).",
         labels);
     if (!fam)
         return MUTT_ENOMEM;
@@ -706,6 +726,10 @@ static int ls_start(struct mutt_ctx *ctx)
     if (gethostname(ls->host, sizeof ls->host - 1) != 0 || !ls->host[0])
         snprintf(ls->host, sizeof ls->host, "localhost");
     ls->max_event_bytes = (size_t)mutt_config_int(cfg, MUTT_CFG_MAX_EVENT_BYTES);
+    rc = mutt_listen_storm_start(ctx->loop, "syslog", "syslog-storm",
+                                 (uint32_t)mutt_config_int(cfg, MUTT_CFG_LISTENER_SOURCE_MAX_RATE), &ls->storm);
+    if (rc != 0)
+        return rc;
     const char *addr = mutt_config_str(cfg, MUTT_CFG_LISTENER_BIND_ADDR);
     if (!addr || !*addr)
         addr = mutt_config_str(cfg, MUTT_CFG_BIND_ADDR);
@@ -729,10 +753,16 @@ static int ls_start(struct mutt_ctx *ctx)
         if (l == L_UDP) {
             int buf = 8 << 20; /* bursts wait in the kernel while a loop turn runs */
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-            uv_udp_init(ctx->loop, &ls->udp);
+            /* recvmmsg: up to UDP_MMSG datagrams a system call (libuv falls back to recvmsg) */
+            uv_udp_init_ex(ctx->loop, &ls->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
             ls->udp.data = ls;
             ls->udp_open = true;
             ls->handles_open++;
+            uv_check_init(ctx->loop, &ls->udp_flush);
+            ls->udp_flush.data = ls;
+            ls->udp_flush_open = true;
+            ls->handles_open++;
+            uv_check_start(&ls->udp_flush, on_udp_flush);
             rc = uv_udp_open(&ls->udp, fd);
             if (rc == 0)
                 rc = uv_udp_recv_start(&ls->udp, udp_alloc, on_udp);
@@ -756,15 +786,30 @@ static int ls_start(struct mutt_ctx *ctx)
     return 0;
 }
 
+static void on_storm_closed(void *arg)
+{
+    struct listen_syslog *ls = arg;
+    ls->handles_open--;
+    maybe_done(ls);
+}
+
 static void ls_stop(struct mutt_ctx *ctx, mutt_stage_done_cb *done, void *privdata)
 {
     struct listen_syslog *ls = &g_ls;
     ls->stopping = true;
     ls->done = done;
     ls->done_priv = privdata;
+    if (mutt_listen_storm_stop(ls->storm, on_storm_closed, ls))
+        ls->handles_open++;
+    ls->storm = NULL;
     if (ls->udp_open) {
         ls->udp_open = false;
         uv_close((uv_handle_t *)&ls->udp, on_handle_closed);
+    }
+    if (ls->udp_flush_open) {
+        udp_submit_batch(ls); /* the last turn's datagrams, before ingest stops */
+        ls->udp_flush_open = false;
+        uv_close((uv_handle_t *)&ls->udp_flush, on_handle_closed);
     }
     if (ls->tcp_open) {
         ls->tcp_open = false;

@@ -171,6 +171,40 @@ test_message_over_64k_is_truncated_and_counted() {
     done
 }
 
+set_dyn() { # set_dyn KEY VALUE|"" : writes (or deletes) mutt:config:KEY and announces it
+    if [ -n "$2" ]; then rcli set "mutt:config:$1" "$2" >/dev/null; else rcli del "mutt:config:$1" >/dev/null; fi
+    rcli publish mutt:config:updates "$1" >/dev/null
+}
+probe_status_is() { # an HTTP ingest of one event is answered CODE
+    http POST "http://127.0.0.1:$INGEST_PORT/ingest" -H "X-API-KEY: $INGEST_KEY" -H 'Content-Type: application/json' \
+        --data-binary '{"hostname":"probe","message":"cap probe","timestamp":"2026-01-01T00:00:00Z"}'
+    [ "$HTTP_STATUS" = "$1" ]
+}
+cap_at_depth() { set_dyn max_ingest_queue_size "$(llen)"; probe_status_is 503; }
+
+# Queue full (the dynamic cap at the queue's depth): the TCP sender is held, not dropped, and
+# everything arrives once there is room; a datagram meanwhile is dropped and counted.
+test_full_queue_holds_the_tcp_sender_and_drops_udp() {
+    local p=full$RANDOM n=100000 depth d0 spid
+    wait_until 10 cap_at_depth || t_fail "dynamic cap not in force"
+    depth=$(llen)
+    d0=$(lm syslog_udp dropped)
+    python3 "$E2E_TMP/sender.py" "$TCP_PORT" stream $n "$p" >"$E2E_TMP/full.out" &
+    spid=$!
+    wait_until 30 grep -q blocked "$E2E_TMP/full.out" || t_fail "the sender was never held with the queue full"
+    grep -q "sent" "$E2E_TMP/full.out" && t_fail "the sender finished while the queue was full"
+    logger -d -n 127.0.0.1 -P "$UDP_PORT" -t "$p" "udp over the cap $p"
+    wait_until 10 eval '[ "$(lm syslog_udp dropped)" -gt '"$d0"' ]' || t_fail "datagram over the cap not counted dropped"
+    assert_eq "$depth" "$(llen)" "nothing queued over the cap"
+    set_dyn max_ingest_queue_size ""
+    wait_until 10 probe_status_is 200 || t_fail "dynamic cap not lifted"
+    wait "$spid" || t_fail "sender failed"
+    wait_until 60 eval '[ "$(rcli lrange "$QUEUE" 0 -1 | grep -c -F "$p ")" -ge $n ]' ||
+        t_fail "only $(rcli lrange "$QUEUE" 0 -1 | grep -c -F "$p ") of $n queued after the cap was lifted"
+    assert_eq "$n" "$(rcli lrange "$QUEUE" 0 -1 | grep -F "$p " | sort -u | wc -l)" "sent = queued, each once"
+    [ -z "$(find_event "udp over the cap $p")" ] || t_fail "the dropped datagram was queued"
+}
+
 test_redis_outage_holds_the_tcp_sender_and_loses_nothing() {
     local p=hold$RANDOM n=100000 before
     rcli del "$QUEUE" >/dev/null
@@ -237,6 +271,7 @@ t_run "logger over TCP: LF and octet-counted, both formats" test_logger_tcp_lf_a
 t_run "TCP stream split across reads: whole and in order" test_stream_split_across_reads_arrives_whole_and_in_order
 t_run "message over 64 KiB: truncated, counted, next frame intact" test_message_over_64k_is_truncated_and_counted
 t_run "TLS: openssl s_client and a python stream" test_tls_with_openssl_s_client_and_a_python_stream
+t_run "queue full: TCP sender held and nothing lost, UDP dropped and counted" test_full_queue_holds_the_tcp_sender_and_drops_udp
 t_run "Redis outage during TCP intake: sender held, nothing lost" test_redis_outage_holds_the_tcp_sender_and_loses_nothing
 bash "$SERVICES" start-redis >/dev/null 2>&1 || true
 t_run "Redis outage during UDP intake: drops counted, still live" test_redis_outage_during_udp_intake_drops_and_counts

@@ -96,8 +96,8 @@ test_dockerfile_runs_as_non_root_with_healthcheck_and_ports() {
     case ${user%%:*} in root | 0) t_fail "USER is root ($user)" ;; esac
     grep -qiE '^HEALTHCHECK .*CMD .*mutt.*health' <<<"$rt" || t_fail "no HEALTHCHECK running mutt health"
     local port
-    for port in 8080 8090 8081; do
-        grep -iE '^EXPOSE' <<<"$rt" | grep -qw "$port" || t_fail "port $port not EXPOSEd"
+    for port in 8080 8090 8081 514/udp 514/tcp 162/udp; do
+        grep -iE '^EXPOSE' <<<"$rt" | grep -qE "(^|[[:space:]])$port([[:space:]]|\$)" || t_fail "port $port not EXPOSEd"
     done
     # configured by environment: no config file is copied to /etc/mutt
     if grep -qE '^COPY .*/etc/mutt' <<<"$rt"; then t_fail "runtime stage ships a config file"; fi
@@ -109,6 +109,10 @@ test_systemd_units_use_notify_watchdog_and_hardening() {
         for key in Type=notify WatchdogSec= EnvironmentFile=/etc/mutt/mutt.conf NoNewPrivileges=yes \
             ProtectSystem=strict ProtectHome=yes PrivateTmp=yes ReadWritePaths= User=mutt; do
             grep -q "^$key" "$E2E_ROOT/conf/$u" || t_fail "$u lacks $key"
+        done
+        # D56: ports 514/162 as User=mutt, and no other capability
+        for key in CapabilityBoundingSet AmbientCapabilities; do
+            assert_eq "$key=CAP_NET_BIND_SERVICE" "$(grep "^$key=" "$E2E_ROOT/conf/$u")" "$u $key"
         done
     done
     if command -v systemd-analyze >/dev/null 2>&1; then
@@ -172,7 +176,8 @@ test_make_install_honours_prefix_and_destdir() {
 
 # ---------------------------------------------------------------------- running instance checks
 CONF="$E2E_TMP/mutt.conf"
-e2e_config "$CONF"
+# the listeners on, so their metric families are on /metrics too
+e2e_config "$CONF" SYSLOG_UDP_PORT="$(free_port)" SNMP_TRAP_PORT="$(free_port)"
 
 # Metric names a file references: mutt_* and process_* identifiers, not recording-rule names
 # (those contain ':').
@@ -220,6 +225,7 @@ test_prometheus_rules_and_grafana_board_name_only_emitted_metrics() {
     [ -n "$emitted" ] || t_fail "nothing on /metrics"
     names=$(referenced_metrics "$E2E_ROOT/conf/prometheus/alerts.yml" "$E2E_ROOT/conf/prometheus/recording-rules.yml")
     [ "$(wc -l <<<"$names")" -ge 10 ] || t_fail "suspiciously few metric names in the rules: $names"
+    grep -qx mutt_listener_messages_total <<<"$names" || t_fail "the rules do not watch the listeners"
     for n in $names; do grep -qx "$n" <<<"$emitted" || missing="$missing $n"; done
     [ -z "$missing" ] || t_fail "rules name metrics that mutt does not emit:$missing"
     # Grafana: every target expression
