@@ -51,6 +51,11 @@ int mutt_lineage_field(int64_t at_ms, enum mutt_lineage_step code, char *out, si
  * MUTT_EINVAL or MUTT_ENOMEM. */
 int mutt_lineage_value(const json_t *details, char **out, size_t *len);
 
+/* One step as the relq HSET push carries it: "<field> <value>" (mutt_lineage_field, a space,
+ * mutt_lineage_value of details) into *out (malloc'd, the caller frees; length in *len).
+ * Returns 0, MUTT_EINVAL or MUTT_ENOMEM (*out NULL then). */
+int mutt_lineage_entry(int64_t at_ms, enum mutt_lineage_step code, const json_t *details, char **out, size_t *len);
+
 /* Decodes one event's hash (HGETALL as n field/value pairs, borrowed, binary lengths) into
  * {"event_id","correlation_id","state","timeline":[...]} (a new reference, NULL on OOM).
  * Fields it does not know are ignored (a newer writer's steps); a value that is not an object

@@ -96,6 +96,32 @@ int mutt_lineage_value(const json_t *details, char **out, size_t *len)
     return 0;
 }
 
+int mutt_lineage_entry(int64_t at_ms, enum mutt_lineage_step code, const json_t *details, char **out, size_t *len)
+{
+    *out = NULL;
+    char f[MUTT_LINEAGE_FIELD_MAX];
+    int fl = mutt_lineage_field(at_ms, code, f, sizeof f);
+    if (fl < 0)
+        return fl;
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = mutt_lineage_value(details, &v, &vl);
+    if (rc != 0)
+        return rc;
+    char *s = malloc((size_t)fl + 1 + vl + 1);
+    if (!s) {
+        free(v);
+        return MUTT_ENOMEM;
+    }
+    memcpy(s, f, (size_t)fl);
+    s[fl] = ' ';
+    memcpy(s + fl + 1, v, vl + 1);
+    free(v);
+    *out = s;
+    *len = (size_t)fl + 1 + vl;
+    return 0;
+}
+
 /* "<digits>:<code>" -> at and code; false for anything else. */
 static bool parse_field(const char *f, size_t len, int64_t *at, char *code)
 {

@@ -47,6 +47,10 @@ static void test_lineage_value_is_compact(void **state)
     assert_int_equal(mutt_lineage_value(NULL, &s, &len), 0);
     assert_string_equal(s, "{}");
     free(s);
+    assert_int_equal(mutt_lineage_entry(42, MUTT_LINEAGE_REPLAY, d, &s, &len), 0);
+    assert_string_equal(s, "42:p {\"status\":200,\"pod\":\"p 1\"}");
+    assert_int_equal(len, strlen(s));
+    free(s);
     json_t *a = json_array();
     assert_int_equal(mutt_lineage_value(a, &s, &len), MUTT_EINVAL);
     assert_null(s);
