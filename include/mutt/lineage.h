@@ -12,12 +12,14 @@
 #define MUTT_LINEAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define MUTT_LINEAGE_KEY_PREFIX "mutt:lineage:"
 #define MUTT_LINEAGE_CID_PREFIX "mutt:lineage:c:" /* event ids are UUIDs: never "c:..." */
 #define MUTT_LINEAGE_CID_FIELD "c"
+#define MUTT_LINEAGE_META_HOSTNAME "MUTT_Alerter" /* = MUTT_ALERT_META_HOSTNAME (alert_item.h) */
 #define MUTT_LINEAGE_KEY_MAX 160  /* room for the prefix and any id the reader accepts */
 #define MUTT_LINEAGE_FIELD_MAX 24 /* "<at_ms>:<code>" */
 
@@ -67,5 +69,21 @@ json_t *mutt_lineage_decode(const char *event_id, const char *const *fields, con
  * dead or maintenance, from its last step that decides one (forward steps of a meta-alert do
  * not: the event stays unhandled). `timeline` as built by mutt_lineage_decode. */
 const char *mutt_lineage_state(const json_t *timeline);
+
+/* The optional lineage ARGV of the DLQ move script (redis_scripts.h: key, field, value, TTL). */
+struct mutt_lineage_args {
+    const char *argv[4];
+    size_t argl[4];
+    char key[MUTT_LINEAGE_KEY_MAX];
+    char field[MUTT_LINEAGE_FIELD_MAX];
+    char ttl[24];
+    char *value; /* owned: mutt_lineage_args_free */
+};
+/* Fills *a with step `code` of the DLQ item `item` (its "_event_id"; a meta-alert's steps say
+ * so), details consumed; TTL ttl_s. Returns false (nothing to free, *a unusable) when !enabled, the
+ * item has no id, or memory ran out. */
+bool mutt_lineage_args_make(bool enabled, int64_t ttl_s, const json_t *item, enum mutt_lineage_step code,
+                            json_t *details, int64_t now_ms, struct mutt_lineage_args *a);
+void mutt_lineage_args_free(struct mutt_lineage_args *a);
 
 #endif

@@ -250,3 +250,33 @@ const char *mutt_lineage_state(const json_t *timeline)
     }
     return state;
 }
+
+bool mutt_lineage_args_make(bool enabled, int64_t ttl_s, const json_t *item, enum mutt_lineage_step code,
+                            json_t *details, int64_t now_ms, struct mutt_lineage_args *a)
+{
+    memset(a, 0, sizeof *a);
+    const json_t *id = json_object_get(item, "_event_id"), *host = json_object_get(item, "hostname");
+    size_t vl = 0;
+    if (details && json_is_string(host) && strcmp(json_string_value(host), MUTT_LINEAGE_META_HOSTNAME) == 0)
+        json_object_set_new(details, "meta_alert", json_true());
+    bool ok = enabled && json_is_string(id) &&
+              mutt_lineage_key(json_string_value(id), a->key, sizeof a->key) > 0 &&
+              mutt_lineage_field(now_ms, code, a->field, sizeof a->field) > 0 &&
+              mutt_lineage_value(details, &a->value, &vl) == 0;
+    json_decref(details);
+    if (!ok)
+        return false;
+    snprintf(a->ttl, sizeof a->ttl, "%lld", (long long)ttl_s);
+    const char *v[4] = {a->key, a->field, a->value, a->ttl};
+    for (int i = 0; i < 4; i++) {
+        a->argv[i] = v[i];
+        a->argl[i] = i == 2 ? vl : strlen(v[i]);
+    }
+    return true;
+}
+
+void mutt_lineage_args_free(struct mutt_lineage_args *a)
+{
+    free(a->value);
+    a->value = NULL;
+}
