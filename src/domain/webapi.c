@@ -112,6 +112,8 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_VERSION, "GET", "/version", MUTT_API_PUBLIC, "1.0", NULL, NULL},
     {MUTT_API_EP_SLO, "GET", "/slo", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_EVENTS, "GET", "/events", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_EVENT, "GET", "/events/{event_id}", 0, "2.0", NULL, NULL},
     {-1, NULL, NULL, 0, NULL, NULL, NULL},
 };
 

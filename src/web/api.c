@@ -41,6 +41,8 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_VERSION] = web_version,
     [MUTT_API_EP_SLO] = web_slo,
     [MUTT_API_EP_UNHANDLED] = web_unhandled,
+    [MUTT_API_EP_EVENTS] = web_events,
+    [MUTT_API_EP_EVENT] = web_event,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -228,6 +230,8 @@ static int web_start(struct mutt_ctx *ctx)
     int rc = register_metrics(w, ctx->metrics);
     if (rc == 0)
         rc = web_ops_register_scripts(ctx);
+    if (rc == 0)
+        rc = web_events_register_scripts(ctx);
     if (rc == 0)
         rc = register_routes(w);
     if (rc != 0)

@@ -94,6 +94,10 @@ void web_dlq_replay(struct web_call *c);
 void web_version(struct web_call *c);
 void web_slo(struct web_call *c);
 void web_unhandled(struct web_call *c);
+/* api_events.c: event lineage (D41, D63) */
+void web_event(struct web_call *c);
+void web_events(struct web_call *c);
+int web_events_register_scripts(struct mutt_ctx *ctx); /* called by the stage start */
 
 int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
 void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */
