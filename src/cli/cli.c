@@ -543,7 +543,7 @@ static const struct {
     {"config", cli_config},   {"health", cli_health},       {"dlq", cli_dlq},
     {"send-event", cli_send_event}, {"backup", cli_backup}, {"restore", cli_restore},
     {"retention", cli_retention},   {"check-config", cli_check_config},
-    {"migrate", cli_migrate},
+    {"migrate", cli_migrate},       {"trace", cli_trace},
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -583,6 +583,7 @@ void mutt_cli_usage(FILE *out)
             "                      dead-letter queues alerter, moog, dead (replay moves atomically)\n"
             "  send-event [--message M] [--host H]\n"
             "                      post a test event to the local ingest API\n"
+            "  trace ID [--json]   the timeline of an event, by event id or correlation id (lineage)\n"
             "  backup FILE         tar.gz: config without secrets, dynamic config, rules, dev hosts, teams\n"
             "  restore [--max-bytes N] FILE\n"
             "                      restore a backup (one transaction; refuses a newer schema and an\n"

@@ -39,5 +39,6 @@ int cli_health(int argc, char **argv, struct mutt_config *cfg);
 int cli_send_event(int argc, char **argv, struct mutt_config *cfg);
 int cli_retention(int argc, char **argv, struct mutt_config *cfg);
 int cli_migrate(int argc, char **argv, struct mutt_config *cfg);
+int cli_trace(int argc, char **argv, struct mutt_config *cfg); /* cli_trace.c: event lineage (D63) */
 
 #endif
