@@ -19,7 +19,7 @@
 
   function refresh() {
     const loaders = { overview: loadOverview, rules: loadRules, hosts: loadHosts, teams: loadTeams, config: loadConfig, dlq: loadDlq };
-    loaders[current]().catch((e) => toast(e.message, true));
+    if (loaders[current]) loaders[current]().catch((e) => toast(e.message, true)); /* other tabs load themselves */
   }
 
   /* ---------------------------------------------------------------- overview */
