@@ -313,7 +313,7 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
     }
     add_payload(op, pushes, MUTT_ALERT_AUDIT_PENDING, row, rowlen);
     add_lineage(op, pushes, MUTT_LINEAGE_HANDLED,
-                json_pack("{s:s?, s:I, s:s?, s:s?, s:b}", "pod", al->ctx->pod_name, "rule_id", (json_int_t)rule->id,
+                json_pack("{s:s*, s:I, s:s*, s:s*, s:b}", "pod", al->ctx->pod_name, "rule_id", (json_int_t)rule->id,
                           "handling", decision, "team", rule->team_assignment, "forwarded", fwd));
     op->label = ST_HANDLED;
     op->forwards = fwd;
@@ -337,7 +337,7 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
         mutt_counter_inc(al->templates_capped);
     struct mutt_relq_push pushes[2];
     add_lineage(op, pushes, MUTT_LINEAGE_UNHANDLED,
-                json_pack("{s:s?, s:b}", "pod", al->ctx->pod_name, "meta_alert", verdict == MUTT_ALERT_UNHANDLED_TRIGGER));
+                json_pack("{s:s*, s:b}", "pod", al->ctx->pod_name, "meta_alert", verdict == MUTT_ALERT_UNHANDLED_TRIGGER));
     if (verdict != MUTT_ALERT_UNHANDLED_TRIGGER) {
         complete(op, pushes, op->npayloads);
         return;

@@ -179,7 +179,7 @@ static void process_item(struct remediate *rm)
     const json_t *why = json_object_get(o, "_dead_reason");
     bool has_lin = rc == 0 && mutt_lineage_args_make(mutt_config_bool(rm->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED),
                                                      mutt_config_int(rm->ctx->cfg, MUTT_CFG_LINEAGE_TTL_SECONDS), o, v == MUTT_REPLAY_DEAD ? MUTT_LINEAGE_DEAD : MUTT_LINEAGE_REPLAY,
-                                                     json_pack("{s:s, s:s, s:s, s:s?}", "from", r->dlq, "to",
+                                                     json_pack("{s:s, s:s, s:s, s:s*}", "from", r->dlq, "to",
                                                                v == MUTT_REPLAY_DEAD ? rm->dead : r->target, "by",
                                                                "remediate", "reason", json_string_value(why)),
                                                      wall_ms(), &lin);
