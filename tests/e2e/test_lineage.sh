@@ -3,8 +3,8 @@
 # and web against the harness Redis and PostgreSQL and a real webhook sink. Each test sends events
 # with its own X-Correlation-ID, then reads their timelines through GET /api/v2/events?correlation_id=
 # and GET /api/v1|v2/events/{id} (read-only key): delivery, a retry after one 5xx, the DLQ and back
-# by the web replay and by remediation, ignored and unhandled events, 404 for an unknown id, the
-# TTL on every key, `mutt trace`, and LINEAGE_ENABLED=false writing nothing.
+# by the web replay, by remediation and by `mutt dlq replay`, ignored and unhandled events, 404
+# for an unknown id, the TTL on every key, `mutt trace`, and LINEAGE_ENABLED=false writing nothing.
 # Needs: Redis + PostgreSQL (services.sh), MUTT_BIN, mutt-sink, curl, jq.
 . "$(dirname "$0")/lib.sh"
 
@@ -140,6 +140,20 @@ test_into_the_dlq_and_back_by_remediation() {
     assert_eq mutt:dlq:moog "$(jqb '.events[0].timeline[3].from')"
 }
 
+test_into_the_dlq_and_back_by_mutt_dlq_replay() {
+    sink_ctl "status=400"
+    send lin-dlq-3 "LIN-DOWN port 5"
+    wait_eq 15 in_dlq state_of lin-dlq-3 || t_fail "not in the DLQ: $HTTP_BODY"
+    sink_ctl "status=200"
+    local out rc=0
+    out=$("$MUTT_BIN" --config "$CONF" dlq replay moog 2>&1) || rc=$?
+    assert_eq 0 "$rc" "mutt dlq replay: $out"
+    wait_eq 15 delivered state_of lin-dlq-3 || t_fail "not delivered after the CLI replay: $HTTP_BODY"
+    by_cid lin-dlq-3
+    assert_eq "ingest/accepted,alert/handled,forward/dlq,remediate/replay,forward/delivered" "$(whats)" "timeline"
+    assert_eq cli "$(jqb '.events[0].timeline[3].by')"
+}
+
 test_ignored_and_unhandled_events_end_there() {
     send lin-quiet-1 "LIN-QUIET nothing to see"
     wait_eq 15 ignored state_of lin-quiet-1 || t_fail "not ignored: $HTTP_BODY"
@@ -222,6 +236,7 @@ t_run "a delivered event has its whole timeline" test_a_delivered_event_has_its_
 t_run "a retry after one 5xx shows both attempts" test_a_retry_after_one_5xx_shows_both_attempts
 t_run "into the DLQ and back by the web replay" test_into_the_dlq_and_back_by_the_web_replay
 t_run "into the DLQ and back by remediation" test_into_the_dlq_and_back_by_remediation
+t_run "into the DLQ and back by mutt dlq replay" test_into_the_dlq_and_back_by_mutt_dlq_replay
 t_run "ignored and unhandled events end there" test_ignored_and_unhandled_events_end_there
 t_run "a batch shares its correlation id" test_a_batch_shares_its_correlation_id
 t_run "unknown ids are 404" test_unknown_ids_are_404
