@@ -12,6 +12,7 @@
 #include "lineage_push.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,12 +207,20 @@ static void add_payload(struct item_op *op, struct mutt_relq_push *pushes, const
 }
 
 /* Lineage (D63): the event's step rides in its completion (no call of its own); details
- * consumed. Nothing is added when lineage is off or the event has no id. */
+ * packed from fmt (json_pack) only when lineage is on. Nothing is added when it is off or the
+ * event has no id. */
 static void add_lineage(struct item_op *op, struct mutt_relq_push *pushes, enum mutt_lineage_step code,
-                        json_t *details)
+                        const char *fmt, ...)
 {
+    const struct mutt_config *cfg = op->al->ctx->cfg;
+    if (!mutt_config_bool(cfg, MUTT_CFG_LINEAGE_ENABLED)) /* off: not even the details are built */
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *details = json_vpack_ex(NULL, 0, fmt, ap); /* json_pack's format (NULL on failure: "{}") */
+    va_end(ap);
     char *s = NULL;
-    if (mutt_lineage_push(op->al->ctx->cfg, op->ev, code, details, wall_ms(), op->lin_key, &pushes[op->npayloads], &s))
+    if (mutt_lineage_push(cfg, op->ev, code, details, wall_ms(), op->lin_key, &pushes[op->npayloads], &s))
         op->payloads[op->npayloads++] = s;
 }
 
@@ -227,7 +236,7 @@ static void to_dlq_event(struct item_op *op, const char *reason, enum status_lab
     }
     clear_payloads(op);
     add_payload(op, pushes, al->dlq, s, len);
-    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, json_pack("{s:s, s:s}", "dlq", al->dlq, "reason", reason));
+    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, "{s:s, s:s}", "dlq", al->dlq, "reason", reason);
     op->label = label;
     mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL, "to %s: %s", al->dlq, reason);
     complete(op, pushes, op->npayloads);
@@ -251,7 +260,7 @@ static void retry_item(struct item_op *op, const char *why)
     }
     struct mutt_relq_push pushes[2];
     add_payload(op, pushes, al->source, s, len);
-    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_RETRY, json_pack("{s:s, s:I}", "reason", why, "retry", (json_int_t)n + 1));
+    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_RETRY, "{s:s, s:I}", "reason", why, "retry", (json_int_t)n + 1);
     op->label = ST_ERROR;
     op->forwards = op->meta = false;
     op->retrying = true;
@@ -312,9 +321,8 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
         return;
     }
     add_payload(op, pushes, MUTT_ALERT_AUDIT_PENDING, row, rowlen);
-    add_lineage(op, pushes, MUTT_LINEAGE_HANDLED,
-                json_pack("{s:s*, s:I, s:s*, s:s*, s:b}", "pod", al->ctx->pod_name, "rule_id", (json_int_t)rule->id,
-                          "handling", decision, "team", rule->team_assignment, "forwarded", fwd));
+    add_lineage(op, pushes, MUTT_LINEAGE_HANDLED, "{s:s*, s:I, s:s*, s:s*, s:b}", "pod", al->ctx->pod_name, "rule_id",
+                (json_int_t)rule->id, "handling", decision, "team", rule->team_assignment, "forwarded", (int)fwd);
     op->label = ST_HANDLED;
     op->forwards = fwd;
     complete(op, pushes, op->npayloads);
@@ -336,8 +344,8 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
     if (verdict == MUTT_ALERT_UNHANDLED_CAPPED)
         mutt_counter_inc(al->templates_capped);
     struct mutt_relq_push pushes[2];
-    add_lineage(op, pushes, MUTT_LINEAGE_UNHANDLED,
-                json_pack("{s:s*, s:b}", "pod", al->ctx->pod_name, "meta_alert", verdict == MUTT_ALERT_UNHANDLED_TRIGGER));
+    add_lineage(op, pushes, MUTT_LINEAGE_UNHANDLED, "{s:s*, s:b}", "pod", al->ctx->pod_name, "meta_alert",
+                (int)(verdict == MUTT_ALERT_UNHANDLED_TRIGGER));
     if (verdict != MUTT_ALERT_UNHANDLED_TRIGGER) {
         complete(op, pushes, op->npayloads);
         return;
@@ -412,7 +420,7 @@ static bool shed_item(struct item_op *op, const char *data, size_t len)
             return true;
         }
         add_payload(op, pushes, al->dlq, s, n);
-        add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, json_pack("{s:s, s:s}", "dlq", al->dlq, "reason", reason));
+        add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, "{s:s, s:s}", "dlq", al->dlq, "reason", reason);
         op->label = ST_ERROR;
         complete(op, pushes, op->npayloads);
         return true;

@@ -268,6 +268,10 @@ static void set_push(struct fwd_op *op, enum mutt_relq_push_kind kind, const cha
  * state alone (lineage.h). */
 static void set_lineage(struct fwd_op *op, enum mutt_lineage_step code, json_t *extra)
 {
+    if (!mutt_config_bool(op->fw->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED)) {
+        json_decref(extra);
+        return;
+    }
     json_t *d = op->lin_attempt ? op->lin_attempt : json_object();
     op->lin_attempt = NULL;
     if (d && extra)
@@ -391,11 +395,14 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     char reason[256];
     mutt_forward_reason(res->http_status, res->curl_code, reason, sizeof reason);
     json_decref(op->lin_attempt);
-    op->lin_attempt = json_pack("{s:I, s:I}", "attempt", (json_int_t)retry_count(op) + 1, "latency_ms",
-                                (json_int_t)(res->total_time_us / 1000));
-    if (op->lin_attempt)
-        json_object_set_new(op->lin_attempt, res->http_status > 0 ? "status" : "error",
-                            res->http_status > 0 ? json_integer(res->http_status) : json_string(reason));
+    op->lin_attempt = NULL;
+    if (mutt_config_bool(fw->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED)) { /* D63: this attempt, for its step */
+        op->lin_attempt = json_pack("{s:I, s:I}", "attempt", (json_int_t)retry_count(op) + 1, "latency_ms",
+                                    (json_int_t)(res->total_time_us / 1000));
+        if (op->lin_attempt)
+            json_object_set_new(op->lin_attempt, res->http_status > 0 ? "status" : "error",
+                                res->http_status > 0 ? json_integer(res->http_status) : json_string(reason));
+    }
     if (d == MUTT_DELIVERED) {
         mutt_counter_inc(fw->c_success);
         op->label = FWD_ST_SUCCESS;

@@ -15,16 +15,21 @@
 
 /* KEYS[1] the event's hash, or the correlation id's set when ARGV[1] is 'c'. ARGV[2] the hash
  * prefix, ARGV[3] the event id (single mode), ARGV[4] most events. Returns {id, HGETALL, ...}
- * for the ids whose hash still exists (a set can outlive some of its events). The hashes of a
+ * for the ids whose hash still exists (a set can outlive some of its events); a key of another
+ * type (an old writer's id that looks like "c:...") reads as absent. The hashes of a
  * correlation id are not in KEYS: MUTT runs on one Redis, not a cluster. */
 static const char LUA_LINEAGE_READ[] =
     "local ids\n"
-    "if ARGV[1] == 'c' then ids = redis.call('SMEMBERS', KEYS[1]) table.sort(ids) else ids = {ARGV[3]} end\n"
+    "if ARGV[1] == 'c' then\n"
+    "  ids = redis.pcall('SMEMBERS', KEYS[1])\n"
+    "  if ids.err then ids = {} end\n"
+    "  table.sort(ids)\n"
+    "else ids = {ARGV[3]} end\n"
     "local out, max = {}, tonumber(ARGV[4])\n"
     "for _, id in ipairs(ids) do\n"
     "  if #out >= 2 * max then break end\n"
-    "  local h = redis.call('HGETALL', ARGV[2] .. id)\n"
-    "  if #h > 0 then out[#out + 1] = id out[#out + 1] = h end\n"
+    "  local h = redis.pcall('HGETALL', ARGV[2] .. id)\n"
+    "  if not h.err and #h > 0 then out[#out + 1] = id out[#out + 1] = h end\n"
     "end\n"
     "return out\n";
 

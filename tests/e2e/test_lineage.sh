@@ -58,7 +58,7 @@ sleep 1 # the alert stage reloads its rules on the publish
 
 test_a_delivered_event_has_its_whole_timeline() {
     send lin-deliv-1 "LIN-DOWN port 1"
-    wait_eq 15 delivered state_of lin-deliv-1 || t_fail "not delivered: $HTTP_BODY"
+    wait_eq 15 delivered state_of lin-deliv-1 || { by_cid lin-deliv-1; t_fail "not delivered: $HTTP_BODY"; }
     by_cid lin-deliv-1
     assert_eq "ingest/accepted,alert/handled,forward/delivered" "$(whats)" "timeline"
     assert_eq 1 "$(jqb '.events | length')" "one event"
@@ -96,7 +96,7 @@ test_a_retry_after_one_5xx_shows_both_attempts() {
     send lin-retry-1 "LIN-DOWN port 2"
     wait_until 15 eval '[ "$(sink_received)" -gt "$r0" ]' || t_fail "the sink saw no attempt"
     sink_ctl "status=200"
-    wait_eq 15 delivered state_of lin-retry-1 || t_fail "not delivered after the retry: $HTTP_BODY"
+    wait_eq 15 delivered state_of lin-retry-1 || { by_cid lin-retry-1; t_fail "not delivered after the retry: $HTTP_BODY"; }
     by_cid lin-retry-1
     assert_eq "ingest/accepted,alert/handled,forward/retry,forward/delivered" "$(whats)" "timeline"
     assert_eq 503 "$(jqb '.events[0].timeline[2].status')" "failed attempt's status"
@@ -108,7 +108,7 @@ test_a_retry_after_one_5xx_shows_both_attempts() {
 test_into_the_dlq_and_back_by_the_web_replay() {
     sink_ctl "status=400"
     send lin-dlq-1 "LIN-DOWN port 3"
-    wait_eq 15 in_dlq state_of lin-dlq-1 || t_fail "not in the DLQ: $HTTP_BODY"
+    wait_eq 15 in_dlq state_of lin-dlq-1 || { by_cid lin-dlq-1; t_fail "not in the DLQ: $HTTP_BODY"; }
     by_cid lin-dlq-1
     assert_eq "ingest/accepted,alert/handled,forward/dlq" "$(whats)" "timeline"
     assert_eq 400 "$(jqb '.events[0].timeline[2].status')"
@@ -118,7 +118,7 @@ test_into_the_dlq_and_back_by_the_web_replay() {
     http POST "$API2/dlq/moog/replay" -H "X-API-KEY: $WEB_KEY" -H 'Content-Type: application/json' \
         -d '{"count":10,"reason":"sink fixed"}'
     assert_status 200 "replay"
-    wait_eq 15 delivered state_of lin-dlq-1 || t_fail "not delivered after the replay: $HTTP_BODY"
+    wait_eq 30 delivered state_of lin-dlq-1 || { by_cid lin-dlq-1; t_fail "not delivered after the replay: $HTTP_BODY"; }
     by_cid lin-dlq-1
     assert_eq "ingest/accepted,alert/handled,forward/dlq,remediate/replay,forward/delivered" "$(whats)" "timeline"
     assert_eq web "$(jqb '.events[0].timeline[3].by')"
@@ -128,11 +128,11 @@ test_into_the_dlq_and_back_by_the_web_replay() {
 test_into_the_dlq_and_back_by_remediation() {
     sink_ctl "status=400"
     send lin-dlq-2 "LIN-DOWN port 4"
-    wait_eq 15 in_dlq state_of lin-dlq-2 || t_fail "not in the DLQ: $HTTP_BODY"
+    wait_eq 15 in_dlq state_of lin-dlq-2 || { by_cid lin-dlq-2; t_fail "not in the DLQ: $HTTP_BODY"; }
     by_cid lin-dlq-2
     sink_ctl "status=200"
     set_dyn remediation_enabled true
-    wait_eq 20 delivered state_of lin-dlq-2 || t_fail "not delivered after remediation: $HTTP_BODY"
+    wait_eq 20 delivered state_of lin-dlq-2 || { by_cid lin-dlq-2; t_fail "not delivered after remediation: $HTTP_BODY"; }
     by_cid lin-dlq-2
     set_dyn remediation_enabled false
     assert_eq "ingest/accepted,alert/handled,forward/dlq,remediate/replay,forward/delivered" "$(whats)" "timeline"
@@ -143,12 +143,12 @@ test_into_the_dlq_and_back_by_remediation() {
 test_into_the_dlq_and_back_by_mutt_dlq_replay() {
     sink_ctl "status=400"
     send lin-dlq-3 "LIN-DOWN port 5"
-    wait_eq 15 in_dlq state_of lin-dlq-3 || t_fail "not in the DLQ: $HTTP_BODY"
+    wait_eq 15 in_dlq state_of lin-dlq-3 || { by_cid lin-dlq-3; t_fail "not in the DLQ: $HTTP_BODY"; }
     sink_ctl "status=200"
     local out rc=0
     out=$("$MUTT_BIN" --config "$CONF" dlq replay moog 2>&1) || rc=$?
     assert_eq 0 "$rc" "mutt dlq replay: $out"
-    wait_eq 15 delivered state_of lin-dlq-3 || t_fail "not delivered after the CLI replay: $HTTP_BODY"
+    wait_eq 30 delivered state_of lin-dlq-3 || { by_cid lin-dlq-3; t_fail "not delivered after the CLI replay: $HTTP_BODY"; }
     by_cid lin-dlq-3
     assert_eq "ingest/accepted,alert/handled,forward/dlq,remediate/replay,forward/delivered" "$(whats)" "timeline"
     assert_eq cli "$(jqb '.events[0].timeline[3].by')"
@@ -156,13 +156,13 @@ test_into_the_dlq_and_back_by_mutt_dlq_replay() {
 
 test_ignored_and_unhandled_events_end_there() {
     send lin-quiet-1 "LIN-QUIET nothing to see"
-    wait_eq 15 ignored state_of lin-quiet-1 || t_fail "not ignored: $HTTP_BODY"
+    wait_eq 15 ignored state_of lin-quiet-1 || { by_cid lin-quiet-1; t_fail "not ignored: $HTTP_BODY"; }
     by_cid lin-quiet-1
     assert_eq "ingest/accepted,alert/handled" "$(whats)"
     assert_eq false "$(jqb '.events[0].timeline[1].forwarded')"
     assert_eq Ignore "$(jqb '.events[0].timeline[1].handling')"
     send lin-none-1 "no rule matches this text"
-    wait_eq 15 unhandled state_of lin-none-1 || t_fail "not unhandled: $HTTP_BODY"
+    wait_eq 15 unhandled state_of lin-none-1 || { by_cid lin-none-1; t_fail "not unhandled: $HTTP_BODY"; }
     by_cid lin-none-1
     assert_eq "ingest/accepted,alert/unhandled" "$(whats)"
 }
@@ -183,6 +183,9 @@ test_unknown_ids_are_404() {
     assert_status 404
     assert_eq "unknown or expired event" "$(jqb .error)"
     assert_eq true "$(jqb 'has("correlation_id")')" "D18 body"
+    # the key of a correlation index is not an event's hash
+    http GET "$API2/events/c:lin-deliv-1" -H "X-API-KEY: $RO_KEY"
+    assert_status 404 "an index key read as an event"
     by_cid no-such-correlation-id
     assert_status 404
     assert_eq "unknown or expired event" "$(jqb .error)"
