@@ -90,6 +90,11 @@ unsigned mutt_ingest_retry_after_s(int64_t now_ms, int64_t window_s);
  * An empty/NULL `current` matches nothing. Pure. */
 bool mutt_ingest_key_matches(const char *given, size_t glen, const char *current, const char *next);
 
+/* Lineage (D63): the correlation id a serialised event ends with (both serialisers finish an
+ * event with `"_correlation_id":"<cid>","_event_id":"<uuid>"}`), borrowed from `ev`, its length
+ * in *cid_len; NULL when the event does not end that way. Pure. */
+const char *mutt_ingest_tail_cid(const char *ev, size_t len, size_t *cid_len);
+
 /* D6: true for application/json or application/x-ndjson, case-insensitive, parameters
  * (";charset=utf-8") and surrounding spaces ignored. Pure. */
 bool mutt_ingest_media_type_ok(const char *value, size_t len);

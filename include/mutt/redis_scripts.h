@@ -16,6 +16,9 @@
  *                               `mutt dlq replay` reads the tail of the DLQ itself;
  *   MUTT_SCRIPT_DLQ_MOVE_LREM   LREM count 1 (any position): the web replay and remediation move
  *                               items through a processing list of their own first.
+ * ARGV[4..7] optional (lineage, D63): key, field, value, TTL of the item's lineage step, written
+ *   (HSET + EXPIRE, errors ignored) only when the item moved; absent or ARGV[4] '' = none. The
+ *   key is not in KEYS: lineage keys are per event, and MUTT runs on one Redis (no cluster).
  * Returns 1 (moved) or 0 (no longer there: nothing pushed); an error reply for another mode. */
 extern const char mutt_script_dlq_move_lua[];
 #define MUTT_SCRIPT_DLQ_MOVE_TAIL "tail"

@@ -63,6 +63,8 @@ enum mutt_relq_push_kind {
     MUTT_RELQ_LPUSH = 0, /* LPUSH key payload: back of a queue consumed with (B)RPOP* */
     MUTT_RELQ_RPUSH,     /* RPUSH key payload: front of such a queue */
     MUTT_RELQ_ZADD,      /* ZADD key score payload (the forwarder's retry set, D4) */
+    MUTT_RELQ_HSET,      /* lineage (D63): HSET key <field> <value> from payload "<field> <value>", then
+                            EXPIRE key <score> seconds; its failure never refuses the item */
 };
 
 /* One write made durable together with the item's removal. Everything borrowed for the call. */

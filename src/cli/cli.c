@@ -565,6 +565,7 @@ static const struct {
     {"audit", cli_audit_cmd}, /* issue 17, src/cli/cli_audit_report.c */
     {"maintenance", cli_maintenance}, /* issue 16 §3, src/cli/cli_maint.c */
     {"changes", cli_changes},
+    {"trace", cli_trace},
     {"relay", mutt_cli_relay_cmd}, /* D32, src/cli/cli_relay.c */
 };
 
@@ -607,6 +608,7 @@ void mutt_cli_usage(FILE *out)
             "                      dead-letter queues alerter, moog, dead (replay moves atomically)\n"
             "  send-event [--message M] [--host H]\n"
             "                      post a test event to the local ingest API\n"
+            "  trace ID [--json]   the timeline of an event, by event id or correlation id (lineage)\n"
             "  backup [--full [--with-audit]] FILE\n"
             "                      tar.gz: config without secrets, dynamic config, rules, dev hosts, teams;\n"
             "                      --full adds the DLQs (and the audit tables), streamed, with checksums\n"

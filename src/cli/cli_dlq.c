@@ -8,9 +8,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_internal.h"
 #include "mutt/config.h"
+#include "mutt/lineage.h"
 #include "mutt/queue_bytes.h"
 #include "mutt/redis_scripts.h"
 
@@ -111,6 +113,13 @@ static char *rewrite(json_t *item, const char *target, const struct mutt_config 
     return json_dumps(item, JSON_COMPACT);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int dlq_replay(const struct mutt_config *cfg, int which, long count)
 {
     redisContext *c = cli_redis(cfg, CMD);
@@ -136,6 +145,12 @@ static int dlq_replay(const struct mutt_config *cfg, int which, long count)
         const char *why = "it is not a JSON object";
         const char *target = json_is_object(item) ? target_of(cfg, which, item, &why) : NULL;
         char *out = target ? rewrite(item, target, cfg) : NULL;
+        struct mutt_lineage_args lin; /* D63: the replay is a step of the item's event */
+        bool has_lin = out && mutt_lineage_args_make(mutt_config_bool(cfg, MUTT_CFG_LINEAGE_ENABLED),
+                                                     mutt_config_int(cfg, MUTT_CFG_LINEAGE_TTL_SECONDS), item,
+                                                     MUTT_LINEAGE_REPLAY,
+                                                     json_pack("{s:s, s:s, s:s}", "from", key, "to", target, "by", "cli"),
+                                                     wall_ms(), &lin);
         json_decref(item);
         if (!target || !out) {
             fprintf(stderr, "dlq: stopped at the oldest item of %s: %s; it stays there\n", key, why);
@@ -149,18 +164,26 @@ static int dlq_replay(const struct mutt_config *cfg, int which, long count)
         char bytes_key[MUTT_QUEUE_BYTES_KEY_MAX];
         bool ingest_target = strcmp(target, mutt_config_str(cfg, MUTT_CFG_INGEST_QUEUE_NAME)) == 0 &&
                              mutt_queue_bytes_key(target, bytes_key, sizeof bytes_key) == 0;
-        const char *argv[] = {"EVAL", mutt_script_dlq_move_lua, ingest_target ? "3" : "2", key, target,
-                              bytes_key, r->str, out, MUTT_SCRIPT_DLQ_MOVE_TAIL};
-        size_t lens[] = {4, strlen(mutt_script_dlq_move_lua), 1, strlen(key), strlen(target), strlen(bytes_key),
-                         r->len, strlen(out), strlen(MUTT_SCRIPT_DLQ_MOVE_TAIL)};
-        redisReply *m;
-        if (ingest_target) {
-            m = redisCommandArgv(c, 9, argv, lens);
-        } else { /* no third key: drop it from the argument list */
-            const char *argv2[] = {argv[0], argv[1], argv[2], argv[3], argv[4], argv[6], argv[7], argv[8]};
-            size_t lens2[] = {lens[0], lens[1], lens[2], lens[3], lens[4], lens[6], lens[7], lens[8]};
-            m = redisCommandArgv(c, 8, argv2, lens2);
+        const char *argv[13] = {"EVAL", mutt_script_dlq_move_lua, ingest_target ? "3" : "2", key, target};
+        size_t lens[13] = {4, strlen(mutt_script_dlq_move_lua), 1, strlen(key), strlen(target)};
+        int na = 5;
+        if (ingest_target) { /* the third key only then */
+            argv[na] = bytes_key;
+            lens[na++] = strlen(bytes_key);
         }
+        const char *rest[] = {r->str, out, MUTT_SCRIPT_DLQ_MOVE_TAIL};
+        size_t restl[] = {r->len, strlen(out), strlen(MUTT_SCRIPT_DLQ_MOVE_TAIL)};
+        for (int i = 0; i < 3; i++, na++) {
+            argv[na] = rest[i];
+            lens[na] = restl[i];
+        }
+        for (int i = 0; has_lin && i < 4; i++, na++) {
+            argv[na] = lin.argv[i];
+            lens[na] = lin.argl[i];
+        }
+        redisReply *m = redisCommandArgv(c, na, argv, lens);
+        if (has_lin)
+            mutt_lineage_args_free(&lin);
         bool ok = cli_redis_ok(c, m, CMD, "move");
         long did = ok && m->type == REDIS_REPLY_INTEGER ? (long)m->integer : 0;
         if (m)

@@ -64,5 +64,6 @@ int cli_restore_gate_check(const struct mutt_config *cfg, PGconn *pg, const char
                            const struct cli_restore_gate *gate);
 int cli_change_file(PGconn *pg, const char *cmd, const char *scope, const char *change_json, const char *justification,
                     const char *emergency, long long *id);
+int cli_trace(int argc, char **argv, struct mutt_config *cfg); /* cli_trace.c: event lineage (D63) */
 
 #endif

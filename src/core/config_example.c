@@ -20,6 +20,7 @@ static const struct {
     { "forward", "Forward stage: webhook delivery (role forward)" },
     { "remediate", "Remediation: DLQ replay (role remediate)" },
     { "web", "Management API and dashboard (role web)" },
+    { "lineage", "Event lineage: timelines of GET /events and `mutt trace` (every stage writes)" },
     { "retention", "Retention (role retention, or `mutt retention`)" },
     { "vault", "Vault and secrets" },
 };

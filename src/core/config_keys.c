@@ -438,6 +438,14 @@ const struct mutt_cfg_def mutt_cfg_defs[MUTT_CFG__COUNT] = {
         NORANGE, .group = "retention",
         .description = "Set = each archive file is handed to this command (path as its argument) instead of kept; non-zero exit = rows not deleted" },
 
+    /* ---- lineage (D63) ---- */
+    [MUTT_CFG_LINEAGE_ENABLED] = { .name = "LINEAGE_ENABLED", .type = MUTT_CFG_T_BOOL, .default_value = "true",
+        NORANGE, .group = "lineage",
+        .description = "Record each event's timeline (GET /events/{id}, mutt trace) in the stages' own Redis calls" },
+    [MUTT_CFG_LINEAGE_TTL_SECONDS] = { .name = "LINEAGE_TTL_SECONDS", .type = MUTT_CFG_T_INT,
+        .default_value = "86400", .min = 60, .max = 2592000, .group = "lineage",
+        .description = "Seconds an event's timeline is kept after its last step" },
+
     /* ---- vault ---- */
     [MUTT_CFG_VAULT_ADDR] = { .name = "VAULT_ADDR", .type = MUTT_CFG_T_STRING, .default_value = NULL,
         NORANGE, .group = "vault",

@@ -14,6 +14,10 @@ const char mutt_script_dlq_move_lua[] =
     "if taken == 1 then\n"
     "  redis.call('LPUSH', KEYS[2], ARGV[2])\n"
     "  if KEYS[3] then redis.call('INCRBY', KEYS[3], #ARGV[2]) end\n"
+    "  if ARGV[4] and ARGV[4] ~= '' then\n"
+    "    redis.pcall('HSET', ARGV[4], ARGV[5], ARGV[6])\n"
+    "    redis.pcall('EXPIRE', ARGV[4], ARGV[7])\n"
+    "  end\n"
     "end\n"
     "return taken\n";
 

@@ -123,6 +123,8 @@ const struct mutt_api_endpoint mutt_api_endpoints[] = {
     {MUTT_API_EP_UNHANDLED, "GET", "/unhandled", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_MAINT_WINDOWS, "GET,POST", "/maintenance-windows", 0, "2.0", NULL, NULL},
     {MUTT_API_EP_MAINT_WINDOW, "GET,DELETE", "/maintenance-windows/{id}", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_EVENTS, "GET", "/events", 0, "2.0", NULL, NULL},
+    {MUTT_API_EP_EVENT, "GET", "/events/{event_id}", 0, "2.0", NULL, NULL},
     {-1, NULL, NULL, 0, NULL, NULL, NULL},
 };
 

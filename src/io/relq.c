@@ -42,7 +42,10 @@
  * KEYS[1] processing list, KEYS[2 .. nt+1] targets, then (D52) the source's byte counter.
  * ARGV[1] items, ARGV[2] nt, ARGV[3] the source's name ('' without a counter): pushes back to
  * the source (retries) add their bytes to the counter. Then per item: the item's bytes, pushes,
- * and per push: target index (into KEYS), kind (L/R/Z), payload, score.
+ * and per push: target index (into KEYS), kind (L/R/Z/H), payload, score.
+ * H (lineage, D63) is "HSET key <field> <value> + EXPIRE key <score>" with payload
+ * "<field> <value>": never checked, never refusing its item (a failed write loses a step of a
+ * timeline, not an event), and no TYPE call is spent on its key.
  * Returns {depth after, code per item (1 removed, 0 gone, -1 refused), first error or ''}. */
 static const char COMPLETE_BATCH_LUA[] =
     "local n, nt, src = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
@@ -51,7 +54,7 @@ static const char COMPLETE_BATCH_LUA[] =
     "local list = KEYS[1]\n"
     "local err = ''\n"
     "local types = {}\n"
-    "for i = 2, nt + 1 do types[i] = redis.call('TYPE', KEYS[i]).ok end\n"
+    "local function ty(i) local t = types[i] if not t then t = redis.call('TYPE', KEYS[i]).ok types[i] = t end return t end\n"
     "local len = redis.call('LLEN', list)\n"
     "local vals, have = nil, {}\n"
     "if len <= 2000 then\n"
@@ -71,7 +74,7 @@ static const char COMPLETE_BATCH_LUA[] =
     "  for j = 1, np do\n"
     "    local ti, kind = tonumber(ARGV[a]), ARGV[a + 1]\n"
     "    local want = kind == 'Z' and 'zset' or 'list'\n"
-    "    if ok and types[ti] ~= 'none' and types[ti] ~= want then\n"
+    "    if ok and kind ~= 'H' and ty(ti) ~= 'none' and ty(ti) ~= want then\n"
     "      code[k] = -1\n"
     "      if err == '' then err = 'WRONGTYPE relq target ' .. KEYS[ti] .. ' is a ' .. types[ti] end\n"
     "    end\n"
@@ -86,21 +89,34 @@ static const char COMPLETE_BATCH_LUA[] =
     "    local gk = ARGV[at] .. ARGV[at + 1]\n"
     "    local g = groups[gk]\n"
     "    if not g then g = {ti = tonumber(ARGV[at]), kind = ARGV[at + 1], args = {}, its = {}, bytes = 0} groups[gk] = g order[#order + 1] = g end\n"
-    "    if g.kind == 'Z' then g.args[#g.args + 1] = ARGV[at + 3] end\n"
-    "    g.args[#g.args + 1] = ARGV[at + 2]\n"
-    "    g.bytes = g.bytes + #ARGV[at + 2]\n"
+    "    if g.kind == 'H' then\n"
+    "      local v = ARGV[at + 2]\n"
+    "      local sp = string.find(v, ' ', 1, true) or (#v + 1)\n"
+    "      g.args[#g.args + 1] = string.sub(v, 1, sp - 1)\n"
+    "      g.args[#g.args + 1] = string.sub(v, sp + 1)\n"
+    "      g.ttl = ARGV[at + 3]\n"
+    "    else\n"
+    "      if g.kind == 'Z' then g.args[#g.args + 1] = ARGV[at + 3] end\n"
+    "      g.args[#g.args + 1] = ARGV[at + 2]\n"
+    "      g.bytes = g.bytes + #ARGV[at + 2]\n"
+    "    end\n"
     "    g.its[#g.its + 1] = p[1]\n"
     "  end\n"
     "end\n"
     "local back = 0\n"
     "for _, g in ipairs(order) do\n"
-    "  local cmd = g.kind == 'Z' and 'ZADD' or (g.kind == 'R' and 'RPUSH' or 'LPUSH')\n"
     "  local key = KEYS[g.ti]\n"
+    "  if g.kind == 'H' then\n"
+    "    redis.pcall('HSET', key, unpack(g.args))\n"
+    "    redis.pcall('EXPIRE', key, g.ttl)\n"
+    "  else\n"
+    "  local cmd = g.kind == 'Z' and 'ZADD' or (g.kind == 'R' and 'RPUSH' or 'LPUSH')\n"
     "  local r = redis.pcall(cmd, key, unpack(g.args))\n"
     "  if type(r) == 'table' and r.err then\n"
     "    for _, k in ipairs(g.its) do code[k] = -1 end\n"
     "    if err == '' then err = r.err end\n"
     "  elseif bkey and g.kind ~= 'Z' and key == src then back = back + g.bytes end\n"
+    "  end\n"
     "end\n"
     "if back > 0 then redis.call('INCRBY', bkey, back) end\n"
     "local rem, nrem = {}, 0\n"
@@ -1212,11 +1228,12 @@ static int send_batch(struct mutt_relq *q, struct mutt_relq_item **items, size_t
             snprintf(nums[nn], sizeof nums[nn], "%zu", ti + 2);
             args[na] = nums[nn];
             arglens[na++] = strlen(nums[nn++]);
-            args[na] = p->kind == MUTT_RELQ_ZADD ? "Z" : p->kind == MUTT_RELQ_RPUSH ? "R" : "L";
+            args[na] = p->kind == MUTT_RELQ_ZADD ? "Z" : p->kind == MUTT_RELQ_RPUSH ? "R" : p->kind == MUTT_RELQ_HSET ? "H" : "L";
             arglens[na++] = 1;
             args[na] = p->payload;
             arglens[na++] = p->len;
-            snprintf(nums[nn], sizeof nums[nn], "%.17g", p->kind == MUTT_RELQ_ZADD ? p->score : 0.0);
+            snprintf(nums[nn], sizeof nums[nn], "%.17g",
+                     p->kind == MUTT_RELQ_ZADD || p->kind == MUTT_RELQ_HSET ? p->score : 0.0);
             args[na] = nums[nn];
             arglens[na++] = strlen(nums[nn++]);
         }
@@ -1309,9 +1326,10 @@ int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push 
         const struct mutt_relq_push *p = &pushes[i];
         if (!p->key || !*p->key || (!p->payload && p->len > 0))
             return MUTT_EINVAL;
-        if (p->kind != MUTT_RELQ_LPUSH && p->kind != MUTT_RELQ_RPUSH && p->kind != MUTT_RELQ_ZADD)
+        if (p->kind != MUTT_RELQ_LPUSH && p->kind != MUTT_RELQ_RPUSH && p->kind != MUTT_RELQ_ZADD &&
+            p->kind != MUTT_RELQ_HSET)
             return MUTT_EINVAL;
-        if (p->kind == MUTT_RELQ_ZADD) {
+        if (p->kind == MUTT_RELQ_ZADD || p->kind == MUTT_RELQ_HSET) {
             char sc[32];
             int n = snprintf(sc, sizeof sc, "%.17g", p->score);
             if (p->score != p->score || n <= 0 || strstr(sc, "inf"))

@@ -9,8 +9,10 @@
 #define _GNU_SOURCE
 #include "mutt/alert.h"
 #include "alert_internal.h"
+#include "lineage_push.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,7 @@ struct item_op {
     struct mutt_relq_push pushes[MUTT_RELQ_MAX_PUSHES]; /* kept for a resend after EFULL */
     size_t npushes;
     struct item_op *next_stalled;
+    char lin_key[MUTT_LINEAGE_KEY_MAX]; /* the lineage push's key (D63), alive until completion */
 };
 
 static void schedule_reload(struct alert *al, uint64_t ms);
@@ -209,10 +212,28 @@ static void add_payload(struct item_op *op, struct mutt_relq_push *pushes, const
     op->payloads[op->npayloads++] = s;
 }
 
+/* Lineage (D63): the event's step rides in its completion (no call of its own); details
+ * packed from fmt (json_pack) only when lineage is on. Nothing is added when it is off or the
+ * event has no id. */
+static void add_lineage(struct item_op *op, struct mutt_relq_push *pushes, enum mutt_lineage_step code,
+                        const char *fmt, ...)
+{
+    const struct mutt_config *cfg = op->al->ctx->cfg;
+    if (!mutt_config_bool(cfg, MUTT_CFG_LINEAGE_ENABLED)) /* off: not even the details are built */
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *details = json_vpack_ex(NULL, 0, fmt, ap); /* json_pack's format (NULL on failure: "{}") */
+    va_end(ap);
+    char *s = NULL;
+    if (mutt_lineage_push(cfg, op->ev, code, details, wall_ms(), op->lin_key, &pushes[op->npayloads], &s))
+        op->payloads[op->npayloads++] = s;
+}
+
 static void to_dlq_event(struct item_op *op, const char *reason, enum status_label label)
 {
     struct alert *al = op->al;
-    struct mutt_relq_push pushes[1];
+    struct mutt_relq_push pushes[2];
     size_t len = 0;
     char *s = NULL;
     if (mutt_dlq_envelope(op->ev, DLQ_ORIGIN, reason, wall_ms(), &s, &len) != 0) {
@@ -221,9 +242,10 @@ static void to_dlq_event(struct item_op *op, const char *reason, enum status_lab
     }
     clear_payloads(op);
     add_payload(op, pushes, al->dlq, s, len);
+    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, "{s:s, s:s}", "dlq", al->dlq, "reason", reason);
     op->label = label;
     mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL, "to %s: %s", al->dlq, reason);
-    complete(op, pushes, 1);
+    complete(op, pushes, op->npayloads);
 }
 
 /* A failed attempt (Redis refused a script, OOM building an item): the event goes back to the
@@ -242,15 +264,16 @@ static void retry_item(struct item_op *op, const char *why)
         op_abandon(op);
         return;
     }
-    struct mutt_relq_push pushes[1];
+    struct mutt_relq_push pushes[2];
     add_payload(op, pushes, al->source, s, len);
+    add_lineage(op, pushes, MUTT_LINEAGE_ALERT_RETRY, "{s:s, s:I}", "reason", why, "retry", (json_int_t)n + 1);
     op->label = ST_ERROR;
     op->forwards = op->meta = false;
     op->maint.window_id = 0; /* counted when the event is handled, on a later attempt */
     op->retrying = true;
     mutt_log_kv(MUTT_LOG_WARNING, "alert", event_str(op->ev, "_correlation_id"), NULL,
                 "attempt %lld failed (%s): back to %s", (long long)n + 1, why, al->source);
-    complete(op, pushes, 1);
+    complete(op, pushes, op->npayloads);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -271,7 +294,7 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
         fwd = false;
         op->maint = (struct alert_maint_hit){.window_id = mw->id, .rule_id = rule->id, .summary = mw->summary};
     }
-    struct mutt_relq_push pushes[2];
+    struct mutt_relq_push pushes[3];
     char *raw = NULL, *row = NULL;
     size_t rawlen = 0, rowlen = 0;
     if (fwd) {
@@ -312,6 +335,13 @@ static void handle_matched(struct item_op *op, const struct mutt_rule *rule, con
         return;
     }
     add_payload(op, pushes, MUTT_ALERT_AUDIT_PENDING, row, rowlen);
+    if (mw) /* D63: the event's state is `maintenance` */
+        add_lineage(op, pushes, MUTT_LINEAGE_MAINTENANCE, "{s:s*, s:I, s:s*, s:I}", "pod", al->ctx->pod_name, "rule_id",
+                    (json_int_t)rule->id, "team", rule->team_assignment, "window", (json_int_t)mw->id);
+    else
+        add_lineage(op, pushes, MUTT_LINEAGE_HANDLED, "{s:s*, s:I, s:s*, s:s*, s:b}", "pod", al->ctx->pod_name,
+                    "rule_id", (json_int_t)rule->id, "handling", decision, "team", rule->team_assignment, "forwarded",
+                    (int)fwd);
     op->label = ST_HANDLED;
     op->forwards = fwd;
     complete(op, pushes, op->npayloads);
@@ -332,8 +362,11 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
     op->label = ST_UNHANDLED;
     if (verdict == MUTT_ALERT_UNHANDLED_CAPPED)
         mutt_counter_inc(al->templates_capped);
+    struct mutt_relq_push pushes[2];
+    add_lineage(op, pushes, MUTT_LINEAGE_UNHANDLED, "{s:s*, s:b}", "pod", al->ctx->pod_name, "meta_alert",
+                (int)(verdict == MUTT_ALERT_UNHANDLED_TRIGGER));
     if (verdict != MUTT_ALERT_UNHANDLED_TRIGGER) {
-        complete(op, NULL, 0);
+        complete(op, pushes, op->npayloads);
         return;
     }
     const char *host = event_str(op->ev, "hostname");
@@ -351,12 +384,11 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
         return;
     }
     json_decref(meta);
-    struct mutt_relq_push pushes[1];
     add_payload(op, pushes, al->alert_queue, s, len);
     op->meta = true;
     mutt_log_kv(MUTT_LOG_INFO, "alert", event_str(op->ev, "_correlation_id"), NULL,
                 "unhandled threshold reached for %s: meta-alert to team %s", host, team);
-    complete(op, pushes, 1);
+    complete(op, pushes, op->npayloads);
 }
 
 static void handle_unmatched(struct item_op *op, const char *msg, size_t msglen)
@@ -399,7 +431,7 @@ static bool shed_item(struct item_op *op, const char *data, size_t len)
     op->ev = json_loadb(data, len, 0, &jerr);
     if (json_is_object(op->ev)) {
         json_object_set_new(op->ev, "shedding_reason", json_string(reason));
-        struct mutt_relq_push pushes[1];
+        struct mutt_relq_push pushes[2];
         size_t n = 0;
         char *s = NULL;
         if (mutt_dlq_envelope(op->ev, DLQ_ORIGIN, "shed", wall_ms(), &s, &n) != 0) {
@@ -407,8 +439,9 @@ static bool shed_item(struct item_op *op, const char *data, size_t len)
             return true;
         }
         add_payload(op, pushes, al->dlq, s, n);
+        add_lineage(op, pushes, MUTT_LINEAGE_ALERT_DLQ, "{s:s, s:s}", "dlq", al->dlq, "reason", reason);
         op->label = ST_ERROR;
-        complete(op, pushes, 1);
+        complete(op, pushes, op->npayloads);
         return true;
     }
     json_decref(op->ev);

@@ -17,6 +17,8 @@
 #include <hiredis/hiredis.h>
 
 #include "forward_internal.h"
+#include "lineage_push.h"
+#include "mutt/alert_item.h"
 #include "mutt/backoff.h"
 #include "mutt/config.h"
 #include "mutt/dynconfig.h"
@@ -76,6 +78,8 @@ static const char *op_cid(const struct fwd_op *op)
 
 static void op_free(struct fwd_op *op)
 {
+    free(op->lin_payload);
+    json_decref(op->lin_attempt);
     free(op->payload);
     free(op->body);
     json_decref(op->alert);
@@ -216,7 +220,13 @@ static void on_stall_timer(uv_timer_t *t);
 static void complete(struct fwd_op *op)
 {
     struct forward *fw = op->fw;
-    int rc = mutt_relq_complete(op->item, op->npush ? &op->push : NULL, op->npush, on_completed, op);
+    struct mutt_relq_push pushes[2];
+    size_t n = 0;
+    if (op->npush)
+        pushes[n++] = op->push;
+    if (op->nlin)
+        pushes[n++] = op->lin_push;
+    int rc = mutt_relq_complete(op->item, n ? pushes : NULL, n, on_completed, op);
     if (rc == MUTT_EFULL || rc == MUTT_ENOMEM) {
         op->wait_next = fw->stalled;
         fw->stalled = op;
@@ -253,6 +263,28 @@ static void set_push(struct fwd_op *op, enum mutt_relq_push_kind kind, const cha
     op->npush = 1;
 }
 
+/* Lineage (D63): the outcome's step (the last attempt's details plus `extra`, consumed) rides in
+ * the completion. A meta-alert carries its event's id: its steps say so, and leave the event's
+ * state alone (lineage.h). */
+static void set_lineage(struct fwd_op *op, enum mutt_lineage_step code, json_t *extra)
+{
+    if (!mutt_config_bool(op->fw->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED)) {
+        json_decref(extra);
+        return;
+    }
+    json_t *d = op->lin_attempt ? op->lin_attempt : json_object();
+    op->lin_attempt = NULL;
+    if (d && extra)
+        json_object_update(d, extra);
+    json_decref(extra);
+    if (d && strcmp(alert_str(op->alert, "hostname") ? alert_str(op->alert, "hostname") : "", MUTT_ALERT_META_HOSTNAME) == 0)
+        json_object_set_new(d, "meta_alert", json_true());
+    free(op->lin_payload);
+    op->lin_payload = NULL;
+    op->nlin = mutt_lineage_push(op->fw->ctx->cfg, op->alert, code, d, wall_ms(), op->lin_key, &op->lin_push,
+                                 &op->lin_payload) ? 1 : 0;
+}
+
 /* Dead letter: the alert (D33-cleaned) in the D5 envelope. */
 static void to_dlq(struct fwd_op *op, const char *reason)
 {
@@ -264,6 +296,7 @@ static void to_dlq(struct fwd_op *op, const char *reason)
         return;
     }
     set_push(op, MUTT_RELQ_LPUSH, fw->dlq, s, len, 0);
+    set_lineage(op, MUTT_LINEAGE_FORWARD_DLQ, json_pack("{s:s, s:s}", "dlq", fw->dlq, "reason", reason));
     op->label = FWD_ST_DLQ;
     mutt_log_kv(MUTT_LOG_WARNING, "forward", op_cid(op), NULL, "to %s: %s", fw->dlq, reason);
     complete(op);
@@ -329,6 +362,8 @@ static void to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_
     }
     double due = (double)(wall_ms() + (int64_t)delay);
     set_push(op, MUTT_RELQ_ZADD, fw->retry_key, member, mlen, due);
+    set_lineage(op, MUTT_LINEAGE_FORWARD_RETRY,
+                json_pack("{s:s, s:I}", "reason", reason, "retry_in_ms", (json_int_t)delay));
     op->label = FWD_ST_ERROR;
     mutt_log_kv(MUTT_LOG_INFO, "forward", op_cid(op), NULL, "attempt %lld failed (%s): retry in %llu ms",
                 (long long)n + 1, reason, (unsigned long long)delay);
@@ -357,15 +392,25 @@ static void on_http_done(void *priv, const struct mutt_http_result *res)
     mutt_slo_record_latency(fw->ctx->slo, MUTT_SLO_FORWARDER_LATENCY_P99, (double)res->total_time_us / 1e6);
     record_outcome(fw, d, op->probe);
     op->probe = false;
+    char reason[256];
+    mutt_forward_reason(res->http_status, res->curl_code, reason, sizeof reason);
+    json_decref(op->lin_attempt);
+    op->lin_attempt = NULL;
+    if (mutt_config_bool(fw->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED)) { /* D63: this attempt, for its step */
+        op->lin_attempt = json_pack("{s:I, s:I}", "attempt", (json_int_t)retry_count(op) + 1, "latency_ms",
+                                    (json_int_t)(res->total_time_us / 1000));
+        if (op->lin_attempt)
+            json_object_set_new(op->lin_attempt, res->http_status > 0 ? "status" : "error",
+                                res->http_status > 0 ? json_integer(res->http_status) : json_string(reason));
+    }
     if (d == MUTT_DELIVERED) {
         mutt_counter_inc(fw->c_success);
         op->label = FWD_ST_SUCCESS;
         op->npush = 0;
+        set_lineage(op, MUTT_LINEAGE_DELIVERED, NULL);
         complete(op);
         return;
     }
-    char reason[256];
-    mutt_forward_reason(res->http_status, res->curl_code, reason, sizeof reason);
     mutt_counter_inc(requests_child(fw, "fail", mutt_forward_metric_reason(res->http_status, res->curl_code)));
     if (d == MUTT_DEAD) {
         to_dlq(op, reason);

@@ -13,6 +13,7 @@
 #include "mutt/breaker.h"
 #include "mutt/ctx.h"
 #include "mutt/forward_classify.h"
+#include "mutt/lineage.h"
 #include "mutt/ratelimit.h"
 #include "mutt/redis.h"
 #include "mutt/relq.h"
@@ -48,6 +49,11 @@ struct fwd_op {
     struct mutt_relq_push push;  /* kept for a resend after EFULL */
     size_t npush;
     struct fwd_op *wait_next;    /* waiting list / stalled list link */
+    json_t *lin_attempt;         /* lineage (D63): the last attempt's details, until its step is built */
+    char *lin_payload;           /* the lineage push's payload (owned) */
+    struct mutt_relq_push lin_push; /* rides in the completion with `push` */
+    size_t nlin;                 /* 1 when lin_push is set */
+    char lin_key[MUTT_LINEAGE_KEY_MAX];
 };
 
 struct forward {

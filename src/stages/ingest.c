@@ -26,6 +26,7 @@
 #include "mutt/event.h"
 #include "mutt/event_fast.h"
 #include "mutt/http.h"
+#include "mutt/lineage.h"
 #include "mutt/log.h"
 #include "mutt/metrics.h"
 #include "mutt/random.h"
@@ -114,6 +115,9 @@ struct ingest {
     char *nums;           /* the decimal strings of R and the per-request counts */
     size_t nums_cap;
     struct mutt_event_fast fast; /* bodies that need no jansson tree (event_fast.h) */
+    char *lin_value;      /* lineage (D63): the "accepted" step's details; NULL = LINEAGE_ENABLED off */
+    size_t lin_value_len;
+    char lin_ttl[24];     /* LINEAGE_TTL_SECONDS */
 };
 
 static struct ingest g_ingest;
@@ -981,9 +985,11 @@ static void group_flush(struct ingest *ing)
     if (ing->gnops == 0)
         return;
     size_t nops = ing->gnops, nargs = MUTT_INGEST_NFIXED + 1 + nops + ing->gnev;
+    size_t nlin = ing->lin_value ? 4 + nops : 0; /* lineage block after the events (ingest_call.c) */
+    char lin_field[MUTT_LINEAGE_FIELD_MAX];
     struct mutt_ingest_call call;
     struct ingest_flight *f = NULL;
-    if (prepare_call(ing, &call) != 0 || !reserve_entries(ing, nargs) || !reserve_nums(ing, (nops + 1) * 24) ||
+    if (prepare_call(ing, &call) != 0 || !reserve_entries(ing, nargs + nlin) || !reserve_nums(ing, (nops + 1) * 24) ||
         (f = calloc(1, sizeof *f + nops * sizeof f->ops[0])) == NULL ||
         (ing->min_replicas > 0 && (f->v = calloc(nops, sizeof *f->v)) == NULL)) {
         if (f)
@@ -1007,6 +1013,23 @@ static void group_flush(struct ingest *ing)
     for (size_t i = 0; i < ing->gnev; i++, k++) {
         ing->argv[k] = ing->buf + ing->offs[i];
         ing->argl[k] = ing->lens[i];
+    }
+    if (nlin && mutt_lineage_field(wall_ms(), MUTT_LINEAGE_ACCEPTED, lin_field, sizeof lin_field) > 0) {
+        const char *fixed[] = {MUTT_LINEAGE_KEY_PREFIX, ing->lin_ttl, lin_field, ing->lin_value};
+        for (size_t i = 0; i < 4; i++, k++) {
+            ing->argv[k] = fixed[i];
+            ing->argl[k] = i == 3 ? ing->lin_value_len : strlen(fixed[i]);
+        }
+        size_t ev = 0;
+        for (size_t i = 0; i < nops; i++, k++) {
+            size_t cl = 0;
+            const char *cid = ing->gops[i]->accepted
+                                  ? mutt_ingest_tail_cid(ing->buf + ing->offs[ev], ing->lens[ev], &cl) : NULL;
+            ing->argv[k] = cid ? cid : "";
+            ing->argl[k] = cl;
+            ev += ing->gops[i]->accepted;
+        }
+        nargs += nlin;
     }
     int rc = mutt_redis_evalsha(ing->conn, ing->script_id, MUTT_INGEST_NKEYS, call.keys, call.keylens, (int)nargs,
                                 ing->argv, ing->argl, on_group_reply, f);
@@ -1285,6 +1308,16 @@ static int ingest_start(struct mutt_ctx *ctx)
     int rc = load_rules(ing, ctx->cfg);
     if (rc != 0)
         return rc;
+    if (mutt_config_bool(ctx->cfg, MUTT_CFG_LINEAGE_ENABLED)) {
+        json_t *d = json_pack("{s:s, s:s}", "pod", ctx->pod_name ? ctx->pod_name : "", "queue",
+                              mutt_config_str(ctx->cfg, MUTT_CFG_INGEST_QUEUE_NAME));
+        rc = d ? mutt_lineage_value(d, &ing->lin_value, &ing->lin_value_len) : MUTT_ENOMEM;
+        json_decref(d);
+        if (rc != 0)
+            return rc;
+        snprintf(ing->lin_ttl, sizeof ing->lin_ttl, "%lld",
+                 (long long)mutt_config_int(ctx->cfg, MUTT_CFG_LINEAGE_TTL_SECONDS));
+    }
     rc = register_metrics(ing, ctx->metrics);
     if (rc != 0)
         return rc;

@@ -24,7 +24,12 @@
  * refused request takes nothing and a later one that fits still goes in. Tokens are only taken
  * for events that are pushed. The accepted events are pushed with one LPUSH (per 1000: Lua's C
  * stack holds ~8000 values) and every counter is bumped once for the group, not per request.
- * A negative byte counter (drift the janitor has not reconciled yet) counts as 0. */
+ * A negative byte counter (drift the janitor has not reconciled yet) counts as 0.
+ * Lineage (D63): when ARGV goes on after the events with [key prefix, TTL, field, value,
+ * correlation id of request 1 .. R], every pushed event whose text ends in its "_event_id"
+ * (as both serialisers leave it) gets the group's "accepted" step and its correlation id in
+ * <prefix><event_id>, and each request's ids go into the set <prefix>c:<correlation_id>; both
+ * expire after TTL. Without the block nothing of this runs. */
 const char mutt_ingest_lua[] =
     "local R = tonumber(ARGV[5])\n"
     "local depth = redis.call('LLEN', KEYS[1])\n"
@@ -38,7 +43,7 @@ const char mutt_ingest_lua[] =
     "  held = tonumber(redis.call('GET', KEYS[6]) or '0') or 0\n"
     "  if held < 0 then held = 0 end\n"
     "end\n"
-    "local out, take, nt, bytes = {}, {}, 0, 0\n"
+    "local out, take, nt, bytes, okr = {}, {}, 0, 0, {}\n"
     "local e = 6 + R\n"
     "for r = 1, R do\n"
     "  local n = tonumber(ARGV[5 + r])\n"
@@ -55,6 +60,7 @@ const char mutt_ingest_lua[] =
     "      out[k+1], out[k+2], out[k+3], out[k+4] = 3, depth, bcap, held\n"
     "    else\n"
     "      for i = e, last do nt = nt + 1; take[nt] = ARGV[i] end\n"
+    "      okr[#okr + 1] = {r, e, last}\n"
     "      used, held, bytes, depth = used + n, held + b, bytes + b, depth + n\n"
     "      out[k+1], out[k+2], out[k+3], out[k+4] = 0, depth, n, 0\n"
     "    end\n"
@@ -80,6 +86,29 @@ const char mutt_ingest_lua[] =
     "  redis.call('EXPIRE', KEYS[4], 172800)\n"
     "  redis.call('INCRBY', KEYS[5], nt)\n"
     "  redis.call('EXPIRE', KEYS[5], 2592000)\n"
+    "end\n"
+    /* lineage (D63), only when the caller appended its block after the events */
+    "local lp = ARGV[e]\n"
+    "if lp and #okr > 0 then\n"
+    "  local ttl, fld, val = ARGV[e + 1], ARGV[e + 2], ARGV[e + 3]\n"
+    "  for _, g in ipairs(okr) do\n"
+    "    local cid, ids = ARGV[e + 3 + g[1]], {}\n"
+    "    for i = g[2], g[3] do\n"
+    "      local ev = ARGV[i]\n"
+    "      if string.sub(ev, -51, -39) == '\"_event_id\":\"' then\n"
+    "        local id = string.sub(ev, -38, -3)\n"
+    "        local k = lp .. id\n"
+    "        redis.call('HSET', k, fld, val, 'c', cid)\n"
+    "        redis.call('EXPIRE', k, ttl)\n"
+    "        ids[#ids + 1] = id\n"
+    "      end\n"
+    "    end\n"
+    "    if #ids > 0 then\n"
+    "      local ck = lp .. 'c:' .. cid\n"
+    "      for i = 1, #ids, 1000 do redis.call('SADD', ck, unpack(ids, i, math.min(i + 999, #ids))) end\n"
+    "      redis.call('EXPIRE', ck, ttl)\n"
+    "    end\n"
+    "  end\n"
     "end\n"
     "return out\n";
 
@@ -206,4 +235,22 @@ bool mutt_ingest_media_type_ok(const char *value, size_t len)
     static const char json[] = "application/json", ndjson[] = "application/x-ndjson";
     return (n == sizeof json - 1 && strncasecmp(value + i, json, n) == 0) ||
            (n == sizeof ndjson - 1 && strncasecmp(value + i, ndjson, n) == 0);
+}
+
+const char *mutt_ingest_tail_cid(const char *ev, size_t len, size_t *cid_len)
+{
+    static const char id_tag[] = "\",\"_event_id\":\"", cid_tag[] = "\"_correlation_id\":\"";
+    const size_t id_tail = sizeof id_tag - 1 + 36 + 2, tag = sizeof cid_tag - 1;
+    if (!ev || len < id_tail + tag || memcmp(ev + len - 2, "\"}", 2) != 0)
+        return NULL;
+    size_t end = len - id_tail;
+    if (memcmp(ev + end, id_tag, sizeof id_tag - 1) != 0)
+        return NULL;
+    size_t start = end;
+    while (start > 0 && ev[start - 1] != '"')
+        start--;
+    if (start < tag || memcmp(ev + start - tag, cid_tag, tag) != 0)
+        return NULL;
+    *cid_len = end - start;
+    return ev + start;
 }

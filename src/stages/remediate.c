@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <hiredis/hiredis.h>
+
+#include "lineage_push.h"
 
 #include "mutt/config.h"
 #include "mutt/deadlists.h"
@@ -105,6 +108,13 @@ static void maybe_stopped(struct remediate *rm);
 
 /* ------------------------------------------------------------------------------------------ */
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void clear_item(struct remediate *rm)
 {
     free(rm->item);
@@ -165,6 +175,14 @@ static void process_item(struct remediate *rm)
         v = mutt_replay_rewrite(o, r->origin, max);
     }
     int rc = mutt_event_dump_alloc(o, &rm->rewritten, &rm->rewritten_len);
+    struct mutt_lineage_args lin;
+    const json_t *why = json_object_get(o, "_dead_reason");
+    bool has_lin = rc == 0 && mutt_lineage_args_make(mutt_config_bool(rm->ctx->cfg, MUTT_CFG_LINEAGE_ENABLED),
+                                                     mutt_config_int(rm->ctx->cfg, MUTT_CFG_LINEAGE_TTL_SECONDS), o, v == MUTT_REPLAY_DEAD ? MUTT_LINEAGE_DEAD : MUTT_LINEAGE_REPLAY,
+                                                     json_pack("{s:s, s:s, s:s, s:s*}", "from", r->dlq, "to",
+                                                               v == MUTT_REPLAY_DEAD ? rm->dead : r->target, "by",
+                                                               "remediate", "reason", json_string_value(why)),
+                                                     wall_ms(), &lin);
     json_decref(o);
     if (rc != 0) {
         mutt_counter_inc(rm->m_fail_processing);
@@ -176,11 +194,17 @@ static void process_item(struct remediate *rm)
     rm->to_dead = v == MUTT_REPLAY_DEAD;
     rm->step = STEP_FINISH;
     const char *keys[] = {rm->processing, rm->to_dead ? rm->dead : r->target, r->target_bytes};
-    const char *args[] = {rm->item, rm->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
-    size_t arglens[] = {rm->item_len, rm->rewritten_len, strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    const char *args[7] = {rm->item, rm->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[7] = {rm->item_len, rm->rewritten_len, strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    for (int i = 0; has_lin && i < 4; i++) { /* D63: the step goes in the move itself */
+        args[3 + i] = lin.argv[i];
+        arglens[3 + i] = lin.argl[i];
+    }
     int nkeys = !rm->to_dead && r->target_bytes ? 3 : 2;
-    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, 3, args, arglens,
-                            on_finish_reply, rm);
+    rc = mutt_redis_evalsha(mutt_redis_cmd(rm->ctx->redis), rm->script_finish, nkeys, keys, NULL, has_lin ? 7 : 3,
+                            args, arglens, on_finish_reply, rm);
+    if (has_lin)
+        mutt_lineage_args_free(&lin);
     if (rc != 0) {
         redis_failed(rm, "replay push", rc);
         return;

@@ -50,6 +50,8 @@ static void (*const handlers[MUTT_API_EP__COUNT])(struct web_call *) = {
     [MUTT_API_EP_CHANGES] = web_changes_list,
     [MUTT_API_EP_CHANGE_DECIDE] = web_change_decide,
     [MUTT_API_EP_VERSION_USAGE] = web_version_usage,
+    [MUTT_API_EP_EVENTS] = web_events,
+    [MUTT_API_EP_EVENT] = web_event,
 };
 
 void web_dispatch(struct web_call *c)
@@ -289,6 +291,8 @@ static int web_start(struct mutt_ctx *ctx)
     char err[256] = "";
     if (rc == 0 && (rc = web_changes_start(ctx, err, sizeof err)) != 0)
         mutt_log_error("web", "%s", err);
+    if (rc == 0)
+        rc = web_events_register_scripts(ctx);
     if (rc == 0)
         rc = register_routes(w);
     if (rc != 0)

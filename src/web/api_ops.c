@@ -16,6 +16,7 @@
 #include "mutt/dynconfig.h"
 #include "mutt/error.h"
 #include "mutt/keys.h"
+#include "mutt/lineage.h"
 #include "mutt/log.h"
 #include "mutt/queue_bytes.h"
 #include "mutt/redis.h"
@@ -574,6 +575,12 @@ static void on_popped(struct web_call *c, redisReply *reply)
         json_object_set_new(o, "_replay_count", json_integer(n + 1));
         r->rewritten = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     }
+    struct mutt_lineage_args lin; /* D63: the replay is a step of the item's event */
+    bool has_lin = target && r->rewritten &&
+                   mutt_lineage_args_make(mutt_config_bool(cfg, MUTT_CFG_LINEAGE_ENABLED),
+                                          mutt_config_int(cfg, MUTT_CFG_LINEAGE_TTL_SECONDS), o, MUTT_LINEAGE_REPLAY,
+                                          json_pack("{s:s, s:s, s:s}", "from", r->dlq_key, "to", target, "by", "web"),
+                                          wall_ms(), &lin);
     json_decref(o);
     if (!target || !r->rewritten) {
         target = r->dlq_key;
@@ -582,6 +589,8 @@ static void on_popped(struct web_call *c, redisReply *reply)
     }
     snprintf(r->target, sizeof r->target, "%s", target);
     if (!r->item || !r->rewritten) {
+        if (has_lin)
+            mutt_lineage_args_free(&lin);
         web_reply_error(c, 500, "internal error", NULL); /* the item stays in our list: recovered at start */
         return;
     }
@@ -590,9 +599,15 @@ static void on_popped(struct web_call *c, redisReply *reply)
                      mutt_queue_bytes_key(r->target, bytes_key, sizeof bytes_key) == 0;
     const char *keys[] = {r->proc_key, r->target, bytes_key};
     size_t keylens[] = {strlen(keys[0]), strlen(keys[1]), to_ingest ? strlen(bytes_key) : 0};
-    const char *args[] = {r->item, r->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
-    size_t arglens[] = {strlen(r->item), strlen(r->rewritten), strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
-    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, 3, args, arglens, on_pushed);
+    const char *args[7] = {r->item, r->rewritten, MUTT_SCRIPT_DLQ_MOVE_LREM};
+    size_t arglens[7] = {strlen(r->item), strlen(r->rewritten), strlen(MUTT_SCRIPT_DLQ_MOVE_LREM)};
+    for (int i = 0; has_lin && i < 4; i++) {
+        args[3 + i] = lin.argv[i];
+        arglens[3 + i] = lin.argl[i];
+    }
+    web_evalsha(c, script_push, to_ingest ? 3 : 2, keys, keylens, has_lin ? 7 : 3, args, arglens, on_pushed);
+    if (has_lin)
+        mutt_lineage_args_free(&lin);
 }
 
 /* A Redis step of the replay failed: the REPLAY row still records what was moved before. An item

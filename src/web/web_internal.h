@@ -139,6 +139,10 @@ void web_legal_holds(struct web_call *c);  /* api_holds.c */
 void web_legal_hold(struct web_call *c);   /* api_holds.c */
 void web_maint_windows(struct web_call *c); /* api_maint.c */
 void web_maint_window(struct web_call *c);
+/* api_events.c: event lineage (D41, D63) */
+void web_event(struct web_call *c);
+void web_events(struct web_call *c);
+int web_events_register_scripts(struct mutt_ctx *ctx); /* called by the stage start */
 
 int web_ops_register_scripts(struct mutt_ctx *ctx); /* api_ops.c: called by the stage start */
 void web_ops_recover(struct mutt_ctx *ctx);         /* api_ops.c: items left by a crashed replay */

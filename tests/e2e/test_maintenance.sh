@@ -137,6 +137,13 @@ test_window_suppresses_then_sends_one_summary_with_counts() {
     assert_eq 0 "$(delivered_for db-1)" "db-1 not delivered"
     assert_eq 0 "$(delivered_for DB-2)" "DB-2 not delivered"
     assert_eq 5 "$(metric_sum)" "mutt_maintenance_suppressed_total over both pods"
+    # D63: a held event's lineage ends in the `maintenance` state, naming the window
+    local held
+    held=$(sql "SELECT event_id FROM event_audit_log WHERE hostname = 'db-1' LIMIT 1")
+    http GET "$API/events/$held" -H "X-API-KEY: $RO_KEY"
+    assert_status 200 "lineage of a held event"
+    assert_eq maintenance "$(jqb '.events[0].state')" "a held event's state"
+    assert_eq "$id" "$(jqb '.events[0].timeline[-1].window')" "the step names the window"
     assert_eq 0 "$(summaries_of "$id")" "no summary while the window runs"
     # the end: one summary, from one of the two pods, with the counts
     wait_until 30 eval '[ "$(summaries_of '"$id"')" -ge 1 ]' || t_fail "no summary after the window ended"

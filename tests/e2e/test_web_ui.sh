@@ -50,5 +50,17 @@ test_dashboard_in_headless_chromium() {
 }
 
 t_run "dashboard in headless Chromium (login, rule, audit, config, phone width)" test_dashboard_in_headless_chromium
+
+# D63: the Trace tab reads what the stages write; the hashes are seeded here (this mutt runs web only).
+test_trace_tab_in_headless_chromium() {
+    local r="redis-cli -h $MUTT_TEST_REDIS_HOST -p $MUTT_TEST_REDIS_PORT" id1=11111111-2222-4333-8444-555555555555
+    local id2=11111111-2222-4333-8444-666666666666
+    $r hset "mutt:lineage:$id1" c browser-cid 1767225600000:a '{"pod":"browser-pod","queue":"mutt:ingest_queue"}'         1767225600001:h '{"rule_id":1,"handling":"Page_only","team":"NetOps","forwarded":true}'         1767225600002:s '{"attempt":1,"status":200,"latency_ms":3}' >/dev/null
+    $r hset "mutt:lineage:$id2" c browser-cid 1767225601000:a '{"pod":"browser-pod"}' 1767225601001:n '{}' >/dev/null
+    $r sadd mutt:lineage:c:browser-cid "$id1" "$id2" >/dev/null
+    CHROMIUM_BIN=$CHROMIUM_BIN timeout 120 node "$BROWSER_DIR/trace.mjs" "http://127.0.0.1:$WEB_PORT" "$WEB_KEY" "$ARTIFACTS" \
+        "$id1" browser-cid
+}
+t_run "trace tab in headless Chromium (event id, correlation id, unknown id)" test_trace_tab_in_headless_chromium
 stop_mutt
 t_summary

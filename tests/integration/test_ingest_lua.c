@@ -31,6 +31,8 @@ struct group {
     size_t counts[MAXREQ];
     const char *events[MAXEV]; /* every request's events back to back */
     size_t nev;
+    const char *lineage[4 + MAXREQ]; /* D63: optional block after the events (prefix, TTL, field, value, cids) */
+    size_t nlin;
 };
 
 struct verdict {
@@ -95,7 +97,7 @@ static int run_group(redisContext *c, const struct mutt_ingest_params *p, const 
     struct mutt_ingest_call call;
     if (mutt_ingest_call_prepare(&call, p) != 0)
         return -1;
-    const char *argv[3 + MUTT_INGEST_NKEYS + MUTT_INGEST_NFIXED + 1 + MAXREQ + MAXEV];
+    const char *argv[3 + MUTT_INGEST_NKEYS + MUTT_INGEST_NFIXED + 1 + MAXREQ + MAXEV + 4 + MAXREQ];
     size_t lens[sizeof argv / sizeof argv[0]];
     char nums[MAXREQ + 1][24];
     char nkeys[8];
@@ -116,6 +118,8 @@ static int run_group(redisContext *c, const struct mutt_ingest_params *p, const 
     }
     for (size_t e = 0; e < g->nev; e++)
         argv[k++] = g->events[e];
+    for (size_t i = 0; i < g->nlin; i++)
+        argv[k++] = g->lineage[i];
     for (size_t i = 0; i < k; i++)
         lens[i] = strlen(argv[i]);
     redisReply *r = redisCommandArgv(c, (int)k, argv, lens);
@@ -265,6 +269,66 @@ static void test_ingest_lua_group_with_nothing_accepted_changes_nothing(void **s
         assert_int_equal(get_int(c, "EXISTS", call.keys[k]), 0);
 }
 
+#define EV(cid, id) "{\"message\":\"m\",\"_correlation_id\":\"" cid "\",\"_event_id\":\"" id "\"}"
+#define ID_A1 "aaaaaaaa-0000-4000-8000-000000000001"
+#define ID_A2 "aaaaaaaa-0000-4000-8000-000000000002"
+#define ID_B1 "bbbbbbbb-0000-4000-8000-000000000001"
+#define ID_C1 "cccccccc-0000-4000-8000-000000000001"
+
+/* D63: with the lineage block, each pushed event gets the accepted step and its correlation id
+ * in its own hash, each request's ids go into its correlation set, all with the TTL; a refused
+ * request and an event not ending in its id (another writer's text) get nothing. */
+static void test_ingest_lua_lineage_block_records_pushed_events_only(void **state)
+{
+    redisContext *c = *state;
+    if (!c)
+        MUTT_SKIP("no-harness", "no Redis");
+    char lp[128], key[256];
+    snprintf(lp, sizeof lp, "%s:lineage:", queue);
+    struct group g = {.nreq = 3, .counts = {2, 2, 1},
+                      .events = {EV("cid-a", ID_A1), EV("cid-a", ID_A2), EV("cid-b", ID_B1), "{\"message\":\"no ids\"}",
+                                 EV("cid-c", ID_C1)},
+                      .nev = 5,
+                      .lineage = {lp, "600", "1767225600000:a", "{\"pod\":\"p1\"}", "cid-a", "cid-b", "cid-c"},
+                      .nlin = 7};
+    struct mutt_ingest_params p = params(4, 0, 0); /* A (2) fits, B (2) fits, C (1) would make 5 */
+    struct verdict v[3];
+    assert_int_equal(run_group(c, &p, &g, v), 0);
+    assert_int_equal(v[0].code, MUTT_INGEST_PUSHED);
+    assert_int_equal(v[1].code, MUTT_INGEST_PUSHED);
+    assert_int_equal(v[2].code, MUTT_INGEST_QUEUE_FULL);
+    const char *pushed[] = {ID_A1, ID_A2, ID_B1};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s%s", lp, pushed[i]);
+        redisReply *r = redisCommand(c, "HGET %s 1767225600000:a", key);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_STRING);
+        assert_string_equal(r->str, "{\"pod\":\"p1\"}");
+        freeReplyObject(r);
+        r = redisCommand(c, "HGET %s c", key);
+        assert_string_equal(r->str, i < 2 ? "cid-a" : "cid-b");
+        freeReplyObject(r);
+        long long ttl = get_int(c, "TTL", key);
+        assert_true(ttl > 590 && ttl <= 600);
+        freeReplyObject(redisCommand(c, "DEL %s", key));
+    }
+    snprintf(key, sizeof key, "%s%s", lp, ID_C1);
+    assert_int_equal(get_int(c, "EXISTS", key), 0); /* refused: no step */
+    snprintf(key, sizeof key, "%sc:cid-a", lp);
+    assert_int_equal(get_int(c, "SCARD", key), 2);
+    long long ttl = get_int(c, "TTL", key);
+    assert_true(ttl > 590 && ttl <= 600);
+    freeReplyObject(redisCommand(c, "DEL %s", key));
+    snprintf(key, sizeof key, "%sc:cid-b", lp);
+    assert_int_equal(get_int(c, "SCARD", key), 1);
+    freeReplyObject(redisCommand(c, "DEL %s", key));
+    snprintf(key, sizeof key, "%sc:cid-c", lp);
+    assert_int_equal(get_int(c, "EXISTS", key), 0);
+    redisReply *r = redisCommand(c, "KEYS %s*", lp);
+    assert_int_equal(r->elements, 0); /* nothing else, nothing for the event without ids */
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +338,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_lua_rate_tokens_count_only_accepted_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_lua_group_with_nothing_accepted_changes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_lua_lineage_block_records_pushed_events_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -169,6 +169,46 @@ static void test_dlq_move_grows_the_optional_byte_counter_by_the_rewrite(void **
     freeReplyObject(r);
 }
 
+/* D63: the optional lineage step (ARGV[4..7]) is written with its TTL only when the item moved. */
+static void test_dlq_move_writes_the_lineage_step_only_when_it_moved(void **state)
+{
+    redisContext *c = *state;
+    NEED_REDIS(c);
+    char lin[128];
+    snprintf(lin, sizeof lin, "%s:lineage", from);
+    lpush(c, from, "x");
+    const char *argv[] = {"EVAL", mutt_script_dlq_move_lua, "2", from, target, "x", "x'", MUTT_SCRIPT_DLQ_MOVE_LREM,
+                          lin, "5:p", "{\"by\":\"web\"}", "600"};
+    for (int round = 0; round < 2; round++) {
+        redisReply *r = redisCommandArgv(c, 12, argv, NULL);
+        assert_non_null(r);
+        assert_int_equal(r->integer, round == 0 ? 1 : 0);
+        freeReplyObject(r);
+        r = redisCommand(c, "HLEN %s", lin);
+        assert_int_equal(r->integer, 1);
+        freeReplyObject(r);
+        if (round == 0) /* the second move finds nothing: the step must not be written again */
+            freeReplyObject(redisCommand(c, "DEL %s", lin)), freeReplyObject(redisCommand(c, "HSET %s 0:a {}", lin));
+    }
+    redisReply *r = redisCommand(c, "HGET %s 5:p", lin);
+    assert_int_equal(r->type, REDIS_REPLY_NIL); /* written by the first move only, and deleted since */
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(c, "DEL %s", lin));
+    /* the first move wrote the step with the TTL */
+    lpush(c, from, "y");
+    argv[5] = "y";
+    r = redisCommandArgv(c, 12, argv, NULL);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+    r = redisCommand(c, "HGET %s 5:p", lin);
+    assert_string_equal(r->str, "{\"by\":\"web\"}");
+    freeReplyObject(r);
+    r = redisCommand(c, "TTL %s", lin);
+    assert_true(r->integer > 590 && r->integer <= 600);
+    freeReplyObject(r);
+    freeReplyObject(redisCommand(c, "DEL %s", lin));
+}
+
 static void test_unhandled_top_answers_live_templates_best_first_and_drops_expired(void **state)
 {
     redisContext *c = *state;
@@ -240,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dlq_move_grows_the_optional_byte_counter_by_the_rewrite, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sample_push_keeps_the_newest_cap_items_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dlq_move_writes_the_lineage_step_only_when_it_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unhandled_top_answers_live_templates_best_first_and_drops_expired, setup,
                                         teardown),
     };

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +498,57 @@ static void test_relq_complete_refuses_wrong_target_type_without_losing_item(voi
     assert_int_equal(mutt_relq_complete(it, NULL, 0, on_completed, c), 0);
     assert_true(mutt_test_run_until_count(&f->loop, &c->completed_ok, 1, 5000));
     assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+}
+
+static long long cmd_calls(const char *cmd);
+static void reset_stats(void);
+
+/* D63: an HSET push writes "<field> <value>" into the hash with the score as TTL, in the same
+ * completion; its key costs no TYPE call, and a hash write that fails (wrong type) neither refuses
+ * the item nor stops its other pushes. */
+static void test_relq_hset_push_writes_lineage_with_ttl_and_never_refuses(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 2);
+    char hkey[160], bad[160];
+    snprintf(hkey, sizeof hkey, "%s:lineage:e1", f->prefix);
+    snprintf(bad, sizeof bad, "%s:lineage:bad", f->prefix);
+    assert_int_equal(admin_int("RPUSH %s %s", bad, "x"), 1); /* a list: HSET fails on it */
+    struct consumer *c = new_consumer(f, "pod-hset", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 2, 5000));
+    reset_stats();
+    struct mutt_relq_push p0[2] = {
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "a0", .len = 2},
+        {.kind = MUTT_RELQ_HSET, .key = hkey, .payload = "100:h {\"rule_id\":7}", .len = 19, .score = 600},
+    };
+    struct mutt_relq_push p1[2] = {
+        {.kind = MUTT_RELQ_HSET, .key = bad, .payload = "101:s {}", .len = 8, .score = 600},
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "a1", .len = 2},
+    };
+    assert_int_equal(mutt_relq_complete(c->held[0], p0, 2, on_completed, c), 0);
+    assert_int_equal(mutt_relq_complete(c->held[1], p1, 2, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 2, 5000));
+    assert_int_equal(c->completed_ok, 2);
+    assert_int_equal(c->completed_fail, 0);
+    assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
+    assert_int_equal(llen(f->target), 2);
+    assert_int_equal(cmd_calls("type"), 1); /* the list target only */
+
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "HGET %s 100:h", hkey);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "{\"rule_id\":7}");
+    freeReplyObject(rep);
+    redisFree(rc);
+    long long ttl = admin_int("TTL %s%s", hkey, "");
+    assert_true(ttl > 590 && ttl <= 600);
+    assert_int_equal(llen(bad), 1); /* untouched */
+    /* a payload the caller may not send */
+    push_items(f->source, 2, 3);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 3, 5000));
+    struct mutt_relq_push nan = {.kind = MUTT_RELQ_HSET, .key = hkey, .payload = "1:a {}", .len = 6, .score = NAN};
+    assert_int_equal(mutt_relq_complete(c->held[2], &nan, 1, on_completed, c), MUTT_EINVAL);
 }
 
 /* Calls of one command since the last CONFIG RESETSTAT (INFO commandstats; Lua-inner included). */
@@ -1200,6 +1252,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_relq_delivers_each_item_once_in_fifo_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_pushes_outcome_and_removes_item_atomically, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_hset_push_writes_lineage_with_ttl_and_never_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_refuses_wrong_target_type_without_losing_item, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),

@@ -216,6 +216,33 @@ static void test_ingest_lua_script_uses_the_documented_ttls_without_expire_nx(vo
     assert_null(strstr(mutt_ingest_lua, "NX"));
 }
 
+/* D63: the correlation id ingest's lineage block passes for a request is read back from the tail
+ * both serialisers leave; anything else gives none (and the script then records nothing). */
+static void test_ingest_tail_cid_reads_the_stamped_tail_only(void **state)
+{
+    (void)state;
+    static const char ev[] = "{\"message\":\"a \\\"q\\\"\",\"_correlation_id\":\"req-42\","
+                             "\"_event_id\":\"3f2b6c1e-8d4a-4e1b-9c3d-0a1b2c3d4e5f\"}";
+    size_t n = 0;
+    const char *cid = mutt_ingest_tail_cid(ev, strlen(ev), &n);
+    assert_non_null(cid);
+    assert_int_equal(n, 6);
+    assert_memory_equal(cid, "req-42", 6);
+    static const char empty[] = "{\"_correlation_id\":\"\",\"_event_id\":\"3f2b6c1e-8d4a-4e1b-9c3d-0a1b2c3d4e5f\"}";
+    cid = mutt_ingest_tail_cid(empty, strlen(empty), &n);
+    assert_non_null(cid);
+    assert_int_equal(n, 0);
+    static const char *const bad[] = {
+        "{\"message\":\"m\"}",
+        "{\"_event_id\":\"3f2b6c1e-8d4a-4e1b-9c3d-0a1b2c3d4e5f\"}",                       /* no cid */
+        "{\"_correlation_id\":\"x\",\"_event_id\":\"3f2b6c1e-8d4a-4e1b-9c3d-0a1b2c3d4e5\"}", /* short id */
+        "{\"x_correlation_id\":\"x\",\"_event_id\":\"3f2b6c1e-8d4a-4e1b-9c3d-0a1b2c3d4e5f\"}",
+        "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(mutt_ingest_tail_cid(bad[i], strlen(bad[i]), &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_ingest_media_type_accepts_json_and_ndjson_with_parameters),
         cmocka_unit_test(test_ingest_media_type_refuses_other_types),
         cmocka_unit_test(test_ingest_lua_script_uses_the_documented_ttls_without_expire_nx),
+        cmocka_unit_test(test_ingest_tail_cid_reads_the_stamped_tail_only),
     };
     return cmocka_run_group_tests_name("ingest", tests, NULL, NULL);
 }
