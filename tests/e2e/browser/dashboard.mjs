@@ -154,6 +154,16 @@ await step("renders at phone width without horizontal page scroll", async () => 
   await page.screenshot({ path: artifacts + "/dashboard-phone.png", fullPage: true });
 });
 
+// every tab's section is its own child of <main> (a section left open nests the next tab inside
+// it, hidden whenever its parent is)
+await step("each tab has its own top-level section", async () => {
+  const r = await page.evaluate(() => {
+    const tabs = [...document.querySelectorAll("#tabs button[data-tab]")].map((b) => b.dataset.tab);
+    return tabs.filter((t) => { const s = document.getElementById(t); return !s || s.parentElement.tagName !== "MAIN"; });
+  });
+  check(r.length === 0, "tabs without a top-level section: " + r.join(", "));
+});
+
 await step("no JavaScript errors", async () => { check(consoleErrors.length === 0, consoleErrors.join(" | ")); });
 
 await browser.close();
