@@ -32,9 +32,12 @@
  * racing a janitor or our stop pushes nothing: answer 0), and the item is removed only after all
  * of its pushes succeeded: a push error (redis.pcall, checked) leaves the item in the list, so a
  * failure can duplicate an outcome but never lose an item (answer -1). Pushes to one key of one
- * kind are grouped into one command (order kept); target types are checked once per key first,
- * so a wrong-type target refuses its items before anything of theirs is written.
- * Presence and removal use one LRANGE of the list (bounded by the items in flight): when the
+ * kind are grouped into one command (order kept). The targets of items with two or more pushes
+ * have their types checked once per key first, so a wrong-type target refuses such an item before
+ * anything of it is written; an item with one push needs no check (issue 13: that was one TYPE
+ * per key per call): Redis refuses a wrong-type push whole, and pcall answers -1 for it.
+ * Presence and removal use one LRANGE of the list (bounded by the items in flight; no LLEN first:
+ * the range asks for one item more than the limit, which tells a longer list): when the
  * completed items are runs at the ends (RPOPLPUSH puts new items at the head, so the oldest are
  * at the tail) one LTRIM removes them; when several sit in between, the survivors are written
  * back in their order (DEL + RPUSH, all inside the one script) instead of one O(N) LREM each.
@@ -51,15 +54,28 @@ static const char COMPLETE_BATCH_LUA[] =
     "local list = KEYS[1]\n"
     "local err = ''\n"
     "local types = {}\n"
-    "for i = 2, nt + 1 do types[i] = redis.call('TYPE', KEYS[i]).ok end\n"
-    "local len = redis.call('LLEN', list)\n"
-    "local vals, have = nil, {}\n"
-    "if len <= 2000 then\n"
-    "  vals = redis.call('LRANGE', list, 0, -1)\n"
+    "local a = 4\n"
+    "for k = 1, n do\n"
+    "  local np = tonumber(ARGV[a + 1])\n"
+    "  a = a + 2\n"
+    "  if np > 1 then\n"
+    "    for j = 0, np - 1 do\n"
+    "      local ti = tonumber(ARGV[a + 4 * j])\n"
+    "      if types[ti] == nil then types[ti] = redis.call('TYPE', KEYS[ti]).ok end\n"
+    "    end\n"
+    "  end\n"
+    "  a = a + 4 * np\n"
+    "end\n"
+    "local vals, have = redis.call('LRANGE', list, 0, 2000), {}\n"
+    "local len = #vals\n"
+    "if len > 2000 then\n"
+    "  len = redis.call('LLEN', list)\n"
+    "  vals = nil\n"
+    "else\n"
     "  for _, v in ipairs(vals) do have[v] = (have[v] or 0) + 1 end\n"
     "end\n"
     "local items, code, pushes = {}, {}, {}\n"
-    "local a = 4\n"
+    "a = 4\n"
     "for k = 1, n do\n"
     "  local v, np = ARGV[a], tonumber(ARGV[a + 1])\n"
     "  a = a + 2\n"
@@ -71,7 +87,7 @@ static const char COMPLETE_BATCH_LUA[] =
     "  for j = 1, np do\n"
     "    local ti, kind = tonumber(ARGV[a]), ARGV[a + 1]\n"
     "    local want = kind == 'Z' and 'zset' or 'list'\n"
-    "    if ok and types[ti] ~= 'none' and types[ti] ~= want then\n"
+    "    if ok and types[ti] and types[ti] ~= 'none' and types[ti] ~= want then\n"
     "      code[k] = -1\n"
     "      if err == '' then err = 'WRONGTYPE relq target ' .. KEYS[ti] .. ' is a ' .. types[ti] end\n"
     "    end\n"

@@ -478,6 +478,42 @@ static void test_relq_complete_refuses_wrong_target_type_without_losing_item(voi
     assert_int_equal(llen(mutt_relq_processing_list(c->q)), 0);
 }
 
+/* An item with two pushes whose second target has the wrong type is refused before anything
+ * of it is written (its targets' types are still checked first), while a single-push item of
+ * the same call completes. */
+static void test_relq_multi_push_item_with_wrong_type_target_writes_nothing(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 2);
+    assert_int_equal(admin_int("SADD %s %s", f->zset, "x"), 1); /* a set: ZADD would fail */
+    struct consumer *c = new_consumer(f, "pod-multi-wrong", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 2, 5000));
+    uv_timer_stop(&c->timer);
+    struct mutt_relq_push p0[2] = {
+        {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "first", .len = 5},
+        {.kind = MUTT_RELQ_ZADD, .key = f->zset, .payload = "m", .len = 1, .score = 1},
+    };
+    struct mutt_relq_push p1 = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "other", .len = 5};
+    assert_int_equal(mutt_relq_complete(c->held[0], p0, 2, on_completed, c), 0);
+    assert_int_equal(mutt_relq_complete(c->held[1], &p1, 1, on_completed, c), 0);
+    for (int i = 0; i < 500 && (c->completed_ok < 1 || c->completed_fail < 1); i++)
+        mutt_test_run_for(&f->loop, 10);
+    c->nretry = 0;
+    assert_int_equal(c->completed_ok, 1);
+    assert_int_equal(c->completed_fail, 1);
+    int ids[4];
+    assert_int_equal(list_ids_tail_first(mutt_relq_processing_list(c->q), ids, 4), 1);
+    assert_int_equal(ids[0], c->order[0]);
+    redisContext *rc = admin();
+    redisReply *rep = redisCommand(rc, "LRANGE %s 0 -1", f->target);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 1); /* "other" only: nothing of the refused item */
+    assert_string_equal(rep->element[0]->str, "other");
+    freeReplyObject(rep);
+    redisFree(rc);
+}
+
 /* Calls of one command since the last CONFIG RESETSTAT (INFO commandstats; Lua-inner included). */
 static long long cmd_calls(const char *cmd)
 {
@@ -546,6 +582,10 @@ static void test_relq_batched_completion_of_many_items_is_one_script_call(void *
     assert_int_equal(cmd_calls("evalsha"), 1);
     assert_int_equal(cmd_calls("lpush"), 1);
     assert_int_equal(cmd_calls("lrem"), 0);
+    /* issue 13: single-push items need no TYPE probe, and the one LRANGE replaces LLEN */
+    assert_int_equal(cmd_calls("type"), 0);
+    assert_int_equal(cmd_calls("llen"), 0);
+    assert_int_equal(cmd_calls("lrange"), 1);
     assert_int_equal(llen(proc), 0);
     int ids[64];
     assert_int_equal(list_ids_tail_first(f->target, ids, 64), 50); /* in completion order */
@@ -1114,6 +1154,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_delivers_each_item_once_in_fifo_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_pushes_outcome_and_removes_item_atomically, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_refuses_wrong_target_type_without_losing_item, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_relq_multi_push_item_with_wrong_type_target_writes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_batched_completion_of_many_items_is_one_script_call, setup,
