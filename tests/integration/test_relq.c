@@ -597,6 +597,37 @@ static void test_relq_batched_completion_of_many_items_is_one_script_call(void *
     assert_int_equal(st.processing_depth, 0);
 }
 
+/* Issue 13: completions made in consecutive loop turns within a millisecond of the previous call
+ * share one call (the forwarder completes one item per webhook answer, each in its own turn);
+ * every outcome is pushed and the processing list ends empty. */
+static void test_relq_completions_of_consecutive_turns_share_a_call(void **state)
+{
+    struct fx *f = fixture(state);
+    push_items(f->source, 0, 10);
+    struct consumer *c = new_consumer(f, "pod-pace", MODE_HOLD, NULL);
+    assert_int_equal(mutt_relq_start(c->q), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 10, 5000));
+    uv_timer_stop(&c->timer);
+    const char *proc = mutt_relq_processing_list(c->q);
+    struct mutt_relq_push push = {.kind = MUTT_RELQ_LPUSH, .key = f->target, .payload = "d", .len = 1};
+    assert_int_equal(mutt_relq_complete(c->held[0], &push, 1, on_completed, c), 0);
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 1, 5000)); /* a call just went */
+    reset_stats();
+    uint64_t t0 = uv_hrtime();
+    for (int i = 1; i < 10; i++) {
+        assert_int_equal(mutt_relq_complete(c->held[i], &push, 1, on_completed, c), 0);
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* one loop turn per completion */
+    }
+    uint64_t spent = uv_hrtime() - t0;
+    assert_true(mutt_test_run_until_count(&f->loop, &c->terminal, 10, 5000));
+    assert_int_equal(c->completed_ok, 10);
+    assert_int_equal(llen(f->target), 10);
+    assert_int_equal(llen(proc), 0);
+    if (spent < 1000000) /* all nine turns inside the pace: one call (else the box stalled us and
+                            the count says nothing) */
+        assert_int_equal(cmd_calls("evalsha"), 1);
+}
+
 /* Completing items out of order in one call removes exactly those (runs at both ends trimmed,
  * the middle by LREM) and keeps the others in place. */
 static void test_relq_batched_completion_out_of_order_removes_exactly_the_completed(void **state)
@@ -1158,6 +1189,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relq_multi_push_item_with_wrong_type_target_writes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relq_complete_after_janitor_moved_item_pushes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relq_completions_of_consecutive_turns_share_a_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relq_batched_completion_of_many_items_is_one_script_call, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_relq_batched_completion_out_of_order_removes_exactly_the_completed,
