@@ -1251,9 +1251,14 @@ static int send_batch(struct mutt_relq *q, struct mutt_relq_item **items, size_t
             arglens[na++] = 1;
             args[na] = p->payload;
             arglens[na++] = p->len;
-            snprintf(nums[nn], sizeof nums[nn], "%.17g", p->kind == MUTT_RELQ_ZADD ? p->score : 0.0);
-            args[na] = nums[nn];
-            arglens[na++] = strlen(nums[nn++]);
+            if (p->kind == MUTT_RELQ_ZADD) {
+                snprintf(nums[nn], sizeof nums[nn], "%.17g", p->score);
+                args[na] = nums[nn];
+                arglens[na++] = strlen(nums[nn++]);
+            } else { /* unused by the script: no float formatting per push */
+                args[na] = "0";
+                arglens[na++] = 1;
+            }
         }
     }
     keys[0] = q->proc_list;
