@@ -38,7 +38,11 @@
  * holds the id of the event that crossed the threshold, with the counter's remaining TTL
  * (suppressed until the window ends, D14). If that same event comes back (its pod died after
  * this script but before its completion), the answer is 1 again, so the meta-alert is pushed
- * once by whichever completion succeeds: the one decision is not lost with the pod. */
+ * once by whichever completion succeeds: the one decision is not lost with the pod.
+ * Fewest commands per group (issue 13): the info hash gets hostname, template, sample and
+ * first_seen in the call that creates it (its last_seen field is new), else only last_seen; the
+ * host's set gets its TTL when its first member is added (this script writes both, atomically,
+ * so neither can exist without its TTL); the counter is only probed for a host at its cap. */
 static const char COUNT_LUA[] =
     "local thr, expiry, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local maxt, now, ng = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])\n"
@@ -53,22 +57,20 @@ static const char COUNT_LUA[] =
     "  local refused = false\n"
     "  if redis.call('SISMEMBER', kh, h16) == 0 then\n"
     "    if scard[kh] == nil then scard[kh] = redis.call('SCARD', kh) end\n"
-    "    if redis.call('EXISTS', kc) == 0 and scard[kh] >= maxt then\n"
+    "    if scard[kh] >= maxt and redis.call('EXISTS', kc) == 0 then\n"
     "      refused = true\n"
     "    else\n"
     "      redis.call('SADD', kh, h16)\n"
     "      scard[kh] = scard[kh] + 1\n"
-    "      if redis.call('TTL', kh) < 0 then redis.call('EXPIRE', kh, expiry) end\n"
+    "      if scard[kh] == 1 then redis.call('EXPIRE', kh, expiry) end\n"
     "    end\n"
     "  end\n"
     "  if refused then\n"
     "    for i = 0, n - 1 do out[#out + 1] = 2 end\n"
     "  else\n"
     "    redis.call('ZINCRBY', KEYS[1], n, member)\n"
-    "    if redis.call('HSETNX', ki, 'first_seen', now) == 1 then\n"
-    "      redis.call('HSET', ki, 'hostname', host, 'template', tmpl, 'sample', sample, 'last_seen', now)\n"
-    "    else\n"
-    "      redis.call('HSET', ki, 'last_seen', now)\n"
+    "    if redis.call('HSET', ki, 'last_seen', now) == 1 then\n"
+    "      redis.call('HSET', ki, 'hostname', host, 'template', tmpl, 'sample', sample, 'first_seen', now)\n"
     "    end\n"
     "    redis.call('EXPIRE', ki, expiry)\n"
     "    local marker = redis.call('GET', km)\n"
