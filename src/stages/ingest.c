@@ -5,8 +5,9 @@
  * queue. Does not parse or normalise events itself (domain/event.c does). Group commit (D50): a
  * request that passed the checks made before Redis joins the loop turn's group; a uv_check
  * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
- * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
- * every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
+ * on ingest's own connection (D49) once the turn's I/O has been read (or, within 1 ms of the
+ * previous send, a timer sends it when that millisecond is up: GROUP_PACE_NS), and the reply
+ * answers every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
  * each script call on that connection, and a pushed request gets its 200 only once enough
  * replicas confirmed (503 not_replicated otherwise). Loop thread only; one instance per process. */
 #define _GNU_SOURCE
