@@ -84,6 +84,13 @@ int mutt_ingest_call_prepare(struct mutt_ingest_call *call, const struct mutt_in
 
 /* D7: whole seconds (>= 1) until the current fixed rate window of window_s seconds ends. Pure. */
 unsigned mutt_ingest_retry_after_s(int64_t now_ms, int64_t window_s);
+/* Group pacing (issue 13): a group is sent at most once per `pace_ns`, so under load the requests
+ * of several loop turns share one script call (and, downstream, one pop and one completion per
+ * burst) instead of one call per turn of one request each. Given the monotonic time of the last
+ * send, returns 0 when the group may go now (idle long enough, or nothing sent yet: last_ns 0),
+ * else the whole milliseconds to wait (>= 1) for a loop timer. Adds at most pace_ns + 1 ms to a
+ * request's latency; at rates below one request per pace_ns nothing waits. */
+uint64_t mutt_ingest_pace_wait_ms(uint64_t now_ns, uint64_t last_ns, uint64_t pace_ns);
 
 /* True when `given` (glen bytes, not NUL-terminated) equals `current` or, when non-empty,
  * `next`. Time does not depend on where the bytes differ (both keys are always compared).

@@ -24,7 +24,9 @@ int mutt_moog_severity(const char *alert_severity);
  *   custom_info           {raw_event, rule_id, handling_decision, environment, correlation_id,
  *                          event_id} from "raw_json", "rule_id", "handling_decision",
  *                          "environment", "_correlation_id", "_event_id"; null when absent.
- *                          raw_event is a deep copy with any top-level "api_key" removed (D33).
+ *                          raw_event has no top-level "api_key" (D33): a copy without it when
+ *                          raw_json has one, else raw_json itself, shared (a reference: change
+ *                          neither the payload's raw_event nor the alert while both live).
  * Only string values are taken for the text fields; a non-string counts as absent. */
 json_t *mutt_moog_payload(const json_t *alert, const char *version, int64_t now_epoch_s);
 

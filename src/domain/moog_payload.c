@@ -54,7 +54,15 @@ static json_t *build_custom_info(const json_t *alert)
     if (!ci)
         return NULL;
     const json_t *raw = json_object_get(alert, "raw_json");
-    json_t *raw_copy = raw ? json_deep_copy(raw) : json_null();
+    json_t *raw_copy;
+    if (!raw)
+        raw_copy = json_null();
+    else if (json_is_object(raw) && json_object_get(raw, "api_key") == NULL)
+        /* nothing to strip: share it (a deep copy per alert was a few dozen allocations); the
+         * payload lives only while the caller still holds `alert`, and nobody changes either */
+        raw_copy = json_incref((json_t *)raw);
+    else
+        raw_copy = json_deep_copy(raw);
     if (!raw_copy)
         goto fail;
     if (json_is_object(raw_copy))

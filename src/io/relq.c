@@ -26,15 +26,24 @@
 #define SCAN_COUNT "100"
 #define COMPLETE_BATCH_MAX 128          /* items per completion call: bounds one script's run */
 #define COMPLETE_BATCH_BYTES (1u << 20) /* and its arguments */
+/* Completion calls go out at most once per this (issue 13): the forwarder's completions come one
+ * per webhook answer, each in its own loop turn, so a call per turn was a script call (and its
+ * LRANGE and trim) per alert; waiting out 1 ms after the previous call gathers the answers of
+ * that millisecond. An item stays in the processing list meanwhile, so nothing is at risk; a
+ * stage that completes less than once a millisecond never waits. */
+#define COMPLETE_PACE_NS 1000000ull
 
 /* Batched completion (D3, D51). One call completes many items, each with its own outcome pushes.
  * An item's outcome is pushed only while the item is still in the processing list (a completion
  * racing a janitor or our stop pushes nothing: answer 0), and the item is removed only after all
  * of its pushes succeeded: a push error (redis.pcall, checked) leaves the item in the list, so a
  * failure can duplicate an outcome but never lose an item (answer -1). Pushes to one key of one
- * kind are grouped into one command (order kept); target types are checked once per key first,
- * so a wrong-type target refuses its items before anything of theirs is written.
- * Presence and removal use one LRANGE of the list (bounded by the items in flight): when the
+ * kind are grouped into one command (order kept). The targets of items with two or more pushes
+ * (lineage pushes not counted) have their types checked once per key first, so a wrong-type target refuses such an item before
+ * anything of it is written; an item with one push needs no check (issue 13: that was one TYPE
+ * per key per call): Redis refuses a wrong-type push whole, and pcall answers -1 for it.
+ * Presence and removal use one LRANGE of the list (bounded by the items in flight; no LLEN first:
+ * the range asks for one item more than the limit, which tells a longer list): when the
  * completed items are runs at the ends (RPOPLPUSH puts new items at the head, so the oldest are
  * at the tail) one LTRIM removes them; when several sit in between, the survivors are written
  * back in their order (DEL + RPUSH, all inside the one script) instead of one O(N) LREM each.
@@ -54,15 +63,30 @@ static const char COMPLETE_BATCH_LUA[] =
     "local list = KEYS[1]\n"
     "local err = ''\n"
     "local types = {}\n"
-    "local function ty(i) local t = types[i] if not t then t = redis.call('TYPE', KEYS[i]).ok types[i] = t end return t end\n"
-    "local len = redis.call('LLEN', list)\n"
-    "local vals, have = nil, {}\n"
-    "if len <= 2000 then\n"
-    "  vals = redis.call('LRANGE', list, 0, -1)\n"
+    "local a = 4\n"
+    "for k = 1, n do\n"
+    "  local np = tonumber(ARGV[a + 1])\n"
+    "  a = a + 2\n"
+    "  local m = 0\n"
+    "  for j = 0, np - 1 do if ARGV[a + 4 * j + 1] ~= 'H' then m = m + 1 end end\n"
+    "  if m > 1 then\n"
+    "    for j = 0, np - 1 do\n"
+    "      local ti = tonumber(ARGV[a + 4 * j])\n"
+    "      if ARGV[a + 4 * j + 1] ~= 'H' and types[ti] == nil then types[ti] = redis.call('TYPE', KEYS[ti]).ok end\n"
+    "    end\n"
+    "  end\n"
+    "  a = a + 4 * np\n"
+    "end\n"
+    "local vals, have = redis.call('LRANGE', list, 0, 2000), {}\n"
+    "local len = #vals\n"
+    "if len > 2000 then\n"
+    "  len = redis.call('LLEN', list)\n"
+    "  vals = nil\n"
+    "else\n"
     "  for _, v in ipairs(vals) do have[v] = (have[v] or 0) + 1 end\n"
     "end\n"
     "local items, code, pushes = {}, {}, {}\n"
-    "local a = 4\n"
+    "a = 4\n"
     "for k = 1, n do\n"
     "  local v, np = ARGV[a], tonumber(ARGV[a + 1])\n"
     "  a = a + 2\n"
@@ -74,7 +98,7 @@ static const char COMPLETE_BATCH_LUA[] =
     "  for j = 1, np do\n"
     "    local ti, kind = tonumber(ARGV[a]), ARGV[a + 1]\n"
     "    local want = kind == 'Z' and 'zset' or 'list'\n"
-    "    if ok and kind ~= 'H' and ty(ti) ~= 'none' and ty(ti) ~= want then\n"
+    "    if ok and kind ~= 'H' and types[ti] and types[ti] ~= 'none' and types[ti] ~= want then\n"
     "      code[k] = -1\n"
     "      if err == '' then err = 'WRONGTYPE relq target ' .. KEYS[ti] .. ' is a ' .. types[ti] end\n"
     "    end\n"
@@ -110,12 +134,12 @@ static const char COMPLETE_BATCH_LUA[] =
     "    redis.pcall('HSET', key, unpack(g.args))\n"
     "    redis.pcall('EXPIRE', key, g.ttl)\n"
     "  else\n"
-    "  local cmd = g.kind == 'Z' and 'ZADD' or (g.kind == 'R' and 'RPUSH' or 'LPUSH')\n"
-    "  local r = redis.pcall(cmd, key, unpack(g.args))\n"
-    "  if type(r) == 'table' and r.err then\n"
-    "    for _, k in ipairs(g.its) do code[k] = -1 end\n"
-    "    if err == '' then err = r.err end\n"
-    "  elseif bkey and g.kind ~= 'Z' and key == src then back = back + g.bytes end\n"
+    "    local cmd = g.kind == 'Z' and 'ZADD' or (g.kind == 'R' and 'RPUSH' or 'LPUSH')\n"
+    "    local r = redis.pcall(cmd, key, unpack(g.args))\n"
+    "    if type(r) == 'table' and r.err then\n"
+    "      for _, k in ipairs(g.its) do code[k] = -1 end\n"
+    "      if err == '' then err = r.err end\n"
+    "    elseif bkey and g.kind ~= 'Z' and key == src then back = back + g.bytes end\n"
     "  end\n"
     "end\n"
     "if back > 0 then redis.call('INCRBY', bkey, back) end\n"
@@ -153,10 +177,15 @@ static const char COMPLETE_BATCH_LUA[] =
  * repeated RPOPLPUSH would take them (oldest first, each pushed to the head of the processing
  * list), with three commands for the whole batch instead of one per item. KEYS[1] source,
  * KEYS[2] processing list, KEYS[3] (optional) the source's byte counter (D52), lowered by the
- * bytes taken. */
+ * bytes taken and by ARGV[2], the bytes of the item the BRPOPLPUSH before took (one DECRBY for
+ * both instead of one after each blocking pop). */
 static const char POP_BATCH_LUA[] =
+    "local extra = tonumber(ARGV[2]) or 0\n"
     "local v = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)\n"
-    "if #v == 0 then return {} end\n"
+    "if #v == 0 then\n"
+    "  if KEYS[3] and extra > 0 then redis.call('DECRBY', KEYS[3], extra) end\n"
+    "  return {}\n"
+    "end\n"
     "redis.call('LTRIM', KEYS[1], 0, -#v - 1)\n"
     "local out, bytes = {}, 0\n"
     "for i = #v, 1, -1 do\n"
@@ -166,7 +195,7 @@ static const char POP_BATCH_LUA[] =
     "for i = 1, #out, 1000 do\n"
     "  redis.call('LPUSH', KEYS[2], unpack(out, i, math.min(i + 999, #out)))\n"
     "end\n"
-    "if KEYS[3] then redis.call('DECRBY', KEYS[3], bytes) end\n"
+    "if KEYS[3] then redis.call('DECRBY', KEYS[3], bytes + extra) end\n"
     "return out\n";
 
 /* Moves up to ARGV[2] items of a processing list back to the FRONT of the source (they were
@@ -277,6 +306,7 @@ struct mutt_relq {
     bool dispatching;
     bool bconn_busy;   /* one pop or claim at a time on the dedicated connection */
     bool drain_next;   /* the last pop got everything it asked for: batch-pop, don't block */
+    size_t pop_debt;   /* D52: bytes a BRPOPLPUSH took, not yet taken off the byte counter */
     bool need_claim;   /* our list may hold items nobody tracks: claim them once inflight == 0 */
     size_t pop_asked;  /* items the outstanding pop asked for */
     struct mutt_relq_item *items;
@@ -291,6 +321,7 @@ struct mutt_relq {
     uv_timer_t stop_timer;  /* drain deadline, then the release attempts */
     uv_timer_t flush_timer; /* sends the queued completions (0 ms: once per loop turn) */
     struct mutt_relq_item *cq_head, *cq_tail; /* completions queued for the next call */
+    uint64_t last_flush_ns;                   /* uv_hrtime of the last completion call (0: none) */
     unsigned timers_open;
     size_t pending;         /* Redis calls whose callback has not run yet */
     bool destroyed;
@@ -306,6 +337,7 @@ struct mutt_relq {
 };
 
 static void pump(struct mutt_relq *q);
+static void settle_pop_debt(struct mutt_relq *q);
 static void janitor_next_page(struct mutt_relq *q);
 
 /* MOVE_LUA's KEYS: the byte counter is the optional fourth. */
@@ -624,17 +656,12 @@ static void on_pop_reply(void *privdata, redisReply *reply, int status)
         return;
     if (status == 0 && reply) {
         size_t got = 0;
-        if (reply->type == REDIS_REPLY_STRING && q->bytes_key) {
-            /* D52: BRPOPLPUSH cannot run a script; the counter follows in a second command, on
-             * the same connection as our reconcile so that one never lands in between (lost if
-             * we die first: the janitor's reconcile repairs it) */
-            char n[24];
-            snprintf(n, sizeof n, "%zu", reply->len);
-            const char *argv[3] = {"DECRBY", q->bytes_key, n};
-            size_t lens[3] = {6, strlen(q->bytes_key), strlen(n)};
-            if (!q->bconn || mutt_redis_command(q->bconn, NULL, NULL, 3, argv, lens) != 0)
-                mutt_redis_command(q->cmd, NULL, NULL, 3, argv, lens);
-        }
+        /* D52: BRPOPLPUSH cannot run a script; the counter follows in a second command, on the
+         * same connection as our reconcile so that one never lands in between (lost if we die
+         * first: the janitor's reconcile repairs it): in the batch pop that pump sends next, or
+         * alone when none goes */
+        if (reply->type == REDIS_REPLY_STRING && q->bytes_key)
+            q->pop_debt += reply->len;
         if (q->state == RELQ_RUNNING) /* else they stay in our list: the stop returns them */
             take_items(q, reply, &got);
         q->stats.popped += got;
@@ -642,6 +669,7 @@ static void on_pop_reply(void *privdata, redisReply *reply, int status)
         q->drain_next = got > 0 && got >= q->pop_asked;
         dispatch(q);
         pump(q);
+        settle_pop_debt(q);
         return;
     }
     q->drain_next = false;
@@ -655,6 +683,20 @@ static void on_pop_reply(void *privdata, redisReply *reply, int status)
     mutt_log_warn("relq", "%s: pop from %s failed: %.200s", q->name, q->source,
                   reply && reply->type == REDIS_REPLY_ERROR ? reply->str : mutt_strerror(status));
     retry_later(q, RETRY_DELAY_MS);
+}
+
+/* The bytes of a BRPOPLPUSH's item when no batch pop carried them off the counter. */
+static void settle_pop_debt(struct mutt_relq *q)
+{
+    if (q->pop_debt == 0 || !q->bytes_key)
+        return;
+    char n[24];
+    snprintf(n, sizeof n, "%zu", q->pop_debt);
+    q->pop_debt = 0;
+    const char *argv[3] = {"DECRBY", q->bytes_key, n};
+    size_t lens[3] = {6, strlen(q->bytes_key), strlen(n)};
+    if (!q->bconn || mutt_redis_command(q->bconn, NULL, NULL, 3, argv, lens) != 0)
+        mutt_redis_command(q->cmd, NULL, NULL, 3, argv, lens);
 }
 
 static void send_blocking_pop(struct mutt_relq *q)
@@ -673,16 +715,18 @@ static void send_blocking_pop(struct mutt_relq *q)
 
 static void send_batch_pop(struct mutt_relq *q, size_t n)
 {
-    char nbuf[24];
+    char nbuf[24], debt[24];
     snprintf(nbuf, sizeof(nbuf), "%zu", n);
+    snprintf(debt, sizeof(debt), "%zu", q->pop_debt);
     const char *keys[3] = {q->source, q->proc_list, q->bytes_key};
-    const char *args[1] = {nbuf};
-    int rc = mutt_redis_evalsha(q->bconn, q->script_pop_batch, q->bytes_key ? 3 : 2, keys, NULL, 1, args, NULL,
+    const char *args[2] = {nbuf, debt};
+    int rc = mutt_redis_evalsha(q->bconn, q->script_pop_batch, q->bytes_key ? 3 : 2, keys, NULL, 2, args, NULL,
                                 on_pop_reply, q);
     if (rc != 0) {
         send_failed(q, rc);
         return;
     }
+    q->pop_debt = 0;
     q->pending++;
     q->bconn_busy = true;
     q->pop_asked = n;
@@ -1232,10 +1276,14 @@ static int send_batch(struct mutt_relq *q, struct mutt_relq_item **items, size_t
             arglens[na++] = 1;
             args[na] = p->payload;
             arglens[na++] = p->len;
-            snprintf(nums[nn], sizeof nums[nn], "%.17g",
-                     p->kind == MUTT_RELQ_ZADD || p->kind == MUTT_RELQ_HSET ? p->score : 0.0);
-            args[na] = nums[nn];
-            arglens[na++] = strlen(nums[nn++]);
+            if (p->kind == MUTT_RELQ_ZADD || p->kind == MUTT_RELQ_HSET) {
+                snprintf(nums[nn], sizeof nums[nn], "%.17g", p->score);
+                args[na] = nums[nn];
+                arglens[na++] = strlen(nums[nn++]);
+            } else { /* unused by the script: no float formatting per push */
+                args[na] = "0";
+                arglens[na++] = 1;
+            }
         }
     }
     keys[0] = q->proc_list;
@@ -1280,6 +1328,8 @@ static void on_flush_timer(uv_timer_t *t)
      * next call, never in a loop here */
     struct mutt_relq_item *list = q->cq_head;
     q->cq_head = q->cq_tail = NULL;
+    if (list)
+        q->last_flush_ns = uv_hrtime();
     while (list) {
         struct mutt_relq_item *items[COMPLETE_BATCH_MAX];
         size_t n = 0, bytes = 0;
@@ -1368,7 +1418,10 @@ int mutt_relq_complete(struct mutt_relq_item *item, const struct mutt_relq_push 
     else
         q->cq_head = item;
     q->cq_tail = item;
-    schedule_flush(q, 0);
+    uint64_t now = uv_hrtime(), delay_ms = 0;
+    if (q->last_flush_ns != 0 && now >= q->last_flush_ns && now - q->last_flush_ns < COMPLETE_PACE_NS)
+        delay_ms = (COMPLETE_PACE_NS - (now - q->last_flush_ns) + 999999) / 1000000;
+    schedule_flush(q, delay_ms);
     return 0;
 }
 

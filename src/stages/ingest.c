@@ -5,8 +5,9 @@
  * queue. Does not parse or normalise events itself (domain/event.c does). Group commit (D50): a
  * request that passed the checks made before Redis joins the loop turn's group; a uv_check
  * handle (or a uv_prepare one, before the loop would block) sends the group as one script call
- * on ingest's own connection (D49) once the turn's I/O has been read, and the reply answers
- * every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
+ * on ingest's own connection (D49) once the turn's I/O has been read (or, within 1 ms of the
+ * previous send, a timer sends it when that millisecond is up: GROUP_PACE_NS), and the reply
+ * answers every request of the group with its own verdict. With INGEST_MIN_REPLICAS (D37) a WAIT follows
  * each script call on that connection, and a pushed request gets its 200 only once enough
  * replicas confirmed (503 not_replicated otherwise). Loop thread only; one instance per process. */
 #define _GNU_SOURCE
@@ -46,6 +47,12 @@
 #define GROUP_MAX_REQUESTS 256
 #define GROUP_MAX_EVENTS 2000
 #define GROUP_MAX_BYTES ((size_t)1 << 20)
+/* Groups are sent at most once per this (mutt_ingest_pace_wait_ms): at 5,000 single-event
+ * requests/s a loop turn holds ~1 request, so without pacing every request paid the script's
+ * fixed commands (LLEN, byte counter, LPUSH, 7 counter commands) alone, and the alert stage then
+ * popped and completed them one by one too. 1 ms gathers ~5 such requests into one call; below
+ * 1,000 requests/s nothing waits. */
+#define GROUP_PACE_NS 1000000ull
 
 /* Values of the `reason` label of mutt_ingest_requests_total (python-original §12 plus the
  * outcomes the original could not produce). */
@@ -74,7 +81,9 @@ struct ingest {
     uv_prepare_t flush_prepare; /* ...or before the loop would block, for a request that came in
                                    a timer or pending callback (the check handle alone would
                                    then wait for the next I/O) */
-    bool check_ready;          /* both handles initialised (closed again at stop) */
+    bool check_ready;          /* both handles (and pace_timer) initialised (closed again at stop) */
+    uv_timer_t pace_timer;     /* sends a group held back by GROUP_PACE_NS */
+    uint64_t last_send_ns;     /* uv_hrtime of the last group sent (0: none yet) */
     size_t inflight;           /* requests waiting for their verdict (in the group or sent) */
     size_t inflight_bytes;     /* body bytes of those requests (INGEST_INFLIGHT_BYTES) */
     struct mutt_event_rules rules;
@@ -194,6 +203,7 @@ static void maybe_stopped(struct ingest *ing)
             ing->check_ready = false;
             uv_close((uv_handle_t *)&ing->flush_check, NULL); /* static storage: nothing to free */
             uv_close((uv_handle_t *)&ing->flush_prepare, NULL);
+            uv_close((uv_handle_t *)&ing->pace_timer, NULL);
         }
         mutt_stage_life_finish(&ing->life); /* the connection closes with the manager */
     }
@@ -981,6 +991,7 @@ static void group_flush(struct ingest *ing)
     if (ing->check_ready) {
         uv_check_stop(&ing->flush_check);
         uv_prepare_stop(&ing->flush_prepare);
+        uv_timer_stop(&ing->pace_timer);
     }
     if (ing->gnops == 0)
         return;
@@ -1050,16 +1061,40 @@ static void group_flush(struct ingest *ing)
     }
     mutt_counter_inc(ing->calls);
     ing->gnops = ing->gnev = ing->gused = 0;
+    ing->last_send_ns = uv_hrtime();
+}
+
+static void on_pace_timer(uv_timer_t *h)
+{
+    group_flush(h->data);
+}
+
+/* End of a loop turn with a group gathered: send it, or, when the last group left less than
+ * GROUP_PACE_NS ago, let the pace timer send it (more requests join it meanwhile). A stopping
+ * stage sends at once. */
+static void group_due(struct ingest *ing)
+{
+    if (ing->gnops > 0 && ing->life.state == MUTT_STAGE_RUNNING) {
+        uint64_t wait_ms = mutt_ingest_pace_wait_ms(uv_hrtime(), ing->last_send_ns, GROUP_PACE_NS);
+        if (wait_ms > 0) {
+            uv_check_stop(&ing->flush_check);
+            uv_prepare_stop(&ing->flush_prepare);
+            if (!uv_is_active((uv_handle_t *)&ing->pace_timer))
+                uv_timer_start(&ing->pace_timer, on_pace_timer, wait_ms, 0);
+            return;
+        }
+    }
+    group_flush(ing);
 }
 
 static void on_flush_check(uv_check_t *h)
 {
-    group_flush(h->data);
+    group_due(h->data);
 }
 
 static void on_flush_prepare(uv_prepare_t *h)
 {
-    group_flush(h->data);
+    group_due(h->data);
 }
 
 /* Sends the group first when `nev` events of about `bytes` would take it over its limits. */
@@ -1330,10 +1365,13 @@ static int ingest_start(struct mutt_ctx *ctx)
     rc = mutt_redis_conn_on_state(ing->conn, on_conn_state, ing);
     if (rc != 0)
         return rc;
-    if (uv_check_init(ctx->loop, &ing->flush_check) != 0 || uv_prepare_init(ctx->loop, &ing->flush_prepare) != 0)
+    if (uv_check_init(ctx->loop, &ing->flush_check) != 0 || uv_prepare_init(ctx->loop, &ing->flush_prepare) != 0 ||
+        uv_timer_init(ctx->loop, &ing->pace_timer) != 0)
         return MUTT_EIO;
     ing->flush_check.data = ing;
     ing->flush_prepare.data = ing;
+    ing->pace_timer.data = ing;
+    ing->last_send_ns = 0;
     ing->check_ready = true;
     static const char *const paths[] = {"/api/v2/ingest", "/api/v1/ingest", "/ingest"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {

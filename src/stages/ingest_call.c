@@ -194,6 +194,14 @@ unsigned mutt_ingest_retry_after_s(int64_t now_ms, int64_t window_s)
     return secs < 1 ? 1u : (unsigned)secs;
 }
 
+uint64_t mutt_ingest_pace_wait_ms(uint64_t now_ns, uint64_t last_ns, uint64_t pace_ns)
+{
+    if (last_ns == 0 || now_ns < last_ns || now_ns - last_ns >= pace_ns)
+        return 0;
+    uint64_t left = pace_ns - (now_ns - last_ns);
+    return (left + 999999) / 1000000;
+}
+
 /* Compares every byte of `given` whatever the outcome, so the time taken tells an attacker
  * neither where the first difference is nor (beyond given's own length) the key's length. */
 static bool ct_equal(const unsigned char *given, size_t glen, const char *want)

@@ -397,6 +397,22 @@ static void test_alert_unhandled_batch_is_counted_per_group_with_one_meta_alert_
     long long z = cmd_calls("zincrby");
     assert_true(z >= 2 && z <= 8);
     assert_int_equal(cmd_calls("incr"), 0);
+    /* each template's window counter stops at the event that crossed the threshold (later
+     * events see the marker and are not counted), and it expires */
+    redisReply *keys = redisCommand(g_rc, "KEYS mutt:unhandled:c:7:h-batch:*");
+    assert_non_null(keys);
+    assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(keys->elements, 2);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *v = redisCommand(g_rc, "GET %s", keys->element[i]->str);
+        assert_int_equal(v->type, REDIS_REPLY_STRING);
+        assert_string_equal(v->str, "5");
+        freeReplyObject(v);
+        v = redisCommand(g_rc, "TTL %s", keys->element[i]->str);
+        assert_true(v->type == REDIS_REPLY_INTEGER && v->integer > 0);
+        freeReplyObject(v);
+    }
+    freeReplyObject(keys);
     stop_stage();
 }
 

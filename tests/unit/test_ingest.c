@@ -153,6 +153,23 @@ static void test_ingest_retry_after_counts_whole_seconds_to_the_window_end(void 
     assert_int_equal(mutt_ingest_retry_after_s(-5, 10), 10);
 }
 
+static void test_ingest_pace_waits_only_within_the_pace_of_the_last_send(void **state)
+{
+    (void)state;
+    const uint64_t ms = 1000000, pace = 1 * ms, t0 = 5000 * ms;
+    /* nothing sent yet, or idle for a pace or more: send now */
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0, 0, pace), 0);
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 + pace, t0, pace), 0);
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 + 50 * ms, t0, pace), 0);
+    /* within the pace: wait, rounded up to whole ms, never 0 */
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0, t0, pace), 1);
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 + pace - 1, t0, pace), 1);
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 + 1000, t0, 3 * ms), 3);
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 + ms + 1, t0, 3 * ms), 2);
+    /* a clock that went backwards never holds a group */
+    assert_int_equal(mutt_ingest_pace_wait_ms(t0 - 1, t0, pace), 0);
+}
+
 static void test_ingest_key_matches_current_or_next(void **state)
 {
     (void)state;
@@ -253,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_ingest_call_passes_the_byte_counter_and_byte_cap),
         cmocka_unit_test(test_ingest_call_refuses_bad_parameters),
         cmocka_unit_test(test_ingest_retry_after_counts_whole_seconds_to_the_window_end),
+        cmocka_unit_test(test_ingest_pace_waits_only_within_the_pace_of_the_last_send),
         cmocka_unit_test(test_ingest_key_matches_current_or_next),
         cmocka_unit_test(test_ingest_key_refuses_prefixes_extensions_and_empty_keys),
         cmocka_unit_test(test_ingest_media_type_accepts_json_and_ndjson_with_parameters),
