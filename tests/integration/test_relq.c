@@ -550,6 +550,8 @@ static void test_relq_hset_push_writes_lineage_with_ttl_and_never_refuses(void *
     assert_true(mutt_test_run_until_count(&f->loop, &c->delivered, 3, 5000));
     struct mutt_relq_push nan = {.kind = MUTT_RELQ_HSET, .key = hkey, .payload = "1:a {}", .len = 6, .score = NAN};
     assert_int_equal(mutt_relq_complete(c->held[2], &nan, 1, on_completed, c), MUTT_EINVAL);
+}
+
 /* An item with two pushes whose second target has the wrong type is refused before anything
  * of it is written (its targets' types are still checked first), while a single-push item of
  * the same call completes. */
