@@ -186,6 +186,35 @@ SH
     assert_eq "50" "$(sql "SELECT count(*) FROM event_audit_log")" "new rows stay"
 }
 
+test_a_hold_created_while_archiving_keeps_its_rows() {
+    seed
+    local cmd="$E2E_TMP/archive-cmd-h.sh" mark="$E2E_TMP/hold-inserted"
+    rm -f "$mark"
+    # a hold on the partition's host 'keep' arrives after the partition was read
+    cat >"$cmd" <<SH
+#!/bin/sh
+set -e
+case "\$(basename "\$1")" in
+event_audit_log_2020-03-*)
+    if [ ! -e "$mark" ]; then
+        touch "$mark"
+        PGPASSWORD='$MUTT_TEST_PG_PASS' psql -X -q -h '$MUTT_TEST_PG_HOST' -p '$MUTT_TEST_PG_PORT' -U '$MUTT_TEST_PG_USER' '$MUTT_TEST_PG_DB' \
+            -c "INSERT INTO legal_holds (table_name, from_ts, to_ts, hostname, reason, created_by) VALUES ('event_audit_log', '2020-03-01', '2020-03-31', 'keep', 'late hold', 'test')" >/dev/null
+    fi ;;
+esac
+exit 0
+SH
+    chmod +x "$cmd"
+    RC=0
+    OUT=$(ARCHIVE_COMMAND="$cmd" "$MUTT_BIN" --config "$CONF" retention 2>&1) || RC=$?
+    expect_rc 0 "retention"
+    [ -e "$mark" ] || t_fail "the hold was never created"
+    assert_eq "100" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname = 'keep'")" "held rows stay"
+    assert_eq "0" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname <> 'keep'")" \
+        "the rest is emptied row by row"
+    assert_contains "$OUT" "partition event_audit_log_2020_03 changed while it was archived"
+}
+
 test_archive_verify_names_a_corrupted_file() {
     seed
     RC=0
@@ -346,6 +375,7 @@ t_run test_archive_command_failure_deletes_nothing_and_success_hands_the_file_ov
 t_run test_an_old_partition_without_holds_is_archived_whole_and_dropped test_an_old_partition_without_holds_is_archived_whole_and_dropped
 t_run test_archive_command_failure_leaves_the_old_partition_intact test_archive_command_failure_leaves_the_old_partition_intact
 t_run test_a_row_added_while_archiving_sends_the_partition_row_by_row test_a_row_added_while_archiving_sends_the_partition_row_by_row
+t_run test_a_hold_created_while_archiving_keeps_its_rows test_a_hold_created_while_archiving_keeps_its_rows
 t_run test_archive_verify_names_a_corrupted_file test_archive_verify_names_a_corrupted_file
 t_run test_archive_restore_loads_rows_back_under_a_hold test_archive_restore_loads_rows_back_under_a_hold
 t_run test_a_hold_survives_retention_and_keeps_its_partition test_a_hold_survives_retention_and_keeps_its_partition
