@@ -66,8 +66,8 @@ static const char SQL_EVENT_PARTITIONS[] =
 static const char SQL_EVENT_COUNT[] =
     "SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (SELECT " HELD_EVENT("e")
     " AS held FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz) s";
-/* Rows of every partition and DEFAULT (D28). Old month partitions are emptied this way too (so
- * every row is archived first) and dropped afterwards when nothing is left in them. */
+/* Rows of DEFAULT (D28) and of whatever old partition was not archived whole (held rows in it,
+ * or it changed while archived): those are emptied this way and dropped when nothing is left. */
 static const char SQL_EVENT_SELECT[] =
     "SELECT e.id, to_char(e.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(e)::text "
     "FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz AND NOT " HELD_EVENT("e")
