@@ -3,8 +3,9 @@
 # PostgreSQL with tests/harness/services.sh, applies the schema, seeds 1,000,000 event_audit_log
 # rows older than RETENTION_EVENT_AUDIT_DAYS (half in five old monthly partitions, half in
 # DEFAULT, D28) plus NEW_ROWS newer rows, then times
-# `mutt retention` (RETENTION_BATCH_SIZE rows per transaction; since issue 17 every row is archived
-# to ARCHIVE_DIR first and old partitions are emptied batch by batch before they are dropped) and
+# `mutt retention` (since issue 17 every row is archived to ARCHIVE_DIR first: old partitions
+# without held rows are archived whole and dropped, DEFAULT goes RETENTION_BATCH_SIZE rows per
+# transaction) and
 # checks that every old row is gone and every newer one is still there. The report goes to bench/results/retention-<UTC>.txt.
 # Env: MUTT_BIN (default ./mutt), OLD_ROWS (1000000), NEW_ROWS (100000), BATCH (1000),
 #      KEEP=1 keeps the services' state dir. Exit status 1 when a check fails.
