@@ -777,6 +777,15 @@ static void on_drop(void *privdata, PGresult *res, int status)
     struct mutt_retention *r = privdata;
     if (stopping(r))
         return;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (status != 0 && state && (strcmp(state, SQLSTATE_PART_CHANGED) == 0 || strcmp(state, "40P01") == 0)) {
+        /* its new rows were never archived: they stay, and the next run takes them */
+        mutt_log_warn("retention", "keeping partition %s: rows arrived while it was emptied (sqlstate %s)",
+                      r->drop[r->drop_i], state);
+        r->res.partitions_kept++;
+        next_partition(r);
+        return;
+    }
     if (status != 0) {
         pg_failed(r, "dropping an old event_audit_log partition", res, status);
         return;
@@ -963,7 +972,16 @@ static void next(struct mutt_retention *r)
                 snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
             rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop_count, r);
         } else {
-            snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
+            /* empty when counted; a row arriving since must not go unarchived: check again
+             * under the same locks as the whole-partition drop */
+            snprintf(sql, sizeof(sql),
+                     "DO $mutt$ BEGIN IF to_regclass('%s') IS NULL THEN RETURN; END IF; "
+                     "LOCK TABLE ONLY event_audit_log IN ACCESS EXCLUSIVE MODE; "
+                     "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+                     "IF EXISTS (SELECT 1 FROM %s) THEN "
+                     "RAISE EXCEPTION 'partition changed while emptied' USING ERRCODE = '%s'; END IF; "
+                     "DROP TABLE %s; END $mutt$",
+                     name, name, name, SQLSTATE_PART_CHANGED, name);
             rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop, r);
         }
         break;
