@@ -1013,7 +1013,10 @@ static void next(struct mutt_retention *r)
             /* One statement, one transaction. The parent first (DROP takes it anyway: the same
              * order as any insert, so no deadlock with one), then the partition: nothing can be
              * added or held while we check that it holds exactly the rows archived (their count
-             * and id sum; retention is the only deleter) and none is held, then drop it. */
+             * and id sum; retention is the only deleter) and none is held, then drop it. Inserts
+             * into event_audit_log wait during that one scan of the partition (the alerter's
+             * audit rows wait in Redis meanwhile); locking only the partition for the scan
+             * would risk a deadlock with a late row's insert, which would then fail. */
             char sum[48];
             const char *sum_s = u128_dec(r->part_idsum, sum, sizeof(sum));
             snprintf(sql, sizeof(sql),
