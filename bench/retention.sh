@@ -3,10 +3,12 @@
 # PostgreSQL with tests/harness/services.sh, applies the schema, seeds 1,000,000 event_audit_log
 # rows older than RETENTION_EVENT_AUDIT_DAYS (half in five old monthly partitions, half in
 # DEFAULT, D28) plus NEW_ROWS newer rows, then times
-# `mutt retention` (RETENTION_BATCH_SIZE rows per transaction; since issue 17 every row is archived
-# to ARCHIVE_DIR first and old partitions are emptied batch by batch before they are dropped) and
+# `mutt retention` (since issue 17 every row is archived to ARCHIVE_DIR first: old partitions
+# without held rows are archived whole and dropped, DEFAULT goes RETENTION_BATCH_SIZE rows per
+# transaction) and
 # checks that every old row is gone and every newer one is still there. The report goes to bench/results/retention-<UTC>.txt.
 # Env: MUTT_BIN (default ./mutt), OLD_ROWS (1000000), NEW_ROWS (100000), BATCH (1000),
+#      HELD_ROWS (0): a legal hold on the HELD_ROWS oldest DEFAULT rows, which must stay,
 #      KEEP=1 keeps the services' state dir. Exit status 1 when a check fails.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ MUTT_BIN=${MUTT_BIN:-$ROOT/mutt}
 OLD_ROWS=${OLD_ROWS:-1000000}
 NEW_ROWS=${NEW_ROWS:-100000}
 BATCH=${BATCH:-1000}
+HELD_ROWS=${HELD_ROWS:-0}
 [ -x "$MUTT_BIN" ] || { echo "bench: $MUTT_BIN not built (make)" >&2; exit 1; }
 
 mkdir -p "$ROOT/bench/results"
@@ -46,7 +49,7 @@ CONF
 
 echo "== retention bench: $(date -u +%FT%TZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)"
 echo "   $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-echo "   old rows $OLD_ROWS, new rows $NEW_ROWS, batch $BATCH"
+echo "   old rows $OLD_ROWS, new rows $NEW_ROWS, batch $BATCH, held rows $HELD_ROWS"
 "$MUTT_BIN" --config "$CONF" migrate
 
 half=$((OLD_ROWS / 2))
@@ -67,6 +70,11 @@ sql "INSERT INTO event_audit_log (event_timestamp, event_id, hostname, raw_messa
        SELECT now() - interval '1 day' + (g % 80000) * interval '1 second', 'n-' || g, 'host-' || (g % 500), 'bench row ' || g
        FROM generate_series(1, $NEW_ROWS) g;
      ANALYZE event_audit_log;"
+if [ "$HELD_ROWS" -gt 0 ]; then
+    sql "INSERT INTO legal_holds (table_name, from_ts, to_ts, reason, created_by)
+           SELECT 'event_audit_log', min(event_timestamp), max(event_timestamp), 'bench', 'bench'
+           FROM (SELECT event_timestamp FROM event_audit_log_default ORDER BY event_timestamp LIMIT $HELD_ROWS) s" >/dev/null
+fi
 t1=$(date +%s.%N)
 echo "seeded in $(echo "$t1 - $t0" | bc) s: $(sql "SELECT count(*) FROM event_audit_log") rows," \
      "$(sql "SELECT count(*) FROM event_audit_log_default") in DEFAULT"
@@ -76,12 +84,12 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 elapsed=$(echo "$t1 - $t0" | bc)
 left_old=$(sql "SELECT count(*) FROM event_audit_log WHERE event_timestamp < now() - interval '90 days'")
-left_new=$(sql "SELECT count(*) FROM event_audit_log")
+left_new=$(sql "SELECT count(*) FROM event_audit_log WHERE event_timestamp >= now() - interval '90 days'")
 echo "retention: $elapsed s for $OLD_ROWS old rows ($(echo "$OLD_ROWS / $elapsed" | bc) rows/s);" \
      "old rows left $left_old, newer rows left $left_new of $NEW_ROWS"
 echo "archive: $(du -sh "$STATE/archive" | cut -f1) in $(find "$STATE/archive" -name '*.ndjson.gz' | wc -l) files"
 rc=0
-[ "$left_old" = 0 ] || { echo "FAIL: old rows remain"; rc=1; }
+[ "$left_old" = "$HELD_ROWS" ] || { echo "FAIL: $left_old old rows remain, $HELD_ROWS held"; rc=1; }
 [ "$left_new" = "$NEW_ROWS" ] || { echo "FAIL: newer rows were deleted"; rc=1; }
 echo "report: $RESULT"
 exit $rc

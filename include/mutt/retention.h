@@ -3,8 +3,10 @@
  * RETENTION_EVENT_AUDIT_DAYS, RETENTION_BATCH_SIZE rows per batch: each batch is written to
  * ARCHIVE_DIR or handed to ARCHIVE_COMMAND off the loop (include/mutt/retention_archive.h), and
  * only its archived ids are deleted. Rows under a legal hold (table legal_holds) are neither
- * archived nor deleted. Old monthly event partitions are emptied this way and dropped once empty;
- * one still holding held rows stays. DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS
+ * archived nor deleted. An old monthly event partition without held rows is archived whole (read
+ * by id in chunks) and dropped under a guard (same rows as archived, none held); one with held
+ * rows, or one that changed meanwhile, is emptied batch by batch and dropped once empty (kept
+ * while held rows remain). DLQ items whose _failed_at is older than RETENTION_DLQ_DAYS
  * are removed (not archived), and event partitions are created ahead. A dry run only counts,
  * held rows included. The `retention` role runs it daily at RETENTION_HOUR UTC; `mutt retention`
  * (src/cli/cli_retention.c) runs it once on a private loop. Loop thread only. */

@@ -28,6 +28,13 @@
 
 #define LOCK_REFRESH_MS 30000u /* well inside MUTT_RETENTION_LOCK_TTL_MS */
 #define MAX_DROP_PARTITIONS 1024
+/* Rows per read of an old partition archived whole: bounds memory and each file (one file per
+ * UTC day per read). Larger than any sane RETENTION_BATCH_SIZE because nothing is deleted per
+ * read: the batch size bounds DELETE transactions, which this path has none of. */
+#define PART_CHUNK_ROWS 50000
+/* SQLSTATE the drop guard raises when the partition is not what was archived (a late row, a
+ * hold created meanwhile): the partition then takes the row-by-row path. */
+#define SQLSTATE_PART_CHANGED "MUT01"
 
 /* ---- SQL: one row each (STYLE 2.1). All parameterised except the DROP/count of a partition,
  * whose name is an identifier (cannot be a parameter) and was matched against
@@ -46,9 +53,11 @@ static const char SQL_CONFIG_COUNT[] =
     "SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (SELECT " HELD_CONFIG("c")
     " AS held FROM config_audit_log c WHERE c.changed_at < $1::timestamptz) s";
 /* A batch to archive: id, UTC day, the whole row. Oldest first so files follow days. */
+/* From where the last batch ended ($3, $4), as SQL_EVENT_SELECT. */
 static const char SQL_CONFIG_SELECT[] =
-    "SELECT c.id, to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(c)::text "
-    "FROM config_audit_log c WHERE c.changed_at < $1::timestamptz AND NOT " HELD_CONFIG("c")
+    "SELECT c.id, to_char(c.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(c)::text, "
+    "c.changed_at::text FROM config_audit_log c WHERE c.changed_at < $1::timestamptz AND "
+    "(c.changed_at, c.id) > ($3::timestamptz, $4::bigint) AND NOT " HELD_CONFIG("c")
     " ORDER BY c.changed_at, c.id LIMIT $2::int";
 /* Only archived ids; the hold check again for a hold created while the batch was archived. */
 static const char SQL_CONFIG_DELETE[] =
@@ -59,11 +68,14 @@ static const char SQL_EVENT_PARTITIONS[] =
 static const char SQL_EVENT_COUNT[] =
     "SELECT count(*) FILTER (WHERE NOT held), count(*) FILTER (WHERE held) FROM (SELECT " HELD_EVENT("e")
     " AS held FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz) s";
-/* Rows of every partition and DEFAULT (D28). Old month partitions are emptied this way too (so
- * every row is archived first) and dropped afterwards when nothing is left in them. */
+/* Rows of DEFAULT (D28) and of whatever old partition was not archived whole (held rows in it,
+ * or it changed while archived): those are emptied this way and dropped when nothing is left. */
+/* From where the last batch ended ($3, $4): the index scan starts there instead of stepping over
+ * every row deleted (and every held row kept) by the batches before. */
 static const char SQL_EVENT_SELECT[] =
-    "SELECT e.id, to_char(e.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(e)::text "
-    "FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz AND NOT " HELD_EVENT("e")
+    "SELECT e.id, to_char(e.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(e)::text, "
+    "e.event_timestamp::text FROM event_audit_log e WHERE e.event_timestamp < $1::timestamptz AND "
+    "(e.event_timestamp, e.id) > ($3::timestamptz, $4::bigint) AND NOT " HELD_EVENT("e")
     " ORDER BY e.event_timestamp, e.id LIMIT $2::int";
 /* The cutoff bound prunes to old partitions; ids are one BIGSERIAL across partitions. */
 static const char SQL_EVENT_DELETE[] =
@@ -81,6 +93,9 @@ static const char LUA_DLQ_REMOVE[] =
 
 enum step {
     ST_IDLE,
+    ST_PART_CHECK, /* live run, old partition: any held row in it? */
+    ST_PART_CHUNK, /* ...none: read the next chunk by id and archive it */
+    ST_PART_DROP,  /* ...all read and archived: guarded DROP */
     ST_LOCK,
     ST_CHECK_RECENT,
     ST_PARTITIONS_AHEAD,
@@ -123,7 +138,18 @@ struct mutt_retention {
     char token[40];
     uint64_t lock_refreshed_at; /* uv_now */
     char *drop[MAX_DROP_PARTITIONS];
+    bool drop_slow[MAX_DROP_PARTITIONS]; /* live: emptied row by row (held rows, or changed) */
+    bool drop_done[MAX_DROP_PARTITIONS]; /* live: archived whole and dropped */
     size_t ndrop, drop_i;
+    /* the partition being archived whole: rows read so far, the sum of their ids, the last id */
+    int64_t part_rows;
+    unsigned __int128 part_idsum;
+    char part_last_id[24];
+    /* the row-by-row paths (0 config, 1 event): where the last batch ended. Held rows and
+     * deleted ones (dead until vacuumed) stay behind it instead of being stepped over again by
+     * every batch. */
+    char rows_last_ts[2][48];
+    char rows_last_id[2][24];
     int dlq_i;
     int64_t dlq_kept; /* items at the list's tail already looked at and kept */
     /* the batch being archived (a uv_queue_work job) and then deleted */
@@ -445,8 +471,64 @@ static void archive_done(uv_work_t *w, int status)
                  status != 0 ? uv_strerror(status) : r->arc_err);
         return;
     }
-    r->step = r->step == ST_CONFIG ? ST_CONFIG_DELETE : ST_EVENT_DELETE;
+    if (r->step == ST_PART_CHUNK) /* nothing to delete: the partition goes whole at the end */
+        r->step = r->selected < PART_CHUNK_ROWS ? ST_PART_DROP : ST_PART_CHUNK;
+    else
+        r->step = r->step == ST_CONFIG ? ST_CONFIG_DELETE : ST_EVENT_DELETE;
     next(r);
+}
+
+/* Live run, after the config rows: old partitions first (archived whole and dropped), then the
+ * rows left over (DEFAULT, partitions that hold rows, the current month's old part). */
+static void start_slow_partitions(struct mutt_retention *r);
+
+/* Copies a result's rows (id, day, json) into r->arows/r->arena, and with want_ids the ids into
+ * r->ids as a bigint[] literal. Returns 0 or MUTT_ENOMEM. */
+static int copy_batch(struct mutt_retention *r, PGresult *res, bool want_ids)
+{
+    int n = PQntuples(res);
+    size_t total = 0, idlen = 3;
+    for (int i = 0; i < n; i++) {
+        total += (size_t)PQgetlength(res, i, 2);
+        idlen += (size_t)PQgetlength(res, i, 0) + 1;
+    }
+    r->arows = calloc((size_t)n, sizeof(*r->arows));
+    r->arena = malloc(total + 1);
+    r->ids = want_ids ? malloc(idlen) : NULL;
+    if (!r->arows || !r->arena || (want_ids && !r->ids))
+        return MUTT_ENOMEM;
+    char *a = r->arena, *ip = r->ids;
+    if (ip)
+        *ip++ = '{';
+    for (int i = 0; i < n; i++) {
+        size_t jl = (size_t)PQgetlength(res, i, 2), il = (size_t)PQgetlength(res, i, 0);
+        memcpy(a, PQgetvalue(res, i, 2), jl);
+        r->arows[i].json = a;
+        r->arows[i].len = jl;
+        a += jl;
+        snprintf(r->arows[i].day, sizeof(r->arows[i].day), "%s", PQgetvalue(res, i, 1));
+        if (ip) {
+            if (i > 0)
+                *ip++ = ',';
+            memcpy(ip, PQgetvalue(res, i, 0), il);
+            ip += il;
+        }
+    }
+    if (ip) {
+        *ip++ = '}';
+        *ip = '\0';
+    }
+    return 0;
+}
+
+static void queue_archive(struct mutt_retention *r, const char *table)
+{
+    r->arc_table = table;
+    r->seq++;
+    r->work.data = r;
+    int rc = uv_queue_work(r->loop, &r->work, archive_work, archive_done);
+    if (rc != 0)
+        fail_run(r, MUTT_EIO, "cannot queue the archive job: %s", uv_strerror(rc));
 }
 
 /* A batch of rows to delete: copy it out of the result and archive it before anything goes. */
@@ -463,44 +545,63 @@ static void on_batch_selected(void *privdata, PGresult *res, int status)
     int n = PQntuples(res);
     r->selected = n;
     if (n == 0) {
-        r->step = config ? ST_EVENT_ROWS : ST_EVENT_PARTITIONS;
-        next(r);
+        if (config) {
+            r->step = ST_EVENT_PARTITIONS;
+            next(r);
+        } else {
+            start_slow_partitions(r);
+        }
         return;
     }
-    size_t total = 0, idlen = 3;
-    for (int i = 0; i < n; i++) {
-        total += (size_t)PQgetlength(res, i, 2);
-        idlen += (size_t)PQgetlength(res, i, 0) + 1;
-    }
-    r->arows = calloc((size_t)n, sizeof(*r->arows));
-    r->arena = malloc(total + 1);
-    r->ids = malloc(idlen);
-    if (!r->arows || !r->arena || !r->ids) {
+    if (copy_batch(r, res, true) != 0) {
         fail_run(r, MUTT_ENOMEM, "out of memory");
         return;
     }
-    char *a = r->arena, *ip = r->ids;
-    *ip++ = '{';
-    for (int i = 0; i < n; i++) {
-        size_t jl = (size_t)PQgetlength(res, i, 2), il = (size_t)PQgetlength(res, i, 0);
-        memcpy(a, PQgetvalue(res, i, 2), jl);
-        r->arows[i].json = a;
-        r->arows[i].len = jl;
-        a += jl;
-        snprintf(r->arows[i].day, sizeof(r->arows[i].day), "%s", PQgetvalue(res, i, 1));
-        if (i > 0)
-            *ip++ = ',';
-        memcpy(ip, PQgetvalue(res, i, 0), il);
-        ip += il;
+    int path = config ? 0 : 1;
+    snprintf(r->rows_last_ts[path], sizeof(r->rows_last_ts[path]), "%s", PQgetvalue(res, n - 1, 3));
+    snprintf(r->rows_last_id[path], sizeof(r->rows_last_id[path]), "%s", PQgetvalue(res, n - 1, 0));
+    queue_archive(r, config ? "config_audit_log" : "event_audit_log");
+}
+
+/* Same day: keep the read order (the arena address follows it), so the sort is stable. */
+static int cmp_row_day(const void *a, const void *b)
+{
+    const struct mutt_archive_row *x = a, *y = b;
+    int c = strcmp(x->day, y->day);
+    if (c != 0)
+        return c;
+    return x->json < y->json ? -1 : x->json > y->json;
+}
+
+/* A chunk of an old partition without held rows, read by id: archive it; nothing is deleted,
+ * the partition is dropped whole once every chunk is durable. */
+static void on_part_chunk(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "reading an old event_audit_log partition", res, status);
+        return;
     }
-    *ip++ = '}';
-    *ip = '\0';
-    r->arc_table = config ? "config_audit_log" : "event_audit_log";
-    r->seq++;
-    r->work.data = r;
-    int rc = uv_queue_work(r->loop, &r->work, archive_work, archive_done);
-    if (rc != 0)
-        fail_run(r, MUTT_EIO, "cannot queue the archive job: %s", uv_strerror(rc));
+    int n = PQntuples(res);
+    r->selected = n;
+    if (n == 0) {
+        r->step = ST_PART_DROP;
+        next(r);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        r->part_idsum += (unsigned __int128)strtoull(PQgetvalue(res, i, 0), NULL, 10);
+    r->part_rows += n;
+    snprintf(r->part_last_id, sizeof(r->part_last_id), "%s", PQgetvalue(res, n - 1, 0));
+    if (copy_batch(r, res, false) != 0) {
+        fail_run(r, MUTT_ENOMEM, "out of memory");
+        return;
+    }
+    /* mutt_archive_write makes one file per run of equal days: group them */
+    qsort(r->arows, (size_t)n, sizeof(*r->arows), cmp_row_day);
+    queue_archive(r, "event_audit_log");
 }
 
 static void on_batch_deleted(void *privdata, PGresult *res, int status)
@@ -520,8 +621,12 @@ static void on_batch_deleted(void *privdata, PGresult *res, int status)
         r->res.config_audit += n;
     else
         r->res.event_audit += n;
-    if (r->selected < r->batch) /* the last, short batch: nothing older is left */
-        r->step = config ? ST_EVENT_ROWS : ST_EVENT_PARTITIONS;
+    if (r->selected < r->batch && !config) { /* the last, short batch: nothing older is left */
+        start_slow_partitions(r);
+        return;
+    }
+    if (r->selected < r->batch)
+        r->step = ST_EVENT_PARTITIONS;
     else
         r->step = config ? ST_CONFIG : ST_EVENT_ROWS;
     next(r);
@@ -547,18 +652,108 @@ static void on_event_partitions(void *privdata, PGresult *res, int status)
             fail_run(r, MUTT_ENOMEM, "out of memory");
             return;
         }
+        r->drop_slow[r->ndrop] = false;
+        r->drop_done[r->ndrop] = false;
         r->ndrop++;
     }
     r->drop_i = 0;
-    r->step = r->ndrop == 0 ? ST_DLQ : ST_EVENT_DROP_COUNT;
+    if (r->res.dry_run)
+        r->step = r->ndrop == 0 ? ST_DLQ : ST_EVENT_DROP_COUNT;
+    else
+        r->step = r->ndrop == 0 ? ST_EVENT_ROWS : ST_PART_CHECK;
     next(r);
 }
 
+/* Live run: the next old partition to archive whole, or on to the row-by-row path. */
+static void next_whole_partition(struct mutt_retention *r)
+{
+    r->drop_i++;
+    r->step = r->drop_i < r->ndrop ? ST_PART_CHECK : ST_EVENT_ROWS;
+    next(r);
+}
+
+/* Dry run: every old partition. Live run: those not archived whole (held rows, or a partition
+ * that changed while it was archived); the row-by-row path has emptied them up to held rows. */
 static void next_partition(struct mutt_retention *r)
 {
     r->drop_i++;
+    while (r->drop_i < r->ndrop && r->drop_done[r->drop_i])
+        r->drop_i++;
     r->step = r->drop_i < r->ndrop ? ST_EVENT_DROP_COUNT : ST_DLQ;
     next(r);
+}
+
+static void start_slow_partitions(struct mutt_retention *r)
+{
+    if (r->res.dry_run) {
+        r->step = ST_EVENT_PARTITIONS;
+        next(r);
+        return;
+    }
+    r->drop_i = (size_t)-1; /* next_partition starts at 0 */
+    next_partition(r);
+}
+
+static void on_part_check(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    if (status != 0) {
+        pg_failed(r, "looking for held rows in an old event_audit_log partition", res, status);
+        return;
+    }
+    if (result_count(res) > 0) {
+        mutt_log_info("retention", "partition %s has rows under legal hold: emptying it row by row",
+                      r->drop[r->drop_i]);
+        r->drop_slow[r->drop_i] = true;
+        next_whole_partition(r);
+        return;
+    }
+    r->part_rows = 0;
+    r->part_idsum = 0;
+    snprintf(r->part_last_id, sizeof(r->part_last_id), "0");
+    r->step = ST_PART_CHUNK;
+    next(r);
+}
+
+static void on_part_drop(void *privdata, PGresult *res, int status)
+{
+    struct mutt_retention *r = privdata;
+    if (stopping(r))
+        return;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (status != 0 && state && (strcmp(state, SQLSTATE_PART_CHANGED) == 0 || strcmp(state, "40P01") == 0)) {
+        /* archived rows stay archived; the row-by-row path archives the partition again (restore
+         * is idempotent) and deletes only what it archived */
+        mutt_log_warn("retention", "partition %s changed while it was archived (sqlstate %s): emptying it row by row",
+                      r->drop[r->drop_i], state);
+        r->drop_slow[r->drop_i] = true;
+        next_whole_partition(r);
+        return;
+    }
+    if (status != 0) {
+        pg_failed(r, "dropping an old event_audit_log partition", res, status);
+        return;
+    }
+    mutt_log_info("retention", "dropped partition %s after archiving its %" PRId64 " rows whole", r->drop[r->drop_i],
+                  r->part_rows);
+    r->drop_done[r->drop_i] = true;
+    r->res.event_audit += r->part_rows;
+    r->res.partitions_dropped++;
+    next_whole_partition(r);
+}
+
+/* Decimal text of an unsigned 128-bit value into buf (>= 40 bytes). */
+static const char *u128_dec(unsigned __int128 v, char *buf, size_t len)
+{
+    char *p = buf + len - 1;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v && p > buf);
+    return p;
 }
 
 /* Live run: the rows left in an old partition after the archived deletes (only held ones, unless
@@ -595,6 +790,15 @@ static void on_drop(void *privdata, PGresult *res, int status)
     struct mutt_retention *r = privdata;
     if (stopping(r))
         return;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (status != 0 && state && (strcmp(state, SQLSTATE_PART_CHANGED) == 0 || strcmp(state, "40P01") == 0)) {
+        /* its new rows were never archived: they stay, and the next run takes them */
+        mutt_log_warn("retention", "keeping partition %s: rows arrived while it was emptied (sqlstate %s)",
+                      r->drop[r->drop_i], state);
+        r->res.partitions_kept++;
+        next_partition(r);
+        return;
+    }
     if (status != 0) {
         pg_failed(r, "dropping an old event_audit_log partition", res, status);
         return;
@@ -743,9 +947,9 @@ static void next(struct mutt_retention *r)
     }
     case ST_CONFIG: {
         what = "config_audit_log retention";
-        const char *p[] = {r->cutoff_config, r->batch_s};
+        const char *p[] = {r->cutoff_config, r->batch_s, r->rows_last_ts[0], r->rows_last_id[0]};
         rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_CONFIG_COUNT, 1, p, on_count, r)
-                            : mutt_pg_query(r->pg, SQL_CONFIG_SELECT, 2, p, on_batch_selected, r);
+                            : mutt_pg_query(r->pg, SQL_CONFIG_SELECT, 4, p, on_batch_selected, r);
         break;
     }
     case ST_CONFIG_DELETE: {
@@ -781,16 +985,72 @@ static void next(struct mutt_retention *r)
                 snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", name);
             rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop_count, r);
         } else {
-            snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s", name);
+            /* empty when counted; a row arriving since must not go unarchived: check again
+             * under the same locks as the whole-partition drop */
+            snprintf(sql, sizeof(sql),
+                     "DO $mutt$ BEGIN IF to_regclass('%s') IS NULL THEN RETURN; END IF; "
+                     "LOCK TABLE ONLY event_audit_log IN ACCESS EXCLUSIVE MODE; "
+                     "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+                     "IF EXISTS (SELECT 1 FROM %s) THEN "
+                     "RAISE EXCEPTION 'partition changed while emptied' USING ERRCODE = '%s'; END IF; "
+                     "DROP TABLE %s; END $mutt$",
+                     name, name, name, SQLSTATE_PART_CHANGED, name);
             rc = mutt_pg_query(r->pg, sql, 0, NULL, on_drop, r);
+        }
+        break;
+    }
+    case ST_PART_CHECK:
+    case ST_PART_CHUNK:
+    case ST_PART_DROP: {
+        what = "archiving a partition whole";
+        int y, m;
+        const char *name = r->drop[r->drop_i];
+        if (mutt_retention_partition_month(name, &y, &m) != 0) { /* never interpolate anything else */
+            fail_run(r, MUTT_EINVAL, "refusing to archive unexpected table name");
+            return;
+        }
+        char sql[2048];
+        if (r->step == ST_PART_CHECK) {
+            snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM %s e WHERE %s LIMIT 1) s", name,
+                     HELD_EVENT("e"));
+            rc = mutt_pg_query(r->pg, sql, 0, NULL, on_part_check, r);
+        } else if (r->step == ST_PART_CHUNK) {
+            /* by id (the primary key's first column): no sort, no hold check per row */
+            snprintf(sql, sizeof(sql),
+                     "SELECT e.id, to_char(e.event_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD'), row_to_json(e)::text "
+                     "FROM %s e WHERE e.id > $1::bigint ORDER BY e.id LIMIT %d",
+                     name, PART_CHUNK_ROWS);
+            const char *p[] = {r->part_last_id};
+            rc = mutt_pg_query(r->pg, sql, 1, p, on_part_chunk, r);
+        } else {
+            /* One statement, one transaction. The parent first (DROP takes it anyway: the same
+             * order as any insert, so no deadlock with one), then the partition: nothing can be
+             * added or held while we check that it holds exactly the rows archived (their count
+             * and id sum; retention is the only deleter) and none is held, then drop it. Inserts
+             * into event_audit_log wait during that one scan of the partition (the alerter's
+             * audit rows wait in Redis meanwhile); locking only the partition for the scan
+             * would risk a deadlock with a late row's insert, which would then fail. */
+            char sum[48];
+            const char *sum_s = u128_dec(r->part_idsum, sum, sizeof(sum));
+            snprintf(sql, sizeof(sql),
+                     "DO $mutt$ DECLARE n bigint; s numeric; BEGIN "
+                     "LOCK TABLE ONLY event_audit_log IN ACCESS EXCLUSIVE MODE; "
+                     "LOCK TABLE %s IN ACCESS EXCLUSIVE MODE; "
+                     "LOCK TABLE legal_holds IN SHARE MODE; "
+                     "SELECT count(*), coalesce(sum(id), 0) INTO n, s FROM %s; "
+                     "IF n <> %" PRId64 " OR s <> %s OR EXISTS (SELECT 1 FROM %s e WHERE %s) THEN "
+                     "RAISE EXCEPTION 'partition changed while archiving' USING ERRCODE = '%s'; END IF; "
+                     "DROP TABLE %s; END $mutt$",
+                     name, name, r->part_rows, sum_s, name, HELD_EVENT("e"), SQLSTATE_PART_CHANGED, name);
+            rc = mutt_pg_query(r->pg, sql, 0, NULL, on_part_drop, r);
         }
         break;
     }
     case ST_EVENT_ROWS: {
         what = "event_audit_log retention";
-        const char *p[] = {r->cutoff_event, r->batch_s};
+        const char *p[] = {r->cutoff_event, r->batch_s, r->rows_last_ts[1], r->rows_last_id[1]};
         rc = r->res.dry_run ? mutt_pg_query(r->pg, SQL_EVENT_COUNT, 1, p, on_count, r)
-                            : mutt_pg_query(r->pg, SQL_EVENT_SELECT, 2, p, on_batch_selected, r);
+                            : mutt_pg_query(r->pg, SQL_EVENT_SELECT, 4, p, on_batch_selected, r);
         break;
     }
     case ST_DLQ: {
@@ -834,6 +1094,10 @@ int mutt_retention_start(struct mutt_retention *r, bool dry_run, int64_t skip_if
     r->dlq_i = 0;
     r->dlq_kept = 0;
     r->seq = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(r->rows_last_ts[i], sizeof(r->rows_last_ts[i]), "-infinity");
+        snprintf(r->rows_last_id[i], sizeof(r->rows_last_id[i]), "0");
+    }
     r->batch = mutt_config_int(cfg, MUTT_CFG_RETENTION_BATCH_SIZE);
     snprintf(r->batch_s, sizeof(r->batch_s), "%" PRId64, r->batch);
     int64_t now = r->res.started_at_ms;

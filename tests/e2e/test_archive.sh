@@ -101,6 +101,120 @@ test_archive_command_failure_deletes_nothing_and_success_hands_the_file_over() {
     assert_eq "" "$(find "$ARCH/.outgoing" -type f)" "handed-over files are not kept locally"
 }
 
+archived_ids() { # DIR GLOB -> sorted event ids in the matching archive files
+    find "$1" -name "$2" -print0 2>/dev/null | xargs -0 -r zcat | jq -r '.event_id' | sort
+}
+
+test_an_old_partition_without_holds_is_archived_whole_and_dropped() {
+    seed
+    local before
+    before=$(sql "SELECT event_id FROM event_audit_log_2020_03 ORDER BY event_id")
+    RC=0
+    OUT=$(RETENTION_BATCH_SIZE=250 "$MUTT_BIN" --config "$CONF" retention 2>&1) || RC=$?
+    expect_rc 0 "retention"
+    assert_contains "$OUT" "dropped partition event_audit_log_2020_03 after archiving its 1500 rows whole"
+    assert_contains "$OUT" "deleted config_audit=600 event_audit=1700"
+    assert_contains "$OUT" "partitions dropped: 1"
+    assert_eq "" "$(sql "SELECT to_regclass('event_audit_log_2020_03')")" "the partition is gone"
+    assert_eq "50" "$(sql "SELECT count(*) FROM event_audit_log")" "new rows stay"
+    # every row that was in the partition is archived, once (its days are 2020-03-02 and -03)
+    assert_eq "$before" "$(archived_ids "$ARCH/event_audit_log" 'event_audit_log_2020-03-*.ndjson.gz')" \
+        "the archive holds exactly the partition's rows"
+    # read whole, not in batches of 250: one file per day
+    assert_eq "2" "$(find "$ARCH/event_audit_log" -name 'event_audit_log_2020-03-*.ndjson.gz' | wc -l)" \
+        "one file per day for the whole partition"
+    assert_eq "200" "$(archived_ids "$ARCH/event_audit_log" 'event_audit_log_2019-*.ndjson.gz' | wc -l)" \
+        "DEFAULT rows still go batch by batch"
+    local d
+    for d in "$ARCH"/event_audit_log/*/; do
+        (cd "$d" && sha256sum -c --quiet MANIFEST.sha256) || t_fail "sha256sum rejects $d/MANIFEST.sha256"
+    done
+    cli archive verify "$ARCH"
+    expect_rc 0 "archive verify"
+}
+
+test_archive_command_failure_leaves_the_old_partition_intact() {
+    seed
+    local dest="$E2E_TMP/offsite-p" cmd="$E2E_TMP/archive-cmd-p.sh"
+    rm -rf "$dest" && mkdir -p "$dest"
+    # config files go through, the partition's files fail
+    cat >"$cmd" <<SH
+#!/bin/sh
+case "\$(basename "\$1")" in event_audit_log_2020-03-*) exit 3 ;; esac
+cp "\$1" "$dest/"
+SH
+    chmod +x "$cmd"
+    RC=0
+    OUT=$(ARCHIVE_COMMAND="$cmd" "$MUTT_BIN" --config "$CONF" retention 2>&1) || RC=$?
+    expect_rc 1 "retention with an ARCHIVE_COMMAND failing for the partition"
+    assert_contains "$OUT" "ARCHIVE_COMMAND failed (exit 3)"
+    assert_eq "event_audit_log_2020_03" "$(sql "SELECT to_regclass('event_audit_log_2020_03')")" "the partition stays"
+    assert_eq "1500" "$(sql "SELECT count(*) FROM event_audit_log_2020_03")" "with every row"
+    assert_eq "1750" "$(sql "SELECT count(*) FROM event_audit_log")" "no event row deleted"
+    assert_eq "20" "$(sql "SELECT count(*) FROM config_audit_log")" "config rows archived before went"
+}
+
+test_a_row_added_while_archiving_sends_the_partition_row_by_row() {
+    seed
+    local dest="$E2E_TMP/offsite-r" cmd="$E2E_TMP/archive-cmd-r.sh" mark="$E2E_TMP/late-inserted"
+    rm -rf "$dest" "$mark" && mkdir -p "$dest"
+    # a late audit row with an old timestamp lands in the partition after it was read
+    cat >"$cmd" <<SH
+#!/bin/sh
+set -e
+case "\$(basename "\$1")" in
+event_audit_log_2020-03-*)
+    if [ ! -e "$mark" ]; then
+        touch "$mark"
+        PGPASSWORD='$MUTT_TEST_PG_PASS' psql -X -q -h '$MUTT_TEST_PG_HOST' -p '$MUTT_TEST_PG_PORT' -U '$MUTT_TEST_PG_USER' '$MUTT_TEST_PG_DB' \
+            -c "INSERT INTO event_audit_log (event_timestamp, event_id, hostname) VALUES ('2020-03-20 00:00+00', 'late-1', 'h')" >/dev/null
+    fi ;;
+esac
+cp "\$1" "$dest/"
+SH
+    chmod +x "$cmd"
+    RC=0
+    OUT=$(ARCHIVE_COMMAND="$cmd" "$MUTT_BIN" --config "$CONF" retention 2>&1) || RC=$?
+    expect_rc 0 "retention"
+    [ -e "$mark" ] || t_fail "the late row was never inserted"
+    assert_eq "late-1" "$(archived_ids "$dest" 'event_audit_log_2020-03-20_*.ndjson.gz')" \
+        "the late row was archived before it was deleted"
+    assert_eq "" "$(sql "SELECT to_regclass('event_audit_log_2020_03')")" "emptied row by row, then dropped"
+    assert_contains "$OUT" "partition event_audit_log_2020_03 changed while it was archived"
+    assert_eq "1500" "$(archived_ids "$dest" 'event_audit_log_2020-03-0*.ndjson.gz' | sort -u | wc -l)" \
+        "every row of the partition is archived"
+    assert_eq "50" "$(sql "SELECT count(*) FROM event_audit_log")" "new rows stay"
+}
+
+test_a_hold_created_while_archiving_keeps_its_rows() {
+    seed
+    local cmd="$E2E_TMP/archive-cmd-h.sh" mark="$E2E_TMP/hold-inserted"
+    rm -f "$mark"
+    # a hold on the partition's host 'keep' arrives after the partition was read
+    cat >"$cmd" <<SH
+#!/bin/sh
+set -e
+case "\$(basename "\$1")" in
+event_audit_log_2020-03-*)
+    if [ ! -e "$mark" ]; then
+        touch "$mark"
+        PGPASSWORD='$MUTT_TEST_PG_PASS' psql -X -q -h '$MUTT_TEST_PG_HOST' -p '$MUTT_TEST_PG_PORT' -U '$MUTT_TEST_PG_USER' '$MUTT_TEST_PG_DB' \
+            -c "INSERT INTO legal_holds (table_name, from_ts, to_ts, hostname, reason, created_by) VALUES ('event_audit_log', '2020-03-01', '2020-03-31', 'keep', 'late hold', 'test')" >/dev/null
+    fi ;;
+esac
+exit 0
+SH
+    chmod +x "$cmd"
+    RC=0
+    OUT=$(ARCHIVE_COMMAND="$cmd" "$MUTT_BIN" --config "$CONF" retention 2>&1) || RC=$?
+    expect_rc 0 "retention"
+    [ -e "$mark" ] || t_fail "the hold was never created"
+    assert_eq "100" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname = 'keep'")" "held rows stay"
+    assert_eq "0" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname <> 'keep'")" \
+        "the rest is emptied row by row"
+    assert_contains "$OUT" "partition event_audit_log_2020_03 changed while it was archived"
+}
+
 test_archive_verify_names_a_corrupted_file() {
     seed
     RC=0
@@ -167,6 +281,7 @@ test_a_hold_survives_retention_and_keeps_its_partition() {
     expect_rc 0 "retention with a hold"
     assert_contains "$OUT" "deleted config_audit=600 event_audit=1600"
     assert_contains "$OUT" "partitions kept for held rows: 1"
+    assert_contains "$OUT" "partition event_audit_log_2020_03 has rows under legal hold: emptying it row by row"
     assert_eq "100" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname = 'keep'")" "held rows stay"
     assert_eq "0" "$(sql "SELECT count(*) FROM event_audit_log_2020_03 WHERE hostname <> 'keep'")" \
         "the partition is emptied row by row around them"
@@ -257,6 +372,10 @@ test_backup_full_with_audit_wipe_restore_verify() {
 
 t_run test_retention_archives_every_row_before_deleting_it test_retention_archives_every_row_before_deleting_it
 t_run test_archive_command_failure_deletes_nothing_and_success_hands_the_file_over test_archive_command_failure_deletes_nothing_and_success_hands_the_file_over
+t_run test_an_old_partition_without_holds_is_archived_whole_and_dropped test_an_old_partition_without_holds_is_archived_whole_and_dropped
+t_run test_archive_command_failure_leaves_the_old_partition_intact test_archive_command_failure_leaves_the_old_partition_intact
+t_run test_a_row_added_while_archiving_sends_the_partition_row_by_row test_a_row_added_while_archiving_sends_the_partition_row_by_row
+t_run test_a_hold_created_while_archiving_keeps_its_rows test_a_hold_created_while_archiving_keeps_its_rows
 t_run test_archive_verify_names_a_corrupted_file test_archive_verify_names_a_corrupted_file
 t_run test_archive_restore_loads_rows_back_under_a_hold test_archive_restore_loads_rows_back_under_a_hold
 t_run test_a_hold_survives_retention_and_keeps_its_partition test_a_hold_survives_retention_and_keeps_its_partition
