@@ -1,5 +1,5 @@
 /* Unit tests of the one capped exponential backoff (src/base/backoff.c) with each caller's own
- * schedule: Redis reconnects (io/redis.c), PostgreSQL reconnects (io/pg.c), Vault retries
+ * schedule: Redis reconnects (io/redis.c), PostgreSQL reconnects (io/pg_connect.c), Vault retries
  * (core/secrets.c) and the forward retry set (D4). Each schedule is also compared with the
  * formula its caller used before it shared this function, so the move changed no delay. No I/O. */
 #include <stdarg.h>
@@ -31,7 +31,7 @@ static uint64_t old_redis(uint64_t min_ms, uint64_t max_ms, unsigned failures, u
     return d ? d : 1;
 }
 
-/* io/pg.c (PG_RECONNECT_BASE_MS 200, PG_RECONNECT_MAX_MS 5000) */
+/* io/pg_connect.c (PG_RECONNECT_BASE_MS 200, PG_RECONNECT_MAX_MS 5000) */
 static uint64_t old_pg(unsigned failed_attempts)
 {
     if (failed_attempts == 0)
