@@ -246,7 +246,9 @@ test_window_holds_unhandled_meta_alerts_and_summarises_them() {
     # it; other-* for team NETO does not (the meta-alert's team is OPS). quiet-9 is in no window.
     local now id teamed other matched_before
     matched_before=$(metric_sum)
-    rcli SET mutt:config:unhandled_threshold 3 >/dev/null
+    # through the API: the change is published to both pods (a bare SET waits for their 5 s refresh)
+    adm PUT /config/unhandled_threshold '{"value":3}'
+    assert_status 200 "unhandled_threshold 3"
     now=$(date +%s)
     adm POST /maintenance-windows "{\"hostname_pattern\":\"noisy-*\",\"ends_at\":\"$(iso $((now + 10)))\"}"
     assert_status 201
@@ -281,7 +283,6 @@ test_window_holds_unhandled_meta_alerts_and_summarises_them() {
     assert_eq 0 "$(meta_alerts_for noisy-1)" "never paged for noisy-1"
     adm DELETE "/maintenance-windows/$teamed"
     adm DELETE "/maintenance-windows/$other"
-    rcli DEL mutt:config:unhandled_threshold >/dev/null
 }
 
 t_run "validation errors name the field" test_validation_errors_name_the_field
