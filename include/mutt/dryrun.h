@@ -12,12 +12,20 @@
 
 /* The rows a dry-run needs, in one snapshot: $1 = every alert_rules row (inactive ones too: an
  * edit may start from one) as a JSON array ordered by (priority, id), $2 = the dev hosts as a JSON
- * array of names. Two text columns, one row. Shared by the web stage and the CLI. */
+ * array of names, $3 = the maintenance windows active now ({id, hostname_pattern, team,
+ * starts_ms, ends_ms}, epoch ms), $4 = PostgreSQL's now in epoch ms (the clock $3 was chosen
+ * by, so the domain's own check agrees with it). Four text columns, one row. Shared by the web
+ * stage and the CLI. */
 #define MUTT_DRYRUN_ROWS_SQL                                                                              \
     "SELECT (SELECT coalesce(json_agg(r ORDER BY r.priority, r.id), '[]'::json) FROM ("                  \
     "  SELECT id, match_string, trap_oid, syslog_severity, match_type, priority, prod_handling,"         \
     "         dev_handling, team_assignment, is_active FROM alert_rules) r)::text,"                      \
-    " (SELECT coalesce(json_agg(hostname), '[]'::json) FROM development_hosts)::text"
+    " (SELECT coalesce(json_agg(hostname), '[]'::json) FROM development_hosts)::text,"                    \
+    " (SELECT coalesce(json_agg(w ORDER BY w.id), '[]'::json) FROM ("                                    \
+    "  SELECT id, hostname_pattern, team, (extract(epoch FROM starts_at) * 1000)::bigint AS starts_ms,"   \
+    "         (extract(epoch FROM ends_at) * 1000)::bigint AS ends_ms FROM maintenance_windows"          \
+    "  WHERE starts_at <= now() AND ends_at > now()) w)::text,"                                          \
+    " ((extract(epoch FROM now()) * 1000)::bigint)::text"
 
 #define MUTT_DRYRUN_MAX_EXAMPLES 20
 
@@ -48,6 +56,15 @@ struct mutt_dryrun *mutt_dryrun_create(const json_t *rows, const json_t *dev_hos
                                        int64_t edit_id, char *err, size_t errlen);
 void mutt_dryrun_destroy(struct mutt_dryrun *d); /* NULL is fine */
 
+/* The maintenance windows to honour (issue 16 §3): a JSON array as MUTT_DRYRUN_ROWS_SQL's third
+ * column gives it, judged at now_ms (its fourth) by mutt_maint_match, the alert stage's own
+ * matching. Call before the first mutt_dryrun_add_event. An example whose decision would forward
+ * while a window active at now_ms holds its host (for that rule's team) gets the decision
+ * "Maintenance", not forwarded, and counts in held_by_maintenance. Entries that are not objects
+ * with a string hostname_pattern and integer id/starts_ms/ends_ms are left out. Borrows windows
+ * (copied). Returns 0 or MUTT_ENOMEM. */
+int mutt_dryrun_set_windows(struct mutt_dryrun *d, const json_t *windows, int64_t now_ms);
+
 /* Feeds one sample item (an event as the alert stage matched it; data borrowed). Items that do
  * not parse as a JSON object are skipped and not counted as examined. Returns 0 or MUTT_ENOMEM. */
 int mutt_dryrun_add_event(struct mutt_dryrun *d, const char *data, size_t len);
@@ -62,6 +79,7 @@ struct mutt_dryrun_counts {
     uint64_t would_match;
     uint64_t newly_matched;
     uint64_t unhandled_now_handled;
+    uint64_t held_by_maintenance; /* of would_match: held by a window active now, not forwarded */
     uint64_t skipped; /* sample items that were not JSON objects */
 };
 void mutt_dryrun_counts(const struct mutt_dryrun *d, struct mutt_dryrun_counts *out);
@@ -69,10 +87,12 @@ void mutt_dryrun_counts(const struct mutt_dryrun *d, struct mutt_dryrun_counts *
 uint64_t mutt_dryrun_taken_from(const struct mutt_dryrun *d, int64_t rule_id);
 
 /* The D41 answer: {"examined","would_match","newly_matched","taken_from":{"<id>":n},
- * "unhandled_now_handled","examples":[...]}; examples are the first MUTT_DRYRUN_MAX_EXAMPLES
- * events fed in that would match, each {"event": the event, "decision": {"rule_id" (null for a
- * new rule), "handling_decision", "environment", "forwarded", "team_assignment"}, "current":
- * {"rule_id", "handling_decision"} (nulls when it is unhandled today)}. New reference (caller
+ * "unhandled_now_handled","held_by_maintenance","examples":[...]}; examples are the first
+ * MUTT_DRYRUN_MAX_EXAMPLES events fed in that would match, each {"event": the event, "decision":
+ * {"rule_id" (null for a new rule), "handling_decision", "environment", "forwarded",
+ * "team_assignment", and "maintenance_window": id only when a window holds it}, "current":
+ * {"rule_id", "handling_decision"} (nulls when it is unhandled today; "Maintenance" when a window
+ * holds what the current rule would forward)}. New reference (caller
  * decrefs), NULL on OOM. */
 json_t *mutt_dryrun_result(const struct mutt_dryrun *d);
 

@@ -24,6 +24,8 @@
 #define MUTT_MAINT_FIELD_RULE_PREFIX "r:"           /* r:<rule id> -> count */
 #define MUTT_MAINT_FIELD_HOST_PREFIX "h:"           /* h:<hostname> -> count */
 #define MUTT_MAINT_FIELD_HOSTS_OTHER "o"            /* events of hosts past the per-window host cap */
+#define MUTT_MAINT_FIELD_UNHANDLED_PREFIX "u:"      /* u:<hostname> -> unhandled meta-alerts held */
+#define MUTT_MAINT_FIELD_UNHANDLED_OTHER "uo"       /* meta-alerts held of hosts past the host cap */
 
 /* One window as the alert stage holds it. Strings are borrowed from whoever loaded it. */
 struct mutt_maint_window {
@@ -69,7 +71,9 @@ int mutt_maint_validate(const json_t *body, int64_t now_ms, struct mutt_maint_sp
 /* The summary alert of window w (fields as mutt_alert_build_meta's: hostname MUTT_Alerter,
  * team_assignment = w->team or default_team, severity Warning, message_body, raw_json = the
  * summary object {window_id, hostname_pattern, team, starts_at, ends_at, reason, suppressed,
- * by_rule{id:n}, by_host{host:n}, other_hosts, first_seen, last_seen}, handling_decision
+ * by_rule{id:n}, by_host{host:n}, other_hosts, unhandled{host:n}, unhandled_other_hosts,
+ * first_seen, last_seen}, where unhandled counts the unhandled-event meta-alerts the window held
+ * per host (suppressed counts matched events only; first/last_seen cover both), handling_decision
  * "Maintenance", rule_id/environment null, _correlation_id "maintenance-window-<id>", _event_id,
  * signature "mutt-maintenance:<id>", source_hostname = the pattern). counts is the window's
  * hash as field/value pairs (fields[i] -> values[i], as HGETALL gives them; unknown fields are

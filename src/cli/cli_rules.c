@@ -88,6 +88,8 @@ static void print_table(const json_t *r, int64_t edit_id)
     printf("  %-26s %lld\n", "newly matched", (long long)json_integer_value(json_object_get(r, "newly_matched")));
     printf("  %-26s %lld\n", "unhandled now handled",
            (long long)json_integer_value(json_object_get(r, "unhandled_now_handled")));
+    printf("  %-26s %lld\n", "held by maintenance",
+           (long long)json_integer_value(json_object_get(r, "held_by_maintenance")));
     const char *id;
     const json_t *n;
     json_object_foreach((json_t *)json_object_get(r, "taken_from"), id, n) {
@@ -131,7 +133,7 @@ static int dry_run(const struct mutt_config *cfg, const char *path, bool as_json
     redisContext *c = NULL;
     PGresult *res = NULL;
     redisReply *sample = NULL;
-    json_t *rows = NULL, *dev = NULL, *cand = NULL, *result = NULL;
+    json_t *rows = NULL, *dev = NULL, *windows = NULL, *cand = NULL, *result = NULL;
     struct mutt_dryrun *d = NULL;
     char err[300] = "";
     const char *field = NULL;
@@ -144,13 +146,14 @@ static int dry_run(const struct mutt_config *cfg, const char *path, bool as_json
     if (!(pg = cli_pg(cfg, CMD)))
         goto out;
     res = PQexec(pg, MUTT_DRYRUN_ROWS_SQL);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 4) {
         fprintf(stderr, "%s: reading the rules failed: %s", CMD, PQerrorMessage(pg));
         goto out;
     }
     rows = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     dev = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    if (!rows || !dev) {
+    windows = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    if (!rows || !dev || !windows) {
         fprintf(stderr, "%s: unexpected rows from PostgreSQL\n", CMD);
         goto out;
     }
@@ -168,6 +171,10 @@ static int dry_run(const struct mutt_config *cfg, const char *path, bool as_json
     }
     if (!(d = mutt_dryrun_create(rows, dev, cand, edit_id, err, sizeof err))) {
         fprintf(stderr, "%s: %s\n", CMD, err);
+        goto out;
+    }
+    if (mutt_dryrun_set_windows(d, windows, strtoll(PQgetvalue(res, 0, 3), NULL, 10)) != 0) {
+        fprintf(stderr, "%s: out of memory\n", CMD);
         goto out;
     }
     if (!(c = cli_redis(cfg, CMD)))
@@ -212,6 +219,7 @@ out:
     json_decref(cand);
     json_decref(rows);
     json_decref(dev);
+    json_decref(windows);
     json_decref(body);
     return rc;
 }

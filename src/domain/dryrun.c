@@ -11,6 +11,7 @@
 
 #include "mutt/alert_item.h"
 #include "mutt/error.h"
+#include "mutt/maintenance.h"
 #include "mutt/rules.h"
 #include "mutt/webapi.h"
 
@@ -21,6 +22,10 @@ struct mutt_dryrun {
     json_t *dev_hosts;    /* object used as a set: hostname -> null */
     json_t *taken_from;   /* "<rule id>" -> integer */
     json_t *examples;     /* array, at most MUTT_DRYRUN_MAX_EXAMPLES */
+    json_t *windows_json; /* owns the strings `windows` borrows */
+    struct mutt_maint_window *windows; /* active maintenance windows (mutt_dryrun_set_windows) */
+    size_t nwindows;
+    int64_t now_ms;       /* the instant the windows are judged at */
     int64_t candidate_id; /* the candidate's id in `proposed` */
     bool is_edit;
     struct mutt_dryrun_counts counts;
@@ -177,22 +182,74 @@ void mutt_dryrun_destroy(struct mutt_dryrun *d)
     json_decref(d->dev_hosts);
     json_decref(d->taken_from);
     json_decref(d->examples);
+    json_decref(d->windows_json);
+    free(d->windows);
     free(d);
+}
+
+int mutt_dryrun_set_windows(struct mutt_dryrun *d, const json_t *windows, int64_t now_ms)
+{
+    json_t *copy = json_deep_copy(windows);
+    size_t n = json_array_size(copy), k = 0, i;
+    struct mutt_maint_window *ws = calloc(n ? n : 1, sizeof *ws);
+    if (!copy || !ws) {
+        json_decref(copy);
+        free(ws);
+        return MUTT_ENOMEM;
+    }
+    const json_t *w;
+    json_array_foreach(copy, i, w) {
+        const json_t *id = json_object_get(w, "id"), *pat = json_object_get(w, "hostname_pattern");
+        const json_t *st = json_object_get(w, "starts_ms"), *en = json_object_get(w, "ends_ms");
+        const json_t *team = json_object_get(w, "team");
+        if (!json_is_integer(id) || !json_is_string(pat) || !json_is_integer(st) || !json_is_integer(en))
+            continue;
+        ws[k++] = (struct mutt_maint_window){
+            .id = json_integer_value(id),
+            .hostname_pattern = json_string_value(pat),
+            .team = json_is_string(team) && json_string_length(team) ? json_string_value(team) : NULL,
+            .starts_ms = json_integer_value(st),
+            .ends_ms = json_integer_value(en),
+            .summary = true,
+        };
+    }
+    json_decref(d->windows_json);
+    free(d->windows);
+    d->windows_json = copy;
+    d->windows = ws;
+    d->nwindows = k;
+    d->now_ms = now_ms;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* the comparison                                                                              */
 
-static json_t *example(const struct mutt_dryrun *d, json_t *ev, const struct mutt_rule *next,
-                       const struct mutt_rule *cur, enum mutt_env env)
+/* The window that would hold what `rule` decides for `host` in `env`, as the alert stage asks
+ * (handle_matched): only a decision that forwards is held, by a window for the rule's team. */
+static const struct mutt_maint_window *held_by(const struct mutt_dryrun *d, const struct mutt_rule *rule,
+                                               const char *host, enum mutt_env env)
 {
-    const char *decision = mutt_handling_decision(next, env);
+    if (!rule || !d->nwindows || !mutt_handling_forwards(mutt_handling_decision(rule, env)))
+        return NULL;
+    return mutt_maint_match(d->windows, d->nwindows, host, rule->team_assignment, d->now_ms);
+}
+
+static json_t *example(const struct mutt_dryrun *d, json_t *ev, const struct mutt_rule *next,
+                       const struct mutt_rule *cur, enum mutt_env env, const char *host,
+                       const struct mutt_maint_window *held)
+{
+    const char *decision = held ? MUTT_MAINT_DECISION : mutt_handling_decision(next, env);
     json_t *dec = json_pack("{s:o, s:s, s:s, s:b, s:s}", "rule_id",
                             d->is_edit ? json_integer(d->candidate_id) : json_null(), "handling_decision", decision,
-                            "environment", mutt_env_name(env), "forwarded", mutt_handling_forwards(decision),
+                            "environment", mutt_env_name(env), "forwarded", !held && mutt_handling_forwards(decision),
                             "team_assignment", next->team_assignment ? next->team_assignment : "");
+    if (dec && held && json_object_set_new(dec, "maintenance_window", json_integer(held->id)) != 0) {
+        json_decref(dec);
+        dec = NULL;
+    }
     json_t *now = cur ? json_pack("{s:I, s:s}", "rule_id", (json_int_t)cur->id, "handling_decision",
-                                  mutt_handling_decision(cur, env))
+                                  held_by(d, cur, host, env) ? MUTT_MAINT_DECISION : mutt_handling_decision(cur, env))
                       : json_pack("{s:n, s:n}", "rule_id", "handling_decision");
     if (!dec || !now) {
         json_decref(dec);
@@ -229,12 +286,14 @@ int mutt_dryrun_add_event(struct mutt_dryrun *d, const char *data, size_t len)
                 rc = MUTT_ENOMEM;
         }
     }
+    const json_t *hv = json_object_get(ev, "hostname");
+    const char *host = json_is_string(hv) ? json_string_value(hv) : NULL;
+    enum mutt_env env = host && json_object_get(d->dev_hosts, host) ? MUTT_ENV_DEV : MUTT_ENV_PROD;
+    const struct mutt_maint_window *held = held_by(d, next, host, env);
+    if (held)
+        d->counts.held_by_maintenance++;
     if (json_array_size(d->examples) < MUTT_DRYRUN_MAX_EXAMPLES) {
-        const json_t *host = json_object_get(ev, "hostname");
-        enum mutt_env env = json_is_string(host) && json_object_get(d->dev_hosts, json_string_value(host))
-                                ? MUTT_ENV_DEV
-                                : MUTT_ENV_PROD;
-        json_t *ex = example(d, ev, next, cur, env);
+        json_t *ex = example(d, ev, next, cur, env, host, held);
         if (!ex || json_array_append_new(d->examples, ex) != 0)
             rc = MUTT_ENOMEM;
     }
@@ -257,8 +316,9 @@ uint64_t mutt_dryrun_taken_from(const struct mutt_dryrun *d, int64_t rule_id)
 
 json_t *mutt_dryrun_result(const struct mutt_dryrun *d)
 {
-    return json_pack("{s:I, s:I, s:I, s:O, s:I, s:O}", "examined", (json_int_t)d->counts.examined, "would_match",
-                     (json_int_t)d->counts.would_match, "newly_matched", (json_int_t)d->counts.newly_matched,
-                     "taken_from", d->taken_from, "unhandled_now_handled",
-                     (json_int_t)d->counts.unhandled_now_handled, "examples", d->examples);
+    return json_pack("{s:I, s:I, s:I, s:O, s:I, s:I, s:O}", "examined", (json_int_t)d->counts.examined,
+                     "would_match", (json_int_t)d->counts.would_match, "newly_matched",
+                     (json_int_t)d->counts.newly_matched, "taken_from", d->taken_from, "unhandled_now_handled",
+                     (json_int_t)d->counts.unhandled_now_handled, "held_by_maintenance",
+                     (json_int_t)d->counts.held_by_maintenance, "examples", d->examples);
 }

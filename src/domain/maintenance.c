@@ -197,12 +197,14 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
                                  const char *event_id)
 {
     bool failed = false;
-    int64_t total = 0, other = 0, first = 0, last = 0;
+    int64_t total = 0, other = 0, first = 0, last = 0, unhandled = 0, unhandled_other = 0;
     bool have_first = false, have_last = false;
     json_t *by_rule = json_object(), *by_host = json_object(), *sum = json_object(), *alert = json_object();
+    json_t *by_unhandled = json_object();
     char *body = NULL, *sig = NULL, *cid = NULL;
     const size_t rp = strlen(MUTT_MAINT_FIELD_RULE_PREFIX), hp = strlen(MUTT_MAINT_FIELD_HOST_PREFIX);
-    if (!by_rule || !by_host || !sum || !alert)
+    const size_t up = strlen(MUTT_MAINT_FIELD_UNHANDLED_PREFIX);
+    if (!by_rule || !by_host || !sum || !alert || !by_unhandled)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         const char *f = fields[i];
@@ -213,6 +215,8 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
             total = v;
         else if (strcmp(f, MUTT_MAINT_FIELD_HOSTS_OTHER) == 0)
             other = v;
+        else if (strcmp(f, MUTT_MAINT_FIELD_UNHANDLED_OTHER) == 0)
+            unhandled_other = v, unhandled += v;
         else if (strcmp(f, MUTT_MAINT_FIELD_FIRST) == 0)
             first = v, have_first = true;
         else if (strcmp(f, MUTT_MAINT_FIELD_LAST) == 0)
@@ -221,14 +225,22 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
             set(by_rule, f + rp, json_integer(v), &failed);
         else if (strncmp(f, MUTT_MAINT_FIELD_HOST_PREFIX, hp) == 0)
             set(by_host, f + hp, json_integer(v), &failed);
+        else if (strncmp(f, MUTT_MAINT_FIELD_UNHANDLED_PREFIX, up) == 0) {
+            set(by_unhandled, f + up, json_integer(v), &failed);
+            unhandled += v;
+        }
     }
     const char *team = w->team && w->team[0] ? w->team : default_team ? default_team : "";
     size_t nhosts = json_object_size(by_host);
+    char held[96] = "";
+    if (unhandled > 0)
+        snprintf(held, sizeof held, "; %lld unhandled-event meta-alert%s held", (long long)unhandled,
+                 unhandled == 1 ? "" : "s");
     if (asprintf(&body,
-                 "[MUTT] Maintenance window %lld (%s) ended: %lld event%s suppressed from %zu host%s%s by %zu rule%s",
+                 "[MUTT] Maintenance window %lld (%s) ended: %lld event%s suppressed from %zu host%s%s by %zu rule%s%s",
                  (long long)w->id, w->hostname_pattern, (long long)total, total == 1 ? "" : "s", nhosts,
                  nhosts == 1 ? "" : "s", other ? " and more" : "", json_object_size(by_rule),
-                 json_object_size(by_rule) == 1 ? "" : "s") < 0) {
+                 json_object_size(by_rule) == 1 ? "" : "s", held) < 0) {
         body = NULL;
         goto fail;
     }
@@ -250,8 +262,10 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
     set(sum, "by_rule", json_incref(by_rule), &failed);
     set(sum, "by_host", json_incref(by_host), &failed);
     set(sum, "other_hosts", json_integer(other), &failed);
-    set(sum, "first_seen", iso_or_null(first, have_first && total > 0), &failed);
-    set(sum, "last_seen", iso_or_null(last, have_last && total > 0), &failed);
+    set(sum, "unhandled", json_incref(by_unhandled), &failed);
+    set(sum, "unhandled_other_hosts", json_integer(unhandled_other), &failed);
+    set(sum, "first_seen", iso_or_null(first, have_first && total + unhandled > 0), &failed);
+    set(sum, "last_seen", iso_or_null(last, have_last && total + unhandled > 0), &failed);
 
     set(alert, "hostname", json_string(MUTT_ALERT_META_HOSTNAME), &failed);
     set(alert, "team_assignment", json_string(team), &failed);
@@ -269,6 +283,7 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
         goto fail;
     json_decref(by_rule);
     json_decref(by_host);
+    json_decref(by_unhandled);
     json_decref(sum);
     free(body);
     free(sig);
@@ -277,6 +292,7 @@ json_t *mutt_maint_summary_alert(const struct mutt_maint_window *w, const char *
 fail:
     json_decref(by_rule);
     json_decref(by_host);
+    json_decref(by_unhandled);
     json_decref(sum);
     json_decref(alert);
     free(body);

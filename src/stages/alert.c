@@ -373,6 +373,17 @@ static void on_unhandled_counted(void *priv, int status, enum mutt_alert_unhandl
     const char *team = mutt_alert_cache_team(al->cache, host);
     if (!team)
         team = mutt_config_str(al->ctx->cfg, MUTT_CFG_UNHANDLED_DEFAULT_TEAM);
+    /* issue 16 §3: a window holding the host for the meta-alert's team holds the meta-alert too;
+     * it is counted for the window's summary once the completion is durable (on_completed) */
+    const struct mutt_maint_window *mw = alert_maint_match(host, team, wall_ms());
+    if (mw) {
+        op->maint = (struct alert_maint_hit){.window_id = mw->id, .summary = mw->summary, .unhandled = true};
+        mutt_log_kv(MUTT_LOG_INFO, "alert", event_str(op->ev, "_correlation_id"), NULL,
+                    "unhandled threshold reached for %s: meta-alert held by maintenance window %lld", host,
+                    (long long)mw->id);
+        complete(op, NULL, 0);
+        return;
+    }
     struct mutt_dynconfig *dyn = al->ctx->dyn;
     json_t *meta = mutt_alert_build_meta(op->ev, team, (int)mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_THRESHOLD),
                                          mutt_dynconfig_int(dyn, MUTT_DYN_UNHANDLED_EXPIRY_SECONDS));

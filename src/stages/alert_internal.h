@@ -105,11 +105,13 @@ struct mutt_ctx;
 /* One suppressed event, counted once its completion is durable. Borrowed for the call. */
 struct alert_maint_hit {
     int64_t window_id;
-    int64_t rule_id;
+    int64_t rule_id;            /* 0 for an unhandled meta-alert */
     const char *hostname;
     bool summary;               /* the window sends a summary: keep counts for it */
+    bool unhandled;             /* an unhandled-event meta-alert held, not a matched event */
 };
-/* Registers mutt_maintenance_suppressed_total and mutt_maintenance_summaries_total. 0 or MUTT_ENOMEM. */
+/* Registers mutt_maintenance_suppressed_total, mutt_maintenance_unhandled_suppressed_total and
+ * mutt_maintenance_summaries_total. 0 or MUTT_ENOMEM. */
 int alert_maint_register(struct mutt_ctx *ctx);
 /* Reads the windows, subscribes to their updates (once per process), starts the flush/summary
  * timer. alert_queue is borrowed (config). 0, MUTT_ESTATE when running, or a Redis error. */
@@ -117,7 +119,8 @@ int alert_maint_start(struct mutt_ctx *ctx, const char *alert_queue);
 /* The window holding an event of `hostname` matched by a rule of `team` at now_ms (borrowed;
  * valid until the next loop turn), or NULL. NULL when not running. */
 const struct mutt_maint_window *alert_maint_match(const char *hostname, const char *team, int64_t now_ms);
-/* Counts a suppressed event (metric; and its window's summary counts when it wants one). */
+/* Counts a suppressed event or held meta-alert (metric; and its window's summary counts when it
+ * wants one). */
 void alert_maint_count(const struct alert_maint_hit *hit, int64_t now_ms);
 /* Writes the last counts, waits for every call in flight, then calls done(priv) exactly once
  * (at once when not running). */

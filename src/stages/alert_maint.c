@@ -1,8 +1,9 @@
 /* Maintenance windows in the alert stage (issue 16 §3, D40 D42): keeps this pod's copy of the
  * windows (re-read from PostgreSQL on every PUBLISH mutt:maintenance:updates, after a pub/sub
  * reconnect and every WINDOWS_RELOAD_MS), answers "which window holds this event" (the pure
- * domain/maintenance.c decides), keeps the per-window counts of suppressed events in Redis and
- * sends each ended window's one summary alert.
+ * domain/maintenance.c decides), keeps the per-window counts of suppressed events (and of the
+ * unhandled-event meta-alerts a window held) in Redis and sends each ended window's one summary
+ * alert.
  * Counts: suppressed completions are tallied in memory and written every FLUSH_MS by ONE script
  * call for all windows (never a round trip per event); the hash lives in Redis, so a restart or
  * another pod sending the summary sees them. A crash loses at most the last FLUSH_MS of counts.
@@ -39,7 +40,7 @@
 #define CLAIM_TTL_S 60              /* a claim not marked sent by then can be taken by another pod */
 #define SENT_TTL_S (31 * 86400)     /* a sent summary stays marked longer than any window is loaded */
 #define COUNTS_TTL_S (32 * 86400)   /* the longest window (30 days) plus its summary */
-#define HOST_FIELDS_MAX 2000        /* distinct hosts counted per window; the rest go to "o" */
+#define HOST_FIELDS_MAX 2000        /* fields per window hash; hosts past it go to "o" ("uo" for meta-alerts) */
 #define MAX_WINDOWS 1000            /* windows loaded (the newest by end) */
 #define DONE_MAX 1024               /* ended windows whose summary this pod no longer handles */
 #define KEY_PREFIX "mutt:maintenance"
@@ -60,8 +61,9 @@ static const char FLUSH_LUA[] =
     "  for j = 1, nf do\n"
     "    local f, inc = ARGV[a], tonumber(ARGV[a + 1])\n"
     "    a = a + 2\n"
-    "    if string.sub(f, 1, 2) == 'h:' and redis.call('HEXISTS', k, f) == 0 and redis.call('HLEN', k) >= cap then\n"
-    "      f = 'o'\n"
+    "    local p = string.sub(f, 1, 2)\n"
+    "    if (p == 'h:' or p == 'u:') and redis.call('HEXISTS', k, f) == 0 and redis.call('HLEN', k) >= cap then\n"
+    "      f = p == 'u:' and 'uo' or 'o'\n"
     "    end\n"
     "    redis.call('HINCRBY', k, f, inc)\n"
     "  end\n"
@@ -125,6 +127,7 @@ static struct maint {
     void (*stopped)(void *);
     void *stopped_priv;
     struct mutt_counter *suppressed;
+    struct mutt_counter *unhandled_suppressed;
     struct mutt_counter *summaries;
 } g;
 
@@ -542,9 +545,12 @@ int alert_maint_register(struct mutt_ctx *ctx)
 {
     g.suppressed = mutt_metrics_counter(ctx->metrics, "mutt_maintenance_suppressed_total",
                                         "Matched events held by a maintenance window (audited, not forwarded)", NULL);
+    g.unhandled_suppressed =
+        mutt_metrics_counter(ctx->metrics, "mutt_maintenance_unhandled_suppressed_total",
+                             "Unhandled-event meta-alerts held by a maintenance window (not forwarded)", NULL);
     g.summaries = mutt_metrics_counter(ctx->metrics, "mutt_maintenance_summaries_total",
                                        "Maintenance window summary alerts queued by this pod", NULL);
-    if (!g.suppressed || !g.summaries)
+    if (!g.suppressed || !g.unhandled_suppressed || !g.summaries)
         return MUTT_ENOMEM;
     return 0;
 }
@@ -591,18 +597,25 @@ const struct mutt_maint_window *alert_maint_match(const char *hostname, const ch
 
 void alert_maint_count(const struct alert_maint_hit *hit, int64_t now_ms)
 {
-    mutt_counter_inc(g.suppressed);
+    /* a held meta-alert has a counter of its own: mutt_maintenance_suppressed_total keeps
+     * counting matched events only, as it always did */
+    mutt_counter_inc(hit->unhandled ? g.unhandled_suppressed : g.suppressed);
     if (!hit->summary || !g.running)
         return; /* after stop's final flush a tally would never be written */
     struct tally *t = tally_of(hit->window_id);
     if (!t)
         return; /* OOM: one event missing from a summary */
     char f[32 + 256];
-    bump(t->fields, MUTT_MAINT_FIELD_TOTAL);
-    snprintf(f, sizeof f, MUTT_MAINT_FIELD_RULE_PREFIX "%lld", (long long)hit->rule_id);
-    bump(t->fields, f);
-    snprintf(f, sizeof f, MUTT_MAINT_FIELD_HOST_PREFIX "%s", hit->hostname ? hit->hostname : "");
-    bump(t->fields, f);
+    if (hit->unhandled) {
+        snprintf(f, sizeof f, MUTT_MAINT_FIELD_UNHANDLED_PREFIX "%s", hit->hostname ? hit->hostname : "");
+        bump(t->fields, f);
+    } else {
+        bump(t->fields, MUTT_MAINT_FIELD_TOTAL);
+        snprintf(f, sizeof f, MUTT_MAINT_FIELD_RULE_PREFIX "%lld", (long long)hit->rule_id);
+        bump(t->fields, f);
+        snprintf(f, sizeof f, MUTT_MAINT_FIELD_HOST_PREFIX "%s", hit->hostname ? hit->hostname : "");
+        bump(t->fields, f);
+    }
     if (now_ms < t->first_ms)
         t->first_ms = now_ms;
     if (now_ms > t->last_ms)

@@ -1,6 +1,7 @@
 /* POST /rules/dry-run (issue 16 §1, D41, D47): what a rule body would catch in the sample of
  * recent events, before it is saved. A read: the read-only key may ask, nothing is written. The
- * steps are one PostgreSQL read (rules and dev hosts, one snapshot) and one LRANGE of the sample,
+ * steps are one PostgreSQL read (rules, dev hosts and the maintenance windows active now, one
+ * snapshot) and one LRANGE of the sample,
  * both asynchronous; the comparison itself is domain/dryrun.c. Matching 10,000 events costs the
  * loop ~100 ms, so they are compared SLICE_EVENTS at a time, one slice per loop turn: the other
  * stages on this loop (ingest in --roles=all) are served in between. Loop thread only. */
@@ -132,23 +133,29 @@ static void on_sample(struct web_call *c, redisReply *reply)
 static void on_rows(struct web_call *c, PGresult *res)
 {
     struct dryrun_op *op = c->data;
-    if (PQntuples(res) != 1 || PQnfields(res) != 2) {
+    if (PQntuples(res) != 1 || PQnfields(res) != 4) {
         web_reply_error(c, 500, "internal error", NULL);
         return;
     }
     json_t *rows = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
     json_t *dev = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    json_t *windows = json_loads(PQgetvalue(res, 0, 2), 0, NULL);
+    int64_t now_ms = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     char err[300] = "";
     const char *field = NULL;
-    int rc = rows && dev ? 0 : MUTT_ENOMEM;
+    int rc = rows && dev && windows ? 0 : MUTT_ENOMEM;
     if (rc == 0 && !op->candidate)
         rc = mutt_dryrun_candidate(op->body, rows, op->edit_id, &op->candidate, err, sizeof err, &field);
     if (rc == 0) {
         op->run = mutt_dryrun_create(rows, dev, op->candidate, op->edit_id, err, sizeof err);
         rc = op->run ? 0 : MUTT_ENOMEM;
     }
+    /* issue 16 §3: what an active window holds is not forwarded, so the dry-run says Maintenance */
+    if (rc == 0)
+        rc = mutt_dryrun_set_windows(op->run, windows, now_ms);
     json_decref(rows);
     json_decref(dev);
+    json_decref(windows);
     if (rc == MUTT_EINVAL) {
         web_reply_error(c, 400, err, field);
         return;

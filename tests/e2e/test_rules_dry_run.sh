@@ -4,7 +4,8 @@
 # fills mutt:sample_events; POST /api/v{1,2}/rules/dry-run answers every count from that sample
 # (a new rule, an edit), validates the body as POST /rules does (400, 404), is allowed to the
 # read-only key and writes nothing; `mutt rules dry-run FILE.json` prints the same as a table;
-# sample_events caps the list and 0 stops it. Needs: Redis + PostgreSQL (services.sh), MUTT_BIN,
+# sample_events caps the list and 0 stops it; an active maintenance window shows as decision
+# Maintenance (held_by_maintenance). Needs: Redis + PostgreSQL (services.sh), MUTT_BIN,
 # curl, jq.
 . "$(dirname "$0")/lib.sh"
 
@@ -34,7 +35,7 @@ rcli FLUSHALL >/dev/null
 rcli SET mutt:config:alerter_queue_warn_threshold 100000000 >/dev/null
 rcli SET mutt:config:alerter_queue_shed_threshold 100000000 >/dev/null
 "$MUTT_BIN" --config "$CONF" migrate >/dev/null
-sql "TRUNCATE config_audit_log, alert_rules, development_hosts, device_teams, event_audit_log RESTART IDENTITY"
+sql "TRUNCATE config_audit_log, alert_rules, development_hosts, device_teams, event_audit_log, maintenance_windows RESTART IDENTITY"
 # 1 disk (p10), 2 link down (p20), 3 fan (p1, inactive); dev1 is a development host
 sql "INSERT INTO alert_rules (match_string, match_type, priority, prod_handling, dev_handling, team_assignment, is_active)
      VALUES ('disk', 'contains', 10, 'Page_and_ticket', 'Ignore', 'NETO', true),
@@ -186,6 +187,54 @@ test_cli_prints_the_table() {
     assert_contains "$out" "match_type"
 }
 
+test_active_window_shows_maintenance_not_a_page() {
+    # issue 16 §3: the alert stage would hold web2's page, so the dry-run must not promise one.
+    # A window for another team, and a window that ended, hold nothing.
+    local now other held out
+    now=$(date +%s)
+    iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%S.000Z; }
+    http POST "$API/maintenance-windows" -H "X-API-KEY: $WEB_KEY" -H 'Content-Type: application/json' \
+        --data-binary "{\"hostname_pattern\":\"web*\",\"team\":\"OTHER\",\"ends_at\":\"$(iso $((now + 3600)))\"}"
+    assert_status 201 "window for team OTHER"
+    other=$(jqb .id)
+    dry "$WEB_KEY" "$NEW_DOWN"
+    assert_status 200
+    assert_eq 0 "$(jqb .held_by_maintenance)" "a window for team OTHER does not hold team OPS's page"
+    assert_eq Page_only "$(jqb '.examples[] | select(.event.hostname == "web2") | .decision.handling_decision')"
+    http POST "$API/maintenance-windows" -H "X-API-KEY: $WEB_KEY" -H 'Content-Type: application/json' \
+        --data-binary "{\"hostname_pattern\":\"WEB2\",\"ends_at\":\"$(iso $((now + 3600)))\"}"
+    assert_status 201 "window for web2, any team"
+    held=$(jqb .id)
+    dry "$WEB_KEY" "$NEW_DOWN"
+    assert_status 200
+    assert_eq 2 "$(jqb .would_match)" "matching is unchanged by a window"
+    assert_eq 2 "$(jqb .newly_matched)"
+    assert_eq 1 "$(jqb .held_by_maintenance)" "web2 is held"
+    local web2 dev1
+    web2=$(jq -c '.examples[] | select(.event.hostname == "web2")' <<<"$HTTP_BODY")
+    assert_eq "{\"rule_id\":null,\"handling_decision\":\"Maintenance\",\"environment\":\"production\",\"forwarded\":false,\"team_assignment\":\"OPS\",\"maintenance_window\":$held}" \
+        "$(jq -c .decision <<<"$web2")" "held by the window: Maintenance, not forwarded"
+    assert_eq '{"rule_id":2,"handling_decision":"Maintenance"}' "$(jq -c .current <<<"$web2")" \
+        "today's rule 2 (Ticket_only) is held too"
+    dev1=$(jq -c '.examples[] | select(.event.hostname == "dev1")' <<<"$HTTP_BODY")
+    assert_eq '["Ignore",false]' "$(jq -c '.decision | [.handling_decision, .forwarded]' <<<"$dev1")" "dev1 untouched"
+    # the CLI reads the same snapshot
+    printf '%s' "$NEW_DOWN" >"$E2E_TMP/new.json"
+    out=$("$MUTT_BIN" --config "$CONF" rules dry-run "$E2E_TMP/new.json")
+    [[ "$out" =~ held\ by\ maintenance\ +1 ]] || t_fail "held by maintenance 1 not in: $out"
+    [[ "$out" =~ web2\ +production\ +Maintenance\ +no\ +2\ +link\ down\ eth0 ]] || t_fail "web2 row not in: $out"
+    out=$("$MUTT_BIN" --config "$CONF" rules dry-run --json "$E2E_TMP/new.json")
+    assert_eq "$(jq -cS . <<<"$HTTP_BODY")" "$(jq -cS . <<<"$out")" "CLI --json = API"
+    # ending the window (DELETE of an active one) ends the hold
+    http DELETE "$API/maintenance-windows/$held" -H "X-API-KEY: $WEB_KEY"
+    assert_status 200 "end the window"
+    http DELETE "$API/maintenance-windows/$other" -H "X-API-KEY: $WEB_KEY"
+    assert_status 200
+    dry "$WEB_KEY" "$NEW_DOWN"
+    assert_eq 0 "$(jqb .held_by_maintenance)" "an ended window holds nothing"
+    assert_eq true "$(jqb '.examples[] | select(.event.hostname == "web2") | .decision.forwarded')"
+}
+
 test_sample_costs_one_call_per_popped_batch_not_per_event() {
     # 1200 events land in the queue at once (one LPUSH): relq pops them in batches, and each batch
     # is sampled with one script call (one LTRIM). One call per event would make 1200. The web
@@ -239,6 +288,7 @@ t_run "dry-run writes no rule and no audit row" test_dry_run_writes_nothing
 t_run "read-only key may dry-run (D47), on v1 and v2" test_readonly_key_may_dry_run_on_v1_and_v2
 t_run "invalid bodies: the same 400 as POST /rules; 404 unknown rule_id" test_invalid_bodies_are_400_as_post_rules
 t_run "mutt rules dry-run FILE.json prints the table; --json = API" test_cli_prints_the_table
+t_run "an active maintenance window: decision Maintenance, held_by_maintenance" test_active_window_shows_maintenance_not_a_page
 t_run "the sample costs one script call per popped batch" test_sample_costs_one_call_per_popped_batch_not_per_event
 t_run "sample_events caps the list; 0 stops sampling" test_sample_events_caps_and_zero_stops_the_sample
 

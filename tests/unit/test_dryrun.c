@@ -276,6 +276,134 @@ static void test_dryrun_candidate_is_validated_as_the_api_does(void **state)
     assert_int_equal(rc, MUTT_ENOTFOUND);
 }
 
+/* Windows as MUTT_DRYRUN_ROWS_SQL's third column gives them. Window 7 holds web* for every team;
+ * window 8 holds dev1 but only for team NETO; window 9 holds web1 but ended before NOW. */
+#define NOW 1767225600000LL /* 2026-01-01T00:00:00Z */
+static const char WINDOWS[] =
+    "[{\"id\":7,\"hostname_pattern\":\"WEB*\",\"team\":null,\"starts_ms\":1767222000000,\"ends_ms\":1767229200000},"
+    "{\"id\":8,\"hostname_pattern\":\"dev1\",\"team\":\"NETO\",\"starts_ms\":1767222000000,\"ends_ms\":1767229200000},"
+    "{\"id\":9,\"hostname_pattern\":\"web1\",\"team\":\"\",\"starts_ms\":1767218400000,\"ends_ms\":1767222000000},"
+    "{\"hostname_pattern\":\"*\"}]";
+
+static struct mutt_dryrun *run_with_windows(struct fixture *f, const char *body_text, const char *windows,
+                                            int64_t now_ms)
+{
+    json_t *body = json_loads(body_text, 0, NULL);
+    json_t *ws = json_loads(windows, 0, NULL);
+    assert_non_null(body);
+    assert_non_null(ws);
+    char err[300] = "";
+    const char *field = NULL;
+    int64_t edit_id = -1;
+    json_t *cand = NULL;
+    assert_int_equal(mutt_dryrun_parse_rule_id(body, &edit_id, err, sizeof err), 0);
+    assert_int_equal(mutt_dryrun_candidate(body, f->rows, edit_id, &cand, err, sizeof err, &field), 0);
+    struct mutt_dryrun *d = mutt_dryrun_create(f->rows, f->dev, cand, edit_id, err, sizeof err);
+    assert_non_null(d);
+    assert_int_equal(mutt_dryrun_set_windows(d, ws, now_ms), 0);
+    for (size_t i = 0; i < NSAMPLE; i++)
+        assert_int_equal(mutt_dryrun_add_event(d, SAMPLE[i], strlen(SAMPLE[i])), 0);
+    json_decref(cand);
+    json_decref(body);
+    json_decref(ws);
+    return d;
+}
+
+static json_t *example_of(json_t *r, const char *message)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(r, "examples"), i, e) {
+        if (strcmp(json_string_value(json_object_get(json_object_get(e, "event"), "message")), message) == 0)
+            return e;
+    }
+    fail_msg("no example for %s", message);
+    return NULL;
+}
+
+static void test_dryrun_active_window_holds_what_would_be_forwarded(void **state)
+{
+    /* "down" at priority 5 for team NETO (Page_only / Ignore): catches link down eth0 (web2),
+     * disk link down (dev1) and system down (dev1) */
+    struct mutt_dryrun *d = run_with_windows(
+        *state,
+        "{\"match_string\":\"down\",\"priority\":5,\"prod_handling\":\"Page_only\",\"dev_handling\":\"Page_only\","
+        "\"team_assignment\":\"NETO\"}",
+        WINDOWS, NOW);
+    struct mutt_dryrun_counts c;
+    mutt_dryrun_counts(d, &c);
+    /* the counts of D41 are about matching: a window changes none of them */
+    assert_int_equal(c.examined, 7);
+    assert_int_equal(c.would_match, 3);
+    assert_int_equal(c.newly_matched, 3);
+    /* web2 by window 7 (glob, case-insensitive, any team); both dev1 events by window 8 (team NETO) */
+    assert_int_equal(c.held_by_maintenance, 3);
+    json_t *r = mutt_dryrun_result(d);
+    assert_int_equal(json_integer_value(json_object_get(r, "held_by_maintenance")), 3);
+    json_t *dec = json_object_get(example_of(r, "link down eth0"), "decision");
+    assert_string_equal(json_string_value(json_object_get(dec, "handling_decision")), "Maintenance");
+    assert_true(json_is_false(json_object_get(dec, "forwarded")));
+    assert_int_equal(json_integer_value(json_object_get(dec, "maintenance_window")), 7);
+    assert_string_equal(json_string_value(json_object_get(dec, "environment")), "production");
+    /* the current rule (2, Ticket_only, team NET) forwards too: window 7 holds it as well */
+    json_t *cur = json_object_get(example_of(r, "link down eth0"), "current");
+    assert_string_equal(json_string_value(json_object_get(cur, "handling_decision")), "Maintenance");
+    /* dev1's current rule 1 is team NETO but Ignore on a dev host: not forwarded, so not held */
+    cur = json_object_get(example_of(r, "disk link down"), "current");
+    assert_string_equal(json_string_value(json_object_get(cur, "handling_decision")), "Ignore");
+    dec = json_object_get(example_of(r, "system down"), "decision");
+    assert_int_equal(json_integer_value(json_object_get(dec, "maintenance_window")), 8);
+    json_decref(r);
+    mutt_dryrun_destroy(d);
+}
+
+static void test_dryrun_window_of_another_team_or_time_holds_nothing(void **state)
+{
+    /* team OPS: window 8 (NETO only) does not hold dev1; window 7 holds web2 */
+    struct mutt_dryrun *d = run_with_windows(
+        *state,
+        "{\"match_string\":\"down\",\"priority\":5,\"prod_handling\":\"Page_only\",\"dev_handling\":\"Page_only\","
+        "\"team_assignment\":\"OPS\"}",
+        WINDOWS, NOW);
+    struct mutt_dryrun_counts c;
+    mutt_dryrun_counts(d, &c);
+    assert_int_equal(c.held_by_maintenance, 1);
+    json_t *r = mutt_dryrun_result(d);
+    json_t *dec = json_object_get(example_of(r, "system down"), "decision");
+    assert_string_equal(json_string_value(json_object_get(dec, "handling_decision")), "Page_only");
+    assert_true(json_is_true(json_object_get(dec, "forwarded")));
+    assert_null(json_object_get(dec, "maintenance_window"));
+    json_decref(r);
+    mutt_dryrun_destroy(d);
+    /* three hours later every window has ended: nothing is held */
+    d = run_with_windows(*state,
+                         "{\"match_string\":\"down\",\"priority\":5,\"prod_handling\":\"Page_only\","
+                         "\"dev_handling\":\"Page_only\",\"team_assignment\":\"NETO\"}",
+                         WINDOWS, NOW + 3 * 3600000LL);
+    mutt_dryrun_counts(d, &c);
+    assert_int_equal(c.would_match, 3);
+    assert_int_equal(c.held_by_maintenance, 0);
+    mutt_dryrun_destroy(d);
+}
+
+static void test_dryrun_window_never_holds_what_would_not_be_forwarded(void **state)
+{
+    /* dev_handling Ignore: dev1's events are not forwarded, so window 8 has nothing to hold */
+    struct mutt_dryrun *d = run_with_windows(
+        *state,
+        "{\"match_string\":\"down\",\"priority\":5,\"prod_handling\":\"Page_only\",\"dev_handling\":\"Ignore\","
+        "\"team_assignment\":\"NETO\"}",
+        WINDOWS, NOW);
+    struct mutt_dryrun_counts c;
+    mutt_dryrun_counts(d, &c);
+    assert_int_equal(c.held_by_maintenance, 1); /* web2 only */
+    json_t *r = mutt_dryrun_result(d);
+    json_t *dec = json_object_get(example_of(r, "system down"), "decision");
+    assert_string_equal(json_string_value(json_object_get(dec, "handling_decision")), "Ignore");
+    json_decref(r);
+    mutt_dryrun_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +415,9 @@ int main(void)
         cmocka_unit_test(test_dryrun_inactive_rows_and_candidates_match_nothing),
         cmocka_unit_test(test_dryrun_examples_stop_at_twenty),
         cmocka_unit_test(test_dryrun_candidate_is_validated_as_the_api_does),
+        cmocka_unit_test(test_dryrun_active_window_holds_what_would_be_forwarded),
+        cmocka_unit_test(test_dryrun_window_of_another_team_or_time_holds_nothing),
+        cmocka_unit_test(test_dryrun_window_never_holds_what_would_not_be_forwarded),
     };
     return cmocka_run_group_tests_name("dryrun", tests, setup, teardown);
 }

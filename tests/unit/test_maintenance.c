@@ -194,6 +194,33 @@ static void test_maintenance_summary_of_a_quiet_window_says_zero_and_uses_defaul
     json_decref(a);
 }
 
+static void test_maintenance_summary_lists_held_meta_alerts_by_host_apart_from_suppressed(void **state)
+{
+    (void)state;
+    /* only unhandled meta-alerts were held: "suppressed" (matched events) stays 0, the times show */
+    struct mutt_maint_window w = {.id = 3, .hostname_pattern = "app*", .starts_ms = T0, .ends_ms = T0 + HOUR};
+    const char *f[] = {"u:app1", "u:app2", "uo", "first", "last"};
+    const char *v[] = {"2", "1", "4", "1767304860000", "1767304920500"};
+    json_t *a = mutt_maint_summary_alert(&w, NULL, "OPS", f, v, 5, "id");
+    assert_non_null(a);
+    json_t *r = json_object_get(a, "raw_json");
+    assert_int_equal(0, json_integer_value(json_object_get(r, "suppressed")));
+    assert_int_equal(0, (int)json_object_size(json_object_get(r, "by_host")));
+    json_t *u = json_object_get(r, "unhandled");
+    assert_int_equal(2, (int)json_object_size(u));
+    assert_int_equal(2, json_integer_value(json_object_get(u, "app1")));
+    assert_int_equal(1, json_integer_value(json_object_get(u, "app2")));
+    assert_int_equal(4, json_integer_value(json_object_get(r, "unhandled_other_hosts")));
+    assert_string_equal("2026-01-01T22:01:00.000Z", json_string_value(json_object_get(r, "first_seen")));
+    assert_non_null(strstr(json_string_value(json_object_get(a, "message_body")), "; 7 unhandled-event meta-alerts held"));
+    json_decref(a);
+    /* a window without held meta-alerts says nothing about them in its message */
+    a = mutt_maint_summary_alert(&w, NULL, "OPS", NULL, NULL, 0, "id");
+    assert_null(strstr(json_string_value(json_object_get(a, "message_body")), "meta-alert"));
+    assert_int_equal(0, (int)json_object_size(json_object_get(json_object_get(a, "raw_json"), "unhandled")));
+    json_decref(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_maintenance_exactly_30_days_is_allowed),
         cmocka_unit_test(test_maintenance_summary_alert_carries_counts_by_rule_and_host),
         cmocka_unit_test(test_maintenance_summary_of_a_quiet_window_says_zero_and_uses_default_team),
+        cmocka_unit_test(test_maintenance_summary_lists_held_meta_alerts_by_host_apart_from_suppressed),
     };
     int failed = cmocka_run_group_tests_name("maintenance", tests, NULL, NULL);
     json_decref(kept_body);

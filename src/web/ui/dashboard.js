@@ -114,7 +114,8 @@
       $("dr-newly").textContent = r.newly_matched;
       $("dr-unhandled").textContent = r.unhandled_now_handled;
       const taken = Object.entries(r.taken_from).map(([id, n]) => n + " from rule " + id);
-      $("dr-taken").textContent = taken.length ? "Taken from other rules: " + taken.join(", ") : "Taken from no other rule.";
+      $("dr-taken").textContent = (taken.length ? "Taken from other rules: " + taken.join(", ") : "Taken from no other rule.") +
+        (r.held_by_maintenance ? " " + r.held_by_maintenance + " held by an active maintenance window (not paged now)." : "");
       $("dr-examples").tBodies[0].replaceChildren(...r.examples.map((x) => el("tr", {},
         el("td", {}, text(x.event.hostname)), el("td", {}, text(x.event.message)),
         el("td", {}, x.decision.environment), el("td", {}, x.decision.handling_decision),
