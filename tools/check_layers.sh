@@ -23,7 +23,7 @@ declare -A HEADER_TIER=(
     [version]=base  # a constant
     [http]=io       # implemented by io/http_server.c
     [web]=stages    # the web stage (src/web/api*.c)
-    [ingest_intake]=stages # implemented by stages/ingest.c (the listeners' entry to its group commit)
+    [ingest_intake]=stages # implemented by stages/ingest_intake.c (the listeners' entry to its group commit)
 )
 declare -A HEADER_GROUP=([web]=web)
 

@@ -1,5 +1,7 @@
-/* Private to the forward stage (forward.c: lifecycle, per-alert flow, and acting on the
- * breaker's verdicts; forward_breaker.c: the shared circuit breaker's view and verdicts). Not a public header: nothing outside
+/* Private to the forward stage (forward.c: lifecycle, helpers, retry promotion and gauges;
+ * forward_deliver.c: the per-alert flow up to the POST; forward_outcome.c: completion, retries,
+ * DLQ; forward_probe.c: acting on the breaker's verdicts; forward_lease.c: rate-limit leases;
+ * forward_breaker.c: the shared circuit breaker's view and verdicts). Not a public header: nothing outside
  * src/stages/forward*.c includes it. Loop thread only. */
 #ifndef MUTT_FORWARD_INTERNAL_H
 #define MUTT_FORWARD_INTERNAL_H
@@ -61,7 +63,7 @@ struct forward {
     struct mutt_stage_life life; /* STOPPED / STARTING / RUNNING / DRAINING, and the stop's done */
     bool timers_open;          /* the uv timers below are initialised and not closed */
     bool relq_stopped;         /* stop: relq returned the processing list */
-    bool waking;               /* re-entrancy guard of wake() */
+    bool waking;               /* re-entrancy guard of fwd_wake() */
     struct mutt_relq *relq;
     struct mutt_http_client *http;
 
@@ -118,7 +120,8 @@ struct forward {
     struct mutt_counter *m_bchanges;   /* family {name, from_state, to_state} */
 };
 
-/* forward_breaker.c: verdicts only; it calls nothing in forward.c (forward.c acts on them). */
+/* forward_breaker.c: verdicts only; it calls nothing in forward*.c (forward_probe.c and
+ * forward_deliver.c act on them). */
 
 #define FWD_BREAKER_RECHECK_MS 1000u /* HALF_OPEN held by another pod / script failed: look again */
 
@@ -163,5 +166,54 @@ enum fwd_breaker_poll fwd_breaker_request_poll(struct forward *fw, mutt_redis_re
 bool fwd_breaker_take_poll_reply(struct forward *fw, const redisReply *reply);
 /* Writes the /health details line and returns true when the breaker degrades the stage. */
 bool fwd_breaker_health(struct forward *fw, char *detail, size_t len);
+
+/* forward.c and its parts (forward_deliver.c, forward_outcome.c, forward_probe.c,
+ * forward_lease.c): what they share. */
+
+#define DLQ_ORIGIN MUTT_REPLAY_ORIGIN_ALERT /* D5: a moog DLQ item replays to the alert queue */
+#define HTTP_CLIENT_CAP 10000u      /* = moog_max_inflight's schema max; relq caps the real number */
+#define PROMOTE_INTERVAL_MS 200u    /* retry-set promotion period (any pod) */
+#define PROMOTE_BATCH 1000          /* members moved per promotion call */
+#define GAUGE_INTERVAL_MS 1000u     /* depth gauges + breaker view refresh */
+#define STALL_RETRY_MS 20u          /* resend of a completion refused locally (EFULL/ENOMEM) */
+
+/* forward.c */
+int64_t fwd_wall_ms(void);
+const char *fwd_alert_str(const json_t *a, const char *key);
+const char *fwd_op_cid(const struct fwd_op *op);
+void fwd_op_finish(struct fwd_op *op);
+void fwd_op_abandon(struct fwd_op *op);
+struct mutt_counter *fwd_requests_child(struct forward *fw, const char *status, const char *reason);
+void fwd_maybe_stopped(struct forward *fw);
+
+/* forward_deliver.c */
+void fwd_wait_push(struct fwd_op *op, bool front);
+struct fwd_op *fwd_wait_pop(struct forward *fw);
+bool fwd_rate_held(const struct forward *fw);
+void fwd_update_pause(struct forward *fw);
+void fwd_wake(struct forward *fw);
+void fwd_on_rate_timer(uv_timer_t *t);
+void fwd_admit(struct fwd_op *op);
+void fwd_on_item(void *priv, struct mutt_relq_item *item, const char *data, size_t len);
+void fwd_attempt(struct fwd_op *op);
+
+/* forward_outcome.c */
+void fwd_complete(struct fwd_op *op);
+void fwd_set_lineage(struct fwd_op *op, enum mutt_lineage_step code, json_t *extra);
+void fwd_to_dlq(struct fwd_op *op, const char *reason);
+void fwd_to_dlq_raw(struct fwd_op *op, const char *data, size_t len, const char *reason);
+int64_t fwd_retry_count(const struct fwd_op *op);
+void fwd_to_retry(struct fwd_op *op, const char *reason, int64_t retry_after_s);
+
+/* forward_probe.c */
+void fwd_arm_probe(struct forward *fw);
+void fwd_decide_probe(struct forward *fw, struct fwd_op *op);
+void fwd_probe_abandoned(struct forward *fw);
+void fwd_record_outcome(struct forward *fw, enum mutt_delivery d, bool probe);
+void fwd_poll_breaker(struct forward *fw);
+
+/* forward_lease.c */
+uint64_t fwd_lease_clock(void);
+void fwd_lease_request(struct forward *fw, bool want_tokens);
 
 #endif
