@@ -2,6 +2,7 @@
 #include "mutt/lineage.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "mutt/timefmt.h"
 
 /* One row per step code: who wrote it, what it says, the state it leaves the event in, and its
- * rank among steps of the same millisecond (the pipeline's order). */
+ * rank among steps of the same millisecond (the order they can happen in, below). */
 struct step_info {
     char code;
     const char *stage;
@@ -19,18 +20,25 @@ struct step_info {
     int rank;
 };
 
+/* rank orders steps of one millisecond in the order they can happen: accepted, the alert stage's
+ * DLQ move, a replay out of that DLQ, the alert stage's other outcomes, the forwarder's DLQ move, a
+ * replay out of that DLQ, the forwarder's attempts, parking. A replay takes its rank from the DLQ
+ * it left (the latest DLQ step at or before it; mutt_lineage_decode decides), so "replayed, then
+ * delivered in the same millisecond" reads delivered, never pending. */
+#define RANK_REPLAY_FROM_ALERT 2
+#define RANK_REPLAY_FROM_FORWARD 5
 static const struct step_info steps[] = {
     {MUTT_LINEAGE_ACCEPTED, "ingest", "accepted", "pending", 0},
-    {MUTT_LINEAGE_ALERT_RETRY, "alert", "retry", "pending", 1},
     {MUTT_LINEAGE_ALERT_DLQ, "alert", "dlq", "in_dlq", 1},
-    {MUTT_LINEAGE_HANDLED, "alert", "handled", NULL, 1},
-    {MUTT_LINEAGE_UNHANDLED, "alert", "unhandled", "unhandled", 1},
-    {MUTT_LINEAGE_MAINTENANCE, "alert", "maintenance", "maintenance", 1},
-    {MUTT_LINEAGE_FORWARD_RETRY, "forward", "retry", "pending", 2},
-    {MUTT_LINEAGE_FORWARD_DLQ, "forward", "dlq", "in_dlq", 2},
-    {MUTT_LINEAGE_DELIVERED, "forward", "delivered", "delivered", 2},
-    {MUTT_LINEAGE_REPLAY, "remediate", "replay", "pending", 3},
-    {MUTT_LINEAGE_DEAD, "remediate", "dead", "dead", 3},
+    {MUTT_LINEAGE_ALERT_RETRY, "alert", "retry", "pending", 3},
+    {MUTT_LINEAGE_HANDLED, "alert", "handled", NULL, 3},
+    {MUTT_LINEAGE_UNHANDLED, "alert", "unhandled", "unhandled", 3},
+    {MUTT_LINEAGE_MAINTENANCE, "alert", "maintenance", "maintenance", 3},
+    {MUTT_LINEAGE_FORWARD_DLQ, "forward", "dlq", "in_dlq", 4},
+    {MUTT_LINEAGE_FORWARD_RETRY, "forward", "retry", "pending", 6},
+    {MUTT_LINEAGE_DELIVERED, "forward", "delivered", "delivered", 6},
+    {MUTT_LINEAGE_REPLAY, "remediate", "replay", "pending", RANK_REPLAY_FROM_FORWARD},
+    {MUTT_LINEAGE_DEAD, "remediate", "dead", "dead", 7},
 };
 
 static const struct step_info *step_of(char code)
@@ -141,16 +149,39 @@ static bool parse_field(const char *f, size_t len, int64_t *at, char *code)
 struct decoded {
     int64_t at;
     const struct step_info *info;
+    int rank;   /* info->rank, or a replay's by the DLQ it left */
     size_t idx; /* into the caller's arrays */
 };
+
+/* A replay leaves the DLQ of the latest DLQ step at or before it (the forwarder's when both share
+ * its millisecond: that is the later of the two). */
+static void rank_replays(struct decoded *ds, size_t nd)
+{
+    for (size_t i = 0; i < nd; i++) {
+        if (ds[i].info->code != MUTT_LINEAGE_REPLAY)
+            continue;
+        int64_t best = INT64_MIN;
+        int rank = RANK_REPLAY_FROM_FORWARD;
+        for (size_t j = 0; j < nd; j++) {
+            char c = ds[j].info->code;
+            if ((c != MUTT_LINEAGE_ALERT_DLQ && c != MUTT_LINEAGE_FORWARD_DLQ) || ds[j].at > ds[i].at)
+                continue;
+            if (ds[j].at > best || (ds[j].at == best && c == MUTT_LINEAGE_FORWARD_DLQ)) {
+                best = ds[j].at;
+                rank = c == MUTT_LINEAGE_ALERT_DLQ ? RANK_REPLAY_FROM_ALERT : RANK_REPLAY_FROM_FORWARD;
+            }
+        }
+        ds[i].rank = rank;
+    }
+}
 
 static int cmp_decoded(const void *a, const void *b)
 {
     const struct decoded *x = a, *y = b;
     if (x->at != y->at)
         return x->at < y->at ? -1 : 1;
-    if (x->info->rank != y->info->rank)
-        return x->info->rank - y->info->rank;
+    if (x->rank != y->rank)
+        return x->rank - y->rank;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
@@ -202,9 +233,11 @@ json_t *mutt_lineage_decode(const char *event_id, const char *const *fields, con
         if (!parse_field(fields[i], flens[i], &at, &code) || !(ds[nd].info = step_of(code)))
             continue;
         ds[nd].at = at;
+        ds[nd].rank = ds[nd].info->rank;
         ds[nd].idx = i;
         nd++;
     }
+    rank_replays(ds, nd);
     qsort(ds, nd, sizeof *ds, cmp_decoded);
     for (size_t i = 0; i < nd; i++) {
         json_t *e = entry(&ds[i], values[ds[i].idx], vlens[ds[i].idx]);
@@ -241,7 +274,8 @@ const char *mutt_lineage_state(const json_t *timeline)
         if (!info)
             continue;
         /* a meta-alert carries the event's id: its fate is the meta-alert's, not the event's */
-        if (info->rank >= 2 && json_is_true(json_object_get(e, "meta_alert")))
+        bool after_alert = strcmp(info->stage, "ingest") != 0 && strcmp(info->stage, "alert") != 0;
+        if (after_alert && json_is_true(json_object_get(e, "meta_alert")))
             continue;
         if (info->state)
             state = info->state;

@@ -119,6 +119,31 @@ static void test_lineage_decode_orders_by_time_then_pipeline(void **state)
     json_decref(o);
 }
 
+/* Steps of one millisecond read in the order they can happen: a DLQ move, the replay out of it,
+ * then what the stage that takes the event back does (a replay and its delivery often share a
+ * millisecond when the sink is fast). */
+static void test_lineage_same_millisecond_follows_cause(void **state)
+{
+    (void)state;
+    const char *fwd_replay_delivered[] = {"1:a", "{}", "2:h", "{\"forwarded\":true}", "3:d", "{}",
+                                          "9:s", "{}", "9:p", "{\"from\":\"mutt:dlq:moog\"}"};
+    assert_string_equal(state_of(fwd_replay_delivered, 5), "delivered");
+    const char *alert_replay_handled[] = {"1:a", "{}", "5:h", "{\"forwarded\":false}", "5:p", "{}", "5:D", "{}"};
+    assert_string_equal(state_of(alert_replay_handled, 4), "ignored");
+    /* a 4xx answer goes to the DLQ at once: handled and the DLQ move may share a millisecond */
+    const char *handled_then_dlq[] = {"1:a", "{}", "4:d", "{}", "4:h", "{\"forwarded\":true}"};
+    assert_string_equal(state_of(handled_then_dlq, 3), "in_dlq");
+    /* the full loop inside one millisecond: moved, replayed, delivered */
+    const char *one_ms[] = {"7:s", "{}", "7:p", "{}", "7:d", "{}", "7:h", "{\"forwarded\":true}", "7:a", "{}"};
+    json_t *o = decode(one_ms, 5);
+    json_t *tl = json_object_get(o, "timeline");
+    const char *whats[] = {"accepted", "handled", "dlq", "replay", "delivered"};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(tl, i), "what")), whats[i]);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "delivered");
+    json_decref(o);
+}
+
 static void test_lineage_states(void **state)
 {
     (void)state;
@@ -154,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_lineage_keys_and_fields),
         cmocka_unit_test(test_lineage_value_is_compact),
         cmocka_unit_test(test_lineage_decode_orders_by_time_then_pipeline),
+        cmocka_unit_test(test_lineage_same_millisecond_follows_cause),
         cmocka_unit_test(test_lineage_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
