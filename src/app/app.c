@@ -89,6 +89,20 @@ static void on_slo_flushed(void *privdata, int status)
     begin_close(a);
 }
 
+/* Closing: the adapters close their handles and uv_run returns once they are gone. A client
+ * connection that h2o has stopped reading (seen with TLS clients that gave up) never sees the
+ * half-close of mutt_http_close, so h2o's context, and its async handle, stay alive and the
+ * process would never exit after "stopped". Past this deadline the loop is stopped and
+ * tear_down closes what is left, as it does for keep-alive connections. */
+#define CLOSE_DEADLINE_MS 1000
+
+static void on_close_deadline(uv_timer_t *t)
+{
+    mutt_log_warn("main", "handles still open %d ms after closing (an idle client connection): closing them",
+                  CLOSE_DEADLINE_MS);
+    uv_stop(t->loop);
+}
+
 /* Last step: everything that holds work has let go. Close adapters; uv_run then returns. */
 static void begin_close(struct app *a)
 {
@@ -111,8 +125,10 @@ static void begin_close(struct app *a)
     mutt_sdnotify_watchdog_stop(a->watchdog);
     a->watchdog = NULL;
     uv_timer_stop(&a->drain_timer);
-    uv_timer_stop(&a->shutdown_timer);
     uv_timer_stop(&a->ready_timer);
+    /* unreferenced: it keeps nothing alive, it only fires when something else does */
+    uv_timer_start(&a->shutdown_timer, on_close_deadline, CLOSE_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&a->shutdown_timer);
     if (a->ctx.dyn)
         mutt_dynconfig_stop(a->ctx.dyn);
     mutt_secrets_stop(a->secrets);

@@ -107,8 +107,16 @@ tls_mutt() {
     wait_until 30 sh -c "curl -sk -m 1 -o /dev/null -w '%{http_code}' https://$host:$INGEST_PORT/health/live | grep -q 200 &&
         grep -q 'running as pod' '$MUTT_LOG'" || { tail -n 20 "$MUTT_LOG" >&2; t_fail "mutt with TLS did not start"; }
 }
-tls_mutt_stop() {
+tls_mutt_stop() { # SIGTERM must end the process (a TLS client connection once kept it alive for ever)
     kill -TERM "$MUTT_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 75); do kill -0 "$MUTT_PID" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$MUTT_PID" 2>/dev/null; then
+        kill -KILL "$MUTT_PID" 2>/dev/null || true
+        wait "$MUTT_PID" 2>/dev/null || true
+        tail -n 5 "$MUTT_LOG" >&2
+        t_fail "mutt did not exit within 15 s of SIGTERM"
+    fi
     wait "$MUTT_PID" 2>/dev/null || true
 }
 health() { RC=0; OUT=$("$MUTT_BIN" --config "$1" health 2>&1) || RC=$?; }
