@@ -305,25 +305,11 @@ struct copy_ctx {
     size_t cap;
 };
 
-/* One COPY text row: '\' doubled (JSON escapes every control character, so no raw tab/newline). */
+/* One COPY text row per line (cli_copy_json_row). */
 static int copy_line(void *priv, const char *line, size_t len)
 {
     struct copy_ctx *c = priv;
-    if (c->cap < 2 * len + 2) {
-        char *n = realloc(c->esc, 2 * len + 2);
-        if (!n)
-            return -1;
-        c->esc = n;
-        c->cap = 2 * len + 2;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (line[i] == '\\')
-            c->esc[o++] = '\\';
-        c->esc[o++] = line[i];
-    }
-    c->esc[o++] = '\n';
-    return PQputCopyData(c->pg, c->esc, (int)o) == 1 ? 0 : -1;
+    return cli_copy_json_row(c->pg, &c->esc, &c->cap, line, len);
 }
 
 int spool_restore_table(struct spool *s, PGconn *pg, const char *cmd, long long *inserted)

@@ -167,6 +167,25 @@ int cli_audit(PGconn *conn, const char *cmd, const char *operation, const char *
     return ok ? 0 : -1;
 }
 
+int cli_copy_json_row(PGconn *pg, char **esc, size_t *cap, const char *line, size_t len)
+{
+    if (*cap < 2 * len + 2) {
+        char *n = realloc(*esc, 2 * len + 2);
+        if (!n)
+            return -1;
+        *esc = n;
+        *cap = 2 * len + 2;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == '\\')
+            (*esc)[o++] = '\\';
+        (*esc)[o++] = line[i];
+    }
+    (*esc)[o++] = '\n';
+    return PQputCopyData(pg, *esc, (int)o) == 1 ? 0 : -1;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* check-config, compliance                                                                    */
 

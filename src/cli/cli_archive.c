@@ -76,27 +76,12 @@ struct copy_ctx {
     long long lines;
 };
 
-/* One COPY text row per archive line: the JSON as one column ('\' doubled; row_to_json escapes
- * control characters, so no tab or newline is left raw). */
+/* One COPY text row per archive line (cli_copy_json_row), counted. */
 static int copy_line(void *privdata, const char *line, size_t len)
 {
     struct copy_ctx *c = privdata;
-    if (c->cap < 2 * len + 2) {
-        char *n = realloc(c->esc, 2 * len + 2);
-        if (!n)
-            return -1;
-        c->esc = n;
-        c->cap = 2 * len + 2;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (line[i] == '\\')
-            c->esc[o++] = '\\';
-        c->esc[o++] = line[i];
-    }
-    c->esc[o++] = '\n';
     c->lines++;
-    return PQputCopyData(c->conn, c->esc, (int)o) == 1 ? 0 : -1;
+    return cli_copy_json_row(c->conn, &c->esc, &c->cap, line, len);
 }
 
 static bool exec_ok(PGconn *conn, const char *sql, int n, const char *const *p, ExecStatusType want, PGresult **out)

@@ -20,6 +20,10 @@ struct mutt_config;
 redisContext *cli_redis(const struct mutt_config *cfg, const char *cmd);
 /* Connects with DB_PASS_CURRENT, then DB_PASS_NEXT. NULL with a reason printed. */
 PGconn *cli_pg(const struct mutt_config *cfg, const char *cmd);
+/* Sends one line of JSON as one COPY text row ('\' doubled: JSON escapes every control
+ * character, so no raw tab or newline is left). esc and cap are the caller's scratch buffer, grown
+ * as needed and freed by the caller. 0, or -1 (out of memory, or libpq refused the data). */
+int cli_copy_json_row(PGconn *pg, char **esc, size_t *cap, const char *line, size_t len);
 /* "cli:<user>" (D18) into buf. */
 const char *cli_actor(char *buf, size_t len);
 /* Inserts one config_audit_log row (D20) on conn, inside the caller's transaction if one is
